@@ -1,0 +1,17 @@
+import { dispatch, type Command } from './command.ts';
+import { diffCommand } from './diff.ts';
+import { inspectCommand } from './inspect.ts';
+import { synthCommand, validateCommand } from './synth.ts';
+import { workerCommand } from '../worker/main.ts';
+
+const commands: Command[] = [synthCommand, validateCommand, diffCommand, inspectCommand, workerCommand];
+
+/** `cng`: the dataset factory's command line. Returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  return dispatch(
+    'cng',
+    'cng — the lab\'s dataset factory: dataset files → Kubernetes Jobs (via Flux) → cloud-native products in S3.',
+    commands,
+    argv,
+  );
+}

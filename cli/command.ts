@@ -1,0 +1,105 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+/** Exit codes shared by every `cng` and `cng-worker` command (GDAL/POSIX style). */
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+/** A mistake in how a command was called: printed with the command's usage, exit code 2. */
+export class UsageError extends Error {}
+
+/** An expected failure with a one-line explanation (no stack trace): exit code 1. */
+export class CommandError extends Error {}
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+export interface Command {
+  /** Sub-command name, e.g. `synth`. */
+  readonly name: string;
+  /** One line for the top-level `--help`. */
+  readonly summary: string;
+  /** Full help text printed by `--help`: usage line, description, options, examples. */
+  readonly help: string;
+  /** Option spec for `node:util` parseArgs (`--help` is added automatically). */
+  readonly options: Options;
+  /** Whether positional arguments are accepted. @default false */
+  readonly positionals?: boolean;
+  /** Hand argv through unparsed (as positionals) to a command with its own sub-commands. @default false */
+  readonly passthrough?: boolean;
+  run(args: ParsedArgs): Promise<number>;
+}
+
+export interface ParsedArgs {
+  values: Record<string, string | boolean | string[] | boolean[] | undefined>;
+  positionals: string[];
+}
+
+/** Parses argv strictly: unknown flags and stray positionals are usage errors. */
+export function parseCommandArgs(cmd: Command, argv: string[]): ParsedArgs & { help: boolean } {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: { ...cmd.options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: cmd.positionals ?? false,
+      strict: true,
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message.split('\n')[0]);
+  }
+  const { help, ...values } = parsed.values as Record<string, unknown>;
+  return { values: values as ParsedArgs['values'], positionals: parsed.positionals, help: Boolean(help) };
+}
+
+/** Runs one command with uniform --help, usage-error and failure handling. */
+export async function runCommand(cmd: Command, argv: string[], prog: string): Promise<number> {
+  try {
+    if (cmd.passthrough) return await cmd.run({ values: {}, positionals: argv });
+    const args = parseCommandArgs(cmd, argv);
+    if (args.help) {
+      process.stdout.write(cmd.help.trimEnd() + '\n');
+      return EXIT.ok;
+    }
+    return await cmd.run(args);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`${prog} ${cmd.name}: ${err.message}\n${firstLine(cmd.help)}\nTry '${prog} ${cmd.name} --help'.\n`);
+      return EXIT.usage;
+    }
+    if (err instanceof CommandError) {
+      process.stderr.write(`${prog} ${cmd.name}: ${err.message}\n`);
+      return EXIT.failure;
+    }
+    process.stderr.write(`${prog} ${cmd.name}: ${(err as Error)?.stack ?? String(err)}\n`);
+    return EXIT.failure;
+  }
+}
+
+/** Dispatches `prog <command> ...` over a command table; prints the table for `--help`. */
+export async function dispatch(prog: string, intro: string, commands: Command[], argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  const table = commands.map((c) => `  ${c.name.padEnd(14)}${c.summary}`).join('\n');
+  const overview = `${intro}\n\nUsage: ${prog} <command> [options]\n\nCommands:\n${table}\n\nRun '${prog} <command> --help' for a command's options.\n`;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process[name === undefined ? 'stderr' : 'stdout'].write(overview);
+    return name === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (name === '--version') {
+    const { readFileSync } = await import('node:fs');
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    process.stdout.write(`${pkg.version}\n`);
+    return EXIT.ok;
+  }
+  const cmd = commands.find((c) => c.name === name);
+  if (!cmd) {
+    process.stderr.write(`${prog}: unknown command '${name}'\n\n${overview}`);
+    return EXIT.usage;
+  }
+  return runCommand(cmd, rest, prog);
+}
+
+export function str(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+function firstLine(s: string): string {
+  return s.trim().split('\n')[0];
+}

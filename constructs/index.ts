@@ -1,0 +1,6 @@
+export * from './profile.ts';
+export * from './policy.ts';
+export * from './spec.ts';
+export * from './stage.ts';
+export * from './pipelines.ts';
+export * from './synth.ts';

@@ -1,0 +1,240 @@
+import { ApiObject, Chart } from 'cdk8s';
+import { Construct } from 'constructs';
+import { ClusterProfile } from './profile.ts';
+import {
+  DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, HEX_DEFAULTS, parseDatasetSpec, slugify,
+  type DatasetSpec, type HexSettings, type LayerSpec, type ResolvedDatasetSpec,
+} from './spec.ts';
+import { Stage, type DatasetContext, type StageKind, type StageResources } from './stage.ts';
+
+const s3 = (bucket: string, key: string) => `s3://${bucket}/${key}`;
+const join = (...parts: string[]) => parts.filter((p) => p !== '').join('/');
+
+/**
+ * A dataset: one run-numbered unit of processing, holding its stages and the Flux Kustomizations
+ * that order them (`dist/flux/<dataset>.yaml`). Built from a dataset file's spec.
+ */
+export class Dataset extends Construct {
+  readonly spec: ResolvedDatasetSpec;
+  readonly context: DatasetContext;
+  readonly stages: Stage[] = [];
+  /** Chart of the Flux Kustomization objects, one per Flux-applied stage. */
+  readonly flux: Chart;
+  private bucketStage?: Stage;
+
+  constructor(scope: Construct, spec: DatasetSpec, profile: ClusterProfile = ClusterProfile.NRP) {
+    const resolved = parseDatasetSpec(spec);
+    super(scope, resolved.name);
+    this.spec = resolved;
+    this.context = { name: resolved.name, run: resolved.run, profile };
+    this.flux = new Chart(this, 'flux', { namespace: profile.namespace, disableResourceNameHashes: true });
+
+    const hexJobs = Object.values(resolved.layers).reduce(
+      (n, l) => n + (this.hexSettings(l).runner === 'flux' ? Math.ceil(this.hexUnits(l) / profile.maxCompletionsPerJob) : 0),
+      0,
+    );
+    const singlePodStages = 1 + Object.keys(resolved.layers).length * 3 + resolved.tables.length;
+    const hexParallelism = Math.max(1, Math.floor((resolved.maxPods - singlePodStages) / Math.max(1, hexJobs)));
+
+    const bySource = new Map<string, { layers: Record<string, LayerSpec>; tables: string[] }>();
+    const group = (src: string) => bySource.get(src) ?? bySource.set(src, { layers: {}, tables: [] }).get(src)!;
+    for (const [key, l] of Object.entries(resolved.layers)) group(l.source ?? resolved.source).layers[key] = l;
+    for (const t of resolved.tables) group(resolved.source).tables.push(t);
+    let i = 0;
+    for (const [source, g] of bySource) new GeodatabaseSource(this, `source${i++}`, { source, ...g, hexParallelism });
+
+    this.addKustomizations();
+  }
+
+  /** The setup-bucket stage (created once, shared by every pipeline). */
+  setupBucket(): Stage {
+    return (this.bucketStage ??= this.addStage('setup-bucket', 'setup-bucket', {
+      args: ['--bucket', this.spec.bucket],
+    }));
+  }
+
+  /** Adds a stage with the dataset's resource overrides and the stage kind's default timeout. */
+  addStage(
+    stageId: string,
+    kind: StageKind,
+    props: { args: string[]; layer?: string; workItems?: number; parallelism?: number; dependsOn?: Stage[]; runner?: 'flux' | 'armada'; resources?: Partial<StageResources> },
+  ): Stage {
+    const stage = new Stage(this, stageId, {
+      dataset: this.context,
+      stageId,
+      kind,
+      timeout: DEFAULT_TIMEOUTS[kind],
+      ...props,
+      resources: { ...DEFAULT_RESOURCES[kind], ...this.spec.resources[kind], ...props.resources },
+    });
+    this.stages.push(stage);
+    return stage;
+  }
+
+  /** Effective hex settings of a layer (dataset defaults, then the layer's overrides). */
+  hexSettings(l: LayerSpec): HexSettings {
+    return { ...HEX_DEFAULTS, ...this.spec.hex, ...l.hex };
+  }
+
+  /** Work units of a layer's hex stage. */
+  hexUnits(l: LayerSpec): number {
+    return Math.max(1, Math.ceil(l.features / this.hexSettings(l).featuresPerUnit));
+  }
+
+  /** Object key of a product: `<prefix>/<name><suffix>`. */
+  key(name: string, suffix = ''): string {
+    return join(this.spec.prefix, `${name}${suffix}`);
+  }
+
+  private addKustomizations(): void {
+    const profile = this.context.profile;
+    const viaArmada = new Set(this.stages.filter((s) => s.runner === 'armada'));
+    for (const stage of this.stages) {
+      if (viaArmada.has(stage)) continue;
+      // A stage downstream of an Armada job set cannot be ordered by Flux: it is applied suspended
+      // and un-suspended by a PR once the job set has completed (docs/runbook.md#armada).
+      const waitsOnArmada = stage.dependsOn.some((d) => viaArmada.has(d));
+      new ApiObject(this.flux, stage.stageId, {
+        apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
+        kind: 'Kustomization',
+        metadata: {
+          name: stage.kustomizationName,
+          labels: {
+            'app.kubernetes.io/part-of': 'cng-datasets',
+            'cng/dataset': this.context.name,
+            'cng/stage': stage.kind,
+            ...(stage.layer ? { 'cng/layer': stage.layer } : {}),
+          },
+        },
+        spec: {
+          ...(stage.dependsOn.length
+            ? { dependsOn: stage.dependsOn.filter((d) => !viaArmada.has(d)).map((d) => ({ name: d.kustomizationName })) }
+            : {}),
+          interval: '30m',
+          retryInterval: '5m',
+          timeout: stage.timeout,
+          path: `./${profile.distPath}/${this.context.name}/${stage.stageId}`,
+          prune: true,
+          wait: true,
+          sourceRef: { kind: 'GitRepository', name: profile.fluxSource },
+          targetNamespace: profile.namespace,
+          ...(waitsOnArmada ? { suspend: true } : {}),
+        },
+      });
+    }
+  }
+}
+
+export interface GeodatabaseSourceProps {
+  /** GDAL-readable source holding the layers and tables. */
+  readonly source: string;
+  /** Spatial layers by key. */
+  readonly layers: Record<string, LayerSpec>;
+  /** Non-spatial layers. @default [] */
+  readonly tables?: string[];
+  /** Pods at once per hex Job unless a layer sets its own. */
+  readonly hexParallelism: number;
+}
+
+/** Fans one multi-layer source (e.g. a FileGDB) out: a vector pipeline per layer, a table export per table. */
+export class GeodatabaseSource extends Construct {
+  readonly pipelines: VectorLayerPipeline[] = [];
+  readonly tables: TableExport[] = [];
+
+  constructor(dataset: Dataset, id: string, props: GeodatabaseSourceProps) {
+    super(dataset, id);
+    for (const [key, layer] of Object.entries(props.layers))
+      this.pipelines.push(new VectorLayerPipeline(dataset, key, { source: props.source, layer, hexParallelism: props.hexParallelism }));
+    for (const table of props.tables ?? []) this.tables.push(new TableExport(dataset, { source: props.source, table }));
+  }
+}
+
+export interface VectorLayerPipelineProps {
+  readonly source: string;
+  readonly layer: LayerSpec;
+  /** Pods at once per hex Job. @default layer.hex.parallelism, else all completions */
+  readonly hexParallelism?: number;
+}
+
+/**
+ * One spatial layer: setup-bucket → convert → (hex → repartition ∥ pmtiles).
+ * Products: `<prefix>/<name>.parquet`, `<name>.pmtiles`, `<name>/hex/h0=<cell>/data_0.parquet`,
+ * `<name>/manifest.json`; work files under `<name>/_work/`.
+ */
+export class VectorLayerPipeline {
+  readonly convert: Stage;
+  readonly hex: Stage;
+  readonly repartition: Stage;
+  readonly pmtiles: Stage;
+
+  constructor(dataset: Dataset, key: string, props: VectorLayerPipelineProps) {
+    const { layer } = props;
+    const bucket = dataset.spec.bucket;
+    const name = layer.name ?? key;
+    const geoparquet = s3(bucket, dataset.key(name, '.parquet'));
+    const work = dataset.key(name, '/_work');
+    const plan = s3(bucket, `${work}/hex-plan.json`);
+    const chunks = s3(bucket, `${work}/chunks`);
+    const hex = dataset.hexSettings(layer);
+    const units = dataset.hexUnits(layer);
+    const res = (kind: StageKind) => layer.resources?.[kind];
+    const cells = ['--resolution', String(hex.resolution), '--parents', hex.parents.join(',')];
+
+    this.convert = dataset.addStage(`${key}-convert`, 'convert', {
+      layer: key,
+      dependsOn: [dataset.setupBucket()],
+      resources: res('convert'),
+      args: [
+        '--source', props.source, '--layer', layer.layer, '--out', geoparquet, '--plan', plan,
+        '--resolution', String(hex.resolution), '--units', String(units),
+        ...(layer.idColumn ? ['--id-column', layer.idColumn] : []),
+      ],
+    });
+    this.hex = dataset.addStage(`${key}-hex`, 'hex', {
+      layer: key,
+      dependsOn: [this.convert],
+      workItems: units,
+      parallelism: hex.parallelism ?? props.hexParallelism,
+      runner: hex.runner,
+      resources: res('hex'),
+      args: ['--input', geoparquet, '--plan', plan, '--chunks', chunks, ...cells, '--containment', hex.containment],
+    });
+    this.repartition = dataset.addStage(`${key}-repartition`, 'repartition', {
+      layer: key,
+      dependsOn: [this.hex],
+      resources: res('repartition'),
+      args: [
+        '--input', geoparquet, '--plan', plan, '--chunks', chunks, ...cells,
+        '--out', s3(bucket, dataset.key(name, '/hex')), '--manifest', s3(bucket, dataset.key(name, '/manifest.json')),
+      ],
+    });
+    this.pmtiles = dataset.addStage(`${key}-pmtiles`, 'pmtiles', {
+      layer: key,
+      dependsOn: [this.convert],
+      resources: res('pmtiles'),
+      args: [
+        '--input', geoparquet, '--out', s3(bucket, dataset.key(name, '.pmtiles')), '--layer-name', name,
+        '--min-zoom', String(layer.pmtiles?.minZoom ?? 0), '--max-zoom', String(layer.pmtiles?.maxZoom ?? 14),
+      ],
+    });
+  }
+}
+
+export interface TableExportProps {
+  readonly source: string;
+  /** Table (non-spatial layer) name; also the output file name. */
+  readonly table: string;
+}
+
+/** A non-spatial layer → `<prefix>/<tablesDir>/<Table>.parquet`, original names and types. */
+export class TableExport {
+  readonly stage: Stage;
+
+  constructor(dataset: Dataset, props: TableExportProps) {
+    const out = s3(dataset.spec.bucket, join(dataset.spec.prefix, dataset.spec.tablesDir, `${props.table}.parquet`));
+    this.stage = dataset.addStage(`table-${slugify(props.table)}`, 'table', {
+      dependsOn: [dataset.setupBucket()],
+      args: ['--source', props.source, '--layer', props.table, '--out', out],
+    });
+  }
+}

@@ -1,0 +1,134 @@
+import { z } from 'zod';
+import type { StageKind, StageResources } from './stage.ts';
+
+/**
+ * The dataset file format. A dataset file exports one `DatasetSpec`; everything about the cluster
+ * lives in the cluster profile, everything about pipelines in the constructs. Defaults below are the
+ * documented ones (docs/datasets.md).
+ */
+
+const dnsLabel = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be lower-case letters, digits and "-" (a DNS label)')
+  .max(40, 'must be at most 40 characters so Job names fit in 63');
+
+const quantity = z.string().regex(/^[0-9.]+(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/, 'must be a Kubernetes quantity like "2", "500m" or "4Gi"');
+
+const resources = z
+  .object({ cpu: quantity, memory: quantity, ephemeralStorage: quantity })
+  .partial()
+  .strict();
+
+const stageKinds = ['setup-bucket', 'convert', 'table', 'hex', 'repartition', 'pmtiles'] as const;
+
+/** Per-stage resource overrides, e.g. `{ hex: { memory: '8Gi' } }`. */
+const resourceOverrides = z.object(Object.fromEntries(stageKinds.map((k) => [k, resources.optional()])) as Record<StageKind, z.ZodOptional<typeof resources>>).strict();
+
+const hex = z
+  .object({
+    /** H3 resolution of the cells. @default 10 */
+    resolution: z.number().int().min(0).max(15),
+    /** Parent resolutions written as extra columns. @default [9, 8] */
+    parents: z.array(z.number().int().min(0).max(15)),
+    /** Which cells a polygon gets: cell centre inside, or any overlap. @default 'center' */
+    containment: z.enum(['center', 'overlap']),
+    /** Features per hex work unit used to size the Jobs (the plan balances real work). @default 2000 */
+    featuresPerUnit: z.number().int().positive(),
+    /** Hex pods at once per Job. @default derived from the dataset's maxPods */
+    parallelism: z.number().int().positive().optional(),
+    /** 'armada' renders the hex stage as an Armada job set instead of Jobs. @default 'flux' */
+    runner: z.enum(['flux', 'armada']),
+  })
+  .strict();
+
+const layer = z
+  .object({
+    /** Layer name in the source (from `cng inspect`). */
+    layer: z.string().min(1),
+    /** Feature count from `cng inspect`; sizes the hex Jobs (the plan always covers every feature). */
+    features: z.number().int().nonnegative(),
+    /** Product base name (file name without extension). @default the layer key */
+    name: z.string().regex(/^[a-z0-9][-a-z0-9_.]*$/).optional(),
+    /** Source of this layer when it differs from the dataset's. */
+    source: z.string().optional(),
+    /** Column to use as the feature id instead of a generated 1-based `_cng_fid`. */
+    idColumn: z.string().optional(),
+    hex: hex.partial().optional(),
+    pmtiles: z.object({ minZoom: z.number().int().min(0).max(15), maxZoom: z.number().int().min(0).max(15) }).partial().strict().optional(),
+    resources: resourceOverrides.optional(),
+  })
+  .strict();
+
+export const datasetSpecSchema = z
+  .object({
+    /** Dataset id, a DNS label: prefix of every Job and Kustomization, e.g. 'padus-4-1'. */
+    name: dnsLabel,
+    title: z.string().min(1),
+    /** Run number; bump it (through a PR) to re-process every stage. */
+    run: z.number().int().positive(),
+    /** GDAL-readable source of the layers: s3://, /vsis3/, /vsicurl/, https:// or a path. */
+    source: z.string().min(1),
+    /** Bucket of the products (public-<name>). */
+    bucket: z.string().regex(/^[a-z0-9][-a-z0-9.]{2,62}$/),
+    /** Key prefix of the products inside the bucket. @default '' (bucket root) */
+    prefix: z.string().regex(/^([a-z0-9][-a-z0-9_.]*(\/[a-z0-9][-a-z0-9_.]*)*)?$/).default(''),
+    /** Spatial layers by key (the key names stages and, by default, products). */
+    layers: z.record(dnsLabel, layer).default({}),
+    /** Non-spatial layers exported as plain Parquet under `<prefix>/<tablesDir>/<Table>.parquet`. @default [] */
+    tables: z.array(z.string().min(1)).default([]),
+    /** Directory of the table exports. @default 'lookup' */
+    tablesDir: z.string().default('lookup'),
+    /** Hex settings for every layer (a layer may override). */
+    hex: hex.partial().default({}),
+    /** Pods this dataset may run at once; hex parallelism is derived from it. @default 100 */
+    maxPods: z.number().int().positive().default(100),
+    /** Resource overrides per stage kind for every layer. */
+    resources: resourceOverrides.default({}),
+    /** Where the products are mirrored on source.coop (bucket and prefix differ from NRP's). */
+    mirror: z.object({ bucket: z.string().min(1), prefix: z.string() }).strict().optional(),
+  })
+  .strict()
+  .refine((d) => Object.keys(d.layers).length + d.tables.length > 0, 'a dataset needs at least one layer or table');
+
+/** What a dataset file writes (defaults may be omitted). */
+export type DatasetSpec = z.input<typeof datasetSpecSchema>;
+/** A dataset spec with every default filled in. */
+export type ResolvedDatasetSpec = z.output<typeof datasetSpecSchema>;
+export type LayerSpec = z.output<typeof layer>;
+export type HexSettings = Required<Omit<z.output<typeof hex>, 'parallelism'>> & { parallelism?: number };
+
+export const HEX_DEFAULTS: HexSettings = { resolution: 10, parents: [9, 8], containment: 'center', featuresPerUnit: 2000, runner: 'flux' };
+
+/** Resources of each stage kind when nothing overrides them. Requests equal limits. */
+export const DEFAULT_RESOURCES: Record<StageKind, StageResources> = {
+  'setup-bucket': { cpu: '500m', memory: '512Mi', ephemeralStorage: '1Gi' },
+  convert: { cpu: '2', memory: '8Gi', ephemeralStorage: '40Gi' },
+  table: { cpu: '1', memory: '2Gi', ephemeralStorage: '5Gi' },
+  hex: { cpu: '2', memory: '4Gi', ephemeralStorage: '10Gi' },
+  repartition: { cpu: '2', memory: '8Gi', ephemeralStorage: '60Gi' },
+  pmtiles: { cpu: '4', memory: '16Gi', ephemeralStorage: '60Gi' },
+};
+
+/** How long Flux waits for each stage before marking it failed. */
+export const DEFAULT_TIMEOUTS: Record<StageKind, string> = {
+  'setup-bucket': '10m',
+  convert: '3h',
+  table: '30m',
+  hex: '12h',
+  repartition: '4h',
+  pmtiles: '12h',
+};
+
+/** Validates a dataset spec, naming the dataset and the field in the error. */
+export function parseDatasetSpec(spec: DatasetSpec): ResolvedDatasetSpec {
+  const r = datasetSpecSchema.safeParse(spec);
+  if (r.success) return r.data;
+  const name = typeof (spec as any)?.name === 'string' ? (spec as any).name : '<unnamed>';
+  const issues = r.error.issues.map((i) => `  ${i.path.join('.') || '(dataset)'}: ${i.message}`).join('\n');
+  throw new Error(`dataset ${name}: invalid dataset file:\n${issues}`);
+}
+
+/** Lower-cases a layer or table name and replaces runs of non-alphanumerics by '-'. */
+export function slugify(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+}

@@ -1,0 +1,284 @@
+import { createHash } from 'node:crypto';
+import { ApiObject, Chart } from 'cdk8s';
+import { k8s } from 'cdk8s-plus-28';
+import { Construct } from 'constructs';
+import type { ClusterProfile } from './profile.ts';
+
+/** CPU, memory and scratch disk of one pod. Requests always equal limits. */
+export interface StageResources {
+  /** CPU cores, e.g. '2' or '500m'. */
+  readonly cpu: string;
+  /** Memory, e.g. '4Gi'. OOM kills happen at this value. */
+  readonly memory: string;
+  /** Scratch disk mounted at /scratch (TMPDIR), e.g. '10Gi'. */
+  readonly ephemeralStorage: string;
+}
+
+/** The stages a worker knows (`cng-worker <stage>`). */
+export type StageKind = 'setup-bucket' | 'convert' | 'table' | 'hex' | 'repartition' | 'pmtiles';
+
+/** Identity of a dataset as every stage needs it. */
+export interface DatasetContext {
+  /** Dataset name, a DNS label, e.g. 'padus-4-1'. */
+  readonly name: string;
+  /** Run number: bumping it re-runs every stage. */
+  readonly run: number;
+  readonly profile: ClusterProfile;
+}
+
+export interface StageJobProps {
+  readonly dataset: DatasetContext;
+  /** Stage id inside the dataset, e.g. 'fee-hex'. */
+  readonly stageId: string;
+  readonly kind: StageKind;
+  /** Arguments after `cng-worker <kind>`. */
+  readonly args: string[];
+  readonly resources: StageResources;
+  /** Indexed completions of this Job. @default 1 */
+  readonly completions?: number;
+  /** Pods at once. @default completions */
+  readonly parallelism?: number;
+  /** Added to JOB_COMPLETION_INDEX to get the work-unit index (env CNG_INDEX_OFFSET). @default 0 */
+  readonly indexOffset?: number;
+  /** Retries per index for failures other than preemption. @default 2 */
+  readonly backoffLimitPerIndex?: number;
+  /** Hashes of the stages this one reads from; part of the name so re-runs cascade. @default [] */
+  readonly upstream?: string[];
+  /** Part number when a stage is split into several Jobs. @default none */
+  readonly part?: number;
+  /** Labels added to the Job and its pods. */
+  readonly labels?: Record<string, string>;
+}
+
+/**
+ * One Indexed Job with every cluster policy applied: GPU-avoiding affinity, preemptible priority
+ * class, requests == limits, credentials from the S3 secret, internal S3 endpoint, preemption-tolerant
+ * retries per index, no TTL, and a name derived from its content (spec + upstream + run).
+ */
+export class StageJob extends Construct {
+  /** Content hash (8 hex chars) of the spec, the upstream hashes and the run number. */
+  readonly hash: string;
+  /** The Job name: `<dataset>-<stage>[-p<part>]-r<run>-<hash>`, a DNS label ≤ 63 chars. */
+  readonly jobName: string;
+  /** The Job as JSON (what lands in dist/). */
+  readonly spec: Record<string, any>;
+  readonly apiObject: ApiObject;
+
+  constructor(scope: Construct, id: string, props: StageJobProps) {
+    super(scope, id);
+    const job = buildJob(props);
+    this.hash = job.hash;
+    this.jobName = job.name;
+    this.apiObject = new k8s.KubeJob(this, 'job', { metadata: { name: job.name, labels: job.labels }, spec: job.spec });
+    this.spec = this.apiObject.toJson();
+  }
+}
+
+/** The Job a StageJob synthesizes, as typed spec plus its content-derived name. */
+export function buildJob(props: StageJobProps): { name: string; hash: string; labels: Record<string, string>; spec: k8s.JobSpec } {
+  const { dataset, resources } = props;
+  const profile = dataset.profile;
+  const completions = props.completions ?? 1;
+  const labels = { ...props.labels };
+  const quantity = (v: string) => k8s.Quantity.fromString(v);
+  const limits = { cpu: quantity(resources.cpu), memory: quantity(resources.memory), 'ephemeral-storage': quantity(resources.ephemeralStorage) };
+  const secret = (key: string) => ({ valueFrom: { secretKeyRef: { name: profile.s3SecretName, key } } });
+
+  const spec: k8s.JobSpec = {
+    completionMode: 'Indexed',
+    completions,
+    parallelism: props.parallelism ?? completions,
+    backoffLimitPerIndex: props.backoffLimitPerIndex ?? 2,
+    podFailurePolicy: {
+      rules: [{ action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] }],
+    },
+    template: {
+      metadata: { labels },
+      spec: {
+        restartPolicy: 'Never',
+        priorityClassName: profile.priorityClassName,
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+              nodeSelectorTerms: [
+                { matchExpressions: [{ key: profile.avoidNodes.key, operator: 'NotIn', values: [...profile.avoidNodes.values] }] },
+              ],
+            },
+          },
+        },
+        containers: [
+          {
+            name: 'worker',
+            image: profile.image,
+            command: ['cng-worker', props.kind, ...props.args],
+            env: [
+              { name: 'AWS_ENDPOINT_URL_S3', value: profile.s3InternalEndpoint },
+              { name: 'AWS_REGION', value: profile.s3Region },
+              { name: 'AWS_ACCESS_KEY_ID', ...secret('AWS_ACCESS_KEY_ID') },
+              { name: 'AWS_SECRET_ACCESS_KEY', ...secret('AWS_SECRET_ACCESS_KEY') },
+              { name: 'CNG_INDEX_OFFSET', value: String(props.indexOffset ?? 0) },
+              { name: 'CNG_CPU_LIMIT', valueFrom: { resourceFieldRef: { resource: 'limits.cpu', divisor: quantity('1m') } } },
+              { name: 'CNG_MEMORY_LIMIT', valueFrom: { resourceFieldRef: { resource: 'limits.memory' } } },
+              { name: 'TMPDIR', value: '/scratch' },
+            ],
+            resources: { requests: limits, limits },
+            volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }],
+          },
+        ],
+        volumes: [{ name: 'scratch', emptyDir: { sizeLimit: quantity(resources.ephemeralStorage) } }],
+      },
+    },
+  };
+  const hash = contentHash({ spec: k8s.toJson_JobSpec(spec), upstream: props.upstream ?? [], run: dataset.run });
+  return {
+    name: jobName(dataset.name, props.stageId, props.part, dataset.run, hash),
+    hash,
+    labels: { ...labels, 'cng/run': String(dataset.run) },
+    spec,
+  };
+}
+
+export interface StageProps {
+  readonly dataset: DatasetContext;
+  /** Stage id inside the dataset, e.g. 'fee-hex'; also its dist/ directory and Kustomization suffix. */
+  readonly stageId: string;
+  readonly kind: StageKind;
+  /** Layer slug the stage works on, if any (label `cng/layer`). */
+  readonly layer?: string;
+  readonly args: string[];
+  readonly resources: StageResources;
+  /** Work units (indices). Split into Jobs of at most maxCompletionsPerJob. @default 1 */
+  readonly workItems?: number;
+  /** Pods at once per Job. @default all of its completions */
+  readonly parallelism?: number;
+  /** Stages that must complete first (Flux dependsOn; their hashes enter this stage's names). @default [] */
+  readonly dependsOn?: Stage[];
+  /** How long Flux waits for the stage's Jobs before marking it failed, e.g. '12h'. */
+  readonly timeout: string;
+  /** 'flux' applies Jobs through a Kustomization; 'armada' renders a job set in dist/armada/. @default 'flux' */
+  readonly runner?: 'flux' | 'armada';
+}
+
+/**
+ * A pipeline stage: its own chart (→ `dist/<dataset>/<stageId>/`), one or more Indexed Jobs of at
+ * most 200 completions (each told its index offset), and the Flux Kustomization that orders it.
+ */
+export class Stage extends Chart {
+  readonly stageId: string;
+  readonly kind: StageKind;
+  readonly layer?: string;
+  /** Hash over all of this stage's Jobs: what downstream names depend on. */
+  readonly hash: string;
+  readonly jobs: StageJob[] = [];
+  readonly dependsOn: Stage[];
+  readonly timeout: string;
+  readonly runner: 'flux' | 'armada';
+  readonly workItems: number;
+  /** Kustomization name, `<dataset>-<stageId>`. */
+  readonly kustomizationName: string;
+  /** The Armada job set when runner is 'armada'. */
+  readonly armadaJobSet?: Record<string, any>;
+
+  constructor(scope: Construct, id: string, props: StageProps) {
+    super(scope, id, { namespace: props.dataset.profile.namespace, disableResourceNameHashes: true });
+    const { dataset } = props;
+    this.stageId = props.stageId;
+    this.kind = props.kind;
+    this.layer = props.layer;
+    this.dependsOn = props.dependsOn ?? [];
+    this.timeout = props.timeout;
+    this.runner = props.runner ?? 'flux';
+    this.kustomizationName = `${dataset.name}-${props.stageId}`;
+    const items = (this.workItems = props.workItems ?? 1);
+    if (!Number.isInteger(items) || items < 1) throw new Error(`stage ${this.kustomizationName}: workItems must be a positive integer, got ${items}`);
+
+    const upstream = this.dependsOn.map((s) => s.hash);
+    const labels: Record<string, string> = {
+      'app.kubernetes.io/part-of': 'cng-datasets',
+      'cng/dataset': dataset.name,
+      'cng/stage': props.kind,
+      ...(props.layer ? { 'cng/layer': props.layer } : {}),
+    };
+    const perJob = dataset.profile.maxCompletionsPerJob;
+    const parts = Math.ceil(items / perJob);
+    const jobProps = (part: number): StageJobProps => {
+      const completions = Math.min(perJob, items - part * perJob);
+      return {
+        dataset,
+        stageId: props.stageId,
+        kind: props.kind,
+        args: props.args,
+        resources: props.resources,
+        completions,
+        parallelism: Math.min(props.parallelism ?? completions, completions),
+        indexOffset: part * perJob,
+        upstream,
+        part: parts > 1 ? part : undefined,
+        labels: { ...labels, ...(parts > 1 ? { 'cng/part': String(part) } : {}) },
+      };
+    };
+
+    if (this.runner === 'flux') {
+      for (let p = 0; p < parts; p++) this.jobs.push(new StageJob(this, `part${p}`, jobProps(p)));
+      this.hash = contentHash(this.jobs.map((j) => j.hash));
+    } else {
+      // Armada runs one pod per work unit: the Job's pod template, given its index directly.
+      const template = buildJob({ ...jobProps(0), completions: 1, parallelism: 1 });
+      this.hash = contentHash({ template: template.hash, items });
+      const pod = k8s.toJson_JobSpec(template.spec)!.template.spec;
+      this.armadaJobSet = armadaJobSet(dataset, `${this.kustomizationName}-r${dataset.run}-${this.hash}`, template.labels, pod, items);
+    }
+  }
+
+  /** Pods the stage may run at once (sum of its Jobs' parallelism). */
+  get pods(): number {
+    return this.jobs.reduce((n, j) => n + (j.spec.spec.parallelism ?? 1), 0);
+  }
+}
+
+/** An Armada job set: one job per work unit, the index given as JOB_COMPLETION_INDEX. */
+function armadaJobSet(
+  dataset: DatasetContext,
+  jobSetId: string,
+  labels: Record<string, string>,
+  pod: Record<string, any>,
+  items: number,
+): Record<string, any> {
+  const profile = dataset.profile;
+  return {
+    queue: profile.armadaQueue,
+    jobSetId,
+    jobs: Array.from({ length: items }, (_, i) => ({
+      priority: 0,
+      namespace: profile.namespace,
+      priorityClassName: profile.priorityClassName,
+      labels: { ...labels, 'cng/index': String(i) },
+      podSpec: {
+        ...pod,
+        containers: pod.containers.map((c: any) => ({
+          ...c,
+          env: [...c.env.filter((e: any) => e.name !== 'CNG_INDEX_OFFSET'), { name: 'CNG_INDEX_OFFSET', value: '0' }, { name: 'JOB_COMPLETION_INDEX', value: String(i) }],
+        })),
+      },
+    })),
+  };
+}
+
+/** Short, stable hash of a JSON value (keys sorted). */
+export function contentHash(value: unknown): string {
+  return createHash('sha256').update(canonicalJson(value)).digest('hex').slice(0, 8);
+}
+
+function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object')
+    return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((v as any)[k])}`).join(',')}}`;
+  return JSON.stringify(v);
+}
+
+/** `<dataset>-<stage>[-p<part>]-r<run>-<hash>`, shortening the descriptive part to fit 63 chars. */
+export function jobName(dataset: string, stageId: string, part: number | undefined, run: number, hash: string): string {
+  const suffix = `${part === undefined ? '' : `-p${part}`}-r${run}-${hash}`;
+  const base = `${dataset}-${stageId}`.slice(0, 63 - suffix.length).replace(/-+$/, '');
+  return `${base}${suffix}`;
+}

@@ -1,0 +1,171 @@
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { App } from 'cdk8s';
+import YAML from 'yaml';
+import { Dataset } from './pipelines.ts';
+import { checkJob, checkPod, checkPodBudget, PolicyError, type RuleId, type ScheduledStage, type Violation } from './policy.ts';
+import { ClusterProfile } from './profile.ts';
+import type { DatasetSpec } from './spec.ts';
+
+/** Manifests by path relative to dist/ (e.g. `padus-4-1/fee-hex/manifest.yaml`), each a list of objects. */
+export type Manifests = Map<string, Record<string, any>[]>;
+
+export interface Synthesis {
+  readonly manifests: Manifests;
+  readonly datasets: Dataset[];
+}
+
+/**
+ * Builds every dataset's constructs and returns the manifests dist/ must hold, after checking
+ * every policy rule. Throws PolicyError naming dataset, object and rule on any violation.
+ */
+export function synthesize(specs: DatasetSpec[], profile: ClusterProfile = ClusterProfile.NRP): Synthesis {
+  const app = new App({ outdir: join(process.env.TMPDIR ?? '/tmp', 'cng-unused-cdk8s-out') });
+  const names = new Set<string>();
+  const datasets = specs.map((spec) => {
+    if (names.has(spec.name)) throw new Error(`dataset ${spec.name}: defined twice`);
+    names.add(spec.name);
+    return new Dataset(app, spec, profile);
+  });
+  const manifests: Manifests = new Map();
+  for (const d of datasets) {
+    const name = d.context.name;
+    manifests.set(`flux/${name}.yaml`, d.flux.toJson());
+    for (const stage of d.stages) {
+      if (stage.armadaJobSet) manifests.set(`armada/${name}-${stage.stageId}.yaml`, [stage.armadaJobSet]);
+      else manifests.set(`${name}/${stage.stageId}/manifest.yaml`, stage.toJson());
+    }
+  }
+  const violations = checkManifests(manifests, profile);
+  if (violations.length) throw new PolicyError(violations);
+  return { manifests: sortManifests(manifests), datasets };
+}
+
+/**
+ * Every policy rule over a set of manifests: per Job, per Armada job, per Kustomization, and the
+ * namespace pod budget over the Flux dependsOn graph. Shared by synth and `cng validate`.
+ */
+export function checkManifests(manifests: Manifests, profile: ClusterProfile): Violation[] {
+  const out: Violation[] = [];
+  const kustomizations: Record<string, any>[] = [];
+  for (const [path, objects] of manifests) {
+    for (const obj of objects) {
+      if (path.startsWith('armada/')) {
+        for (const [i, job] of (obj.jobs ?? []).entries()) {
+          const at = { dataset: job.labels?.['cng/dataset'] ?? '-', object: `ArmadaJob/${obj.jobSetId}[${i}]` };
+          if (job.namespace !== profile.namespace) out.push({ ...at, rule: 'namespace', message: `namespace is ${JSON.stringify(job.namespace)}` });
+          checkPod({ ...job.podSpec, priorityClassName: job.priorityClassName ?? job.podSpec?.priorityClassName }, profile, (rule: RuleId, message: string) =>
+            out.push({ ...at, rule, message }),
+          );
+        }
+      } else if (obj.kind === 'Job') out.push(...checkJob(obj, profile));
+      else if (obj.kind === 'Kustomization') {
+        kustomizations.push(obj);
+        out.push(...checkKustomization(obj, profile));
+      } else
+        out.push({
+          dataset: obj.metadata?.labels?.['cng/dataset'] ?? '-',
+          object: `${obj.kind}/${obj.metadata?.name}`,
+          rule: 'namespace',
+          message: `unexpected object kind ${obj.kind} in dist/${path}`,
+        });
+    }
+  }
+  const stages: ScheduledStage[] = kustomizations
+    .filter((k) => !k.spec?.suspend)
+    .map((k) => ({
+      name: k.metadata.name,
+      dependsOn: (k.spec?.dependsOn ?? []).map((d: any) => d.name),
+      pods: jobsUnder(manifests, k.spec?.path, profile).reduce((n, j) => n + (j.spec?.parallelism ?? 1), 0),
+    }));
+  out.push(...checkPodBudget(stages, profile));
+  return out;
+}
+
+function checkKustomization(k: Record<string, any>, profile: ClusterProfile): Violation[] {
+  const out: Violation[] = [];
+  const at = { dataset: k.metadata?.labels?.['cng/dataset'] ?? '-', object: `Kustomization/${k.metadata?.name}` };
+  const name: string = k.metadata?.name ?? '';
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name) || name.length > 63)
+    out.push({ ...at, rule: 'dns-name', message: `"${name}" must be a DNS label of ≤63 characters (Flux puts it in a label value)` });
+  if (k.metadata?.namespace !== profile.namespace)
+    out.push({ ...at, rule: 'namespace', message: `namespace is ${JSON.stringify(k.metadata?.namespace)}, expected "${profile.namespace}"` });
+  if (k.spec?.targetNamespace !== profile.namespace)
+    out.push({ ...at, rule: 'namespace', message: `targetNamespace is ${JSON.stringify(k.spec?.targetNamespace)}, expected "${profile.namespace}"` });
+  return out;
+}
+
+/** Jobs in the dist/ directory a Kustomization's `path` points at. */
+function jobsUnder(manifests: Manifests, path: string | undefined, profile: ClusterProfile): Record<string, any>[] {
+  if (!path) return [];
+  const dir = path.replace(/^\.\//, '').replace(new RegExp(`^${profile.distPath}/`), '').replace(/\/?$/, '/');
+  return [...manifests].filter(([p]) => p.startsWith(dir)).flatMap(([, objs]) => objs.filter((o) => o.kind === 'Job'));
+}
+
+function sortManifests(m: Manifests): Manifests {
+  return new Map([...m].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+const HEADER = '# Generated by `cng synth` from datasets/ and constructs/. Do not edit: change the dataset file and re-synthesize.\n';
+
+/** Serializes manifests to file contents (deterministic: stable order, no timestamps). */
+export function renderManifests(manifests: Manifests): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const [path, objects] of manifests)
+    files.set(path, HEADER + objects.map((o) => YAML.stringify(o, { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n'));
+  return files;
+}
+
+/** Replaces the contents of `dir` with `files`. */
+export function writeDist(files: Map<string, string>, dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  for (const [path, content] of files) {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), content);
+  }
+}
+
+/** Reads every YAML file under `dir` (relative paths → content). */
+export function readDist(dir: string): Map<string, string> {
+  const files = new Map<string, string>();
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (/\.ya?ml$/.test(name)) files.set(relative(dir, p), readFileSync(p, 'utf8'));
+    }
+  };
+  try {
+    walk(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  return files;
+}
+
+/** Parses YAML files into manifests; a YAML syntax error names the file. */
+export function parseManifests(files: Map<string, string>): Manifests {
+  const m: Manifests = new Map();
+  for (const [path, content] of files) {
+    const docs = YAML.parseAllDocuments(content);
+    const bad = docs.find((d) => d.errors.length);
+    if (bad) throw new Error(`dist/${path}: ${bad.errors[0].message.split('\n')[0]}`);
+    m.set(path, docs.map((d) => d.toJS()).filter((o) => o !== null));
+  }
+  return m;
+}
+
+export interface Drift {
+  readonly added: string[];
+  readonly removed: string[];
+  readonly changed: string[];
+}
+
+/** Differences between what dist/ holds and what a fresh synth produces. */
+export function compareFiles(expected: Map<string, string>, actual: Map<string, string>): Drift {
+  return {
+    added: [...expected.keys()].filter((p) => !actual.has(p)),
+    removed: [...actual.keys()].filter((p) => !expected.has(p)),
+    changed: [...expected.keys()].filter((p) => actual.has(p) && actual.get(p) !== expected.get(p)),
+  };
+}

@@ -1,0 +1,136 @@
+import { CommandError, dispatch, str, UsageError, type Command, type Options, type ParsedArgs } from '../cli/command.ts';
+
+/**
+ * `cng-worker <stage> [options]`: the program every Job container runs, and that the local runner
+ * runs the same way. Inputs and outputs are `s3://bucket/key` URLs (endpoint from
+ * AWS_ENDPOINT_URL_S3) or local paths. Indexed stages read their work unit from
+ * JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET (or --index).
+ */
+
+interface StageDef {
+  name: string;
+  summary: string;
+  description: string;
+  options: Record<string, { type: 'string' | 'boolean'; required?: boolean; help: string }>;
+  example: string;
+}
+
+const cellOptions = {
+  resolution: { type: 'string', required: true, help: 'H3 resolution of the cells (0–15), e.g. 10' },
+  parents: { type: 'string', help: 'comma-separated parent resolutions written as columns (default: 9,8)' },
+} as const;
+
+/** The fixed command line of every stage: what constructs/ writes into the Jobs. */
+export const STAGES: StageDef[] = [
+  {
+    name: 'setup-bucket',
+    summary: 'create the bucket if missing; apply public-read policy and CORS (idempotent)',
+    description: 'Creates the bucket when it does not exist and (re)applies the public-read bucket policy (ListBucket, GetBucketLocation, GetObject) and CORS rules (GET/HEAD; exposes ETag, Content-Length, Content-Type, Accept-Ranges, Content-Range).',
+    options: { bucket: { type: 'string', required: true, help: 'bucket name, e.g. public-padus' } },
+    example: 'cng-worker setup-bucket --bucket public-padus',
+  },
+  {
+    name: 'convert',
+    summary: 'one vector layer → GeoParquet (EPSG:4326) and the hex plan',
+    description: 'Reads one layer of any GDAL source, linearizes curves, forces multi, drops Z/M, makes geometries valid, reprojects to EPSG:4326 (lon/lat), keeps null geometries as rows, adds _cng_fid, writes GeoParquet 1.1, and writes the hex plan: features grouped into --units work units of balanced estimated work.',
+    options: {
+      source: { type: 'string', required: true, help: 'GDAL source: s3://…, /vsis3/…, /vsicurl/…, https://… or a path' },
+      layer: { type: 'string', required: true, help: 'layer name in the source' },
+      out: { type: 'string', required: true, help: 'GeoParquet output (s3://… or path)' },
+      plan: { type: 'string', required: true, help: 'hex plan output (JSON)' },
+      resolution: cellOptions.resolution,
+      units: { type: 'string', required: true, help: 'number of hex work units (the hex Job completions)' },
+      'id-column': { type: 'string', help: 'use this column as the feature id instead of a generated _cng_fid' },
+    },
+    example: 'cng-worker convert --source s3://public-padus/raw/PADUS4_1Geodatabase.gdb --layer PADUS4_1Fee --out s3://public-padus/padus-4-1/fee.parquet --plan s3://public-padus/padus-4-1/fee/_work/hex-plan.json --resolution 10 --units 149',
+  },
+  {
+    name: 'table',
+    summary: 'one non-spatial layer → Parquet (original names and types)',
+    description: 'Exports every row and column of a non-spatial layer (e.g. a geodatabase lookup table) to Parquet, keeping column names and types; the file is named after the table.',
+    options: {
+      source: { type: 'string', required: true, help: 'GDAL source' },
+      layer: { type: 'string', required: true, help: 'table name in the source' },
+      out: { type: 'string', required: true, help: 'Parquet output' },
+    },
+    example: 'cng-worker table --source s3://public-padus/raw/PADUS4_1Geodatabase.gdb --layer Public_Access --out s3://public-padus/padus-4-1/lookup/Public_Access.parquet',
+  },
+  {
+    name: 'hex',
+    summary: 'one work unit of the hex plan → H3 cells chunk (Indexed)',
+    description: 'Hexes the features of work unit JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET at the given resolution with parent columns, all UBIGINT, and writes <chunks>/chunk-<index>.parquet atomically.',
+    options: {
+      input: { type: 'string', required: true, help: 'GeoParquet written by convert' },
+      plan: { type: 'string', required: true, help: 'hex plan written by convert' },
+      chunks: { type: 'string', required: true, help: 'directory/prefix of the chunk files' },
+      ...cellOptions,
+      containment: { type: 'string', help: "'center' (default) or 'overlap'" },
+      index: { type: 'string', help: 'work unit to process (default: JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET)' },
+    },
+    example: 'cng-worker hex --input s3://public-padus/padus-4-1/fee.parquet --plan s3://public-padus/padus-4-1/fee/_work/hex-plan.json --chunks s3://public-padus/padus-4-1/fee/_work/chunks --resolution 10 --parents 9,8 --index 0',
+  },
+  {
+    name: 'repartition',
+    summary: 'all chunks → <layer>/hex/h0=<cell>/data_0.parquet with attributes, completeness check, manifest.json',
+    description: 'Joins the attributes back by id, writes hive-partitioned Parquet by h0, fails listing the ids of any feature with a non-empty geometry that has no cell, writes manifest.json, then removes the chunks.',
+    options: {
+      input: { type: 'string', required: true, help: 'GeoParquet written by convert' },
+      plan: { type: 'string', required: true, help: 'hex plan written by convert' },
+      chunks: { type: 'string', required: true, help: 'directory/prefix of the chunk files' },
+      ...cellOptions,
+      out: { type: 'string', required: true, help: 'hex output prefix (…/<layer>/hex)' },
+      manifest: { type: 'string', required: true, help: 'manifest.json output' },
+    },
+    example: 'cng-worker repartition --input s3://public-padus/padus-4-1/fee.parquet --plan s3://public-padus/padus-4-1/fee/_work/hex-plan.json --chunks s3://public-padus/padus-4-1/fee/_work/chunks --resolution 10 --parents 9,8 --out s3://public-padus/padus-4-1/fee/hex --manifest s3://public-padus/padus-4-1/fee/manifest.json',
+  },
+  {
+    name: 'pmtiles',
+    summary: 'GeoParquet → PMTiles v3 vector tiles (source-layer = --layer-name)',
+    description: 'Renders vector tiles from the GeoParquet with GDAL\'s MVT writer and packs them into a PMTiles v3 archive with correct header bounds, centre and zooms.',
+    options: {
+      input: { type: 'string', required: true, help: 'GeoParquet written by convert' },
+      out: { type: 'string', required: true, help: 'PMTiles output' },
+      'layer-name': { type: 'string', required: true, help: 'vector tile source-layer name' },
+      'min-zoom': { type: 'string', help: 'lowest zoom (default 0)' },
+      'max-zoom': { type: 'string', help: 'highest zoom (default 14)' },
+    },
+    example: 'cng-worker pmtiles --input s3://public-padus/padus-4-1/fee.parquet --out s3://public-padus/padus-4-1/fee.pmtiles --layer-name fee --max-zoom 14',
+  },
+];
+
+function stageCommand(def: StageDef): Command {
+  const width = Math.max(...Object.keys(def.options).map((k) => k.length)) + 10;
+  const lines = Object.entries(def.options).map(
+    ([k, o]) => `  --${(o.type === 'string' ? `${k} VALUE` : k).padEnd(width)}${o.help}${o.required ? ' (required)' : ''}`,
+  );
+  const required = Object.entries(def.options).filter(([, o]) => o.required).map(([k]) => `--${k} VALUE`);
+  return {
+    name: def.name,
+    summary: def.summary,
+    help: `Usage: cng-worker ${def.name} ${required.join(' ')} [options]\n\n${def.description}\n\nOptions:\n${lines.join('\n')}\n  ${'-h, --help'.padEnd(width + 2)}show this help\n\nExit status: 0 done, 1 failed (one-line reason on stderr), 2 usage error.\n\nExample:\n  ${def.example}`,
+    options: Object.fromEntries(Object.entries(def.options).map(([k, o]) => [k, { type: o.type }])) as Options,
+    async run(args: ParsedArgs) {
+      for (const [k, o] of Object.entries(def.options)) if (o.required && str(args.values[k]) === undefined) throw new UsageError(`--${k} is required`);
+      throw new CommandError(`stage '${def.name}' is not implemented in this version of the worker`);
+    },
+  };
+}
+
+export const workerStages: Command[] = STAGES.map(stageCommand);
+
+const INTRO = 'cng-worker — the program inside every Job container (and the local runner): one stage per call.';
+
+/** `cng-worker <stage> [options]`. Returns the exit code. */
+export function workerMain(argv: string[], prog = 'cng-worker'): Promise<number> {
+  return dispatch(prog, INTRO, workerStages, argv);
+}
+
+/** `cng worker <stage> ...`: the same worker, reachable from the main CLI. */
+export const workerCommand: Command = {
+  name: 'worker',
+  summary: 'run one worker stage, as a Job container does (cng worker --help)',
+  help: INTRO,
+  options: {},
+  passthrough: true,
+  run: ({ positionals }) => workerMain(positionals, 'cng worker'),
+};
