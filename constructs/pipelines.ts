@@ -2,7 +2,7 @@ import { ApiObject, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { ClusterProfile } from './profile.ts';
 import {
-  DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, HEX_DEFAULTS, parseDatasetSpec, slugify,
+  DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, HEX_DEFAULTS, parseDatasetSpec, tableStageId,
   type DatasetSpec, type HexSettings, type LayerSpec, type ResolvedDatasetSpec,
 } from './spec.ts';
 import { Stage, type DatasetContext, type StageKind, type StageResources } from './stage.ts';
@@ -232,7 +232,7 @@ export class TableExport {
 
   constructor(dataset: Dataset, props: TableExportProps) {
     const out = s3(dataset.spec.bucket, join(dataset.spec.prefix, dataset.spec.tablesDir, `${props.table}.parquet`));
-    this.stage = dataset.addStage(`table-${slugify(props.table)}`, 'table', {
+    this.stage = dataset.addStage(tableStageId(props.table), 'table', {
       dependsOn: [dataset.setupBucket()],
       args: ['--source', props.source, '--layer', props.table, '--out', out],
     });

@@ -88,7 +88,22 @@ export const datasetSpecSchema = z
     mirror: z.object({ bucket: z.string().min(1), prefix: z.string() }).strict().optional(),
   })
   .strict()
-  .refine((d) => Object.keys(d.layers).length + d.tables.length > 0, 'a dataset needs at least one layer or table');
+  .superRefine((d, ctx) => {
+    if (Object.keys(d.layers).length + d.tables.length === 0) ctx.addIssue({ code: 'custom', message: 'a dataset needs at least one layer or table' });
+    // Kustomization names (<dataset>-<stage>) end up in label values: at most 63 characters.
+    const check = (path: (string | number)[], stageId: string) => {
+      const name = `${d.name}-${stageId}`;
+      if (name.length > 63)
+        ctx.addIssue({ code: 'custom', path, message: `stage name "${name}" is ${name.length} characters; shorten the dataset name or this key so it fits 63` });
+    };
+    for (const key of Object.keys(d.layers)) check(['layers', key], `${key}-repartition`);
+    d.tables.forEach((t, i) => check(['tables', i], tableStageId(t)));
+  });
+
+/** Stage id of a table export: `table-<slug>`. */
+export function tableStageId(table: string): string {
+  return `table-${slugify(table)}`;
+}
 
 /** What a dataset file writes (defaults may be omitted). */
 export type DatasetSpec = z.input<typeof datasetSpecSchema>;

@@ -1,0 +1,348 @@
+import { readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App, ApiObject, JsonPatch } from 'cdk8s';
+import YAML from 'yaml';
+import { describe, expect, it } from 'vitest';
+import {
+  buildDatasets, checkManifests, jobName, ClusterProfile, collectManifests, maxConcurrentPods, PolicyError,
+  renderManifests, synthesize, writeDist, type Manifests, type Violation,
+} from '../constructs/index.ts';
+import { datasets } from '../datasets/index.ts';
+import { padus41 } from '../datasets/padus-4-1.ts';
+import { workerStages } from '../worker/main.ts';
+import { parseCommandArgs } from '../cli/command.ts';
+import { validateDist } from '../cli/synth.ts';
+import { cng, repoCopy, smallSpec } from './helpers.ts';
+
+const NRP = ClusterProfile.NRP;
+const jobs = (m: Manifests) => [...m.values()].flat().filter((o) => o.kind === 'Job');
+const kustomizations = (m: Manifests) => [...m.values()].flat().filter((o) => o.kind === 'Kustomization');
+const container = (job: any) => job.spec.template.spec.containers[0];
+const env = (job: any, name: string) => container(job).env.find((e: any) => e.name === name);
+
+describe('PAD-US 4.1 manifests', () => {
+  const { manifests } = synthesize([padus41]);
+  const all = jobs(manifests);
+  const byStage = (id: string) => manifests.get(`padus-4-1/${id}/manifest.yaml`)!;
+
+  it('has a pipeline per spatial layer and an export per lookup table', () => {
+    for (const layer of ['fee', 'easement', 'proclamation', 'marine', 'designation', 'combined'])
+      for (const stage of ['convert', 'hex', 'repartition', 'pmtiles']) expect(byStage(`${layer}-${stage}`), `${layer}-${stage}`).toBeDefined();
+    const tables = all.filter((j) => j.metadata.labels['cng/stage'] === 'table').map((j) => container(j).command[5]);
+    expect(tables.sort()).toEqual(['Agency_Name', 'Agency_Type', 'Category', 'Designation_Type', 'GAP_Status', 'IUCN_Category', 'Public_Access', 'State_Name']);
+    expect(byStage('setup-bucket')).toHaveLength(1);
+  });
+
+  it('applies the cluster policy to every pod', () => {
+    expect(all.length).toBe(1 + 6 * 4 + 1 + 8); // combined hex is two Jobs
+    for (const job of all) {
+      const pod = job.spec.template.spec;
+      expect(job.metadata.namespace).toBe('biodiversity');
+      expect(pod.priorityClassName).toBe('opportunistic');
+      expect(pod.restartPolicy).toBe('Never');
+      expect(pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms).toEqual([
+        { matchExpressions: [{ key: 'feature.node.kubernetes.io/pci-10de.present', operator: 'NotIn', values: ['true'] }] },
+      ]);
+      expect(container(job).resources.requests).toEqual(container(job).resources.limits);
+      expect(Object.keys(container(job).resources.limits).sort()).toEqual(['cpu', 'ephemeral-storage', 'memory']);
+      expect(env(job, 'AWS_ENDPOINT_URL_S3').value).toBe('http://rook-ceph-rgw-nautiluss3.rook');
+      expect(env(job, 'AWS_SECRET_ACCESS_KEY')).toEqual({ name: 'AWS_SECRET_ACCESS_KEY', valueFrom: { secretKeyRef: { name: 'aws', key: 'AWS_SECRET_ACCESS_KEY' } } });
+      expect(env(job, 'AWS_ACCESS_KEY_ID').valueFrom.secretKeyRef.name).toBe('aws');
+      expect(job.spec.ttlSecondsAfterFinished).toBeUndefined();
+      expect(job.spec.completionMode).toBe('Indexed');
+      expect(job.spec.backoffLimitPerIndex).toBe(2);
+      expect(job.spec.podFailurePolicy.rules).toContainEqual({ action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] });
+      expect(container(job).image).toMatch(/^ghcr\.io\/.+:\d+\.\d+\.\d+$/);
+      expect(job.metadata.name.length).toBeLessThanOrEqual(63);
+      expect(job.metadata.name).toMatch(/^padus-4-1-[a-z0-9-]+-r1-[0-9a-f]{8}$/);
+    }
+    expect(checkManifests(manifests, NRP)).toEqual([]);
+  });
+
+  it('sizes hex Jobs from the declared feature counts, ≤200 completions each, with offsets', () => {
+    const combined = byStage('combined-hex');
+    expect(combined.map((j) => j.spec.completions)).toEqual([200, 129]); // ceil(656,986 / 2,000) = 329 units
+    expect(combined.map((j) => env(j, 'CNG_INDEX_OFFSET').value)).toEqual(['0', '200']);
+    expect(byStage('fee-hex').map((j) => j.spec.completions)).toEqual([149]);
+    expect(byStage('marine-hex').map((j) => j.spec.completions)).toEqual([1]);
+    expect(container(combined[0]).command).toEqual([
+      'cng-worker', 'hex', '--input', 's3://public-padus/padus-4-1/combined.parquet',
+      '--plan', 's3://public-padus/padus-4-1/combined/_work/hex-plan.json',
+      '--chunks', 's3://public-padus/padus-4-1/combined/_work/chunks',
+      '--resolution', '10', '--parents', '9,8', '--containment', 'center',
+    ]);
+    const convert = container(byStage('combined-convert')[0]).command;
+    expect(convert.slice(convert.indexOf('--units'), convert.indexOf('--units') + 2)).toEqual(['--units', '329']);
+  });
+
+  it('writes products in the padus-4-1 release layout', () => {
+    const args = (id: string) => container(byStage(id)[0]).command.join(' ');
+    expect(args('fee-repartition')).toContain('--out s3://public-padus/padus-4-1/fee/hex --manifest s3://public-padus/padus-4-1/fee/manifest.json');
+    expect(args('fee-pmtiles')).toContain('--out s3://public-padus/padus-4-1/fee.pmtiles --layer-name fee');
+    expect(args('table-iucn-category')).toContain('--out s3://public-padus/padus-4-1/lookup/IUCN_Category.parquet');
+    expect(args('fee-convert')).toContain('--source s3://public-padus/raw/PADUS4_1Geodatabase.gdb --layer PADUS4_1Fee');
+  });
+
+  it('orders stages with Flux dependsOn: convert → hex → repartition, convert → pmtiles', () => {
+    const ks = new Map(kustomizations(manifests).map((k) => [k.metadata.name, k]));
+    const deps = (n: string) => (ks.get(`padus-4-1-${n}`)!.spec.dependsOn ?? []).map((d: any) => d.name);
+    expect(deps('setup-bucket')).toEqual([]);
+    for (const l of ['fee', 'combined', 'designation']) {
+      expect(deps(`${l}-convert`)).toEqual(['padus-4-1-setup-bucket']);
+      expect(deps(`${l}-hex`)).toEqual([`padus-4-1-${l}-convert`]);
+      expect(deps(`${l}-repartition`)).toEqual([`padus-4-1-${l}-hex`]);
+      expect(deps(`${l}-pmtiles`)).toEqual([`padus-4-1-${l}-convert`]);
+    }
+    const hex = ks.get('padus-4-1-combined-hex')!;
+    expect(hex.spec).toMatchObject({ wait: true, prune: true, timeout: '12h', path: './dist/padus-4-1/combined-hex', sourceRef: { kind: 'GitRepository', name: 'cng-datasets' } });
+    expect(hex.metadata.namespace).toBe('biodiversity');
+  });
+
+  it('keeps the pods that may run at once within the namespace budget', () => {
+    const stages = kustomizations(manifests).map((k) => ({
+      name: k.metadata.name,
+      dependsOn: (k.spec.dependsOn ?? []).map((d: any) => d.name),
+      pods: jobs(new Map([...manifests].filter(([p]) => p.startsWith(k.spec.path.slice(7) + '/')))).reduce((n, j) => n + j.spec.parallelism, 0),
+    }));
+    const { pods } = maxConcurrentPods(stages);
+    expect(pods).toBeGreaterThan(50);
+    expect(pods).toBeLessThanOrEqual(140); // the dataset's maxPods share of the 200 budget
+  });
+});
+
+describe('job names', () => {
+  const names = (spec = smallSpec()) =>
+    new Map(jobs(synthesize([spec]).manifests).map((j) => [`${j.metadata.labels['cng/stage']}:${j.metadata.labels['cng/layer'] ?? container(j).command[5]}`, j.metadata.name]));
+
+  it('are deterministic', () => {
+    expect(renderManifests(synthesize(datasets).manifests)).toEqual(renderManifests(synthesize(datasets).manifests));
+  });
+
+  it('change for every Job when the run number is bumped', () => {
+    const a = names(), b = names(smallSpec({ run: 2 }));
+    for (const [k, v] of a) {
+      expect(b.get(k)).not.toBe(v);
+      expect(b.get(k)).toMatch(/-r2-[0-9a-f]{8}$/);
+    }
+  });
+
+  it('change for a changed stage and everything downstream of it, and nothing else', () => {
+    const a = names(), b = names(smallSpec({ resources: { hex: { memory: '8Gi' } } }));
+    const changed = [...a.keys()].filter((k) => a.get(k) !== b.get(k)).sort();
+    expect(changed).toEqual(['hex:fee', 'hex:marine', 'repartition:fee', 'repartition:marine']);
+  });
+
+  it('stay within 63 characters, shortening the descriptive part', () => {
+    const name = jobName('a-very-long-dataset-name-for-testing-xy', 'a-rather-long-layer-repartition', 3, 12, 'abcdef12');
+    expect(name).toBe('a-very-long-dataset-name-for-testing-xy-a-rathe-p3-r12-abcdef12');
+    expect(name.length).toBeLessThanOrEqual(63);
+  });
+
+  it('reject a dataset whose stage names cannot fit a 63-character Kustomization name', () => {
+    const spec = smallSpec({ name: 'a-very-long-dataset-name-for-testing-x', layers: { 'an-extremely-long-layer-key': { layer: 'L', features: 10 } } });
+    expect(() => synthesize([spec])).toThrow(/layers\.an-extremely-long-layer-key: .*"a-very-long-dataset-name-for-testing-x-an-extremely-long-layer-key-repartition" is 78 characters/);
+  });
+});
+
+describe('hex stage splitting', () => {
+  it('splits 450 work items into Jobs of 200, 200 and 50 told offsets 0, 200 and 400', () => {
+    const spec = smallSpec({ layers: { big: { layer: 'Big', features: 450, hex: { featuresPerUnit: 1 } } } });
+    const { manifests } = synthesize([spec]);
+    const hex = manifests.get('demo-1/big-hex/manifest.yaml')!;
+    expect(hex.map((j) => j.spec.completions)).toEqual([200, 200, 50]);
+    expect(hex.map((j) => env(j, 'CNG_INDEX_OFFSET').value)).toEqual(['0', '200', '400']);
+    expect(hex.map((j) => j.metadata.labels['cng/part'])).toEqual(['0', '1', '2']);
+    expect(new Set(hex.map((j) => j.metadata.name)).size).toBe(3);
+    const k = kustomizations(manifests).find((x) => x.metadata.name === 'demo-1-big-hex')!;
+    expect(k.spec.path).toBe('./dist/demo-1/big-hex'); // one Flux stage waits for all three Jobs
+  });
+
+  it('renders an Armada job set instead when the dataset asks, and suspends what depends on it', () => {
+    const spec = smallSpec({ layers: { big: { layer: 'Big', features: 450, hex: { featuresPerUnit: 1, runner: 'armada' } } } });
+    const { manifests } = synthesize([spec]);
+    expect(manifests.has('demo-1/big-hex/manifest.yaml')).toBe(false);
+    const [set] = manifests.get('armada/demo-1-big-hex.yaml')!;
+    expect(set.queue).toBe('biodiversity');
+    expect(set.jobSetId).toMatch(/^demo-1-big-hex-r1-[0-9a-f]{8}$/);
+    expect(set.jobs).toHaveLength(450);
+    expect(set.jobs[417]).toMatchObject({ priority: 0, namespace: 'biodiversity', priorityClassName: 'opportunistic' });
+    const c = set.jobs[417].podSpec.containers[0];
+    expect(c.env).toContainEqual({ name: 'JOB_COMPLETION_INDEX', value: '417' });
+    expect(c.resources.requests).toEqual(c.resources.limits);
+    const ks = kustomizations(manifests);
+    expect(ks.find((k) => k.metadata.name === 'demo-1-big-hex')).toBeUndefined();
+    expect(ks.find((k) => k.metadata.name === 'demo-1-big-repartition')!.spec.suspend).toBe(true);
+  });
+});
+
+describe('policy violations are rejected at synth time', () => {
+  /** Builds the small dataset, applies an escape-hatch patch to one Job, and checks against NRP. */
+  function violations(patch: (job: ApiObject) => void, profile = NRP): Violation[] {
+    const [d] = buildDatasets(new App(), [smallSpec()], profile);
+    patch(d.stages.find((s) => s.stageId === 'fee-hex')!.jobs[0].apiObject);
+    return checkManifests(collectManifests([d]), NRP);
+  }
+  const rules = (vs: Violation[]) => [...new Set(vs.map((v) => v.rule))];
+  const c0 = '/spec/template/spec/containers/0';
+
+  it.each([
+    ['namespace', (j: ApiObject) => j.addJsonPatch(JsonPatch.replace('/metadata/namespace', 'default'))],
+    ['gpu-affinity', (j: ApiObject) => j.addJsonPatch(JsonPatch.remove('/spec/template/spec/affinity'))],
+    ['gpu-affinity', (j: ApiObject) => j.addJsonPatch(JsonPatch.replace('/spec/template/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms/0/matchExpressions/0/operator', 'In'))],
+    ['priority-class', (j: ApiObject) => j.addJsonPatch(JsonPatch.replace('/spec/template/spec/priorityClassName', 'high'))],
+    ['restart-policy', (j: ApiObject) => j.addJsonPatch(JsonPatch.replace('/spec/template/spec/restartPolicy', 'OnFailure'))],
+    ['requests-equal-limits', (j: ApiObject) => j.addJsonPatch(JsonPatch.replace(`${c0}/resources/limits/memory`, '8Gi'))],
+    ['requests-equal-limits', (j: ApiObject) => j.addJsonPatch(JsonPatch.remove(`${c0}/resources/requests/ephemeral-storage`))],
+    ['credentials', (j: ApiObject) => j.addJsonPatch(JsonPatch.replace(`${c0}/env/3`, { name: 'AWS_SECRET_ACCESS_KEY', value: 'hunter2' }))],
+    ['credentials', (j: ApiObject) => j.addJsonPatch(JsonPatch.add(`${c0}/envFrom`, [{ secretRef: { name: 'rclone-config' } }]))],
+    ['s3-endpoint', (j: ApiObject) => j.addJsonPatch(JsonPatch.replace(`${c0}/env/0/value`, 'https://s3-west.nrp-nautilus.io'))],
+    ['image-pinned', (j: ApiObject) => j.addJsonPatch(JsonPatch.replace(`${c0}/image`, 'ghcr.io/boettiger-lab/cng-worker:latest'))],
+    ['image-pinned', (j: ApiObject) => j.addJsonPatch(JsonPatch.replace(`${c0}/image`, 'ghcr.io/boettiger-lab/cng-worker'))],
+    ['no-ttl', (j: ApiObject) => j.addJsonPatch(JsonPatch.add('/spec/ttlSecondsAfterFinished', 3600))],
+    ['indexed', (j: ApiObject) => j.addJsonPatch(JsonPatch.replace('/spec/completionMode', 'NonIndexed'))],
+    ['indexed', (j: ApiObject) => j.addJsonPatch(JsonPatch.remove('/spec/backoffLimitPerIndex'))],
+    ['max-completions', (j: ApiObject) => j.addJsonPatch(JsonPatch.replace('/spec/completions', 400), JsonPatch.replace('/spec/parallelism', 1))],
+    ['preemption-tolerant', (j: ApiObject) => j.addJsonPatch(JsonPatch.remove('/spec/podFailurePolicy'))],
+    ['parallelism', (j: ApiObject) => j.addJsonPatch(JsonPatch.replace('/spec/parallelism', 0))],
+    ['dns-name', (j: ApiObject) => j.addJsonPatch(JsonPatch.replace('/metadata/name', 'x'.repeat(64)))],
+    ['dns-name', (j: ApiObject) => j.addJsonPatch(JsonPatch.replace('/metadata/name', 'Demo_Fee_Hex'))],
+  ])('%s', (rule, patch) => {
+    const vs = violations(patch);
+    expect(rules(vs)).toEqual([rule]);
+    expect(vs[0]).toMatchObject({ dataset: 'demo-1', object: expect.stringMatching(/^Job\//) });
+  });
+
+  it('a profile that breaks policy is caught too', () => {
+    const vs = violations(() => {}, NRP.with({ priorityClassName: 'high' }));
+    expect(rules(vs)).toEqual(['priority-class']);
+    expect(vs.length).toBe(jobs(synthesize([smallSpec()]).manifests).length);
+  });
+
+  it('over-budget parallelism fails with the overlapping stages named', () => {
+    const err = (() => {
+      try {
+        synthesize([smallSpec({ hex: { parallelism: 150 }, layers: { a: { layer: 'A', features: 400_000 }, b: { layer: 'B', features: 400_000 } } })]);
+      } catch (e) {
+        return e as PolicyError;
+      }
+    })();
+    expect(err).toBeInstanceOf(PolicyError);
+    expect(err!.violations.map((v) => v.rule)).toEqual(['pod-budget']);
+    expect(err!.message).toMatch(/up to 30\d pods may run at once, over the namespace budget of 200/);
+    expect(err!.message).toContain('demo-1-a-hex');
+    expect(err!.message).toContain('demo-1-b-hex');
+  });
+
+  it('the same budget counts independent datasets together', () => {
+    const layers = { fee: { layer: 'Fee', features: 400_000 } };
+    const a = smallSpec({ name: 'a', maxPods: 120, layers }), b = smallSpec({ name: 'b', maxPods: 120, layers });
+    expect(() => synthesize([a])).not.toThrow();
+    expect(() => synthesize([a, b])).toThrow(/pod-budget/);
+  });
+
+  it('an invalid dataset file is rejected naming the dataset and field', () => {
+    expect(() => synthesize([smallSpec({ run: 0 })])).toThrow(/dataset demo-1: invalid dataset file:\n\s+run:/);
+    expect(() => synthesize([smallSpec({ layers: { Fee: { layer: 'x', features: 1 } } })])).toThrow(/layers\.Fee/);
+    expect(() => synthesize([{ ...smallSpec(), extra: 1 } as any])).toThrow(/Unrecognized key/);
+  });
+});
+
+describe('every Job runs a command the worker accepts', () => {
+  it('parses each synthesized container command with the worker CLI', () => {
+    for (const job of jobs(synthesize(datasets).manifests)) {
+      const [bin, stage, ...args] = container(job).command;
+      expect(bin).toBe('cng-worker');
+      const cmd = workerStages.find((s) => s.name === stage);
+      expect(cmd, stage).toBeDefined();
+      expect(() => parseCommandArgs(cmd!, args)).not.toThrow();
+    }
+  });
+});
+
+describe('cng validate', () => {
+  const fresh = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cng-dist-'));
+    writeDist(renderManifests(synthesize(datasets).manifests), dir);
+    return dir;
+  };
+
+  it('accepts a fresh synth: schemas, policy and no drift', () => {
+    const dir = fresh();
+    expect(validateDist(dir, { drift: true })).toEqual([]);
+    rmSync(dir, { recursive: true });
+  });
+
+  it('names files that drifted, went missing or are stale', () => {
+    const dir = fresh();
+    const hex = join(dir, 'padus-4-1/fee-hex/manifest.yaml');
+    writeFileSync(hex, readFileSync(hex, 'utf8').replace('parallelism: ', 'parallelism: 1'));
+    unlinkSync(join(dir, 'padus-4-1/marine-pmtiles/manifest.yaml'));
+    writeFileSync(join(dir, 'padus-4-1/old-stage.yaml'), 'apiVersion: batch/v1\nkind: Job\n');
+    const problems = validateDist(dir, { drift: true }).join('\n');
+    expect(problems).toContain('[drift] dist/padus-4-1/fee-hex/manifest.yaml: differs from a fresh synth');
+    expect(problems).toContain('[drift] dist/padus-4-1/marine-pmtiles/manifest.yaml: missing');
+    expect(problems).toContain('[drift] dist/padus-4-1/old-stage.yaml: not produced by a fresh synth');
+    rmSync(dir, { recursive: true });
+  });
+
+  it('rejects objects that break the Kubernetes or Flux schemas', () => {
+    const dir = fresh();
+    const f = join(dir, 'padus-4-1/marine-hex/manifest.yaml');
+    const [job] = YAML.parseAllDocuments(readFileSync(f, 'utf8')).map((d) => d.toJS());
+    job.spec.completions = 'many';
+    job.spec.template.spec.containers[0].resources.limits.memory = { amount: 4 };
+    writeFileSync(f, YAML.stringify(job));
+    const k = join(dir, 'flux/padus-4-1.yaml');
+    writeFileSync(k, readFileSync(k, 'utf8').replace('prune: true', 'prune: sometimes'));
+    const problems = validateDist(dir, { drift: false }).join('\n');
+    expect(problems).toMatch(/marine-hex\/manifest.yaml: Job\/padus-4-1-marine-hex-r1-[0-9a-f]+: \[schema\].*completions/);
+    expect(problems).toMatch(/flux\/padus-4-1.yaml: Kustomization\/padus-4-1-[a-z-]+: \[schema\].*prune/);
+    rmSync(dir, { recursive: true });
+  });
+
+  it('the committed dist/ is current and valid (the CI drift check)', () => {
+    const r = cng(['validate']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+});
+
+describe('cng synth / validate on an edited dataset file', () => {
+  it('synth fails naming dataset, object and rule when a dataset file breaks the pod budget', () => {
+    const dir = repoCopy();
+    const f = join(dir, 'datasets/padus-4-1.ts');
+    writeFileSync(f, readFileSync(f, 'utf8').replace("hex: { resolution: 10, parents: [9, 8] }", "hex: { resolution: 10, parents: [9, 8], parallelism: 120 }"));
+    const r = cng(['synth'], { cwd: dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/dataset \*, Kustomizations: \[pod-budget\] up to \d+ pods may run at once/);
+    expect(r.stderr).toContain('padus-4-1-combined-hex');
+    // nothing was written: dist/ still validates against the old sources? no — sources changed, so drift is reported
+    const v = cng(['validate'], { cwd: dir });
+    expect(v.code).toBe(1);
+    expect(v.stderr).toContain('[drift] a fresh synth fails');
+    rmSync(dir, { recursive: true });
+  });
+
+  it('synth then validate pass after a legitimate change, and validate catches an unsynthesized change', () => {
+    const dir = repoCopy();
+    const f = join(dir, 'datasets/cpad-2025b.ts');
+    writeFileSync(f, readFileSync(f, 'utf8').replace('run: 1', 'run: 2'));
+    const before = cng(['validate'], { cwd: dir });
+    expect(before.code).toBe(1);
+    expect(before.stderr).toMatch(/\[drift\] dist\/cpad-2025b\/holdings-hex\/manifest.yaml: differs/);
+    expect(cng(['synth'], { cwd: dir }).code).toBe(0);
+    const after = cng(['validate'], { cwd: dir });
+    expect(after.stderr).toBe('');
+    expect(after.code).toBe(0);
+    rmSync(dir, { recursive: true });
+  });
+
+  it('exit codes: --help 0, unknown flag 2, unknown command 2', () => {
+    expect(cng(['synth', '--help']).code).toBe(0);
+    expect(cng(['validate', '--bogus']).code).toBe(2);
+    expect(cng(['frobnicate']).code).toBe(2);
+    expect(cng(['--help']).stdout).toMatch(/synth.*\n.*validate.*\n.*diff.*\n.*inspect/);
+  });
+});
