@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Job } from 'kubernetes-models/batch/v1';
 import { Kustomization } from '@kubernetes-models/flux-cd/kustomize.toolkit.fluxcd.io/v1';
 import { GitRepository } from '@kubernetes-models/flux-cd/source.toolkit.fluxcd.io/v1';
@@ -59,6 +59,7 @@ The flux/ bootstrap directory is schema-checked too.
 
 Options:
   --dist DIR    manifests to check (default: dist)
+  --flux DIR    Flux bootstrap to schema-check (default: flux)
   --no-drift    skip the comparison with a fresh synth
   -h, --help    show this help
 
@@ -67,10 +68,10 @@ Exit status: 0 valid, 1 invalid (every problem is listed), 2 usage error.
 Examples:
   cng validate
   cng validate --dist /tmp/dist-preview --no-drift`,
-  options: { dist: { type: 'string' }, 'no-drift': { type: 'boolean' } },
+  options: { dist: { type: 'string' }, flux: { type: 'string' }, 'no-drift': { type: 'boolean' } },
   async run({ values }) {
     const dist = resolve(str(values.dist) ?? 'dist');
-    const problems = validateDist(dist, { drift: !values['no-drift'] });
+    const problems = [...validateDist(dist, { drift: !values['no-drift'] }), ...validateFluxBootstrap(resolve(str(values.flux) ?? 'flux'))];
     if (problems.length) {
       process.stderr.write(`cng validate: ${problems.length} problem(s) in ${dist}:\n${problems.join('\n')}\n`);
       return EXIT.failure;
@@ -132,6 +133,18 @@ export function validateDist(dist: string, opts: { drift: boolean; profile?: Clu
       if (d.added.length + d.removed.length + d.changed.length) problems.push("  [drift] run 'cng synth' and commit dist/");
     }
   }
+  return problems;
+}
+
+/** Schema check of the Flux bootstrap (GitRepository and root Kustomization; kustomize files skipped). */
+export function validateFluxBootstrap(dir: string): string[] {
+  const problems: string[] = [];
+  for (const [path, objects] of parseManifests(readDist(dir)))
+    for (const o of objects) {
+      if (o.apiVersion?.startsWith('kustomize.config.k8s.io/')) continue;
+      const err = schemaError(o);
+      if (err) problems.push(`  ${join(dir, path)}: ${o.kind ?? '?'}/${o.metadata?.name ?? '?'}: [schema] ${err}`);
+    }
   return problems;
 }
 

@@ -129,7 +129,10 @@ export function buildJob(props: StageJobProps): { name: string; hash: string; la
       },
     },
   };
-  const hash = contentHash({ spec: k8s.toJson_JobSpec(spec), upstream: props.upstream ?? [], run: dataset.run });
+  // parallelism is mutable on a live Job (Flux applies it in place), so it stays out of the name:
+  // re-balancing pods across layers never re-runs work.
+  const { parallelism: _mutable, ...immutable } = k8s.toJson_JobSpec(spec)!;
+  const hash = contentHash({ spec: immutable, upstream: props.upstream ?? [], run: dataset.run });
   return {
     name: jobName(dataset.name, props.stageId, props.part, dataset.run, hash),
     hash,

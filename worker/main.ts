@@ -1,4 +1,9 @@
-import { CommandError, dispatch, str, UsageError, type Command, type Options, type ParsedArgs } from '../cli/command.ts';
+import { dispatch, str, UsageError, type Command, type Options, type ParsedArgs } from '../cli/command.ts';
+import { setupBucketStage } from './bucket.ts';
+import { convertStage, tableStage } from './convert.ts';
+import { hexStage } from './hex.ts';
+import { pmtilesStage } from './pmtiles.ts';
+import { repartitionStage } from './repartition.ts';
 
 /**
  * `cng-worker <stage> [options]`: the program every Job container runs, and that the local runner
@@ -7,8 +12,12 @@ import { CommandError, dispatch, str, UsageError, type Command, type Options, ty
  * JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET (or --index).
  */
 
+/** A stage's options by long name (required ones are checked before the handler runs). */
+export type StageOptions = Record<string, string | undefined>;
+
 interface StageDef {
   name: string;
+  run: (opts: StageOptions) => Promise<void>;
   summary: string;
   description: string;
   options: Record<string, { type: 'string' | 'boolean'; required?: boolean; help: string }>;
@@ -24,6 +33,7 @@ const cellOptions = {
 export const STAGES: StageDef[] = [
   {
     name: 'setup-bucket',
+    run: (o) => setupBucketStage(o),
     summary: 'create the bucket if missing; apply public-read policy and CORS (idempotent)',
     description: 'Creates the bucket when it does not exist and (re)applies the public-read bucket policy (ListBucket, GetBucketLocation, GetObject) and CORS rules (GET/HEAD; exposes ETag, Content-Length, Content-Type, Accept-Ranges, Content-Range).',
     options: { bucket: { type: 'string', required: true, help: 'bucket name, e.g. public-padus' } },
@@ -31,6 +41,7 @@ export const STAGES: StageDef[] = [
   },
   {
     name: 'convert',
+    run: (o) => convertStage(o),
     summary: 'one vector layer → GeoParquet (EPSG:4326) and the hex plan',
     description: 'Reads one layer of any GDAL source, linearizes curves, forces multi, drops Z/M, makes geometries valid, reprojects to EPSG:4326 (lon/lat), keeps null geometries as rows, adds _cng_fid, writes GeoParquet 1.1, and writes the hex plan: features grouped into --units work units of balanced estimated work.',
     options: {
@@ -46,6 +57,7 @@ export const STAGES: StageDef[] = [
   },
   {
     name: 'table',
+    run: (o) => tableStage(o),
     summary: 'one non-spatial layer → Parquet (original names and types)',
     description: 'Exports every row and column of a non-spatial layer (e.g. a geodatabase lookup table) to Parquet, keeping column names and types; the file is named after the table.',
     options: {
@@ -57,6 +69,7 @@ export const STAGES: StageDef[] = [
   },
   {
     name: 'hex',
+    run: (o) => hexStage(o),
     summary: 'one work unit of the hex plan → H3 cells chunk (Indexed)',
     description: 'Hexes the features of work unit JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET at the given resolution with parent columns, all UBIGINT, and writes <chunks>/chunk-<index>.parquet atomically.',
     options: {
@@ -71,6 +84,7 @@ export const STAGES: StageDef[] = [
   },
   {
     name: 'repartition',
+    run: (o) => repartitionStage(o),
     summary: 'all chunks → <layer>/hex/h0=<cell>/data_0.parquet with attributes, completeness check, manifest.json',
     description: 'Joins the attributes back by id, writes hive-partitioned Parquet by h0, fails listing the ids of any feature with a non-empty geometry that has no cell, writes manifest.json, then removes the chunks.',
     options: {
@@ -85,6 +99,7 @@ export const STAGES: StageDef[] = [
   },
   {
     name: 'pmtiles',
+    run: (o) => pmtilesStage(o),
     summary: 'GeoParquet → PMTiles v3 vector tiles (source-layer = --layer-name)',
     description: 'Renders vector tiles from the GeoParquet with GDAL\'s MVT writer and packs them into a PMTiles v3 archive with correct header bounds, centre and zooms.',
     options: {
@@ -111,7 +126,9 @@ function stageCommand(def: StageDef): Command {
     options: Object.fromEntries(Object.entries(def.options).map(([k, o]) => [k, { type: o.type }])) as Options,
     async run(args: ParsedArgs) {
       for (const [k, o] of Object.entries(def.options)) if (o.required && str(args.values[k]) === undefined) throw new UsageError(`--${k} is required`);
-      throw new CommandError(`stage '${def.name}' is not implemented in this version of the worker`);
+      const opts: StageOptions = Object.fromEntries(Object.keys(def.options).map((k) => [k, str(args.values[k])]));
+      await def.run(opts);
+      return 0;
     },
   };
 }

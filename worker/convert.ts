@@ -1,0 +1,9 @@
+import { CommandError } from '../cli/command.ts';
+import type { StageOptions } from './main.ts';
+
+export async function convertStage(_opts: StageOptions): Promise<void> {
+  throw new CommandError('this stage is not implemented yet');
+}
+export async function tableStage(_opts: StageOptions): Promise<void> {
+  throw new CommandError('this stage is not implemented yet');
+}

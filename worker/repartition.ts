@@ -1,0 +1,6 @@
+import { CommandError } from '../cli/command.ts';
+import type { StageOptions } from './main.ts';
+
+export async function repartitionStage(_opts: StageOptions): Promise<void> {
+  throw new CommandError('this stage is not implemented yet');
+}

@@ -1,0 +1,314 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import {
+  CreateBucketCommand, DeleteObjectsCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand,
+  ListObjectsV2Command, PutBucketCorsCommand, PutBucketPolicyCommand, S3Client, S3ServiceException,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { CommandError } from '../cli/command.ts';
+
+/**
+ * Object storage for the worker: `s3://bucket/key` URLs or local paths, one interface.
+ *
+ * - S3 endpoint from AWS_ENDPOINT_URL_S3 (else AWS_ENDPOINT_URL), path-style, checksums only when
+ *   required (Ceph RGW and Swift reject the SDK's default ones); credentials from the SDK's chain
+ *   (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in Jobs, from the `aws` secret).
+ * - With CNG_STORAGE_DIR set, `s3://bucket/key` means the file DIR/bucket/key: a directory acting as
+ *   the object store for the local runner, with no server.
+ * - Writes are atomic: an object appears under its final key only when complete (S3 multipart
+ *   upload, aborted on failure; local temp file + rename). A killed process leaves no partial object.
+ * - Errors become one-line CommandErrors naming the URL.
+ */
+
+export interface ObjectInfo {
+  /** Full URL (`s3://bucket/key` or path). */
+  readonly url: string;
+  /** Key (S3) or path relative to the listed prefix's bucket root. */
+  readonly key: string;
+  readonly size: number;
+  /** ETag (S3) or `<size>-<mtime>` (local): changes when content changes. */
+  readonly etag: string;
+}
+
+export type Location = { kind: 's3'; bucket: string; key: string } | { kind: 'file'; path: string };
+
+/** Parses `s3://bucket/key`, `file:///path` or a path. */
+export function parseLocation(url: string): Location {
+  const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
+  if (m) return { kind: 's3', bucket: m[1], key: m[2] };
+  if (url.startsWith('file://')) return { kind: 'file', path: new URL(url).pathname };
+  return { kind: 'file', path: url };
+}
+
+/** Joins a URL/path prefix and a relative key with exactly one '/'. */
+export function joinUrl(prefix: string, ...parts: string[]): string {
+  return [prefix.replace(/\/+$/, ''), ...parts.map((p) => p.replace(/^\/+|\/+$/g, ''))].filter((p) => p !== '').join('/');
+}
+
+export class Storage {
+  private client?: S3Client;
+
+  constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
+
+  /** The S3 endpoint in use, or 'AWS' when none is configured. */
+  get endpoint(): string {
+    return this.env.AWS_ENDPOINT_URL_S3 ?? this.env.AWS_ENDPOINT_URL ?? 'AWS';
+  }
+
+  /** Where a URL really lives: S3, or a local file (paths, and s3:// under CNG_STORAGE_DIR). */
+  resolve(url: string): Location {
+    const loc = parseLocation(url);
+    const dir = this.env.CNG_STORAGE_DIR;
+    if (loc.kind === 's3' && dir) return { kind: 'file', path: join(dir, loc.bucket, loc.key) };
+    return loc;
+  }
+
+  /** Copies an object to a local file (written atomically). */
+  async download(url: string, localPath: string): Promise<void> {
+    const loc = this.resolve(url);
+    await mkdir(dirname(localPath), { recursive: true });
+    const tmp = tempName(localPath);
+    try {
+      if (loc.kind === 'file') await copyFile(loc.path, tmp).catch((e) => fileError(e, url));
+      else {
+        const r = await this.s3(url, () => this.s3client().send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.key })));
+        await pipeline(r.Body as Readable, createWriteStream(tmp));
+      }
+      await rename(tmp, localPath);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  /** Uploads a local file so that it appears under `url` only when complete. */
+  async upload(localPath: string, url: string, contentType?: string): Promise<void> {
+    const loc = this.resolve(url);
+    if (loc.kind === 'file') {
+      await mkdir(dirname(loc.path), { recursive: true });
+      const tmp = tempName(loc.path);
+      try {
+        await copyFile(localPath, tmp);
+        await rename(tmp, loc.path);
+      } catch (err) {
+        await rm(tmp, { force: true });
+        throw fileError(err, url);
+      }
+      return;
+    }
+    const upload = new Upload({
+      client: this.s3client(),
+      params: { Bucket: loc.bucket, Key: loc.key, Body: createReadStream(localPath), ContentType: contentType ?? contentTypeOf(loc.key) },
+      partSize: 16 * 1024 * 1024,
+      queueSize: 4,
+      leavePartsOnError: false, // abort the multipart upload on failure
+    });
+    await this.s3(url, () => upload.done());
+  }
+
+  /** Writes a small text object atomically. */
+  async writeText(url: string, text: string, contentType?: string): Promise<void> {
+    const loc = this.resolve(url);
+    if (loc.kind === 'file') {
+      await mkdir(dirname(loc.path), { recursive: true });
+      const tmp = tempName(loc.path);
+      await writeFile(tmp, text);
+      await rename(tmp, loc.path);
+      return;
+    }
+    const upload = new Upload({
+      client: this.s3client(),
+      params: { Bucket: loc.bucket, Key: loc.key, Body: text, ContentType: contentType ?? contentTypeOf(loc.key) },
+    });
+    await this.s3(url, () => upload.done());
+  }
+
+  async readText(url: string): Promise<string> {
+    const loc = this.resolve(url);
+    if (loc.kind === 'file') return readFile(loc.path, 'utf8').catch((e) => fileError(e, url));
+    const r = await this.s3(url, () => this.s3client().send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.key })));
+    return r.Body!.transformToString('utf8');
+  }
+
+  /** Size and ETag of an object, or null when it does not exist. */
+  async stat(url: string): Promise<ObjectInfo | null> {
+    const loc = this.resolve(url);
+    if (loc.kind === 'file') {
+      const s = await stat(loc.path).catch(() => null);
+      return s?.isFile() ? { url, key: loc.path, size: s.size, etag: `${s.size}-${s.mtimeMs}` } : null;
+    }
+    try {
+      const h = await this.s3client().send(new HeadObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
+      return { url, key: loc.key, size: h.ContentLength ?? 0, etag: h.ETag ?? '' };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw s3Error(err, url, this.endpoint);
+    }
+  }
+
+  async exists(url: string): Promise<boolean> {
+    return (await this.stat(url)) !== null;
+  }
+
+  /** Every object under a prefix (recursively), sorted by key. */
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    const loc = this.resolve(prefix);
+    if (loc.kind === 'file') {
+      const out: ObjectInfo[] = [];
+      const walk = async (dir: string) => {
+        const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+        for (const e of entries) {
+          const p = join(dir, e.name);
+          if (e.isDirectory()) await walk(p);
+          else if (e.isFile() && !e.name.includes('.cng-tmp-')) {
+            const s = await stat(p);
+            out.push({ url: joinUrl(prefix, relative(loc.path, p)), key: p, size: s.size, etag: `${s.size}-${s.mtimeMs}` });
+          }
+        }
+      };
+      await walk(loc.path);
+      return out.sort((a, b) => (a.url < b.url ? -1 : 1));
+    }
+    const out: ObjectInfo[] = [];
+    const bucketUrl = `s3://${loc.bucket}/`;
+    const keyPrefix = loc.key === '' || loc.key.endsWith('/') ? loc.key : `${loc.key}/`;
+    let token: string | undefined;
+    do {
+      const r = await this.s3(prefix, () =>
+        this.s3client().send(new ListObjectsV2Command({ Bucket: loc.bucket, Prefix: keyPrefix, ContinuationToken: token })),
+      );
+      for (const o of r.Contents ?? []) out.push({ url: bucketUrl + o.Key!, key: o.Key!, size: o.Size ?? 0, etag: o.ETag ?? '' });
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+    return out.sort((a, b) => (a.key < b.key ? -1 : 1));
+  }
+
+  /** Deletes every object under a prefix. Returns how many were deleted. */
+  async deletePrefix(prefix: string): Promise<number> {
+    const loc = this.resolve(prefix);
+    if (loc.kind === 'file') {
+      const n = (await this.list(prefix)).length;
+      await rm(loc.path, { recursive: true, force: true });
+      return n;
+    }
+    const objects = await this.list(prefix);
+    for (let i = 0; i < objects.length; i += 1000) {
+      const batch = objects.slice(i, i + 1000);
+      await this.s3(prefix, () =>
+        this.s3client().send(new DeleteObjectsCommand({ Bucket: loc.bucket, Delete: { Objects: batch.map((o) => ({ Key: o.key })), Quiet: true } })),
+      );
+    }
+    return objects.length;
+  }
+
+  /**
+   * Creates a bucket when missing and applies a public-read policy and CORS for browsers
+   * (range reads of PMTiles/Parquet). Idempotent. Returns whether the bucket was created.
+   */
+  async setupPublicBucket(bucket: string): Promise<{ created: boolean }> {
+    const url = `s3://${bucket}`;
+    const loc = this.resolve(`${url}/`);
+    if (loc.kind === 'file') {
+      const created = !(await stat(loc.path).catch(() => null));
+      await mkdir(loc.path, { recursive: true });
+      return { created };
+    }
+    const c = this.s3client();
+    let created = false;
+    try {
+      await c.send(new HeadBucketCommand({ Bucket: bucket }));
+    } catch (err) {
+      if (!isNotFound(err)) throw s3Error(err, url, this.endpoint);
+      await this.s3(url, () => c.send(new CreateBucketCommand({ Bucket: bucket })));
+      created = true;
+    }
+    await this.s3(url, () => c.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify(publicReadPolicy(bucket)) })));
+    await this.s3(url, () => c.send(new PutBucketCorsCommand({ Bucket: bucket, CORSConfiguration: PUBLIC_CORS })));
+    return { created };
+  }
+
+  private s3client(): S3Client {
+    const endpoint = this.env.AWS_ENDPOINT_URL_S3 ?? this.env.AWS_ENDPOINT_URL;
+    return (this.client ??= new S3Client({
+      endpoint,
+      region: this.env.AWS_REGION ?? 'us-east-1',
+      forcePathStyle: true,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      maxAttempts: 5,
+    }));
+  }
+
+  private async s3<T>(url: string, f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (err) {
+      throw s3Error(err, url, this.endpoint);
+    }
+  }
+}
+
+/** The bucket policy that makes products world-readable (list, locate, get). */
+export function publicReadPolicy(bucket: string) {
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      { Sid: 'PublicList', Effect: 'Allow', Principal: '*', Action: ['s3:ListBucket', 's3:GetBucketLocation'], Resource: [`arn:aws:s3:::${bucket}`] },
+      { Sid: 'PublicRead', Effect: 'Allow', Principal: '*', Action: ['s3:GetObject'], Resource: [`arn:aws:s3:::${bucket}/*`] },
+    ],
+  };
+}
+
+/** CORS for browsers range-reading PMTiles and Parquet. */
+export const PUBLIC_CORS = {
+  CORSRules: [
+    {
+      AllowedOrigins: ['*'],
+      AllowedMethods: ['GET', 'HEAD'],
+      AllowedHeaders: ['*'],
+      ExposeHeaders: ['ETag', 'Content-Length', 'Content-Type', 'Accept-Ranges', 'Content-Range'],
+      MaxAgeSeconds: 3600,
+    },
+  ],
+};
+
+function tempName(path: string): string {
+  return `${path}.cng-tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+function contentTypeOf(key: string): string {
+  if (key.endsWith('.json')) return 'application/json';
+  if (key.endsWith('.md')) return 'text/markdown; charset=utf-8';
+  if (key.endsWith('.tif') || key.endsWith('.tiff')) return 'image/tiff; application=geotiff; profile=cloud-optimized';
+  if (key.endsWith('.pmtiles')) return 'application/vnd.pmtiles';
+  if (key.endsWith('.parquet')) return 'application/vnd.apache.parquet';
+  return 'application/octet-stream';
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as S3ServiceException;
+  return e?.$metadata?.httpStatusCode === 404 || ['NotFound', 'NoSuchKey', 'NoSuchBucket'].includes(e?.name);
+}
+
+/** One line naming the URL and what to check. */
+function s3Error(err: unknown, url: string, endpoint: string): CommandError {
+  if (err instanceof CommandError) return err;
+  const e = err as S3ServiceException & { code?: string };
+  const status = e?.$metadata?.httpStatusCode;
+  if (e?.name === 'NoSuchBucket') return new CommandError(`'${url}': no such bucket (endpoint ${endpoint})`);
+  if (isNotFound(err)) return new CommandError(`'${url}': no such object (endpoint ${endpoint})`);
+  if (status === 403 || ['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch'].includes(e?.name))
+    return new CommandError(`'${url}': access denied (${e.name}); check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (the 'aws' secret on the cluster)`);
+  if (e?.code && ['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN'].includes(e.code))
+    return new CommandError(`'${url}': cannot reach S3 endpoint ${endpoint} (${e.code})`);
+  return new CommandError(`'${url}': S3 error ${e?.name ?? ''}${status ? ` (HTTP ${status})` : ''}: ${String(e?.message ?? err).split('\n')[0]}`);
+}
+
+function fileError(err: unknown, url: string): never {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ENOENT') throw new CommandError(`'${url}': no such file or object`);
+  throw new CommandError(`'${url}': ${e?.message ?? String(err)}`);
+}
