@@ -204,7 +204,7 @@ export class VectorLayerPipeline {
       dependsOn: [this.hex],
       resources: res('repartition'),
       args: [
-        '--input', geoparquet, '--plan', plan, '--chunks', chunks, ...cells,
+        '--input', geoparquet, '--plan', plan, '--chunks', chunks, ...cells, '--containment', hex.containment,
         '--out', s3(bucket, dataset.key(name, '/hex')), '--manifest', s3(bucket, dataset.key(name, '/manifest.json')),
       ],
     });

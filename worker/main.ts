@@ -92,6 +92,7 @@ export const STAGES: StageDef[] = [
       plan: { type: 'string', required: true, help: 'hex plan written by convert' },
       chunks: { type: 'string', required: true, help: 'directory/prefix of the chunk files' },
       ...cellOptions,
+      containment: { type: 'string', help: "containment the hex stage used, recorded in manifest.json (default 'center')" },
       out: { type: 'string', required: true, help: 'hex output prefix (…/<layer>/hex)' },
       manifest: { type: 'string', required: true, help: 'manifest.json output' },
     },

@@ -1,6 +1,159 @@
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, relative } from 'node:path';
+import { tmpdir } from 'node:os';
 import { CommandError } from '../cli/command.ts';
+import { openDuckDB } from './limits.ts';
+import { log } from './log.ts';
 import type { StageOptions } from './main.ts';
+import { joinUrl, Storage } from './storage.ts';
 
-export async function repartitionStage(_opts: StageOptions): Promise<void> {
-  throw new CommandError('this stage is not implemented yet');
+/** What repartition needs from the hex plan (docs/stages.md). */
+interface PlanHeader {
+  layer?: string;
+  units: number;
+  resolution: number;
+  idColumn?: string;
+}
+
+/** `<layer>/manifest.json`: the counts docs and STAC are generated from. */
+export interface LayerManifest {
+  version: 1;
+  layer: string;
+  source_layer: string | null;
+  resolution: number;
+  parents: number[];
+  containment: string;
+  features: number;
+  null_geometries: number;
+  features_hexed: number;
+  cells: number;
+  partitions: number;
+  bytes: number;
+}
+
+const q = (s: string) => `'${s.replaceAll("'", "''")}'`;
+const ident = (s: string) => `"${s.replaceAll('"', '""')}"`;
+
+/**
+ * All hex chunks → `<out>/h0=<cell>/data_0.parquet` with the attributes joined back, after checking
+ * that every chunk exists and every feature with a geometry has at least one cell. Writes the
+ * layer's manifest.json, then removes the chunks. Nothing is written when a check fails.
+ */
+export async function repartitionStage(opts: StageOptions): Promise<void> {
+  const storage = new Storage();
+  const res = Number(opts.resolution);
+  const parents = (opts.parents ?? '9,8').split(',').filter(Boolean).map(Number);
+  const plan = JSON.parse(await storage.readText(opts.plan!)) as PlanHeader;
+  if (plan.resolution !== res)
+    throw new CommandError(`plan '${opts.plan}' is for resolution ${plan.resolution}, but --resolution is ${res}: re-run convert`);
+  const idColumn = plan.idColumn ?? '_cng_fid';
+  const work = await mkdtemp(join(process.env.TMPDIR ?? tmpdir(), 'cng-repartition-'));
+  const db = await openDuckDB({ share: 0.6 });
+  try {
+    // 1. Every work unit's chunk must be there.
+    const expected = Array.from({ length: plan.units }, (_, i) => `chunk-${String(i).padStart(6, '0')}.parquet`);
+    const present = new Set((await storage.list(opts.chunks!)).map((o) => basename(o.url)));
+    const missing = expected.map((name, i) => (present.has(name) ? -1 : i)).filter((i) => i >= 0);
+    if (missing.length)
+      throw new CommandError(
+        `${missing.length} of ${plan.units} hex chunks missing under '${opts.chunks}': work units ${summarize(missing)}; re-run those hex indices`,
+      );
+    log('repartition', `downloading ${plan.units} chunks and the GeoParquet`);
+    const geoparquet = join(work, 'layer.parquet');
+    await storage.download(opts.input!, geoparquet);
+    await Promise.all(expected.map((name) => storage.download(joinUrl(opts.chunks!, name), join(work, 'chunks', name))));
+
+    const cellCols = [`h${res}`, ...parents.map((p) => `h${p}`)];
+    await db.run(`CREATE VIEW attrs AS SELECT * EXCLUDE (geometry, bbox) FROM read_parquet(${q(geoparquet)})`);
+    await db.run(
+      `CREATE TABLE cells AS SELECT DISTINCT _cng_fid, ${cellCols.map(ident).join(', ')}, h0 FROM read_parquet(${q(join(work, 'chunks', '*.parquet'))})`,
+    );
+
+    // 2. Completeness: every feature with a geometry has at least one cell.
+    const counts = (
+      await db.runAndReadAll(
+        `SELECT count(*), count(*) FILTER (WHERE geometry IS NULL) FROM read_parquet(${q(geoparquet)})`,
+      )
+    ).getRows()[0].map(Number);
+    const [features, nullGeometries] = counts;
+    const unhexed = (
+      await db.runAndReadAll(
+        `SELECT g.${ident(idColumn)} FROM read_parquet(${q(geoparquet)}) g
+         WHERE g.geometry IS NOT NULL AND g.${ident(idColumn)} NOT IN (SELECT _cng_fid FROM cells)
+         ORDER BY 1`,
+      )
+    ).getRows().map((r) => String(r[0]));
+    if (unhexed.length)
+      throw new CommandError(
+        `${unhexed.length} feature(s) with a geometry have no H3 cell (${idColumn}: ${unhexed.slice(0, 20).join(', ')}${unhexed.length > 20 ? ', …' : ''}); nothing was written`,
+      );
+
+    // 3. Hive-partitioned output, sorted by cell inside each partition.
+    const outDir = join(work, 'hex');
+    await db.run(
+      `COPY (
+         SELECT a.*, ${cellCols.map((c) => `c.${ident(c)}`).join(', ')}, c.h0
+         FROM cells c JOIN attrs a ON a.${ident(idColumn)} = c._cng_fid
+         ORDER BY c.h0, c.${ident(cellCols[0])}
+       ) TO ${q(outDir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (h0), ROW_GROUP_SIZE 100000)`,
+    );
+    const files = await listFiles(outDir);
+    let bytes = 0;
+    log('repartition', `uploading ${files.length} partition files`);
+    for (const f of files) {
+      bytes += (await stat(join(outDir, f))).size;
+      await storage.upload(join(outDir, f), joinUrl(opts.out!, f));
+    }
+    // Partitions of an earlier run that this run did not write are stale: remove them.
+    const keep = new Set(files.map((f) => joinUrl(opts.out!, f)));
+    for (const o of await storage.list(opts.out!)) if (!keep.has(o.url)) await storage.deletePrefix(o.url);
+
+    const [cells, hexed] = (
+      await db.runAndReadAll(`SELECT count(*), count(DISTINCT _cng_fid) FROM cells`)
+    ).getRows()[0].map(Number);
+    const manifest: LayerManifest = {
+      version: 1,
+      layer: basename(dirname(opts.out!.replace(/\/+$/, ''))),
+      source_layer: plan.layer ?? null,
+      resolution: res,
+      parents,
+      containment: opts.containment ?? 'center',
+      features,
+      null_geometries: nullGeometries,
+      features_hexed: hexed,
+      cells,
+      partitions: new Set(files.map((f) => dirname(f))).size,
+      bytes,
+    };
+    await storage.writeText(opts.manifest!, JSON.stringify(manifest, null, 2) + '\n');
+    const removed = await storage.deletePrefix(opts.chunks!);
+    log('repartition', `${cells} cells of ${hexed} features in ${manifest.partitions} partitions (${bytes} bytes); removed ${removed} chunks`);
+  } finally {
+    db.closeSync();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** `3, 17, 40–52` style list of indices. */
+function summarize(xs: number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < xs.length; ) {
+    let j = i;
+    while (j + 1 < xs.length && xs[j + 1] === xs[j] + 1) j++;
+    parts.push(j > i ? `${xs[i]}–${xs[j]}` : String(xs[i]));
+    i = j + 1;
+  }
+  return parts.join(', ');
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string) => {
+    for (const e of await readdir(d, { withFileTypes: true })) {
+      if (e.isDirectory()) await walk(join(d, e.name));
+      else out.push(relative(dir, join(d, e.name)));
+    }
+  };
+  await walk(dir);
+  return out.sort();
 }

@@ -192,6 +192,8 @@ export class Storage {
     if (loc.kind === 'file') {
       const n = (await this.list(prefix)).length;
       await rm(loc.path, { recursive: true, force: true });
+      // In the directory store, prune up to the store root; for plain paths at most the one parent.
+      await pruneEmptyParents(dirname(loc.path), this.env.CNG_STORAGE_DIR ?? dirname(dirname(loc.path)));
       return n;
     }
     const objects = await this.list(prefix);
@@ -274,6 +276,15 @@ export const PUBLIC_CORS = {
     },
   ],
 };
+
+/** Removes directories left empty by a delete (a directory store has no empty "folders"). */
+async function pruneEmptyParents(dir: string, root: string): Promise<void> {
+  for (let d = dir; d !== dirname(d) && d.startsWith(root + '/'); d = dirname(d)) {
+    const entries = await readdir(d).catch(() => null);
+    if (entries === null || entries.length > 0) return;
+    await rm(d, { recursive: true, force: true });
+  }
+}
 
 function tempName(path: string): string {
   return `${path}.cng-tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
