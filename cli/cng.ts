@@ -4,7 +4,7 @@ import { inspectCommand } from './inspect.ts';
 import { synthCommand, validateCommand } from './synth.ts';
 import { workerCommand } from '../worker/main.ts';
 
-const commands: Command[] = [synthCommand, validateCommand, diffCommand, inspectCommand, workerCommand];
+export const commands: Command[] = [synthCommand, validateCommand, diffCommand, inspectCommand, workerCommand];
 
 /** `cng`: the dataset factory's command line. Returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
