@@ -3,7 +3,7 @@ import { Construct } from 'constructs';
 import { ClusterProfile } from './profile.ts';
 import {
   DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, HEX_DEFAULTS, parseDatasetSpec, tableStageId,
-  type DatasetSpec, type HexSettings, type LayerSpec, type ResolvedDatasetSpec,
+  type DatasetSpec, type HexSettings, type LayerSpec, type ResolvedDatasetSpec, type TableSpec,
 } from './spec.ts';
 import { Stage, type DatasetContext, type StageKind, type StageResources } from './stage.ts';
 
@@ -36,7 +36,7 @@ export class Dataset extends Construct {
     const singlePodStages = 1 + Object.keys(resolved.layers).length * 3 + resolved.tables.length;
     const hexParallelism = Math.max(1, Math.floor((resolved.maxPods - singlePodStages) / Math.max(1, hexJobs)));
 
-    const bySource = new Map<string, { layers: Record<string, LayerSpec>; tables: string[] }>();
+    const bySource = new Map<string, { layers: Record<string, LayerSpec>; tables: TableSpec[] }>();
     const group = (src: string) => bySource.get(src) ?? bySource.set(src, { layers: {}, tables: [] }).get(src)!;
     for (const [key, l] of Object.entries(resolved.layers)) group(l.source ?? resolved.source).layers[key] = l;
     for (const t of resolved.tables) group(resolved.source).tables.push(t);
@@ -131,7 +131,7 @@ export interface GeodatabaseSourceProps {
   /** Spatial layers by key. */
   readonly layers: Record<string, LayerSpec>;
   /** Non-spatial layers. @default [] */
-  readonly tables?: string[];
+  readonly tables?: TableSpec[];
   /** Pods at once per hex Job unless a layer sets its own. */
   readonly hexParallelism: number;
 }
@@ -145,7 +145,8 @@ export class GeodatabaseSource extends Construct {
     super(dataset, id);
     for (const [key, layer] of Object.entries(props.layers))
       this.pipelines.push(new VectorLayerPipeline(dataset, key, { source: props.source, layer, hexParallelism: props.hexParallelism }));
-    for (const table of props.tables ?? []) this.tables.push(new TableExport(dataset, { source: props.source, table }));
+    for (const t of props.tables ?? [])
+      this.tables.push(new TableExport(dataset, typeof t === 'string' ? { source: props.source, table: t } : { source: props.source, table: t.layer, name: t.name }));
   }
 }
 
@@ -222,8 +223,10 @@ export class VectorLayerPipeline {
 
 export interface TableExportProps {
   readonly source: string;
-  /** Table (non-spatial layer) name; also the output file name. */
+  /** Table (non-spatial layer) name in the source. */
   readonly table: string;
+  /** Output file name without `.parquet`. @default the table name */
+  readonly name?: string;
 }
 
 /** A non-spatial layer → `<prefix>/<tablesDir>/<Table>.parquet`, original names and types. */
@@ -231,7 +234,7 @@ export class TableExport {
   readonly stage: Stage;
 
   constructor(dataset: Dataset, props: TableExportProps) {
-    const out = s3(dataset.spec.bucket, join(dataset.spec.prefix, dataset.spec.tablesDir, `${props.table}.parquet`));
+    const out = s3(dataset.spec.bucket, join(dataset.spec.prefix, dataset.spec.tablesDir, `${props.name ?? props.table}.parquet`));
     this.stage = dataset.addStage(tableStageId(props.table), 'table', {
       dependsOn: [dataset.setupBucket()],
       args: ['--source', props.source, '--layer', props.table, '--out', out],

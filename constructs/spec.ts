@@ -74,8 +74,13 @@ export const datasetSpecSchema = z
     prefix: z.string().regex(/^([a-z0-9][-a-z0-9_.]*(\/[a-z0-9][-a-z0-9_.]*)*)?$/).default(''),
     /** Spatial layers by key (the key names stages and, by default, products). */
     layers: z.record(dnsLabel, layer).default({}),
-    /** Non-spatial layers exported as plain Parquet under `<prefix>/<tablesDir>/<Table>.parquet`. @default [] */
-    tables: z.array(z.string().min(1)).default([]),
+    /**
+     * Non-spatial layers exported as plain Parquet under `<prefix>/<tablesDir>/<Table>.parquet`
+     * (a name string, or `{ layer, name }` to choose the file name). @default []
+     */
+    tables: z
+      .array(z.union([z.string().min(1), z.object({ layer: z.string().min(1), name: z.string().regex(/^[A-Za-z0-9][-A-Za-z0-9_.]*$/) }).strict()]))
+      .default([]),
     /** Directory of the table exports. @default 'lookup' */
     tablesDir: z.string().default('lookup'),
     /** Hex settings for every layer (a layer may override). */
@@ -97,7 +102,7 @@ export const datasetSpecSchema = z
         ctx.addIssue({ code: 'custom', path, message: `stage name "${name}" is ${name.length} characters; shorten the dataset name or this key so it fits 63` });
     };
     for (const key of Object.keys(d.layers)) check(['layers', key], `${key}-repartition`);
-    d.tables.forEach((t, i) => check(['tables', i], tableStageId(t)));
+    d.tables.forEach((t, i) => check(['tables', i], tableStageId(typeof t === 'string' ? t : t.layer)));
   });
 
 /** Stage id of a table export: `table-<slug>`. */
@@ -110,6 +115,7 @@ export type DatasetSpec = z.input<typeof datasetSpecSchema>;
 /** A dataset spec with every default filled in. */
 export type ResolvedDatasetSpec = z.output<typeof datasetSpecSchema>;
 export type LayerSpec = z.output<typeof layer>;
+export type TableSpec = ResolvedDatasetSpec['tables'][number];
 export type HexSettings = Required<Omit<z.output<typeof hex>, 'parallelism'>> & { parallelism?: number };
 
 export const HEX_DEFAULTS: HexSettings = { resolution: 10, parents: [9, 8], containment: 'center', featuresPerUnit: 2000, runner: 'flux' };
