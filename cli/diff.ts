@@ -829,7 +829,7 @@ export function readWorkingTreeManifests(dir = 'dist', cwd = process.cwd()): Man
 
 export const diffCommand: Command = {
   name: 'diff',
-  summary: 'Compare the manifests of two revisions (markdown for a PR comment)',
+  summary: 'compare the manifests of two revisions (markdown for a PR comment)',
   help: `Usage: cng diff [--base <git-ref>] [--head <git-ref>] [--dist DIR] [--json]
 
 Compares the synthesized manifests (dist/) of two revisions and reports what Flux will do:

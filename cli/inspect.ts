@@ -173,7 +173,7 @@ function formatExtent([minx, miny, maxx, maxy]: [number, number, number, number]
 
 export const inspectCommand: Command = {
   name: 'inspect',
-  summary: 'Describe a vector source: layers, geometry types, counts, CRS, fields',
+  summary: 'describe a vector source: layers, geometry types, counts, CRS, fields',
   help: `Usage: cng inspect <source> [--json] [--layer NAME]
 
 Describe a vector source as GDAL sees it: the driver and, for every layer and

@@ -1,0 +1,266 @@
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { parseManifests, readDist, slugify, synthesize, type DatasetSpec, type Manifests } from '../constructs/index.ts';
+import { datasets } from '../datasets/index.ts';
+import { Storage } from '../worker/storage.ts';
+import { CommandError, EXIT, str, UsageError, type Command } from './command.ts';
+import { datasetStages, runStages, selectStages, targetEnv, type RunStage, type StageResult } from './runner.ts';
+import { inspectSource } from './inspect.ts';
+import { writePadusSample } from './sample.ts';
+
+/** Sample generators by dataset name: `cng run <dataset> --sample` puts one at the dataset's source. */
+const SAMPLES: Record<string, (out: string) => Promise<unknown>> = {
+  'padus-4-1': (out) => writePadusSample({ out }),
+};
+
+export const runCommand: Command = {
+  name: 'run',
+  summary: "run a dataset's synthesized Jobs on this machine, in Flux's stage order",
+  help: `Usage: cng run <dataset> [--layers L1,L2] [--data-dir DIR] [--s3-endpoint URL] [--jobs N] [--force] [--sample] [--fresh]
+
+Executes the same manifests Flux applies, without a cluster: stages in the order of the
+Flux Kustomizations' dependsOn; each Indexed Job once per index with JOB_COMPLETION_INDEX
+(and CNG_INDEX_OFFSET) set and the Job's env; at most N worker processes at once.
+The cluster's S3 endpoint and secrets are mapped to the local target:
+  - by default a directory store: s3://bucket/key is DIR/store/bucket/key (no server);
+  - with --s3-endpoint, any S3 server (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY).
+Resumable: completed indices (their Job name + index, with outputs present) are skipped;
+--force redoes them. On a failure, dependent stages are not started, the failing index's
+last log lines are printed and the exit status is 1. Logs: DIR/runs/<dataset>/logs/.
+
+Options:
+  --layers LIST      only these spatial layers and/or tables (comma-separated), plus what they need
+  --data-dir DIR     local data directory (default: data)
+  --s3-endpoint URL  use this S3 endpoint instead of the directory store
+  --jobs N           worker processes at once (default: CPU count)
+  --force            redo completed stages and indices
+  --sample           if the dataset's source is missing, write a sample dataset there first
+                     (available for: ${Object.keys(SAMPLES).join(', ')})
+  --fresh            synthesize the manifests in memory instead of reading dist/
+  -h, --help         show this help
+
+Exit status: 0 all stages complete, 1 a stage failed, 2 usage error.
+
+Examples:
+  cng run padus-4-1 --sample
+  cng run padus-4-1 --layers marine,Public_Access --jobs 2
+  cng run cpad-2025b --s3-endpoint http://127.0.0.1:8080`,
+  options: {
+    layers: { type: 'string' },
+    'data-dir': { type: 'string' },
+    's3-endpoint': { type: 'string' },
+    jobs: { type: 'string' },
+    force: { type: 'boolean' },
+    sample: { type: 'boolean' },
+    fresh: { type: 'boolean' },
+  },
+  positionals: true,
+  async run({ values, positionals }) {
+    if (positionals.length !== 1) throw new UsageError('expected one dataset name');
+    const [dataset] = positionals;
+    const dataDir = resolve(str(values['data-dir']) ?? 'data');
+    const jobs = values.jobs === undefined ? availableParallelism() : Number(values.jobs);
+    if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs must be a positive integer, got '${values.jobs}'`);
+    const manifests: Manifests = values.fresh ? synthesize(datasets).manifests : parseManifests(readDist(resolve('dist')));
+    const stages = selectStages(datasetStages(manifests, dataset), str(values.layers)?.split(',').map((s) => s.trim()).filter(Boolean));
+    const target = { storeDir: resolve(dataDir, 'store'), s3Endpoint: str(values['s3-endpoint']) };
+    if (values.sample) await ensureSample(dataset, stages, target);
+    const out = process.stderr;
+    out.write(`cng run: ${dataset}: ${stages.length} stages, ${jobs} at once, target ${target.s3Endpoint ?? target.storeDir}\n`);
+    const results = await runStages({ dataset, stages, ...target, stateDir: resolve(dataDir, 'runs', dataset), jobs, force: Boolean(values.force) });
+    process.stdout.write(await summary(results, new Storage(targetEnv(target))));
+    if (results.some((r) => r.status === 'failed' || r.status === 'blocked')) return EXIT.failure;
+    if (!target.s3Endpoint) process.stdout.write(`\nOutputs are under ${target.storeDir}/<bucket>/…\n`);
+    return EXIT.ok;
+  },
+};
+
+/** The `--source` every convert/table Job reads. */
+function sources(stages: RunStage[]): string[] {
+  const out = new Set<string>();
+  for (const s of stages)
+    for (const j of s.jobs) {
+      const cmd: string[] = j.spec.template.spec.containers[0].command;
+      const i = cmd.indexOf('--source');
+      if (i >= 0) out.add(cmd[i + 1]);
+    }
+  return [...out];
+}
+
+async function ensureSample(dataset: string, stages: RunStage[], target: { storeDir: string; s3Endpoint?: string }): Promise<void> {
+  const make = SAMPLES[dataset];
+  if (!make) throw new UsageError(`no sample for '${dataset}'; samples exist for: ${Object.keys(SAMPLES).join(', ')}`);
+  if (target.s3Endpoint) throw new UsageError('--sample writes into the directory store; it cannot be combined with --s3-endpoint');
+  const storage = new Storage(targetEnv(target));
+  for (const src of sources(stages)) {
+    const loc = storage.resolve(src);
+    if (loc.kind !== 'file') throw new CommandError(`cannot place a sample at '${src}'`);
+    const { existsSync } = await import('node:fs');
+    if (existsSync(loc.path)) continue;
+    process.stderr.write(`cng run: writing a sample ${dataset} source at ${loc.path}\n`);
+    await make(loc.path);
+  }
+}
+
+/** Per-layer table: features, cells, partitions, output sizes, seconds per stage; then tables. */
+async function summary(results: StageResult[], storage: Storage): Promise<string> {
+  const byLayer = new Map<string, Map<string, StageResult>>();
+  const tables: StageResult[] = [];
+  for (const r of results) {
+    if (r.stage.kind === 'table') tables.push(r);
+    else if (r.stage.layer) (byLayer.get(r.stage.layer) ?? byLayer.set(r.stage.layer, new Map()).get(r.stage.layer)!).set(r.stage.kind, r);
+  }
+  const arg = (r: StageResult | undefined, flag: string) => {
+    const cmd: string[] = r?.stage.jobs[0]?.spec.template.spec.containers[0].command ?? [];
+    const i = cmd.indexOf(flag);
+    return i >= 0 ? cmd[i + 1] : undefined;
+  };
+  const size = async (url?: string) => (url ? (await storage.stat(url).catch(() => null))?.size : undefined);
+  const secs = (r?: StageResult) => (r ? (r.status === 'skipped' ? 'skip' : r.status === 'done' ? r.seconds.toFixed(1) : r.status) : '-');
+  const rows: string[][] = [['layer', 'features', 'cells', 'partitions', 'parquet', 'pmtiles', 'hex', 'convert s', 'hex s', 'repart. s', 'pmtiles s']];
+  for (const [layer, st] of byLayer) {
+    const manifestUrl = arg(st.get('repartition'), '--manifest');
+    const m = manifestUrl ? await storage.readText(manifestUrl).then(JSON.parse).catch(() => undefined) : undefined;
+    rows.push([
+      layer,
+      m ? String(m.features) : '-',
+      m ? String(m.cells) : '-',
+      m ? String(m.partitions) : '-',
+      human(await size(arg(st.get('convert'), '--out'))),
+      human(await size(arg(st.get('pmtiles'), '--out'))),
+      human(m?.bytes),
+      secs(st.get('convert')), secs(st.get('hex')), secs(st.get('repartition')), secs(st.get('pmtiles')),
+    ]);
+  }
+  let text = byLayer.size ? `\n${table(rows)}` : '';
+  if (tables.length) {
+    const t = [['table', 'parquet', 'seconds']];
+    for (const r of tables) t.push([arg(r, '--layer') ?? r.stage.id, human(await size(arg(r, '--out'))), secs(r)]);
+    text += `\n${table(t)}`;
+  }
+  return text;
+}
+
+function human(bytes?: number): string {
+  if (bytes === undefined) return '-';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = bytes;
+  while (v >= 1024 && i < units.length - 1) (v /= 1024), i++;
+  return `${v.toFixed(i ? 1 : 0)} ${units[i]}`;
+}
+
+function table(rows: string[][]): string {
+  const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  const fmt = (r: string[]) => r.map((x, c) => (c === 0 ? x.padEnd(w[c]) : x.padStart(w[c]))).join('  ');
+  return [fmt(rows[0]), w.map((n) => '-'.repeat(n)).join('  '), ...rows.slice(1).map(fmt)].join('\n') + '\n';
+}
+
+export const localCommand: Command = {
+  name: 'local',
+  summary: 'the whole vector pipeline for any GDAL source, no dataset file: DIR/<slug>.parquet, .pmtiles, /hex/',
+  help: `Usage: cng local <source> --out DIR [--layers L1,L2] [--resolution 10] [--parents 9,8] [--containment center|overlap] [--jobs N] [--force]
+
+Runs convert, hex, repartition and pmtiles for every spatial layer and a Parquet export for
+every non-spatial layer of a GDAL-readable source, on this machine, through the same
+constructs and worker as the cluster (an in-memory dataset spec, run by the local runner).
+Writes, for each layer, with <slug> = the layer name lower-cased with runs of
+non-alphanumerics replaced by '-':
+  DIR/<slug>.parquet                   GeoParquet (plain Parquet for non-spatial layers)
+  DIR/<slug>.pmtiles                   vector tiles, source-layer <slug>
+  DIR/<slug>/hex/h0=<cell>/data_0.parquet   H3 cells with the attributes
+  DIR/<slug>/manifest.json             counts
+Logs and resume markers go to DIR/.cng-run/. Use it to try a dataset before opening a PR.
+
+Options:
+  --out DIR             output directory (required)
+  --layers LIST         only these layers (names or slugs, comma-separated)
+  --resolution N        H3 resolution (default 10)
+  --parents LIST        parent resolutions (default 9,8)
+  --containment MODE    center (default) or overlap
+  --jobs N              worker processes at once (default: CPU count)
+  --force               redo completed work
+  -h, --help            show this help
+
+Exit status: 0 done, 1 failed, 2 usage error.
+
+Examples:
+  cng local data/store/public-padus/raw/PADUS4_1Geodatabase.gdb --out out/padus --layers PADUS4_1Marine
+  cng local parks.gpkg --out out/parks --resolution 9 --parents 8,7`,
+  options: {
+    out: { type: 'string' },
+    layers: { type: 'string' },
+    resolution: { type: 'string' },
+    parents: { type: 'string' },
+    containment: { type: 'string' },
+    jobs: { type: 'string' },
+    force: { type: 'boolean' },
+  },
+  positionals: true,
+  async run({ values, positionals }) {
+    if (positionals.length !== 1) throw new UsageError('expected one source');
+    const outArg = str(values.out);
+    if (!outArg) throw new UsageError('--out DIR is required');
+    const resolution = values.resolution === undefined ? 10 : Number(values.resolution);
+    if (!Number.isInteger(resolution) || resolution < 0 || resolution > 15) throw new UsageError(`--resolution must be 0..15, got '${values.resolution}'`);
+    const parents = (str(values.parents) ?? '9,8').split(',').filter(Boolean).map(Number);
+    if (parents.some((p) => !Number.isInteger(p) || p < 0 || p >= resolution)) throw new UsageError(`--parents must be resolutions below ${resolution}`);
+    const containment = str(values.containment) ?? 'center';
+    if (containment !== 'center' && containment !== 'overlap') throw new UsageError(`--containment must be center or overlap, got '${containment}'`);
+    const jobs = values.jobs === undefined ? availableParallelism() : Number(values.jobs);
+    if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs must be a positive integer, got '${values.jobs}'`);
+
+    const [sourceArg] = positionals;
+    const source = /^[a-z0-9]+:\/\/|^\/vsi/.test(sourceArg) ? sourceArg : resolve(sourceArg);
+    const out = resolve(outArg);
+    const { spec, skipped } = await localSpec(source, { layers: str(values.layers)?.split(',').map((s) => s.trim()).filter(Boolean), resolution, parents, containment: containment as 'center' | 'overlap' });
+    for (const s of skipped) process.stderr.write(`cng local: skipping layer ${s}\n`);
+
+    // The directory store maps s3://<bucket>/<key> to <store>/<bucket>/<key>; the bucket is a link to DIR.
+    const { mkdirSync, rmSync, symlinkSync } = await import('node:fs');
+    mkdirSync(out, { recursive: true });
+    const store = resolve(out, '.cng-run', 'store');
+    rmSync(store, { recursive: true, force: true });
+    mkdirSync(store, { recursive: true });
+    symlinkSync(out, resolve(store, spec.bucket));
+    const stages = datasetStages(synthesize([spec]).manifests, spec.name);
+    const results = await runStages({ dataset: spec.name, stages, storeDir: store, stateDir: resolve(out, '.cng-run'), jobs, force: Boolean(values.force) });
+    process.stdout.write(await summary(results, new Storage(targetEnv({ storeDir: store }))));
+    return results.some((r) => r.status === 'failed' || r.status === 'blocked') ? EXIT.failure : EXIT.ok;
+  },
+};
+
+/** A dataset spec for every (selected) layer of a source, products named by layer slug. */
+export async function localSpec(
+  source: string,
+  opts: { layers?: string[]; resolution: number; parents: number[]; containment: 'center' | 'overlap' },
+): Promise<{ spec: DatasetSpec; skipped: string[] }> {
+  const info = await inspectSource(source);
+  const wanted = opts.layers?.map((l) => l.toLowerCase());
+  const chosen = info.layers.filter((l) => !wanted || wanted.includes(l.name.toLowerCase()) || wanted.includes(slugify(l.name)));
+  const missing = (opts.layers ?? []).filter((w) => !info.layers.some((l) => l.name.toLowerCase() === w.toLowerCase() || slugify(l.name) === w.toLowerCase()));
+  if (missing.length) throw new CommandError(`no layer ${missing.map((m) => `'${m}'`).join(', ')} in '${source}'; available: ${info.layers.map((l) => l.name).join(', ')}`);
+  const layers: NonNullable<DatasetSpec['layers']> = {};
+  const tables: NonNullable<DatasetSpec['tables']> = [];
+  const skipped: string[] = [];
+  chosen.forEach((l, i) => {
+    const slug = slugify(l.name) || `layer-${i + 1}`;
+    if (l.geometryType === 'table') tables.push({ layer: l.name, name: slug });
+    else layers[`l${i + 1}`] = { layer: l.name, name: slug, features: l.featureCount };
+  });
+  if (Object.keys(layers).length + tables.length === 0) skipped.push('(none selected)');
+  return {
+    spec: {
+      name: 'local',
+      title: `Ad-hoc run of ${source}`,
+      run: 1,
+      source,
+      bucket: 'local-out',
+      tablesDir: '',
+      hex: { resolution: opts.resolution, parents: opts.parents, containment: opts.containment },
+      layers,
+      tables,
+    },
+    skipped,
+  };
+}

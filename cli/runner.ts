@@ -1,0 +1,301 @@
+import { spawn } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseQuantity, type Manifests } from '../constructs/index.ts';
+import { Storage } from '../worker/storage.ts';
+import { CommandError } from './command.ts';
+
+/**
+ * The local runner: executes a dataset's synthesized Jobs on this machine, in the order Flux would
+ * (the stage Kustomizations' dependsOn), each Indexed Job once per index with JOB_COMPLETION_INDEX
+ * and the Job's own env — the same container command line, run as `node bin/cng-worker.js`.
+ * Cluster specifics are mapped: secrets → this process's AWS_* variables, the internal S3 endpoint
+ * → the local target (a directory store, or --s3-endpoint), resource limits → capped by this machine.
+ */
+
+const WORKER = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/cng-worker.js');
+
+/** One stage (Kustomization) with its Jobs. */
+export interface RunStage {
+  readonly id: string;
+  readonly kustomization: string;
+  readonly kind: string;
+  readonly layer?: string;
+  readonly dependsOn: string[];
+  readonly jobs: Record<string, any>[];
+}
+
+/** The stages of one dataset from manifests, in a valid (topological) order. */
+export function datasetStages(manifests: Manifests, dataset: string): RunStage[] {
+  const ks = manifests.get(`flux/${dataset}.yaml`);
+  if (!ks) {
+    const known = [...manifests.keys()].filter((p) => p.startsWith('flux/')).map((p) => p.slice(5, -5));
+    throw new CommandError(`no dataset '${dataset}' in the manifests; known: ${known.join(', ') || '(none — run cng synth)'}`);
+  }
+  const stages: RunStage[] = ks.map((k) => {
+    const id = String(k.spec.path).split('/').pop()!;
+    return {
+      id,
+      kustomization: k.metadata.name,
+      kind: k.metadata.labels?.['cng/stage'] ?? id,
+      layer: k.metadata.labels?.['cng/layer'],
+      dependsOn: (k.spec.dependsOn ?? []).map((d: any) => d.name),
+      jobs: (manifests.get(`${dataset}/${id}/manifest.yaml`) ?? []).filter((o) => o.kind === 'Job'),
+    };
+  });
+  return topoSort(stages);
+}
+
+function topoSort(stages: RunStage[]): RunStage[] {
+  const byName = new Map(stages.map((s) => [s.kustomization, s]));
+  const out: RunStage[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (s: RunStage) => {
+    if (state.get(s.kustomization) === 'done') return;
+    if (state.get(s.kustomization) === 'visiting') throw new CommandError(`dependsOn cycle through ${s.kustomization}`);
+    state.set(s.kustomization, 'visiting');
+    for (const d of s.dependsOn) if (byName.has(d)) visit(byName.get(d)!);
+    state.set(s.kustomization, 'done');
+    out.push(s);
+  };
+  stages.forEach(visit);
+  return out;
+}
+
+/** Keeps the named layers' and tables' stages (and what they depend on). */
+export function selectStages(stages: RunStage[], names: string[] | undefined): RunStage[] {
+  if (!names?.length) return stages;
+  const wanted = new Set(names.map((n) => n.toLowerCase()));
+  const matches = (s: RunStage) =>
+    (s.layer !== undefined && wanted.has(s.layer.toLowerCase())) ||
+    (s.kind === 'table' && (wanted.has(s.id.replace(/^table-/, '')) || s.jobs.some((j) => wanted.has(tableName(j)?.toLowerCase() ?? ''))));
+  const keep = new Set(stages.filter(matches).map((s) => s.kustomization));
+  const unknown = names.filter((n) => !stages.some((s) => s.layer?.toLowerCase() === n.toLowerCase() || (s.kind === 'table' && (s.id === `table-${n.toLowerCase()}` || s.jobs.some((j) => tableName(j)?.toLowerCase() === n.toLowerCase())))));
+  if (unknown.length) {
+    const layers = [...new Set(stages.map((s) => s.layer).filter(Boolean))];
+    const tables = stages.filter((s) => s.kind === 'table').map((s) => tableName(s.jobs[0]) ?? s.id);
+    throw new CommandError(`unknown layer(s) ${unknown.join(', ')}; layers: ${layers.join(', ')}; tables: ${tables.join(', ') || '(none)'}`);
+  }
+  const byName = new Map(stages.map((s) => [s.kustomization, s]));
+  const add = (n: string) => {
+    for (const d of byName.get(n)?.dependsOn ?? []) if (!keep.has(d)) (keep.add(d), add(d));
+  };
+  [...keep].forEach(add);
+  return stages.filter((s) => keep.has(s.kustomization));
+}
+
+function tableName(job: Record<string, any> | undefined): string | undefined {
+  const cmd: string[] = job?.spec?.template?.spec?.containers?.[0]?.command ?? [];
+  const i = cmd.indexOf('--layer');
+  return i >= 0 ? cmd[i + 1] : undefined;
+}
+
+export interface RunOptions {
+  readonly dataset: string;
+  readonly stages: RunStage[];
+  /** Directory store root (`s3://bucket/key` → `<storeDir>/bucket/key`) unless s3Endpoint is set. */
+  readonly storeDir?: string;
+  /** An S3 endpoint to use instead of the directory store (credentials from AWS_* env). */
+  readonly s3Endpoint?: string;
+  /** Where logs and completion markers live. */
+  readonly stateDir: string;
+  /** Processes at once. @default CPU count */
+  readonly jobs?: number;
+  /** Redo completed work. @default false */
+  readonly force?: boolean;
+  /** Progress output stream. @default process.stderr */
+  readonly out?: NodeJS.WriteStream;
+}
+
+export interface StageResult {
+  readonly stage: RunStage;
+  readonly status: 'done' | 'skipped' | 'failed' | 'blocked';
+  readonly seconds: number;
+  readonly indices: number;
+  readonly ran: number;
+}
+
+/** Runs the stages; returns per-stage results (throws nothing for a failed index: see status). */
+export async function runStages(opts: RunOptions): Promise<StageResult[]> {
+  const out = opts.out ?? process.stderr;
+  const tty = Boolean(out.isTTY);
+  const maxProcs = Math.max(1, opts.jobs ?? availableParallelism());
+  const storage = new Storage(targetEnv(opts));
+  const results = new Map<string, StageResult>();
+  const pending = new Map(opts.stages.map((s) => [s.kustomization, s]));
+  const inSet = new Set(opts.stages.map((s) => s.kustomization));
+  let running = 0;
+  let failed: { stage: RunStage; index: number; job: string; log: string } | undefined;
+  const waiters: (() => void)[] = [];
+  const acquire = async () => {
+    while (running >= maxProcs) await new Promise<void>((r) => waiters.push(r));
+    running++;
+  };
+  const release = () => {
+    running--;
+    waiters.shift()?.();
+  };
+
+  const runStage = async (stage: RunStage): Promise<StageResult> => {
+    const started = Date.now();
+    const tasks: { job: Record<string, any>; index: number }[] = [];
+    for (const job of stage.jobs) for (let i = 0; i < (job.spec.completions ?? 1); i++) tasks.push({ job, index: i });
+    const marker = (t: { job: any; index: number }) => join(opts.stateDir, 'done', t.job.metadata.name, String(t.index));
+    const todo: typeof tasks = [];
+    for (const t of tasks) if (opts.force || !(existsSync(marker(t)) && (await outputsExist(storage, t.job)))) todo.push(t);
+    if (todo.length === 0) {
+      line(out, tty, `${stage.id}: complete, skipped (${tasks.length} ${plural(tasks.length, 'index', 'indices')})`);
+      return { stage, status: 'skipped', seconds: 0, indices: tasks.length, ran: 0 };
+    }
+    let done = tasks.length - todo.length;
+    const report = () => {
+      const secs = (Date.now() - started) / 1000;
+      const ran = done - (tasks.length - todo.length);
+      const eta = ran > 0 && done < tasks.length ? `, ETA ${Math.ceil((secs / ran) * (tasks.length - done))}s` : '';
+      line(out, tty, `${stage.id}: ${done}/${tasks.length} ${plural(tasks.length, 'index', 'indices')} done${eta}`, done < tasks.length);
+    };
+    report();
+    await Promise.all(
+      todo.map(async (t) => {
+        await acquire();
+        try {
+          if (failed) return;
+          const log = join(opts.stateDir, 'logs', `${t.job.metadata.name}-${t.index}.log`);
+          const code = await runIndex(t.job, t.index, opts, log);
+          if (code !== 0) {
+            failed ??= { stage, index: offset(t.job) + t.index, job: t.job.metadata.name, log };
+            return;
+          }
+          mkdirSync(dirname(marker(t)), { recursive: true });
+          writeFileSync(marker(t), new Date().toISOString() + '\n');
+          done++;
+          report();
+        } finally {
+          release();
+        }
+      }),
+    );
+    const seconds = (Date.now() - started) / 1000;
+    if (failed?.stage === stage) return { stage, status: 'failed', seconds, indices: tasks.length, ran: done };
+    line(out, tty, `${stage.id}: done in ${seconds.toFixed(1)}s`);
+    return { stage, status: 'done', seconds, indices: tasks.length, ran: todo.length };
+  };
+
+  // Start each stage as soon as everything it depends on (within this run) has finished.
+  const inflight = new Map<string, Promise<void>>();
+  const launch = (): void => {
+    for (const [name, stage] of pending) {
+      const deps = stage.dependsOn.filter((d) => inSet.has(d));
+      if (deps.some((d) => !results.has(d))) continue;
+      pending.delete(name);
+      const blocked = failed || deps.some((d) => ['failed', 'blocked'].includes(results.get(d)!.status));
+      if (blocked) {
+        results.set(name, { stage, status: 'blocked', seconds: 0, indices: 0, ran: 0 });
+        continue;
+      }
+      inflight.set(
+        name,
+        runStage(stage).then((r) => {
+          results.set(name, r);
+          inflight.delete(name);
+          launch();
+        }),
+      );
+    }
+  };
+  launch();
+  while (inflight.size) await Promise.race(inflight.values());
+  for (const [name, stage] of pending) results.set(name, { stage, status: 'blocked', seconds: 0, indices: 0, ran: 0 });
+
+  if (failed) {
+    const tail = existsSync(failed.log) ? readFileSync(failed.log, 'utf8').trimEnd().split('\n').slice(-20) : [];
+    const blocked = [...results.values()].filter((r) => r.status === 'blocked').map((r) => r.stage.id);
+    out.write(
+      `\ncng run: stage ${failed.stage.id} failed at work unit ${failed.index} (Job ${failed.job}).\n` +
+        `Last log lines (${failed.log}):\n${tail.map((l) => `  | ${l}`).join('\n')}\n` +
+        (blocked.length ? `Not started because of it: ${blocked.join(', ')}\n` : ''),
+    );
+  }
+  return opts.stages.map((s) => results.get(s.kustomization)!);
+}
+
+function offset(job: Record<string, any>): number {
+  const e = job.spec.template.spec.containers[0].env?.find((x: any) => x.name === 'CNG_INDEX_OFFSET');
+  return Number(e?.value ?? 0);
+}
+
+/** The storage environment of the local target. */
+export function targetEnv(opts: Pick<RunOptions, 'storeDir' | 's3Endpoint'>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.CNG_STORAGE_DIR;
+  if (opts.s3Endpoint) env.AWS_ENDPOINT_URL_S3 = opts.s3Endpoint;
+  else env.CNG_STORAGE_DIR = resolve(opts.storeDir!);
+  return env;
+}
+
+/** Runs one index of a Job as its container would, with the Job's env mapped to this machine. */
+function runIndex(job: Record<string, any>, index: number, opts: RunOptions, logPath: string): Promise<number> {
+  const c = job.spec.template.spec.containers[0];
+  const [bin, ...args] = c.command as string[];
+  if (bin !== 'cng-worker') throw new CommandError(`Job ${job.metadata.name}: container command '${bin}' is not cng-worker`);
+  const env = targetEnv(opts);
+  for (const e of c.env ?? []) {
+    if (e.value !== undefined) env[e.name] = e.value;
+    else if (e.valueFrom?.secretKeyRef) {
+      // Secrets map to this process's own variables (unset in directory-store mode: not needed).
+      if (process.env[e.name] !== undefined) env[e.name] = process.env[e.name];
+    } else if (e.valueFrom?.resourceFieldRef) {
+      const limits = c.resources?.limits ?? {};
+      if (e.valueFrom.resourceFieldRef.resource === 'limits.cpu')
+        env[e.name] = String(Math.min(parseQuantity(String(limits.cpu ?? '1')), availableParallelism()) * 1000);
+      if (e.valueFrom.resourceFieldRef.resource === 'limits.memory')
+        env[e.name] = String(Math.min(parseQuantity(String(limits.memory ?? '1Gi')), Math.floor(totalmem() / 2)));
+    }
+  }
+  // The cluster endpoint means "the object store": the local target.
+  if (opts.s3Endpoint) env.AWS_ENDPOINT_URL_S3 = opts.s3Endpoint;
+  else delete env.AWS_ENDPOINT_URL_S3;
+  env.JOB_COMPLETION_INDEX = String(index);
+  env.TMPDIR = join(opts.stateDir, 'scratch', `${job.metadata.name}-${index}`);
+  mkdirSync(env.TMPDIR, { recursive: true });
+  mkdirSync(dirname(logPath), { recursive: true });
+  const log = createWriteStream(logPath);
+  return new Promise((resolvePromise) => {
+    const child = spawn(process.execPath, [WORKER, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.pipe(log, { end: false });
+    child.stderr.pipe(log, { end: false });
+    child.on('close', (code, signal) => {
+      log.end(signal ? `killed by ${signal}\n` : '');
+      resolvePromise(code ?? 1);
+    });
+    child.on('error', (err) => {
+      log.end(`${err.message}\n`);
+      resolvePromise(1);
+    });
+  });
+}
+
+/** Whether the files a Job's command names as outputs exist (markers alone can be stale). */
+async function outputsExist(storage: Storage, job: Record<string, any>): Promise<boolean> {
+  const cmd: string[] = job.spec.template.spec.containers[0].command;
+  for (const flag of ['--out', '--plan', '--manifest']) {
+    const i = cmd.indexOf(flag);
+    if (i < 0) continue;
+    // --plan is an output of convert only; --out of repartition is a prefix (its manifest is checked).
+    if (flag === '--plan' && cmd[1] !== 'convert') continue;
+    if (flag === '--out' && cmd[1] === 'repartition') continue;
+    if (!(await storage.exists(cmd[i + 1]))) return false;
+  }
+  return true;
+}
+
+function plural(n: number, one: string, many: string): string {
+  return n === 1 ? one : many;
+}
+
+/** On a terminal, progress redraws one line; otherwise every update is a plain log line. */
+function line(out: NodeJS.WriteStream, tty: boolean, text: string, transient = false): void {
+  out.write(tty ? `\r\x1b[2K${text}${transient ? '' : '\n'}` : `${text}\n`);
+}
