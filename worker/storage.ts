@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
@@ -5,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import {
   CreateBucketCommand, DeleteObjectsCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand,
-  ListObjectsV2Command, PutBucketCorsCommand, PutBucketPolicyCommand, S3Client, S3ServiceException,
+  ListObjectsV2Command, PutBucketAclCommand, PutBucketCorsCommand, PutBucketPolicyCommand, S3Client, S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { CommandError } from '../cli/command.ts';
@@ -14,8 +15,9 @@ import { CommandError } from '../cli/command.ts';
  * Object storage for the worker: `s3://bucket/key` URLs or local paths, one interface.
  *
  * - S3 endpoint from AWS_ENDPOINT_URL_S3 (else AWS_ENDPOINT_URL), path-style, checksums only when
- *   required (Ceph RGW and Swift reject the SDK's default ones); credentials from the SDK's chain
- *   (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY in Jobs, from the `aws` secret).
+ *   required (Ceph RGW and Swift reject the SDK's default ones); credentials AWS_ACCESS_KEY_ID /
+ *   AWS_SECRET_ACCESS_KEY of the environment given to the constructor (in Jobs: the `aws` secret),
+ *   else the SDK's default chain.
  * - With CNG_STORAGE_DIR set, `s3://bucket/key` means the file DIR/bucket/key: a directory acting as
  *   the object store for the local runner, with no server.
  * - Writes are atomic: an object appears under its final key only when complete (S3 multipart
@@ -34,6 +36,19 @@ export interface ObjectInfo {
 }
 
 export type Location = { kind: 's3'; bucket: string; key: string } | { kind: 'file'; path: string };
+
+/** What setupPublicBucket did. */
+export interface BucketSetup {
+  /** Whether the bucket (or, locally, the directory) was created by this call. */
+  readonly created: boolean;
+  /**
+   * How public read was granted: the bucket policy; or, on a store without bucket policies
+   * (OpenStack Swift's s3api answers NotImplemented), the canned `public-read` ACL; 'none' locally.
+   */
+  readonly publicRead: 'policy' | 'acl' | 'none';
+  /** CORS rules applied, or the store does not implement PutBucketCors (Swift); 'none' locally. */
+  readonly cors: 'applied' | 'unsupported' | 'none';
+}
 
 /** Parses `s3://bucket/key`, `file:///path` or a path. */
 export function parseLocation(url: string): Location {
@@ -73,10 +88,11 @@ export class Storage {
     const tmp = tempName(localPath);
     try {
       if (loc.kind === 'file') await copyFile(loc.path, tmp).catch((e) => fileError(e, url));
-      else {
-        const r = await this.s3(url, () => this.s3client().send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.key })));
-        await pipeline(r.Body as Readable, createWriteStream(tmp));
-      }
+      else
+        await this.s3(url, async () => {
+          const r = await this.s3client().send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
+          await pipeline(r.Body as Readable, createWriteStream(tmp)); // a dropped connection is an S3 error too
+        });
       await rename(tmp, localPath);
     } catch (err) {
       await rm(tmp, { force: true });
@@ -87,6 +103,8 @@ export class Storage {
   /** Uploads a local file so that it appears under `url` only when complete. */
   async upload(localPath: string, url: string, contentType?: string): Promise<void> {
     const loc = this.resolve(url);
+    const source = await stat(localPath).catch((e) => fileError(e, localPath));
+    if (!source.isFile()) throw new CommandError(`'${localPath}': not a file (uploading to '${url}')`);
     if (loc.kind === 'file') {
       await mkdir(dirname(loc.path), { recursive: true });
       const tmp = tempName(loc.path);
@@ -115,8 +133,13 @@ export class Storage {
     if (loc.kind === 'file') {
       await mkdir(dirname(loc.path), { recursive: true });
       const tmp = tempName(loc.path);
-      await writeFile(tmp, text);
-      await rename(tmp, loc.path);
+      try {
+        await writeFile(tmp, text);
+        await rename(tmp, loc.path);
+      } catch (err) {
+        await rm(tmp, { force: true });
+        throw fileError(err, url);
+      }
       return;
     }
     const upload = new Upload({
@@ -129,8 +152,10 @@ export class Storage {
   async readText(url: string): Promise<string> {
     const loc = this.resolve(url);
     if (loc.kind === 'file') return readFile(loc.path, 'utf8').catch((e) => fileError(e, url));
-    const r = await this.s3(url, () => this.s3client().send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.key })));
-    return r.Body!.transformToString('utf8');
+    return this.s3(url, async () => {
+      const r = await this.s3client().send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
+      return r.Body!.transformToString('utf8');
+    });
   }
 
   /** Size and ETag of an object, or null when it does not exist. */
@@ -138,7 +163,7 @@ export class Storage {
     const loc = this.resolve(url);
     if (loc.kind === 'file') {
       const s = await stat(loc.path).catch(() => null);
-      return s?.isFile() ? { url, key: loc.path, size: s.size, etag: `${s.size}-${s.mtimeMs}` } : null;
+      return s?.isFile() ? { url, key: this.localKey(url, loc.path), size: s.size, etag: `${s.size}-${s.mtimeMs}` } : null;
     }
     try {
       const h = await this.s3client().send(new HeadObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
@@ -165,7 +190,8 @@ export class Storage {
           if (e.isDirectory()) await walk(p);
           else if (e.isFile() && !e.name.includes('.cng-tmp-')) {
             const s = await stat(p);
-            out.push({ url: joinUrl(prefix, relative(loc.path, p)), key: p, size: s.size, etag: `${s.size}-${s.mtimeMs}` });
+            const u = joinUrl(prefix, relative(loc.path, p));
+            out.push({ url: u, key: this.localKey(u, p), size: s.size, etag: `${s.size}-${s.mtimeMs}` });
           }
         }
       };
@@ -186,37 +212,52 @@ export class Storage {
     return out.sort((a, b) => (a.key < b.key ? -1 : 1));
   }
 
-  /** Deletes every object under a prefix. Returns how many were deleted. */
+  /**
+   * Deletes every object under a prefix, and the object named exactly `prefix` if there is one (as
+   * `rm -r` does locally). Returns how many objects were deleted.
+   */
   async deletePrefix(prefix: string): Promise<number> {
     const loc = this.resolve(prefix);
     if (loc.kind === 'file') {
-      const n = (await this.list(prefix)).length;
+      const s = await stat(loc.path).catch(() => null);
+      const n = s?.isFile() ? 1 : (await this.list(prefix)).length;
       await rm(loc.path, { recursive: true, force: true });
-      // In the directory store, prune up to the store root; for plain paths at most the one parent.
-      await pruneEmptyParents(dirname(loc.path), this.env.CNG_STORAGE_DIR ?? dirname(dirname(loc.path)));
+      // In the directory store, prune up to the bucket's directory (a bucket stays, as on S3); for
+      // plain paths at most the one parent.
+      const p = parseLocation(prefix);
+      const root = this.env.CNG_STORAGE_DIR && p.kind === 's3' ? join(this.env.CNG_STORAGE_DIR, p.bucket) : dirname(dirname(loc.path));
+      await pruneEmptyParents(dirname(loc.path), root);
       return n;
     }
-    const objects = await this.list(prefix);
+    const objects: { key: string }[] = await this.list(prefix);
+    if (loc.key !== '' && !loc.key.endsWith('/') && (await this.stat(prefix))) objects.push({ key: loc.key });
     for (let i = 0; i < objects.length; i += 1000) {
       const batch = objects.slice(i, i + 1000);
-      await this.s3(prefix, () =>
-        this.s3client().send(new DeleteObjectsCommand({ Bucket: loc.bucket, Delete: { Objects: batch.map((o) => ({ Key: o.key })), Quiet: true } })),
-      );
+      const r = await this.s3(prefix, () => {
+        const cmd = new DeleteObjectsCommand({ Bucket: loc.bucket, Delete: { Objects: batch.map((o) => ({ Key: o.key })), Quiet: true } });
+        addContentMd5(cmd);
+        return this.s3client().send(cmd);
+      });
+      const failed = r.Errors ?? [];
+      if (failed.length > 0)
+        throw new CommandError(`'${prefix}': could not delete ${failed.length} object(s), e.g. '${failed[0].Key}': ${failed[0].Code ?? ''} ${failed[0].Message ?? ''}`.trimEnd());
     }
     return objects.length;
   }
 
   /**
    * Creates a bucket when missing and applies a public-read policy and CORS for browsers
-   * (range reads of PMTiles/Parquet). Idempotent. Returns whether the bucket was created.
+   * (range reads of PMTiles/Parquet). Idempotent. Where the store answers NotImplemented (OpenStack
+   * Swift's s3api has neither bucket policies nor CORS), public read falls back to the canned
+   * `public-read` ACL and CORS is reported as unsupported: the result says what was applied.
    */
-  async setupPublicBucket(bucket: string): Promise<{ created: boolean }> {
+  async setupPublicBucket(bucket: string): Promise<BucketSetup> {
     const url = `s3://${bucket}`;
     const loc = this.resolve(`${url}/`);
     if (loc.kind === 'file') {
       const created = !(await stat(loc.path).catch(() => null));
-      await mkdir(loc.path, { recursive: true });
-      return { created };
+      await mkdir(loc.path, { recursive: true }).catch((e) => fileError(e, url));
+      return { created, publicRead: 'none', cors: 'none' };
     }
     const c = this.s3client();
     let created = false;
@@ -224,19 +265,47 @@ export class Storage {
       await c.send(new HeadBucketCommand({ Bucket: bucket }));
     } catch (err) {
       if (!isNotFound(err)) throw s3Error(err, url, this.endpoint);
-      await this.s3(url, () => c.send(new CreateBucketCommand({ Bucket: bucket })));
-      created = true;
+      try {
+        await c.send(new CreateBucketCommand({ Bucket: bucket }));
+        created = true;
+      } catch (e) {
+        // Another run created it in between: that is fine (idempotent).
+        if ((e as S3ServiceException)?.name !== 'BucketAlreadyOwnedByYou') throw s3Error(e, url, this.endpoint);
+      }
     }
-    await this.s3(url, () => c.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify(publicReadPolicy(bucket)) })));
-    await this.s3(url, () => c.send(new PutBucketCorsCommand({ Bucket: bucket, CORSConfiguration: PUBLIC_CORS })));
-    return { created };
+    let publicRead: BucketSetup['publicRead'] = 'policy';
+    try {
+      await c.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify(publicReadPolicy(bucket)) }));
+    } catch (err) {
+      if (!isNotImplemented(err)) throw s3Error(err, url, this.endpoint);
+      // No bucket policies (OpenStack Swift's s3api): the canned ACL grants the same public read.
+      await this.s3(url, () => c.send(new PutBucketAclCommand({ Bucket: bucket, ACL: 'public-read' })));
+      publicRead = 'acl';
+    }
+    let cors: BucketSetup['cors'] = 'applied';
+    try {
+      await c.send(new PutBucketCorsCommand({ Bucket: bucket, CORSConfiguration: PUBLIC_CORS }));
+    } catch (err) {
+      if (!isNotImplemented(err)) throw s3Error(err, url, this.endpoint);
+      cors = 'unsupported';
+    }
+    return { created, publicRead, cors };
+  }
+
+  /** ObjectInfo.key of a local file: the object key for `s3://` URLs (as on S3), else the path. */
+  private localKey(url: string, path: string): string {
+    const loc = parseLocation(url);
+    return loc.kind === 's3' ? loc.key : path;
   }
 
   private s3client(): S3Client {
     const endpoint = this.env.AWS_ENDPOINT_URL_S3 ?? this.env.AWS_ENDPOINT_URL;
+    const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken } = this.env;
     return (this.client ??= new S3Client({
       endpoint,
       region: this.env.AWS_REGION ?? 'us-east-1',
+      // The constructor's environment, not only process.env (which the SDK's default chain reads).
+      ...(accessKeyId && secretAccessKey ? { credentials: { accessKeyId, secretAccessKey, sessionToken } } : {}),
       forcePathStyle: true,
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
@@ -297,6 +366,27 @@ function contentTypeOf(key: string): string {
   if (key.endsWith('.pmtiles')) return 'application/vnd.pmtiles';
   if (key.endsWith('.parquet')) return 'application/vnd.apache.parquet';
   return 'application/octet-stream';
+}
+
+function isNotImplemented(err: unknown): boolean {
+  const e = err as S3ServiceException;
+  return e?.name === 'NotImplemented' || e?.$metadata?.httpStatusCode === 501;
+}
+
+/**
+ * DeleteObjects must carry Content-MD5 on Swift's s3api (and older Ceph RGW); recent SDKs send only
+ * a CRC32 checksum. Adds it after serialization, before signing.
+ */
+function addContentMd5(cmd: DeleteObjectsCommand): void {
+  cmd.middlewareStack.add(
+    (next) => async (args) => {
+      const req = args.request as { headers?: Record<string, string>; body?: unknown };
+      if (req?.headers && (typeof req.body === 'string' || req.body instanceof Uint8Array))
+        req.headers['content-md5'] = createHash('md5').update(req.body).digest('base64');
+      return next(args);
+    },
+    { step: 'build', name: 'cngContentMd5' },
+  );
 }
 
 function isNotFound(err: unknown): boolean {
