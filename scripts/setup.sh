@@ -28,6 +28,10 @@ APT_PACKAGES=(libgdal-dev gdal-bin python3 make g++)
 if [[ "${CNG_SETUP_SKIP_S3_SERVER:-}" != 1 ]]; then
   APT_PACKAGES+=(swift-proxy swift-object swift-container swift-account python3-swift memcached)
 fi
+# Debian's Chromium drives the map preview's browser test (playwright-core cannot download browsers here).
+if [[ "${CNG_SETUP_SKIP_BROWSER:-}" != 1 ]]; then
+  APT_PACKAGES+=(chromium)
+fi
 
 apt_step() {
   if [[ "${CNG_SETUP_SKIP_APT:-}" == 1 ]]; then
