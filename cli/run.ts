@@ -121,8 +121,9 @@ async function summary(results: StageResult[], storage: Storage): Promise<string
   for (const [layer, st] of byLayer) {
     const manifestUrl = arg(st.get('repartition'), '--manifest');
     const m = manifestUrl ? await storage.readText(manifestUrl).then(JSON.parse).catch(() => undefined) : undefined;
+    const product = arg(st.get('convert'), '--out')?.split('/').pop()?.replace(/\.parquet$/, '');
     rows.push([
-      layer,
+      product ?? layer,
       m ? String(m.features) : '-',
       m ? String(m.cells) : '-',
       m ? String(m.partitions) : '-',

@@ -1,0 +1,210 @@
+/**
+ * The local runner (`cng run`) and `cng local` on a two-layer FileGDB fixture, with the real worker:
+ * DAG order equals Flux's dependsOn, outputs equal a by-hand run of the same Job commands, a failing
+ * stage blocks its dependents with a clear message, re-runs resume, and the Swift S3 target gives
+ * the same products as the directory store.
+ */
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parseManifests, readDist } from '../constructs/index.ts';
+import { datasetStages } from '../cli/runner.ts';
+import { Storage } from '../worker/storage.ts';
+import { makePadusLikeGdb } from './fixtures.ts';
+import { cng, repoCopy } from './helpers.ts';
+
+const FIXTURE_SPEC = `import type { DatasetSpec } from '../constructs/index.ts';
+export const fixture: DatasetSpec = {
+  name: 'fixture',
+  title: 'Runner fixture',
+  run: 1,
+  source: 's3://public-fixture/raw/fixture.gdb',
+  bucket: 'public-fixture',
+  prefix: 'fixture-1',
+  maxPods: 40,
+  layers: {
+    fee: { layer: 'PADUS4_1Fee', features: 3, hex: { featuresPerUnit: 1 } },
+    marine: { layer: 'PADUS4_1Marine', features: 2 },
+  },
+  tables: ['Public_Access'],
+};
+`;
+
+let repo: string;
+let gdb: string;
+
+/** Rows of every Parquet file under a directory, as sorted JSON lines (order-independent). */
+async function parquetRows(glob: string): Promise<string[]> {
+  const c = await (await DuckDBInstance.create(':memory:')).connect();
+  const r = await c.runAndReadAll(`SELECT * EXCLUDE (geometry) FROM read_parquet('${glob}', union_by_name=true, hive_partitioning=true)`).catch(async () =>
+    c.runAndReadAll(`SELECT * FROM read_parquet('${glob}', union_by_name=true, hive_partitioning=true)`),
+  );
+  const rows = r.getRowObjectsJson().map((o) => JSON.stringify(o));
+  c.closeSync();
+  return rows.sort();
+}
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return cng(['run', 'fixture', ...args], { cwd: repo, env });
+}
+
+beforeAll(async () => {
+  repo = repoCopy();
+  writeFileSync(join(repo, 'datasets/fixture.ts'), FIXTURE_SPEC);
+  writeFileSync(join(repo, 'datasets/index.ts'), "import { fixture } from './fixture.ts';\nexport const datasets = [fixture];\n");
+  expect(cng(['synth'], { cwd: repo }).code).toBe(0);
+  gdb = await makePadusLikeGdb(mkdtempSync(join(tmpdir(), 'cng-runner-src-')));
+});
+
+afterAll(() => rmSync(repo, { recursive: true, force: true }));
+
+describe('cng run (directory store)', () => {
+  let data: string;
+  let first: ReturnType<typeof run>;
+  beforeAll(() => {
+    data = mkdtempSync(join(tmpdir(), 'cng-runner-data-'));
+    cpSync(gdb, join(data, 'store/public-fixture/raw/fixture.gdb'), { recursive: true });
+    first = run(['--data-dir', data, '--jobs', '2']);
+  }, 180_000);
+
+  it('runs every stage and writes the documented products', () => {
+    expect(first.stderr).not.toMatch(/failed/);
+    expect(first.code).toBe(0);
+    const root = join(data, 'store/public-fixture/fixture-1');
+    for (const f of ['fee.parquet', 'fee.pmtiles', 'fee/manifest.json', 'marine.parquet', 'marine.pmtiles', 'marine/manifest.json', 'lookup/Public_Access.parquet'])
+      expect(existsSync(join(root, f)), f).toBe(true);
+    expect(readdirSync(join(root, 'fee/hex')).every((d) => /^h0=\d+$/.test(d))).toBe(true);
+    const m = JSON.parse(readFileSync(join(root, 'fee/manifest.json'), 'utf8'));
+    expect(m).toMatchObject({ features: 3, features_hexed: 3, resolution: 10 });
+    expect(first.stdout).toMatch(/fee\s+3\s+\d+/); // the per-layer summary table
+    expect(first.stdout).toContain('Public_Access');
+  });
+
+  it('starts each stage only after the stages its Flux Kustomization dependsOn', () => {
+    const stages = datasetStages(parseManifests(readDist(join(repo, 'dist'))), 'fixture');
+    const doneAt = new Map<string, number>();
+    const startAt = new Map<string, number>();
+    first.stderr.split('\n').forEach((line, i) => {
+      const m = /^([a-z0-9-]+): (done in|0\/\d+)/.exec(line);
+      if (!m) return;
+      if (m[2] === 'done in') doneAt.set(m[1], i);
+      else if (!startAt.has(m[1])) startAt.set(m[1], i);
+    });
+    for (const s of stages)
+      for (const dep of s.dependsOn) {
+        const d = stages.find((x) => x.kustomization === dep)!;
+        expect(doneAt.get(d.id), `${d.id} done`).toBeDefined();
+        expect(doneAt.get(d.id)!, `${d.id} before ${s.id}`).toBeLessThan(startAt.get(s.id) ?? doneAt.get(s.id)!);
+      }
+    // fee has 3 hex work units (featuresPerUnit 1): all ran.
+    expect(first.stderr).toMatch(/fee-hex: 3\/3 indices done/);
+  });
+
+  it('produces what running the Jobs\' commands by hand produces', async () => {
+    const byHand = mkdtempSync(join(tmpdir(), 'cng-runner-hand-'));
+    cpSync(gdb, join(byHand, 'public-fixture/raw/fixture.gdb'), { recursive: true });
+    const stages = datasetStages(parseManifests(readDist(join(repo, 'dist'))), 'fixture');
+    for (const s of stages)
+      for (const job of s.jobs)
+        for (let i = 0; i < job.spec.completions; i++) {
+          const [, ...args] = job.spec.template.spec.containers[0].command;
+          const env = { ...process.env, CNG_STORAGE_DIR: byHand, JOB_COMPLETION_INDEX: String(i), CNG_INDEX_OFFSET: '0', TMPDIR: tmpdir() };
+          delete env.AWS_ENDPOINT_URL_S3;
+          const r = spawnSync(process.execPath, [join(repo, 'bin/cng-worker.js'), ...args], { env, encoding: 'utf8' });
+          expect(r.status, `${s.id} ${i}: ${r.stderr}`).toBe(0);
+        }
+    const a = join(data, 'store/public-fixture/fixture-1');
+    const b = join(byHand, 'public-fixture/fixture-1');
+    for (const g of ['fee.parquet', 'marine.parquet', 'lookup/Public_Access.parquet', 'fee/hex/*/*.parquet', 'marine/hex/*/*.parquet'])
+      expect(await parquetRows(join(a, g)), g).toEqual(await parquetRows(join(b, g)));
+    const strip = (p: string) => ({ ...JSON.parse(readFileSync(p, 'utf8')), bytes: 0 });
+    expect(strip(join(a, 'fee/manifest.json'))).toEqual(strip(join(b, 'fee/manifest.json')));
+  }, 120_000);
+
+  it('resumes: a second run skips everything; a deleted output re-runs only its stage', () => {
+    const again = run(['--data-dir', data]);
+    expect(again.code).toBe(0);
+    expect(again.stderr.match(/complete, skipped/g)?.length).toBe(datasetStages(parseManifests(readDist(join(repo, 'dist'))), 'fixture').length);
+    unlinkSync(join(data, 'store/public-fixture/fixture-1/marine.pmtiles'));
+    const third = run(['--data-dir', data]);
+    expect(third.code).toBe(0);
+    expect(third.stderr).toMatch(/marine-pmtiles: done in/);
+    expect(third.stderr).toMatch(/marine-convert: complete, skipped/);
+    expect(existsSync(join(data, 'store/public-fixture/fixture-1/marine.pmtiles'))).toBe(true);
+  }, 120_000);
+
+  it('--layers runs one layer and what it needs; an unknown layer is a clear error', () => {
+    const only = run(['--data-dir', data, '--layers', 'marine', '--force']);
+    expect(only.code).toBe(0);
+    expect(only.stderr).toMatch(/marine-convert: done/);
+    expect(only.stderr).not.toMatch(/fee-/);
+    const bad = run(['--data-dir', data, '--layers', 'nope']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/unknown layer\(s\) nope; layers: fee, marine; tables: Public_Access/);
+  }, 120_000);
+});
+
+describe('cng run failures', () => {
+  it('a failing stage stops its dependents, prints the log tail and exits 1', () => {
+    const data = mkdtempSync(join(tmpdir(), 'cng-runner-fail-'));
+    mkdirSync(join(data, 'store/public-fixture/raw'), { recursive: true });
+    writeFileSync(join(data, 'store/public-fixture/raw/fixture.gdb'), 'not a geodatabase');
+    const r = run(['--data-dir', data, '--layers', 'marine']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/stage marine-convert failed at work unit 0 \(Job fixture-marine-convert-r1-[0-9a-f]{8}\)/);
+    expect(r.stderr).toMatch(/\| .*fixture\.gdb/); // the worker's one-line error, from the log tail
+    expect(r.stderr).toMatch(/Not started because of it: .*marine-hex/);
+    expect(r.stdout).toMatch(/blocked/);
+  }, 60_000);
+
+  it('an unknown dataset names the known ones', () => {
+    const r = cng(['run', 'nope'], { cwd: repo });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no dataset 'nope' in the manifests; known: fixture/);
+  });
+});
+
+describe('cng run against S3 (Swift)', () => {
+  it('gives the same products as the directory store', async () => {
+    const s3 = inject('s3');
+    const env = { AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: 'us-east-1' };
+    const storage = new Storage(env);
+    await storage.setupPublicBucket('public-fixture');
+    const files = (d: string): string[] => readdirSync(d, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(d, e.name)) : [join(d, e.name)]));
+    for (const f of files(gdb)) await storage.upload(f, `s3://public-fixture/raw/fixture.gdb/${relative(gdb, f)}`);
+    const data = mkdtempSync(join(tmpdir(), 'cng-runner-s3-'));
+    const r = run(['--data-dir', data, '--s3-endpoint', s3.endpoint, '--layers', 'marine,Public_Access'], env);
+    expect(r.stderr).not.toMatch(/failed/);
+    expect(r.code).toBe(0);
+    // Same products as a directory-store run of the same layers.
+    const dir = mkdtempSync(join(tmpdir(), 'cng-runner-dir-'));
+    cpSync(gdb, join(dir, 'store/public-fixture/raw/fixture.gdb'), { recursive: true });
+    expect(run(['--data-dir', dir, '--layers', 'marine,Public_Access']).code).toBe(0);
+    const local = join(dir, 'store/public-fixture/fixture-1');
+    const fromS3 = mkdtempSync(join(tmpdir(), 'cng-runner-s3-dl-'));
+    for (const o of await storage.list('s3://public-fixture/fixture-1/')) await storage.download(o.url, join(fromS3, o.key.slice('fixture-1/'.length)));
+    for (const g of ['marine.parquet', 'lookup/Public_Access.parquet', 'marine/hex/*/*.parquet'])
+      expect(await parquetRows(join(fromS3, g)), g).toEqual(await parquetRows(join(local, g)));
+    expect(readdirSync(join(fromS3, 'marine/hex')).sort()).toEqual(readdirSync(join(local, 'marine/hex')).sort());
+  }, 180_000);
+});
+
+describe('cng local', () => {
+  it('writes the documented layout for every layer of a source', () => {
+    const out = mkdtempSync(join(tmpdir(), 'cng-local-'));
+    const r = cng(['local', gdb, '--out', out, '--resolution', '9', '--parents', '8']);
+    expect(r.stderr).not.toMatch(/failed/);
+    expect(r.code).toBe(0);
+    for (const f of ['padus4-1fee.parquet', 'padus4-1fee.pmtiles', 'padus4-1fee/manifest.json', 'padus4-1marine.parquet', 'public-access.parquet'])
+      expect(existsSync(join(out, f)), f).toBe(true);
+    const m = JSON.parse(readFileSync(join(out, 'padus4-1fee/manifest.json'), 'utf8'));
+    expect(m).toMatchObject({ resolution: 9, parents: [8], features: 3 });
+    expect(readdirSync(join(out, 'padus4-1fee/hex')).length).toBe(m.partitions);
+    const bad = cng(['local', gdb, '--out', out, '--layers', 'Nope']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/no layer 'Nope' in .*available: PADUS4_1Fee, PADUS4_1Marine, Public_Access/);
+  }, 120_000);
+});
