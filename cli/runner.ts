@@ -257,6 +257,14 @@ function runIndex(job: Record<string, any>, index: number, opts: RunOptions, log
   // The cluster endpoint means "the object store": the local target.
   if (opts.s3Endpoint) env.AWS_ENDPOINT_URL_S3 = opts.s3Endpoint;
   else delete env.AWS_ENDPOINT_URL_S3;
+  // The sync stage's mirror (source.coop) is the local target too: a local run never writes to it.
+  // Its bucket (e.g. cboettig) then sits next to the product buckets; credentials as for AWS_*.
+  if (env.MIRROR_ENDPOINT_URL_S3 !== undefined) {
+    if (opts.s3Endpoint) env.MIRROR_ENDPOINT_URL_S3 = opts.s3Endpoint;
+    else delete env.MIRROR_ENDPOINT_URL_S3;
+    for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'])
+      if (process.env[`MIRROR_${k}`] === undefined && env[k] !== undefined) env[`MIRROR_${k}`] = env[k];
+  }
   env.JOB_COMPLETION_INDEX = String(index);
   env.TMPDIR = join(opts.stateDir, 'scratch', `${job.metadata.name}-${index}`);
   mkdirSync(env.TMPDIR, { recursive: true });

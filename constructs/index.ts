@@ -4,3 +4,4 @@ export * from './spec.ts';
 export * from './stage.ts';
 export * from './pipelines.ts';
 export * from './synth.ts';
+export * from './prose.ts';

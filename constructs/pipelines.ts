@@ -2,10 +2,11 @@ import { ApiObject, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { ClusterProfile } from './profile.ts';
 import {
-  DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, HEX_DEFAULTS, parseDatasetSpec, tableStageId,
+  DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, HEX_DEFAULTS, hexWorkUnits, parseDatasetSpec, tableStageId,
   type DatasetSpec, type HexSettings, type LayerSpec, type ResolvedDatasetSpec, type TableSpec,
 } from './spec.ts';
-import { Stage, type DatasetContext, type StageKind, type StageResources } from './stage.ts';
+import type { DatasetProse } from './prose.ts';
+import { Stage, type DatasetContext, type StageKind, type StageProps, type StageResources } from './stage.ts';
 
 const s3 = (bucket: string, key: string) => `s3://${bucket}/${key}`;
 const join = (...parts: string[]) => parts.filter((p) => p !== '').join('/');
@@ -21,6 +22,8 @@ export class Dataset extends Construct {
   /** Chart of the Flux Kustomization objects, one per Flux-applied stage. */
   readonly flux: Chart;
   private bucketStage?: Stage;
+  /** Armada stages whose job set the dataset file declares completed (`hex.completedJobSet`). */
+  private readonly armadaCompleted = new Map<Stage, string>();
 
   constructor(scope: Construct, spec: DatasetSpec, profile: ClusterProfile = ClusterProfile.NRP) {
     const resolved = parseDatasetSpec(spec);
@@ -41,9 +44,72 @@ export class Dataset extends Construct {
     for (const [key, l] of Object.entries(resolved.layers)) group(l.source ?? resolved.source).layers[key] = l;
     for (const t of resolved.tables) group(resolved.source).tables.push(t);
     let i = 0;
-    for (const [source, g] of bySource) new GeodatabaseSource(this, `source${i++}`, { source, ...g, hexParallelism });
+    const sources: GeodatabaseSource[] = [];
+    for (const [source, g] of bySource) sources.push(new GeodatabaseSource(this, `source${i++}`, { source, ...g, hexParallelism }));
+    this.addDocsAndSync(sources);
 
     this.addKustomizations();
+  }
+
+  /**
+   * What the docs stage reads and writes (`cng-worker docs --dataset-json`): every product URL,
+   * the public endpoint and the prose (when the dataset has some; only then is there a docs stage).
+   */
+  docsInput!: DocsInput;
+
+  /**
+   * Dataset-level stages after every product: `docs` (when the dataset has prose) writes README.md
+   * and stac-collection.json at the bucket root; `sync` (when it has a mirror) copies the products
+   * and docs to source.coop.
+   */
+  private addDocsAndSync(sources: GeodatabaseSource[]): void {
+    const spec = this.spec;
+    const profile = this.context.profile;
+    const pipelines = sources.flatMap((s) => s.pipelines);
+    const tables = sources.flatMap((s) => s.tables);
+    const products = [...pipelines.flatMap((p) => [p.repartition, p.pmtiles]), ...tables.map((t) => t.stage)];
+    this.docsInput = {
+      version: 1,
+      name: spec.name,
+      title: spec.title,
+      run: spec.run,
+      source: spec.source,
+      bucket: spec.bucket,
+      prefix: spec.prefix,
+      publicEndpoint: profile.s3PublicEndpoint,
+      readme: s3(spec.bucket, 'README.md'),
+      stac: s3(spec.bucket, 'stac-collection.json'),
+      layers: pipelines.map((p) => p.products),
+      tables: tables.map((t) => t.products),
+      ...(spec.mirror ? { mirror: { endpoint: profile.mirrorEndpoint, bucket: spec.mirror.bucket, prefix: spec.mirror.prefix } } : {}),
+      ...(spec.prose ? { prose: spec.prose } : {}),
+    };
+    let docs: Stage | undefined;
+    if (spec.prose) {
+      const json = JSON.stringify(this.docsInput);
+      // One argv string must stay under Linux's MAX_ARG_STRLEN (128 KiB).
+      if (json.length > 100_000)
+        throw new Error(`dataset ${spec.name}: the docs stage's --dataset-json is ${json.length} characters (limit 100000); shorten the prose`);
+      docs = this.addStage('docs', 'docs', { dependsOn: products, args: ['--dataset-json', json] });
+    }
+    if (spec.mirror) {
+      const mirrorSecret = (key: string) => ({ valueFrom: { secretKeyRef: { name: profile.mirrorSecretName, key } } });
+      const from = spec.prefix ? s3(spec.bucket, spec.prefix) : `s3://${spec.bucket}`;
+      const to = spec.mirror.prefix ? s3(spec.mirror.bucket, spec.mirror.prefix) : `s3://${spec.mirror.bucket}`;
+      this.addStage('sync', 'sync', {
+        dependsOn: docs ? [docs] : products,
+        args: [
+          '--from', from, '--to', to,
+          ...(docs ? ['--extra', `${this.docsInput.readme},${this.docsInput.stac}`] : []),
+          ...(spec.mirror.delete ? ['--delete'] : []),
+        ],
+        env: [
+          { name: 'MIRROR_ENDPOINT_URL_S3', value: profile.mirrorEndpoint },
+          { name: 'MIRROR_AWS_ACCESS_KEY_ID', ...mirrorSecret('AWS_ACCESS_KEY_ID') },
+          { name: 'MIRROR_AWS_SECRET_ACCESS_KEY', ...mirrorSecret('AWS_SECRET_ACCESS_KEY') },
+        ],
+      });
+    }
   }
 
   /** The setup-bucket stage (created once, shared by every pipeline). */
@@ -57,7 +123,10 @@ export class Dataset extends Construct {
   addStage(
     stageId: string,
     kind: StageKind,
-    props: { args: string[]; layer?: string; workItems?: number; parallelism?: number; dependsOn?: Stage[]; runner?: 'flux' | 'armada'; resources?: Partial<StageResources> },
+    props: {
+      args: string[]; layer?: string; workItems?: number; parallelism?: number; dependsOn?: Stage[]; runner?: 'flux' | 'armada';
+      resources?: Partial<StageResources>; retryIndexes?: number[]; env?: StageProps['env'];
+    },
   ): Stage {
     const stage = new Stage(this, stageId, {
       dataset: this.context,
@@ -78,7 +147,22 @@ export class Dataset extends Construct {
 
   /** Work units of a layer's hex stage. */
   hexUnits(l: LayerSpec): number {
-    return Math.max(1, Math.ceil(l.features / this.hexSettings(l).featuresPerUnit));
+    return hexWorkUnits(l.features, this.hexSettings(l).featuresPerUnit);
+  }
+
+  /**
+   * Records that an Armada stage's job set has completed (the dataset file's `hex.completedJobSet`),
+   * so the stages downstream are applied unsuspended. It must name the stage's current job set.
+   */
+  markArmadaCompleted(stage: Stage, jobSetId: string, field: string): void {
+    if (stage.runner !== 'armada')
+      throw new Error(`dataset ${this.context.name}: ${field} applies only with runner 'armada' (stage ${stage.stageId} runs through Flux)`);
+    if (jobSetId !== stage.jobSetId)
+      throw new Error(
+        `dataset ${this.context.name}: ${field} is '${jobSetId}' but stage ${stage.stageId}'s job set is now '${stage.jobSetId}'` +
+          ` (the stage changed); submit dist/armada/${this.context.name}-${stage.stageId}.yaml and set ${field} to the new id once it has completed, or remove it`,
+      );
+    this.armadaCompleted.set(stage, jobSetId);
   }
 
   /** Object key of a product: `<prefix>/<name><suffix>`. */
@@ -93,7 +177,7 @@ export class Dataset extends Construct {
       if (viaArmada.has(stage)) continue;
       // A stage downstream of an Armada job set cannot be ordered by Flux: it is applied suspended
       // and un-suspended by a PR once the job set has completed (docs/runbook.md#armada).
-      const waitsOnArmada = stage.dependsOn.some((d) => viaArmada.has(d));
+      const waitsOnArmada = stage.dependsOn.some((d) => viaArmada.has(d) && !this.armadaCompleted.has(d));
       new ApiObject(this.flux, stage.stageId, {
         apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
         kind: 'Kustomization',
@@ -163,6 +247,8 @@ export interface VectorLayerPipelineProps {
  * `<name>/manifest.json`; work files under `<name>/_work/`.
  */
 export class VectorLayerPipeline {
+  /** Where this layer's products are (for the docs stage). */
+  readonly products: DocsLayer;
   readonly convert: Stage;
   readonly hex: Stage;
   readonly repartition: Stage;
@@ -180,6 +266,18 @@ export class VectorLayerPipeline {
     const units = dataset.hexUnits(layer);
     const res = (kind: StageKind) => layer.resources?.[kind];
     const cells = ['--resolution', String(hex.resolution), '--parents', hex.parents.join(',')];
+    this.products = {
+      key,
+      name,
+      sourceLayer: layer.layer,
+      geoparquet,
+      pmtiles: s3(bucket, dataset.key(name, '.pmtiles')),
+      pmtilesLayer: name,
+      hex: s3(bucket, dataset.key(name, '/hex')),
+      manifest: s3(bucket, dataset.key(name, '/manifest.json')),
+      resolution: hex.resolution,
+      parents: hex.parents,
+    };
 
     this.convert = dataset.addStage(`${key}-convert`, 'convert', {
       layer: key,
@@ -198,8 +296,10 @@ export class VectorLayerPipeline {
       parallelism: hex.parallelism ?? props.hexParallelism,
       runner: hex.runner,
       resources: res('hex'),
+      retryIndexes: layer.hex?.retry?.indexes,
       args: ['--input', geoparquet, '--plan', plan, '--chunks', chunks, ...cells, '--containment', hex.containment],
     });
+    if (layer.hex?.completedJobSet) dataset.markArmadaCompleted(this.hex, layer.hex.completedJobSet, `layers.${key}.hex.completedJobSet`);
     this.repartition = dataset.addStage(`${key}-repartition`, 'repartition', {
       layer: key,
       dependsOn: [this.hex],
@@ -232,12 +332,70 @@ export interface TableExportProps {
 /** A non-spatial layer → `<prefix>/<tablesDir>/<Table>.parquet`, original names and types. */
 export class TableExport {
   readonly stage: Stage;
+  /** Where the table's Parquet is (for the docs stage). */
+  readonly products: DocsTable;
 
   constructor(dataset: Dataset, props: TableExportProps) {
     const out = s3(dataset.spec.bucket, join(dataset.spec.prefix, dataset.spec.tablesDir, `${props.name ?? props.table}.parquet`));
+    this.products = { name: props.name ?? props.table, sourceLayer: props.table, url: out };
     this.stage = dataset.addStage(tableStageId(props.table), 'table', {
       dependsOn: [dataset.setupBucket()],
       args: ['--source', props.source, '--layer', props.table, '--out', out],
     });
   }
+}
+
+/** One spatial layer's products, as the docs stage reads them. */
+export interface DocsLayer {
+  /** Layer key in the dataset file (prose `layers.<key>`). */
+  readonly key: string;
+  /** Product base name. */
+  readonly name: string;
+  /** Layer name in the source. */
+  readonly sourceLayer: string;
+  readonly geoparquet: string;
+  readonly pmtiles: string;
+  /** PMTiles source-layer name. */
+  readonly pmtilesLayer: string;
+  /** The hex directory (`…/<name>/hex`). */
+  readonly hex: string;
+  readonly manifest: string;
+  readonly resolution: number;
+  readonly parents: number[];
+}
+
+/** One table's product. */
+export interface DocsTable {
+  /** File name without `.parquet`. */
+  readonly name: string;
+  /** Table name in the source (prose `tables.<sourceLayer>`). */
+  readonly sourceLayer: string;
+  readonly url: string;
+}
+
+/**
+ * The docs stage's input (`cng-worker docs --dataset-json`): a JSON snapshot of the resolved dataset
+ * with every product URL, written into the Job's args by the synth (and built the same way by
+ * `cng docs`). URLs are `s3://` (read through the stage's S3 endpoint); published links use
+ * `publicEndpoint`.
+ */
+export interface DocsInput {
+  readonly version: 1;
+  readonly name: string;
+  readonly title: string;
+  readonly run: number;
+  readonly source: string;
+  readonly bucket: string;
+  readonly prefix: string;
+  /** Base of published URLs: `<publicEndpoint>/<bucket>/<key>`. */
+  readonly publicEndpoint: string;
+  /** Where README.md goes (bucket root). */
+  readonly readme: string;
+  /** Where stac-collection.json goes (bucket root). */
+  readonly stac: string;
+  readonly layers: DocsLayer[];
+  readonly tables: DocsTable[];
+  readonly mirror?: { endpoint: string; bucket: string; prefix: string };
+  /** The dataset's prose; absent when it has none yet (no docs stage; `cng docs --brief` says what to write). */
+  readonly prose?: DatasetProse;
 }

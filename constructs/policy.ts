@@ -35,7 +35,7 @@ export const RULES = {
   'priority-class': 'every pod uses the preemptible priority class',
   'restart-policy': 'pods run with restartPolicy Never',
   'requests-equal-limits': 'every container requests exactly its limits for cpu, memory and ephemeral-storage',
-  'credentials': 'credentials come only from secretKeyRef/secretRef to the S3 secret, never literal values',
+  'credentials': 'credentials come only from secretKeyRef/secretRef to the S3 secret (or, for MIRROR_* variables, the mirror secret), never literal values',
   's3-endpoint': 'Jobs use the internal S3 endpoint',
   'image-pinned': 'images carry a pinned tag or digest, never :latest',
   'no-ttl': 'no ttlSecondsAfterFinished (Flux would re-create and re-run a TTL-deleted Job)',
@@ -123,8 +123,15 @@ export function checkPod(pod: Json, profile: ClusterProfile, v: (rule: RuleId, m
       if (e.value !== undefined && SECRETISH.test(e.name))
         v('credentials', `${where}: env ${e.name} has a literal value; use secretKeyRef to secret "${profile.s3SecretName}"`);
       const ref = e.valueFrom?.secretKeyRef;
-      if (ref && ref.name !== profile.s3SecretName)
-        v('credentials', `${where}: env ${e.name} reads secret "${ref.name}"; only "${profile.s3SecretName}" is allowed`);
+      // The mirror secret (source.coop) may be read only into MIRROR_* variables (the sync stage).
+      const mirrorRef = ref?.name === profile.mirrorSecretName && String(e.name).startsWith('MIRROR_');
+      if (ref && ref.name !== profile.s3SecretName && !mirrorRef)
+        v(
+          'credentials',
+          ref.name === profile.mirrorSecretName
+            ? `${where}: env ${e.name} reads the mirror secret "${ref.name}"; only MIRROR_* variables may`
+            : `${where}: env ${e.name} reads secret "${ref.name}"; only "${profile.s3SecretName}" (and "${profile.mirrorSecretName}" for MIRROR_* variables) is allowed`,
+        );
     }
     for (const from of c.envFrom ?? []) {
       if (from.secretRef && from.secretRef.name !== profile.s3SecretName)

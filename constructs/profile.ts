@@ -36,6 +36,13 @@ export interface ClusterProfileProps {
   readonly distPath?: string;
   /** Armada queue for stages rendered as Armada job sets. @default 'biodiversity' */
   readonly armadaQueue?: string;
+  /** S3 endpoint of the mirror (source.coop) the sync stage copies products to. @default 'https://data.source.coop' */
+  readonly mirrorEndpoint?: string;
+  /**
+   * Secret holding the mirror's `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, given to the sync
+   * stage as `MIRROR_AWS_ACCESS_KEY_ID` / `MIRROR_AWS_SECRET_ACCESS_KEY`. @default 'source-coop'
+   */
+  readonly mirrorSecretName?: string;
 }
 
 /** The cluster profile: one place for namespace, endpoints, secrets, scheduling policy and image. */
@@ -56,6 +63,8 @@ export class ClusterProfile {
   readonly fluxSource: string;
   readonly distPath: string;
   readonly armadaQueue: string;
+  readonly mirrorEndpoint: string;
+  readonly mirrorSecretName: string;
 
   constructor(props: ClusterProfileProps = {}) {
     this.namespace = props.namespace ?? 'biodiversity';
@@ -71,6 +80,8 @@ export class ClusterProfile {
     this.fluxSource = props.fluxSource ?? 'cng-datasets';
     this.distPath = props.distPath ?? 'dist';
     this.armadaQueue = props.armadaQueue ?? 'biodiversity';
+    this.mirrorEndpoint = props.mirrorEndpoint ?? 'https://data.source.coop';
+    this.mirrorSecretName = props.mirrorSecretName ?? 'source-coop';
   }
 
   /** A copy with some settings changed. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { proseSchema } from './prose.ts';
 import type { StageKind, StageResources } from './stage.ts';
 
 /**
@@ -19,7 +20,7 @@ const resources = z
   .partial()
   .strict();
 
-const stageKinds = ['setup-bucket', 'convert', 'table', 'hex', 'repartition', 'pmtiles'] as const;
+const stageKinds = ['setup-bucket', 'convert', 'table', 'hex', 'repartition', 'pmtiles', 'docs', 'sync'] as const;
 
 /** Per-stage resource overrides, e.g. `{ hex: { memory: '8Gi' } }`. */
 const resourceOverrides = z.object(Object.fromEntries(stageKinds.map((k) => [k, resources.optional()])) as Record<StageKind, z.ZodOptional<typeof resources>>).strict();
@@ -41,6 +42,36 @@ const hex = z
   })
   .strict();
 
+/**
+ * Layer-only hex settings: which work units to re-run, and the Armada hand-over. Global work-unit
+ * indices (offsets included), as `cng status` and `cng doctor` report them.
+ */
+const retry = z
+  .object({
+    /** Work units to re-run in ONE retry Job (several of ≤200 when longer) instead of the full hex Jobs. */
+    indexes: z.array(z.number().int().nonnegative()).min(1, 'list at least one work unit, or remove retry'),
+    /**
+     * The run whose failed Jobs this retries (`cng doctor --apply` records it). Synthesis fails when
+     * the dataset's run differs: a new run re-runs every unit, and its chunks must not be mixed
+     * with an older run's.
+     */
+    run: z.number().int().positive().optional(),
+  })
+  .strict();
+
+const layerHex = hex
+  .partial()
+  .extend({
+    /** Re-run only these work units (their chunks are missing); the others' chunks are already in S3. */
+    retry: retry.optional(),
+    /**
+     * With runner 'armada': the job set id (`dist/armada/…`, `jobSetId`) that has completed. When it
+     * equals the stage's current job set, the stages downstream are applied unsuspended.
+     */
+    completedJobSet: z.string().min(1).optional(),
+  })
+  .strict();
+
 const layer = z
   .object({
     /** Layer name in the source (from `cng inspect`). */
@@ -53,7 +84,7 @@ const layer = z
     source: z.string().optional(),
     /** Column to use as the feature id instead of a generated 1-based `_cng_fid`. */
     idColumn: z.string().optional(),
-    hex: hex.partial().optional(),
+    hex: layerHex.optional(),
     pmtiles: z.object({ minZoom: z.number().int().min(0).max(15), maxZoom: z.number().int().min(0).max(15) }).partial().strict().optional(),
     resources: resourceOverrides.optional(),
   })
@@ -89,8 +120,19 @@ export const datasetSpecSchema = z
     maxPods: z.number().int().positive().default(100),
     /** Resource overrides per stage kind for every layer. */
     resources: resourceOverrides.default({}),
-    /** Where the products are mirrored on source.coop (bucket and prefix differ from NRP's). */
-    mirror: z.object({ bucket: z.string().min(1), prefix: z.string() }).strict().optional(),
+    /**
+     * Where the products are mirrored on source.coop (bucket and prefix differ from NRP's): the sync
+     * stage copies `<bucket>/<prefix>/…` (and the README/STAC) to `<mirror.bucket>/<mirror.prefix>/…`.
+     * `delete: true` also removes mirror objects that no longer exist at the source. @default none (no sync stage)
+     */
+    mirror: z.object({ bucket: z.string().min(1), prefix: z.string(), delete: z.boolean().optional() }).strict().optional(),
+    /**
+     * The dataset's documentation prose (title, description, license, citation, per-layer, per-column
+     * and per-table descriptions, code meanings), kept next to the dataset file as
+     * `datasets/<name>.prose.ts`. With prose, the pipeline ends in a `docs` stage that writes
+     * README.md and stac-collection.json (docs/reading-products.md). @default none (no docs stage)
+     */
+    prose: proseSchema.optional(),
   })
   .strict()
   .superRefine((d, ctx) => {
@@ -102,6 +144,24 @@ export const datasetSpecSchema = z
         ctx.addIssue({ code: 'custom', path, message: `stage name "${name}" is ${name.length} characters; shorten the dataset name or this key so it fits 63` });
     };
     for (const key of Object.keys(d.layers)) check(['layers', key], `${key}-repartition`);
+    for (const [key, l] of Object.entries(d.layers)) {
+      const indexes = l.hex?.retry?.indexes;
+      if (!indexes) continue;
+      const units = hexWorkUnits(l.features, l.hex?.featuresPerUnit ?? d.hex.featuresPerUnit ?? HEX_DEFAULTS.featuresPerUnit);
+      const path = ['layers', key, 'hex', 'retry', 'indexes'];
+      const retryRun = l.hex?.retry?.run;
+      if (retryRun !== undefined && retryRun !== d.run)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['layers', key, 'hex', 'retry', 'run'],
+          message: `retries the failed Jobs of run ${retryRun}, but the dataset is now run ${d.run}: remove layers.${key}.hex.retry (a new run re-runs every work unit)`,
+        });
+      const outside = indexes.filter((i) => i >= units);
+      if (outside.length)
+        ctx.addIssue({ code: 'custom', path, message: `work unit(s) ${outside.join(', ')} outside 0..${units - 1} (the layer has ${units} hex work units)` });
+      const dups = [...new Set(indexes.filter((i, n) => indexes.indexOf(i) !== n))];
+      if (dups.length) ctx.addIssue({ code: 'custom', path, message: `work unit(s) ${dups.join(', ')} listed more than once` });
+    }
     d.tables.forEach((t, i) => check(['tables', i], tableStageId(typeof t === 'string' ? t : t.layer)));
   });
 
@@ -116,7 +176,18 @@ export type DatasetSpec = z.input<typeof datasetSpecSchema>;
 export type ResolvedDatasetSpec = z.output<typeof datasetSpecSchema>;
 export type LayerSpec = z.output<typeof layer>;
 export type TableSpec = ResolvedDatasetSpec['tables'][number];
-export type HexSettings = Required<Omit<z.output<typeof hex>, 'parallelism'>> & { parallelism?: number };
+export type HexSettings = Required<Omit<z.output<typeof hex>, 'parallelism'>> & {
+  parallelism?: number;
+  /** Layer only: re-run just these work units. */
+  retry?: { indexes: number[] };
+  /** Layer only, runner 'armada': the job set known to have completed. */
+  completedJobSet?: string;
+};
+
+/** Work units of a layer's hex stage: ceil(features / featuresPerUnit), at least 1. */
+export function hexWorkUnits(features: number, featuresPerUnit: number): number {
+  return Math.max(1, Math.ceil(features / featuresPerUnit));
+}
 
 export const HEX_DEFAULTS: HexSettings = { resolution: 10, parents: [9, 8], containment: 'center', featuresPerUnit: 2000, runner: 'flux' };
 
@@ -128,6 +199,8 @@ export const DEFAULT_RESOURCES: Record<StageKind, StageResources> = {
   hex: { cpu: '2', memory: '4Gi', ephemeralStorage: '10Gi' },
   repartition: { cpu: '2', memory: '8Gi', ephemeralStorage: '60Gi' },
   pmtiles: { cpu: '4', memory: '16Gi', ephemeralStorage: '60Gi' },
+  docs: { cpu: '1', memory: '2Gi', ephemeralStorage: '10Gi' },
+  sync: { cpu: '1', memory: '2Gi', ephemeralStorage: '1Gi' },
 };
 
 /** How long Flux waits for each stage before marking it failed. */
@@ -138,6 +211,8 @@ export const DEFAULT_TIMEOUTS: Record<StageKind, string> = {
   hex: '12h',
   repartition: '4h',
   pmtiles: '12h',
+  docs: '30m',
+  sync: '6h',
 };
 
 /** Validates a dataset spec, naming the dataset and the field in the error. */

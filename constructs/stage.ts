@@ -15,7 +15,7 @@ export interface StageResources {
 }
 
 /** The stages a worker knows (`cng-worker <stage>`). */
-export type StageKind = 'setup-bucket' | 'convert' | 'table' | 'hex' | 'repartition' | 'pmtiles';
+export type StageKind = 'setup-bucket' | 'convert' | 'table' | 'hex' | 'repartition' | 'pmtiles' | 'docs' | 'sync';
 
 /** Identity of a dataset as every stage needs it. */
 export interface DatasetContext {
@@ -40,6 +40,11 @@ export interface StageJobProps {
   readonly parallelism?: number;
   /** Added to JOB_COMPLETION_INDEX to get the work-unit index (env CNG_INDEX_OFFSET). @default 0 */
   readonly indexOffset?: number;
+  /**
+   * The work units of a retry Job: completion index k runs work unit `indexList[k]` (env
+   * CNG_INDEX_LIST, comma-separated; CNG_INDEX_OFFSET is then 0). @default none
+   */
+  readonly indexList?: number[];
   /** Retries per index for failures other than preemption. @default 2 */
   readonly backoffLimitPerIndex?: number;
   /** Hashes of the stages this one reads from; part of the name so re-runs cascade. @default [] */
@@ -48,6 +53,8 @@ export interface StageJobProps {
   readonly part?: number;
   /** Labels added to the Job and its pods. */
   readonly labels?: Record<string, string>;
+  /** Extra container env after the standard variables (e.g. the sync stage's mirror endpoint and secret refs). @default [] */
+  readonly env?: k8s.EnvVar[];
 }
 
 /**
@@ -117,9 +124,11 @@ export function buildJob(props: StageJobProps): { name: string; hash: string; la
               { name: 'AWS_ACCESS_KEY_ID', ...secret('AWS_ACCESS_KEY_ID') },
               { name: 'AWS_SECRET_ACCESS_KEY', ...secret('AWS_SECRET_ACCESS_KEY') },
               { name: 'CNG_INDEX_OFFSET', value: String(props.indexOffset ?? 0) },
+              ...(props.indexList ? [{ name: 'CNG_INDEX_LIST', value: props.indexList.join(',') }] : []),
               { name: 'CNG_CPU_LIMIT', valueFrom: { resourceFieldRef: { resource: 'limits.cpu', divisor: quantity('1m') } } },
               { name: 'CNG_MEMORY_LIMIT', valueFrom: { resourceFieldRef: { resource: 'limits.memory' } } },
               { name: 'TMPDIR', value: '/scratch' },
+              ...(props.env ?? []),
             ],
             resources: { requests: limits, limits },
             volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }],
@@ -160,6 +169,14 @@ export interface StageProps {
   readonly timeout: string;
   /** 'flux' applies Jobs through a Kustomization; 'armada' renders a job set in dist/armada/. @default 'flux' */
   readonly runner?: 'flux' | 'armada';
+  /**
+   * Re-run only these work units (global indices, offsets included): the stage renders one retry
+   * Job (`<dataset>-<stage>-retry-r<run>-<hash>`, several of ≤200 when longer) with CNG_INDEX_LIST
+   * instead of its full Jobs. @default none (every work unit)
+   */
+  readonly retryIndexes?: number[];
+  /** Extra container env of the stage's Jobs. @default [] */
+  readonly env?: k8s.EnvVar[];
 }
 
 /**
@@ -181,6 +198,8 @@ export class Stage extends Chart {
   readonly kustomizationName: string;
   /** The Armada job set when runner is 'armada'. */
   readonly armadaJobSet?: Record<string, any>;
+  /** Work units a retry renders (sorted), when the stage re-runs only some. */
+  readonly retryIndexes?: number[];
 
   constructor(scope: Construct, id: string, props: StageProps) {
     super(scope, id, { namespace: props.dataset.profile.namespace, disableResourceNameHashes: true });
@@ -218,19 +237,48 @@ export class Stage extends Chart {
         upstream,
         part: parts > 1 ? part : undefined,
         labels: { ...labels, ...(parts > 1 ? { 'cng/part': String(part) } : {}) },
+        ...(props.env ? { env: props.env } : {}),
       };
     };
 
-    if (this.runner === 'flux') {
+    const retry = props.retryIndexes ? (this.retryIndexes = checkRetryIndexes(this.kustomizationName, props.retryIndexes, items)) : undefined;
+
+    if (this.runner === 'flux' && retry) {
+      // Only the listed work units: completion index k runs unit retry[k]. Several Jobs only when
+      // more than maxCompletionsPerJob units are listed.
+      const groups = chunk(retry, perJob);
+      groups.forEach((units, p) => {
+        const split = groups.length > 1;
+        this.jobs.push(
+          new StageJob(this, `retry${p}`, {
+            ...jobProps(0),
+            stageId: `${props.stageId}-retry`,
+            completions: units.length,
+            parallelism: Math.min(props.parallelism ?? units.length, units.length),
+            indexOffset: 0,
+            indexList: units,
+            part: split ? p : undefined,
+            labels: { ...labels, 'cng/retry': 'true', ...(split ? { 'cng/part': String(p) } : {}) },
+          }),
+        );
+      });
+      this.hash = contentHash(this.jobs.map((j) => j.hash));
+    } else if (this.runner === 'flux') {
       for (let p = 0; p < parts; p++) this.jobs.push(new StageJob(this, `part${p}`, jobProps(p)));
       this.hash = contentHash(this.jobs.map((j) => j.hash));
     } else {
       // Armada runs one pod per work unit: the Job's pod template, given its index directly.
-      const template = buildJob({ ...jobProps(0), completions: 1, parallelism: 1 });
-      this.hash = contentHash({ template: template.hash, items });
+      const template = buildJob({ ...jobProps(0), part: undefined, labels, completions: 1, parallelism: 1 });
+      this.hash = contentHash(retry ? { template: template.hash, items, retry } : { template: template.hash, items });
       const pod = k8s.toJson_JobSpec(template.spec)!.template.spec;
-      this.armadaJobSet = armadaJobSet(dataset, `${this.kustomizationName}-r${dataset.run}-${this.hash}`, template.labels, pod, items);
+      const units = retry ?? Array.from({ length: items }, (_, i) => i);
+      this.armadaJobSet = armadaJobSet(dataset, `${this.kustomizationName}-r${dataset.run}-${this.hash}`, template.labels, pod, units);
     }
+  }
+
+  /** The Armada job set id when runner is 'armada'. */
+  get jobSetId(): string | undefined {
+    return this.armadaJobSet?.jobSetId;
   }
 
   /** Pods the stage may run at once (sum of its Jobs' parallelism). */
@@ -239,32 +287,119 @@ export class Stage extends Chart {
   }
 }
 
-/** An Armada job set: one job per work unit, the index given as JOB_COMPLETION_INDEX. */
+/**
+ * An Armada job-set file for `armadactl submit` (Armada's documented format: `queue`, `jobSetId`,
+ * `jobs[]` of `JobSubmitRequestItem`: `priority`, `namespace`, `clientId`, `labels`,
+ * `annotations`, `podSpec`). One job per work unit, its index given as JOB_COMPLETION_INDEX (and
+ * CNG_INDEX_OFFSET 0). The priority class is a pod-spec field (`podSpec.priorityClassName`):
+ * Armada has no job-level priorityClassName and silently drops unknown keys. `clientId` makes a
+ * repeated submission of the same file a no-op instead of a second run.
+ */
 function armadaJobSet(
   dataset: DatasetContext,
   jobSetId: string,
   labels: Record<string, string>,
   pod: Record<string, any>,
-  items: number,
+  units: number[],
 ): Record<string, any> {
   const profile = dataset.profile;
   return {
     queue: profile.armadaQueue,
     jobSetId,
-    jobs: Array.from({ length: items }, (_, i) => ({
+    jobs: units.map((i) => ({
       priority: 0,
       namespace: profile.namespace,
-      priorityClassName: profile.priorityClassName,
+      clientId: `${jobSetId}-${i}`,
       labels: { ...labels, 'cng/index': String(i) },
       podSpec: {
         ...pod,
+        priorityClassName: profile.priorityClassName,
         containers: pod.containers.map((c: any) => ({
           ...c,
-          env: [...c.env.filter((e: any) => e.name !== 'CNG_INDEX_OFFSET'), { name: 'CNG_INDEX_OFFSET', value: '0' }, { name: 'JOB_COMPLETION_INDEX', value: String(i) }],
+          env: [
+            ...c.env.filter((e: any) => !['CNG_INDEX_OFFSET', 'CNG_INDEX_LIST', 'JOB_COMPLETION_INDEX'].includes(e.name)),
+            { name: 'CNG_INDEX_OFFSET', value: '0' },
+            { name: 'JOB_COMPLETION_INDEX', value: String(i) },
+          ],
         })),
       },
     })),
   };
+}
+
+/** Keys Armada's job-set file accepts (`armadactl submit`), top level and per job. */
+export const ARMADA_JOB_SET_KEYS = ['queue', 'jobSetId', 'jobs'] as const;
+export const ARMADA_JOB_KEYS = ['priority', 'namespace', 'clientId', 'labels', 'annotations', 'podSpec', 'podSpecs', 'ingress', 'services', 'scheduler'] as const;
+
+/**
+ * Problems of an Armada job-set file against Armada's documented format (strict keys) and this
+ * repository's rules for it: one pod spec per job, requests == limits, the preemptible priority
+ * class, the work unit given per job. Empty when the file is fine.
+ */
+export function armadaJobSetProblems(o: unknown, profile: ClusterProfile): string[] {
+  const out: string[] = [];
+  const isMap = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  const stringMap = (v: unknown) => isMap(v) && Object.values(v).every((x) => typeof x === 'string');
+  if (!isMap(o)) return ['the file must hold one mapping {queue, jobSetId, jobs}'];
+  for (const k of Object.keys(o)) if (!(ARMADA_JOB_SET_KEYS as readonly string[]).includes(k)) out.push(`unknown key '${k}' (Armada accepts ${ARMADA_JOB_SET_KEYS.join(', ')})`);
+  if (typeof o.queue !== 'string' || !o.queue) out.push('queue must be a non-empty string');
+  if (typeof o.jobSetId !== 'string' || !o.jobSetId) out.push('jobSetId must be a non-empty string');
+  if (!Array.isArray(o.jobs) || o.jobs.length === 0) return [...out, 'jobs must be a non-empty list'];
+  const seenUnits = new Set<string>();
+  const seenClients = new Set<string>();
+  o.jobs.forEach((j: unknown, i: number) => {
+    const at = `jobs[${i}]`;
+    if (!isMap(j)) return out.push(`${at} must be a mapping`);
+    for (const k of Object.keys(j)) if (!(ARMADA_JOB_KEYS as readonly string[]).includes(k)) out.push(`${at}: unknown key '${k}' (Armada accepts ${ARMADA_JOB_KEYS.join(', ')})`);
+    if (typeof j.priority !== 'number' || !(j.priority >= 0)) out.push(`${at}.priority must be a non-negative number`);
+    if (j.namespace !== profile.namespace) out.push(`${at}.namespace must be "${profile.namespace}"`);
+    if (j.clientId !== undefined) {
+      if (typeof j.clientId !== 'string' || !j.clientId) out.push(`${at}.clientId must be a non-empty string`);
+      else if (seenClients.has(j.clientId)) out.push(`${at}.clientId ${j.clientId} is used twice (the second job would be dropped)`);
+      else seenClients.add(j.clientId);
+    }
+    for (const k of ['labels', 'annotations'] as const) if (j[k] !== undefined && !stringMap(j[k])) out.push(`${at}.${k} must map strings to strings`);
+    if (j.podSpecs !== undefined) out.push(`${at}: use podSpec (one pod per job), not podSpecs`);
+    const pod = j.podSpec;
+    if (!isMap(pod)) return out.push(`${at}.podSpec must be a pod spec`);
+    if (pod.priorityClassName !== profile.priorityClassName) out.push(`${at}.podSpec.priorityClassName must be "${profile.priorityClassName}" (preemptible)`);
+    if (pod.restartPolicy !== 'Never') out.push(`${at}.podSpec.restartPolicy must be Never`);
+    const containers = Array.isArray(pod.containers) ? pod.containers : [];
+    if (!containers.length) out.push(`${at}.podSpec.containers must not be empty`);
+    for (const [n, c] of containers.entries()) {
+      const r = c?.resources ?? {};
+      const keys = new Set([...Object.keys(r.requests ?? {}), ...Object.keys(r.limits ?? {})]);
+      if (!r.limits || !keys.size) out.push(`${at}.podSpec.containers[${n}]: resources.requests and limits are required (Armada requires requests == limits)`);
+      for (const k of keys)
+        if (String(r.requests?.[k]) !== String(r.limits?.[k]))
+          out.push(`${at}.podSpec.containers[${n}]: ${k} request ${r.requests?.[k]} differs from limit ${r.limits?.[k]} (Armada requires requests == limits)`);
+    }
+    const env = (containers[0]?.env ?? []) as { name: string; value?: string }[];
+    const index = env.find((e) => e.name === 'JOB_COMPLETION_INDEX')?.value;
+    if (index === undefined || !/^\d+$/.test(index)) out.push(`${at}: container env JOB_COMPLETION_INDEX must give the work unit`);
+    else if (seenUnits.has(index)) out.push(`${at}: work unit ${index} appears twice`);
+    else seenUnits.add(index);
+    if (env.find((e) => e.name === 'CNG_INDEX_OFFSET')?.value !== '0') out.push(`${at}: CNG_INDEX_OFFSET must be "0" (the index is given directly)`);
+    if (env.some((e) => e.name === 'CNG_INDEX_LIST')) out.push(`${at}: CNG_INDEX_LIST has no meaning in an Armada job`);
+    if (isMap(j.labels) && j.labels['cng/index'] !== undefined && j.labels['cng/index'] !== index) out.push(`${at}: label cng/index ${String(j.labels['cng/index'])} differs from JOB_COMPLETION_INDEX ${index}`);
+  });
+  return out;
+}
+
+/** Sorted retry work units; throws naming the stage when one is outside 0..items-1 or repeated. */
+function checkRetryIndexes(stage: string, indexes: number[], items: number): number[] {
+  const sorted = [...indexes].sort((a, b) => a - b);
+  const bad = sorted.filter((i) => !Number.isInteger(i) || i < 0 || i >= items);
+  if (bad.length) throw new Error(`stage ${stage}: retry work unit(s) ${bad.join(', ')} outside 0..${items - 1}`);
+  const dup = sorted.filter((i, n) => n > 0 && sorted[n - 1] === i);
+  if (dup.length) throw new Error(`stage ${stage}: retry work unit(s) ${[...new Set(dup)].join(', ')} listed twice`);
+  return sorted;
+}
+
+function chunk<T>(xs: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += size) out.push(xs.slice(i, i + size));
+  return out;
 }
 
 /** Short, stable hash of a JSON value (keys sorted). */

@@ -1,4 +1,5 @@
 import type { DatasetSpec } from '../constructs/index.ts';
+import { cpad2025bProse } from './cpad-2025b.prose.ts';
 
 /**
  * CPAD 2025b — California Protected Areas Database (holdings, units) and the California
@@ -19,4 +20,5 @@ export const cpad2025b: DatasetSpec = {
     cced: { layer: 'CCED_2025b', name: 'cced-2025b', source: 's3://public-cpad/raw/CCED_2025b.gdb', features: 3_240 },
   },
   mirror: { bucket: 'cboettig', prefix: 'cpad' },
+  prose: cpad2025bProse,
 };

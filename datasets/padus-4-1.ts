@@ -1,4 +1,5 @@
 import type { DatasetSpec } from '../constructs/index.ts';
+import { padus41Prose } from './padus-4-1.prose.ts';
 
 /**
  * PAD-US 4.1 — USGS Protected Areas Database of the United States (DOI 10.5066/P96WBCHS).
@@ -27,4 +28,5 @@ export const padus41: DatasetSpec = {
     'IUCN_Category', 'Agency_Name', 'Agency_Type', 'State_Name',
   ],
   mirror: { bucket: 'cboettig', prefix: 'padus/padus-4-1' },
+  prose: padus41Prose,
 };

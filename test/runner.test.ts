@@ -111,7 +111,7 @@ describe('cng run (directory store)', () => {
       for (const job of s.jobs)
         for (let i = 0; i < job.spec.completions; i++) {
           const [, ...args] = job.spec.template.spec.containers[0].command;
-          const env = { ...process.env, CNG_STORAGE_DIR: byHand, JOB_COMPLETION_INDEX: String(i), CNG_INDEX_OFFSET: '0', TMPDIR: tmpdir() };
+          const env: NodeJS.ProcessEnv = { ...process.env, CNG_STORAGE_DIR: byHand, JOB_COMPLETION_INDEX: String(i), CNG_INDEX_OFFSET: '0', TMPDIR: tmpdir() };
           delete env.AWS_ENDPOINT_URL_S3;
           const r = spawnSync(process.execPath, [join(repo, 'bin/cng-worker.js'), ...args], { env, encoding: 'utf8' });
           expect(r.status, `${s.id} ${i}: ${r.stderr}`).toBe(0);

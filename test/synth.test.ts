@@ -36,7 +36,7 @@ describe('PAD-US 4.1 manifests', () => {
   });
 
   it('applies the cluster policy to every pod', () => {
-    expect(all.length).toBe(1 + 6 * 4 + 1 + 8); // combined hex is two Jobs
+    expect(all.length).toBe(1 + 6 * 4 + 1 + 8 + 2); // combined hex is two Jobs; + docs and sync
     for (const job of all) {
       const pod = job.spec.template.spec;
       expect(job.metadata.namespace).toBe('biodiversity');
@@ -167,7 +167,7 @@ describe('hex stage splitting', () => {
     expect(set.queue).toBe('biodiversity');
     expect(set.jobSetId).toMatch(/^demo-1-big-hex-r1-[0-9a-f]{8}$/);
     expect(set.jobs).toHaveLength(450);
-    expect(set.jobs[417]).toMatchObject({ priority: 0, namespace: 'biodiversity', priorityClassName: 'opportunistic' });
+    expect(set.jobs[417]).toMatchObject({ priority: 0, namespace: 'biodiversity', podSpec: { priorityClassName: 'opportunistic' } });
     const c = set.jobs[417].podSpec.containers[0];
     expect(c.env).toContainEqual({ name: 'JOB_COMPLETION_INDEX', value: '417' });
     expect(c.resources.requests).toEqual(c.resources.limits);
@@ -197,6 +197,7 @@ describe('policy violations are rejected at synth time', () => {
     ['requests-equal-limits', (j: ApiObject) => j.addJsonPatch(JsonPatch.remove(`${c0}/resources/requests/ephemeral-storage`))],
     ['credentials', (j: ApiObject) => j.addJsonPatch(JsonPatch.replace(`${c0}/env/3`, { name: 'AWS_SECRET_ACCESS_KEY', value: 'hunter2' }))],
     ['credentials', (j: ApiObject) => j.addJsonPatch(JsonPatch.add(`${c0}/envFrom`, [{ secretRef: { name: 'rclone-config' } }]))],
+    ['credentials', (j: ApiObject) => j.addJsonPatch(JsonPatch.add(`${c0}/env/-`, { name: 'AWS_SESSION_TOKEN', valueFrom: { secretKeyRef: { name: 'source-coop', key: 'AWS_SECRET_ACCESS_KEY' } } }))],
     ['s3-endpoint', (j: ApiObject) => j.addJsonPatch(JsonPatch.replace(`${c0}/env/0/value`, 'https://s3-west.nrp-nautilus.io'))],
     ['image-pinned', (j: ApiObject) => j.addJsonPatch(JsonPatch.replace(`${c0}/image`, 'ghcr.io/boettiger-lab/cng-worker:latest'))],
     ['image-pinned', (j: ApiObject) => j.addJsonPatch(JsonPatch.replace(`${c0}/image`, 'ghcr.io/boettiger-lab/cng-worker'))],
@@ -212,6 +213,17 @@ describe('policy violations are rejected at synth time', () => {
     const vs = violations(patch);
     expect(rules(vs)).toEqual([rule]);
     expect(vs[0]).toMatchObject({ dataset: 'demo-1', object: expect.stringMatching(/^Job\//) });
+  });
+
+  it('the mirror secret is allowed only into MIRROR_* variables (the sync stage)', () => {
+    const ok = violations((j) =>
+      j.addJsonPatch(JsonPatch.add(`${c0}/env/-`, { name: 'MIRROR_AWS_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: NRP.mirrorSecretName, key: 'AWS_ACCESS_KEY_ID' } } })),
+    );
+    expect(ok).toEqual([]);
+    const bad = violations((j) =>
+      j.addJsonPatch(JsonPatch.add(`${c0}/env/-`, { name: 'AWS_SESSION_TOKEN', valueFrom: { secretKeyRef: { name: NRP.mirrorSecretName, key: 'AWS_SECRET_ACCESS_KEY' } } })),
+    );
+    expect(bad.map((v) => v.message)).toEqual([expect.stringMatching(/reads the mirror secret "source-coop"; only MIRROR_\* variables may/)]);
   });
 
   it('a profile that breaks policy is caught too', () => {
@@ -344,5 +356,63 @@ describe('cng synth / validate on an edited dataset file', () => {
     expect(cng(['validate', '--bogus']).code).toBe(2);
     expect(cng(['frobnicate']).code).toBe(2);
     expect(cng(['--help']).stdout).toMatch(/synth.*\n.*validate.*\n.*diff.*\n.*inspect/);
+  });
+});
+
+describe('docs and sync stages', () => {
+  const { manifests } = synthesize([padus41]);
+  const ks = new Map(kustomizations(manifests).map((k) => [k.metadata.name, k]));
+  const deps = (n: string) => (ks.get(`padus-4-1-${n}`)!.spec.dependsOn ?? []).map((d: any) => d.name).sort();
+  const job = (id: string) => jobs(new Map([...manifests].filter(([p]) => p === `padus-4-1/${id}/manifest.yaml`)))[0];
+
+  it('docs runs after every product stage; sync after docs', () => {
+    const products = [...['fee', 'easement', 'proclamation', 'marine', 'designation', 'combined'].flatMap((l) => [`${l}-repartition`, `${l}-pmtiles`]),
+      ...['public-access', 'category', 'designation-type', 'gap-status', 'iucn-category', 'agency-name', 'agency-type', 'state-name'].map((t) => `table-${t}`)];
+    expect(deps('docs')).toEqual(products.map((p) => `padus-4-1-${p}`).sort());
+    expect(deps('sync')).toEqual(['padus-4-1-docs']);
+    expect(ks.get('padus-4-1-docs')!.metadata.labels['cng/stage']).toBe('docs');
+  });
+
+  it('docs gets the dataset JSON (product URLs, public endpoint, prose) on its command line', () => {
+    const cmd = container(job('docs')).command;
+    expect(cmd.slice(0, 3)).toEqual(['cng-worker', 'docs', '--dataset-json']);
+    const input = JSON.parse(cmd[3]);
+    expect(input).toMatchObject({ version: 1, name: 'padus-4-1', readme: 's3://public-padus/README.md', stac: 's3://public-padus/stac-collection.json', publicEndpoint: 'https://s3-west.nrp-nautilus.io' });
+    expect(input.layers[0]).toMatchObject({ key: 'fee', geoparquet: 's3://public-padus/padus-4-1/fee.parquet', hex: 's3://public-padus/padus-4-1/fee/hex', resolution: 10, parents: [9, 8] });
+    expect(input.prose.title).toMatch(/^PAD-US 4\.1/);
+    expect(workerStages.find((c) => c.name === 'docs')).toBeDefined();
+    expect(() => parseCommandArgs(workerStages.find((c) => c.name === 'docs')!, cmd.slice(2))).not.toThrow();
+  });
+
+  it('sync copies the dataset prefix and the docs to the mirror with the mirror secret', () => {
+    const j = job('sync');
+    const cmd = container(j).command;
+    expect(cmd).toEqual([
+      'cng-worker', 'sync', '--from', 's3://public-padus/padus-4-1', '--to', 's3://cboettig/padus/padus-4-1',
+      '--extra', 's3://public-padus/README.md,s3://public-padus/stac-collection.json',
+    ]);
+    expect(() => parseCommandArgs(workerStages.find((c) => c.name === 'sync')!, cmd.slice(2))).not.toThrow();
+    expect(env(j, 'MIRROR_ENDPOINT_URL_S3')).toEqual({ name: 'MIRROR_ENDPOINT_URL_S3', value: 'https://data.source.coop' });
+    expect(env(j, 'MIRROR_AWS_ACCESS_KEY_ID')).toEqual({ name: 'MIRROR_AWS_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: 'source-coop', key: 'AWS_ACCESS_KEY_ID' } } });
+    expect(env(j, 'MIRROR_AWS_SECRET_ACCESS_KEY')).toEqual({ name: 'MIRROR_AWS_SECRET_ACCESS_KEY', valueFrom: { secretKeyRef: { name: 'source-coop', key: 'AWS_SECRET_ACCESS_KEY' } } });
+    expect(env(j, 'AWS_ENDPOINT_URL_S3').value).toBe('http://rook-ceph-rgw-nautiluss3.rook');
+    expect(checkManifests(manifests, NRP)).toEqual([]);
+  });
+
+  it('a bucket-root dataset mirrors the whole bucket; mirror.delete adds --delete; no prose, no docs; no mirror, no sync', () => {
+    const cpad = synthesize([smallSpec({ prefix: '', mirror: { bucket: 'cboettig', prefix: 'demo', delete: true } })]).manifests;
+    const sync = jobs(new Map([...cpad].filter(([p]) => p.endsWith('/sync/manifest.yaml'))))[0];
+    expect(container(sync).command.slice(2)).toEqual(['--from', 's3://public-demo', '--to', 's3://cboettig/demo', '--delete']);
+    expect([...cpad.keys()].some((p) => p.includes('/docs/'))).toBe(false);
+    expect([...synthesize([smallSpec()]).manifests.keys()].some((p) => /\/(docs|sync)\//.test(p))).toBe(false);
+  });
+
+  it('a prose edit re-runs only docs and sync', () => {
+    const edited = { ...padus41, prose: { ...padus41.prose!, title: 'PAD-US 4.1 (edited)' } };
+    const names = (m: Manifests) => new Map(jobs(m).map((j) => [j.metadata.name.replace(/-r\d+-[0-9a-f]{8}$/, ''), j.metadata.name]));
+    const a = names(synthesize([padus41]).manifests);
+    const b = names(synthesize([edited]).manifests);
+    expect([...a.keys()]).toEqual([...b.keys()]);
+    expect([...a.keys()].filter((k) => a.get(k) !== b.get(k)).sort()).toEqual(['padus-4-1-docs', 'padus-4-1-sync']);
   });
 });

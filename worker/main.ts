@@ -1,9 +1,4 @@
-import { dispatch, str, UsageError, type Command, type Options, type ParsedArgs } from '../cli/command.ts';
-import { setupBucketStage } from './bucket.ts';
-import { convertStage, tableStage } from './convert.ts';
-import { hexStage } from './hex.ts';
-import { pmtilesStage } from './pmtiles.ts';
-import { repartitionStage } from './repartition.ts';
+import { CommandError, dispatch, str, UsageError, type Command, type Options, type ParsedArgs } from '../cli/command.ts';
 
 /**
  * `cng-worker <stage> [options]`: the program every Job container runs, and that the local runner
@@ -29,11 +24,14 @@ const cellOptions = {
   parents: { type: 'string', help: 'comma-separated parent resolutions written as columns (default: 9,8)' },
 } as const;
 
+// Stage modules are imported when their stage runs, so `--help` and every stage start fast
+// (no GDAL, DuckDB or AWS SDK loaded unless the stage uses them).
+
 /** The fixed command line of every stage: what constructs/ writes into the Jobs. */
 export const STAGES: StageDef[] = [
   {
     name: 'setup-bucket',
-    run: (o) => setupBucketStage(o),
+    run: async (o) => (await import('./bucket.ts')).setupBucketStage(o),
     summary: 'create the bucket if missing; apply public-read policy and CORS (idempotent)',
     description: 'Creates the bucket when it does not exist and (re)applies the public-read bucket policy (ListBucket, GetBucketLocation, GetObject) and CORS rules (GET/HEAD; exposes ETag, Content-Length, Content-Type, Accept-Ranges, Content-Range).',
     options: { bucket: { type: 'string', required: true, help: 'bucket name, e.g. public-padus' } },
@@ -41,7 +39,7 @@ export const STAGES: StageDef[] = [
   },
   {
     name: 'convert',
-    run: (o) => convertStage(o),
+    run: async (o) => (await import('./convert.ts')).convertStage(o),
     summary: 'one vector layer → GeoParquet (EPSG:4326) and the hex plan',
     description: 'Reads one layer of any GDAL source, linearizes curves, forces multi, drops Z/M, makes geometries valid, reprojects to EPSG:4326 (lon/lat), keeps null geometries as rows, adds _cng_fid, writes GeoParquet 1.1, and writes the hex plan: features grouped into --units work units of balanced estimated work.',
     options: {
@@ -57,7 +55,7 @@ export const STAGES: StageDef[] = [
   },
   {
     name: 'table',
-    run: (o) => tableStage(o),
+    run: async (o) => (await import('./convert.ts')).tableStage(o),
     summary: 'one non-spatial layer → Parquet (original names and types)',
     description: 'Exports every row and column of a non-spatial layer (e.g. a geodatabase lookup table) to Parquet, keeping column names and types; the file is named after the table.',
     options: {
@@ -69,7 +67,7 @@ export const STAGES: StageDef[] = [
   },
   {
     name: 'hex',
-    run: (o) => hexStage(o),
+    run: async (o) => (await import('./hex.ts')).hexStage(o),
     summary: 'one work unit of the hex plan → H3 cells chunk (Indexed)',
     description: 'Hexes the features of work unit JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET at the given resolution with parent columns, all UBIGINT, and writes <chunks>/chunk-<index>.parquet atomically.',
     options: {
@@ -84,7 +82,7 @@ export const STAGES: StageDef[] = [
   },
   {
     name: 'repartition',
-    run: (o) => repartitionStage(o),
+    run: async (o) => (await import('./repartition.ts')).repartitionStage(o),
     summary: 'all chunks → <layer>/hex/h0=<cell>/data_0.parquet with attributes, completeness check, manifest.json',
     description: 'Joins the attributes back by id, writes hive-partitioned Parquet by h0, fails listing the ids of any feature with a non-empty geometry that has no cell, writes manifest.json, then removes the chunks.',
     options: {
@@ -100,7 +98,7 @@ export const STAGES: StageDef[] = [
   },
   {
     name: 'pmtiles',
-    run: (o) => pmtilesStage(o),
+    run: async (o) => (await import('./pmtiles.ts')).pmtilesStage(o),
     summary: 'GeoParquet → PMTiles v3 vector tiles (source-layer = --layer-name)',
     description: 'Renders vector tiles from the GeoParquet with GDAL\'s MVT writer and packs them into a PMTiles v3 archive with correct header bounds, centre and zooms.',
     options: {
@@ -111,6 +109,36 @@ export const STAGES: StageDef[] = [
       'max-zoom': { type: 'string', help: 'highest zoom (default 14)' },
     },
     example: 'cng-worker pmtiles --input s3://public-padus/padus-4-1/fee.parquet --out s3://public-padus/padus-4-1/fee.pmtiles --layer-name fee --max-zoom 14',
+  },
+  {
+    name: 'docs',
+    run: async (o) => (await import('./docs.ts')).docsStage(o),
+    summary: 'README.md + stac-collection.json from the published files (facts) and the dataset\'s prose',
+    description:
+      'Reads every product the dataset JSON lists (Parquet footers via DuckDB: schema, row count, GeoParquet bbox and geometry types; PMTiles header and vector layers; each layer\'s manifest.json; sizes), merges them with the prose, and writes README.md and a STAC 1.0.0 Collection (table and file extensions) at the bucket root. Fails, writing nothing, when a product is missing or a published column has no description.',
+    options: {
+      'dataset-json': { type: 'string', required: true, help: 'the docs input written by cng synth: inline JSON, or a URL/path of a JSON file' },
+      readme: { type: 'string', help: 'write README.md here instead of the input\'s location' },
+      stac: { type: 'string', help: 'write stac-collection.json here instead of the input\'s location' },
+      'allow-undescribed': { type: 'boolean', help: 'write even when some columns have no description (marked as such)' },
+    },
+    example: 'cng-worker docs --dataset-json docs-input.json --readme out/README.md --stac out/stac-collection.json   (docs-input.json from: cng docs padus-4-1 --print-input)',
+  },
+  {
+    name: 'sync',
+    run: async (o) => (await import('./sync.ts')).syncStage(o),
+    summary: 'copy new or changed products to the source.coop mirror (never raw/ or _work/)',
+    description:
+      'Copies every object under --from (plus the --extra objects) to --to on the mirror (MIRROR_ENDPOINT_URL_S3, MIRROR_AWS_ACCESS_KEY_ID, MIRROR_AWS_SECRET_ACCESS_KEY), skipping raw/ and _work/. An object is copied when the mirror lacks it, its size differs, or its content may differ: equal plain-MD5 ETags, or the mirror\'s stored cng-source-etag equal to the source ETag, mean unchanged. Streams with multipart uploads and retries; prints each object copied or skipped. Mirror objects missing at the source are kept unless --delete.',
+    options: {
+      from: { type: 'string', required: true, help: 'source prefix, s3://bucket/prefix (AWS_* endpoint and credentials)' },
+      to: { type: 'string', required: true, help: 'mirror prefix, s3://bucket/prefix (MIRROR_* endpoint and credentials)' },
+      extra: { type: 'string', help: 'comma-separated single source objects copied to the top of --to (README, STAC)' },
+      delete: { type: 'boolean', help: 'delete mirror objects under --to that the source no longer has' },
+      'dry-run': { type: 'boolean', help: 'only print what would be copied or deleted' },
+      concurrency: { type: 'string', help: 'objects copied at once (default 4)' },
+    },
+    example: 'cng-worker sync --from s3://public-padus/padus-4-1 --to s3://cboettig/padus/padus-4-1 --extra s3://public-padus/README.md,s3://public-padus/stac-collection.json',
   },
 ];
 
@@ -127,7 +155,9 @@ function stageCommand(def: StageDef): Command {
     options: Object.fromEntries(Object.entries(def.options).map(([k, o]) => [k, { type: o.type }])) as Options,
     async run(args: ParsedArgs) {
       for (const [k, o] of Object.entries(def.options)) if (o.required && str(args.values[k]) === undefined) throw new UsageError(`--${k} is required`);
-      const opts: StageOptions = Object.fromEntries(Object.keys(def.options).map((k) => [k, str(args.values[k])]));
+      // Boolean flags arrive as 'true' (absent: undefined).
+      const value = (v: unknown) => (v === true ? 'true' : str(v));
+      const opts: StageOptions = Object.fromEntries(Object.keys(def.options).map((k) => [k, value(args.values[k])]));
       await def.run(opts);
       return 0;
     },
@@ -152,3 +182,31 @@ export const workerCommand: Command = {
   passthrough: true,
   run: ({ positionals }) => workerMain(positionals, 'cng worker'),
 };
+
+/**
+ * The global work-unit index an Indexed Job's pod works on:
+ * - CNG_INDEX_LIST set (a retry Job, e.g. "3,17,205"): the JOB_COMPLETION_INDEX-th listed unit;
+ * - otherwise JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET (a stage split into several Jobs).
+ * Throws a CommandError (one line, exit 1) when JOB_COMPLETION_INDEX is unset or not an index of
+ * the list, or a value is not a non-negative integer.
+ */
+export function workUnitIndex(env: NodeJS.ProcessEnv = process.env): number {
+  const nonNegative = (v: string | undefined) => (v !== undefined && /^\s*\d+\s*$/.test(v) ? Number(v) : undefined);
+  const raw = env.JOB_COMPLETION_INDEX;
+  if (raw === undefined || raw === '') throw new CommandError('no work unit: JOB_COMPLETION_INDEX is not set (an Indexed Job sets it; locally pass --index)');
+  const k = nonNegative(raw);
+  if (k === undefined) throw new CommandError(`JOB_COMPLETION_INDEX must be a non-negative integer, got '${raw}'`);
+  const list = env.CNG_INDEX_LIST;
+  if (list !== undefined && list.trim() !== '') {
+    const units = list.split(',').map((x) => nonNegative(x));
+    const bad = list.split(',').filter((_, i) => units[i] === undefined);
+    if (bad.length) throw new CommandError(`CNG_INDEX_LIST must be comma-separated non-negative integers, got '${list}'`);
+    if (k >= units.length)
+      throw new CommandError(`JOB_COMPLETION_INDEX ${k} is out of range: CNG_INDEX_LIST lists ${units.length} work unit(s) (completion indices 0–${units.length - 1})`);
+    return units[k]!;
+  }
+  const offsetRaw = env.CNG_INDEX_OFFSET;
+  const offset = offsetRaw === undefined || offsetRaw === '' ? 0 : nonNegative(offsetRaw);
+  if (offset === undefined) throw new CommandError(`CNG_INDEX_OFFSET must be a non-negative integer, got '${offsetRaw}'`);
+  return k + offset;
+}

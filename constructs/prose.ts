@@ -1,0 +1,92 @@
+import { z } from 'zod';
+
+/**
+ * The prose of a dataset's documentation: what a person (or an LLM given `cng docs <dataset>
+ * --brief`) writes, kept next to the dataset file as `datasets/<name>.prose.ts` and referenced by
+ * the dataset file's `prose` field. The docs stage merges it with the FACTS it reads from the
+ * published files (schemas, row counts, extents, sizes, tile layers, H3 counts) into README.md and
+ * stac-collection.json. `cng docs --check` (and CI) fails when a published column has no
+ * description. Format and rules: docs/reading-products.md ("Dataset documentation").
+ *
+ * Column descriptions are looked up in this order: `layers.<key>.columns.<col>`, then `columns.<col>`
+ * (attributes shared by several layers), then the built-in descriptions of the columns the pipeline
+ * itself adds (`_cng_fid`, `geometry`, `bbox`, `h<res>`, parents, `h0`). Table columns only in
+ * `tables.<Table>.columns`.
+ */
+
+const text = z.string().trim().min(1);
+/** Column name → description (one or two sentences; units; what null means). */
+const columnDescriptions = z.record(z.string().min(1), text);
+
+export const proseSchema = z
+  .object({
+    /** Human title of the collection, e.g. 'PAD-US 4.1 — Protected Areas Database of the United States'. */
+    title: text,
+    /** What the data is, who made it, what it covers (Markdown; one or more paragraphs). */
+    description: text,
+    /** STAC license: an SPDX identifier (e.g. 'CC0-1.0', 'CC-BY-4.0'), or 'proprietary' / 'various' with licenseUrl. */
+    license: z.string().regex(/^[\w\-.+]+$/, "must be an SPDX identifier, 'proprietary' or 'various'"),
+    /** Terms of use in words (attribution required, public domain, ...). */
+    licenseText: text.optional(),
+    /** Where the terms are published (a STAC `license` link). */
+    licenseUrl: z.string().url().optional(),
+    /** The citation users should give, as the producer asks for it. */
+    citation: text,
+    /** DOI of the source, e.g. '10.5066/P96WBCHS' (a STAC `cite-as` link to https://doi.org/<doi>). */
+    doi: z.string().regex(/^10\.\d{4,}\/\S+$/, 'must look like 10.NNNN/suffix').optional(),
+    /** Organizations, with STAC roles. The lab is added as processor and host automatically. */
+    providers: z
+      .array(
+        z
+          .object({
+            name: text,
+            roles: z.array(z.enum(['producer', 'licensor', 'processor', 'host'])).min(1),
+            url: z.string().url().optional(),
+            description: text.optional(),
+          })
+          .strict(),
+      )
+      .min(1),
+    keywords: z.array(text).min(1),
+    /** STAC temporal extent [start, end] as RFC 3339 UTC timestamps; null = open. */
+    temporal: z.tuple([z.string().datetime().nullable(), z.string().datetime().nullable()]),
+    /** Source links (landing page, data manual, metadata, ...); shown in the README and as STAC links. */
+    links: z
+      .array(z.object({ href: z.string().url(), title: text, rel: z.string().min(1).default('related'), type: z.string().optional() }).strict())
+      .default([]),
+    /** Per spatial layer (keys of the dataset file's `layers`). */
+    layers: z
+      .record(
+        z.string(),
+        z
+          .object({
+            title: text,
+            description: text,
+            /** Descriptions that apply to this layer only (override `columns`). */
+            columns: columnDescriptions.default({}),
+          })
+          .strict(),
+      )
+      .default({}),
+    /** Attribute columns shared by the spatial layers (and their hex products). */
+    columns: columnDescriptions.default({}),
+    /** Per non-spatial table (the source table name, e.g. 'Public_Access'). */
+    tables: z
+      .record(z.string(), z.object({ title: text.optional(), description: text, columns: columnDescriptions.default({}) }).strict())
+      .default({}),
+    /**
+     * Meanings of coded values, by column name: `{ Pub_Access: { table: 'Public_Access', values: { OA: 'Open Access: …' } } }`.
+     * Listed in the README and appended to the column's STAC description.
+     */
+    codes: z
+      .record(z.string(), z.object({ table: z.string().optional(), values: z.record(z.string(), text) }).strict())
+      .default({}),
+    /** Caveats shown in the README (known issues, fields still to confirm, ...). */
+    notes: z.array(text).default([]),
+  })
+  .strict();
+
+/** What a prose file writes. */
+export type DatasetProse = z.input<typeof proseSchema>;
+/** Prose with defaults filled in. */
+export type ResolvedProse = z.output<typeof proseSchema>;
