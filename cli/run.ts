@@ -70,7 +70,10 @@ Examples:
     const results = await runStages({ dataset, stages, ...target, stateDir: resolve(dataDir, 'runs', dataset), jobs, force: Boolean(values.force) });
     process.stdout.write(await summary(results, new Storage(targetEnv(target))));
     if (results.some((r) => r.status === 'failed' || r.status === 'blocked')) return EXIT.failure;
-    if (!target.s3Endpoint) process.stdout.write(`\nOutputs are under ${target.storeDir}/<bucket>/…\n`);
+    if (!target.s3Endpoint) {
+      const dataArg = str(values['data-dir']) ? ` --data-dir ${str(values['data-dir'])}` : '';
+      process.stdout.write(`\nOutputs are under ${target.storeDir}/<bucket>/…\nPreview them on a map: npx cng preview ${dataset}${dataArg}\n`);
+    }
     return EXIT.ok;
   },
 };
