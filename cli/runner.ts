@@ -139,7 +139,9 @@ export async function runStages(opts: RunOptions): Promise<StageResult[]> {
   };
 
   const runStage = async (stage: RunStage): Promise<StageResult> => {
-    const started = Date.now();
+    // A stage's clock starts when its first index gets a process slot, not while it waits for one.
+    let started = Date.now();
+    let firstSlot = true;
     const tasks: { job: Record<string, any>; index: number }[] = [];
     for (const job of stage.jobs) for (let i = 0; i < (job.spec.completions ?? 1); i++) tasks.push({ job, index: i });
     const marker = (t: { job: any; index: number }) => join(opts.stateDir, 'done', t.job.metadata.name, String(t.index));
@@ -160,6 +162,7 @@ export async function runStages(opts: RunOptions): Promise<StageResult[]> {
     await Promise.all(
       todo.map(async (t) => {
         await acquire();
+        if (firstSlot) (firstSlot = false), (started = Date.now());
         try {
           if (failed) return;
           const log = join(opts.stateDir, 'logs', `${t.job.metadata.name}-${t.index}.log`);
