@@ -10,6 +10,9 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { CommandError } from '../cli/command.ts';
+import { addContentMd5, contentTypeOf, isNotFound } from './storage.ts';
+
+export { contentTypeOf };
 
 /**
  * A small object-store interface for the docs and sync stages, with what worker/storage.ts does
@@ -327,29 +330,5 @@ function lowerKeys(m: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(m).map(([k, v]) => [k.toLowerCase(), v]));
 }
 
-function isNotFound(err: unknown): boolean {
-  const e = err as S3ServiceException;
-  return e?.$metadata?.httpStatusCode === 404 || ['NotFound', 'NoSuchKey', 'NoSuchBucket'].includes(e?.name);
-}
 
-export function contentTypeOf(key: string): string {
-  if (key.endsWith('.json')) return 'application/json';
-  if (key.endsWith('.md')) return 'text/markdown; charset=utf-8';
-  if (key.endsWith('.tif') || key.endsWith('.tiff')) return 'image/tiff; application=geotiff; profile=cloud-optimized';
-  if (key.endsWith('.pmtiles')) return 'application/vnd.pmtiles';
-  if (key.endsWith('.parquet')) return 'application/vnd.apache.parquet';
-  return 'application/octet-stream';
-}
 
-/** DeleteObjects needs Content-MD5 on Swift's s3api and older Ceph RGW (the SDK sends only CRC32). */
-function addContentMd5(cmd: DeleteObjectsCommand): void {
-  cmd.middlewareStack.add(
-    (next) => async (args) => {
-      const req = args.request as { headers?: Record<string, string>; body?: unknown };
-      if (req?.headers && (typeof req.body === 'string' || req.body instanceof Uint8Array))
-        req.headers['content-md5'] = createHash('md5').update(req.body).digest('base64');
-      return next(args);
-    },
-    { step: 'build', name: 'cngContentMd5' },
-  );
-}

@@ -359,7 +359,8 @@ function tempName(path: string): string {
   return `${path}.cng-tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
-function contentTypeOf(key: string): string {
+/** Content-Type of a product by its file name. */
+export function contentTypeOf(key: string): string {
   if (key.endsWith('.json')) return 'application/json';
   if (key.endsWith('.md')) return 'text/markdown; charset=utf-8';
   if (key.endsWith('.tif') || key.endsWith('.tiff')) return 'image/tiff; application=geotiff; profile=cloud-optimized';
@@ -377,7 +378,7 @@ function isNotImplemented(err: unknown): boolean {
  * DeleteObjects must carry Content-MD5 on Swift's s3api (and older Ceph RGW); recent SDKs send only
  * a CRC32 checksum. Adds it after serialization, before signing.
  */
-function addContentMd5(cmd: DeleteObjectsCommand): void {
+export function addContentMd5(cmd: DeleteObjectsCommand): void {
   cmd.middlewareStack.add(
     (next) => async (args) => {
       const req = args.request as { headers?: Record<string, string>; body?: unknown };
@@ -389,7 +390,7 @@ function addContentMd5(cmd: DeleteObjectsCommand): void {
   );
 }
 
-function isNotFound(err: unknown): boolean {
+export function isNotFound(err: unknown): boolean {
   const e = err as S3ServiceException;
   return e?.$metadata?.httpStatusCode === 404 || ['NotFound', 'NoSuchKey', 'NoSuchBucket'].includes(e?.name);
 }
