@@ -481,3 +481,13 @@ function ringTester(ring: Float64Array): (x: number, y: number) => boolean {
     return inside;
   };
 }
+
+describe('retry Jobs', () => {
+  it('the hex stage takes its work unit from CNG_INDEX_LIST when a retry Job sets it', async () => {
+    const { workUnitIndex } = await import('../worker/hex.ts');
+    expect(workUnitIndex(undefined, { JOB_COMPLETION_INDEX: '1', CNG_INDEX_LIST: '3,17,205' })).toBe(17);
+    expect(workUnitIndex(undefined, { JOB_COMPLETION_INDEX: '1', CNG_INDEX_OFFSET: '200' })).toBe(201);
+    expect(workUnitIndex('9', { JOB_COMPLETION_INDEX: '1', CNG_INDEX_LIST: '3,17' })).toBe(9);
+    expect(() => workUnitIndex(undefined, { JOB_COMPLETION_INDEX: '2', CNG_INDEX_LIST: '3,17' })).toThrow(/out of range/);
+  });
+});

@@ -30,6 +30,7 @@ import { BIGINT, DuckDBDataChunk, UBIGINT, type DuckDBAppender, type DuckDBConne
 import duckdb from '@duckdb/node-bindings';
 import gdal from 'gdal-async';
 import { CommandError, UsageError } from '../cli/command.ts';
+import { workUnitIndex as jobWorkUnit } from './main.ts';
 import {
   DEFAULT_SPLIT,
   FAST_SPLIT,
@@ -261,14 +262,11 @@ function parseContainment(v: string | undefined): Containment {
   throw new UsageError(`--containment must be 'center' or 'overlap', got '${v}'`);
 }
 
-/** --index, else JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET. */
+/** --index, else the Job's work unit (JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET, or the k-th of CNG_INDEX_LIST for a retry Job). */
 export function workUnitIndex(v: string | undefined, env: NodeJS.ProcessEnv): number {
-  let index: number;
-  if (v !== undefined) index = Number(v);
-  else if (env.JOB_COMPLETION_INDEX !== undefined && env.JOB_COMPLETION_INDEX !== '') index = Number(env.JOB_COMPLETION_INDEX) + Number(env.CNG_INDEX_OFFSET ?? 0);
-  else throw new CommandError('no work unit: pass --index or set JOB_COMPLETION_INDEX (and CNG_INDEX_OFFSET) as an Indexed Job does');
-  if (!Number.isInteger(index) || index < 0)
-    throw new CommandError(`work unit index must be a non-negative integer, got '${v ?? `${env.JOB_COMPLETION_INDEX} + ${env.CNG_INDEX_OFFSET ?? 0}`}'`);
+  if (v === undefined) return jobWorkUnit(env);
+  const index = Number(v);
+  if (!Number.isInteger(index) || index < 0) throw new CommandError(`work unit index must be a non-negative integer, got '${v}'`);
   return index;
 }
 
