@@ -3,4 +3,10 @@
 import { register } from 'tsx/esm/api';
 register();
 const { workerMain } = await import('../worker/main.ts');
-process.exitCode = await workerMain(process.argv.slice(2));
+const argv = process.argv.slice(2);
+process.exitCode = await workerMain(argv);
+// One line for OOM diagnosis and benchmarks: how close this run came to the pod's memory limit.
+if (argv.length && !argv.includes('--help') && !argv.includes('-h')) {
+  const mib = Math.round(process.resourceUsage().maxRSS / 1024);
+  process.stderr.write(`cng-worker ${argv[0]}: peak RSS ${mib} MiB\n`);
+}
