@@ -5,8 +5,9 @@ register();
 const { workerMain } = await import('../worker/main.ts');
 const argv = process.argv.slice(2);
 process.exitCode = await workerMain(argv);
-// One line for OOM diagnosis and benchmarks: how close this run came to the pod's memory limit.
-if (argv.length && !argv.includes('--help') && !argv.includes('-h')) {
+// After a successful stage, one line for sizing pods and benchmarks: how close this run came to
+// the memory limit. (A failure keeps its single error line.)
+if (process.exitCode === 0 && argv.length && !argv.includes('--help') && !argv.includes('-h')) {
   const mib = Math.round(process.resourceUsage().maxRSS / 1024);
   process.stderr.write(`cng-worker ${argv[0]}: peak RSS ${mib} MiB\n`);
 }
