@@ -105,18 +105,7 @@ export class Storage {
     const loc = this.resolve(url);
     const source = await stat(localPath).catch((e) => fileError(e, localPath));
     if (!source.isFile()) throw new CommandError(`'${localPath}': not a file (uploading to '${url}')`);
-    if (loc.kind === 'file') {
-      await mkdir(dirname(loc.path), { recursive: true });
-      const tmp = tempName(loc.path);
-      try {
-        await copyFile(localPath, tmp);
-        await rename(tmp, loc.path);
-      } catch (err) {
-        await rm(tmp, { force: true });
-        throw fileError(err, url);
-      }
-      return;
-    }
+    if (loc.kind === 'file') return writeLocal(loc.path, url, (tmp) => copyFile(localPath, tmp));
     const upload = new Upload({
       client: this.s3client(),
       params: { Bucket: loc.bucket, Key: loc.key, Body: createReadStream(localPath), ContentType: contentType ?? contentTypeOf(loc.key) },
@@ -130,18 +119,7 @@ export class Storage {
   /** Writes a small text object atomically. */
   async writeText(url: string, text: string, contentType?: string): Promise<void> {
     const loc = this.resolve(url);
-    if (loc.kind === 'file') {
-      await mkdir(dirname(loc.path), { recursive: true });
-      const tmp = tempName(loc.path);
-      try {
-        await writeFile(tmp, text);
-        await rename(tmp, loc.path);
-      } catch (err) {
-        await rm(tmp, { force: true });
-        throw fileError(err, url);
-      }
-      return;
-    }
+    if (loc.kind === 'file') return writeLocal(loc.path, url, (tmp) => writeFile(tmp, text));
     const upload = new Upload({
       client: this.s3client(),
       params: { Bucket: loc.bucket, Key: loc.key, Body: text, ContentType: contentType ?? contentTypeOf(loc.key) },
@@ -352,6 +330,19 @@ async function pruneEmptyParents(dir: string, root: string): Promise<void> {
     const entries = await readdir(d).catch(() => null);
     if (entries === null || entries.length > 0) return;
     await rm(d, { recursive: true, force: true });
+  }
+}
+
+/** Writes a local file atomically: into a temp file next to it, then renamed into place. */
+async function writeLocal(path: string, url: string, write: (tmp: string) => Promise<void>): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = tempName(path);
+  try {
+    await write(tmp);
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw fileError(err, url);
   }
 }
 
