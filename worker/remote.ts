@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { CommandError } from '../cli/command.ts';
-import { addContentMd5, contentTypeOf, isNotFound } from './storage.ts';
+import { addContentMd5, contentTypeOf, isNotFound, localObjectFiles } from './storage.ts';
 
 export { contentTypeOf };
 
@@ -240,20 +240,12 @@ export class DirStore implements ObjectStore {
   async list(bucket: string, prefix: string): Promise<ObjectHead[]> {
     const base = join(this.root, bucket);
     const out: ObjectHead[] = [];
-    const walk = async (dir: string) => {
-      const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-      for (const e of entries) {
-        const p = join(dir, e.name);
-        if (e.isDirectory()) await walk(p);
-        else if (e.isFile() && !e.name.includes('.cng-tmp-')) {
-          const key = relative(base, p).split('\\').join('/');
-          if (key.startsWith(prefix)) out.push({ key, size: (await stat(p)).size, etag: await md5File(p) });
-        }
-      }
-    };
     // Walk only below the prefix's directory part.
     const dirPart = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
-    await walk(join(base, dirPart));
+    for (const p of await localObjectFiles(join(base, dirPart))) {
+      const key = relative(base, p).split('\\').join('/');
+      if (key.startsWith(prefix)) out.push({ key, size: (await stat(p)).size, etag: await md5File(p) });
+    }
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 

@@ -161,19 +161,11 @@ export class Storage {
     const loc = this.resolve(prefix);
     if (loc.kind === 'file') {
       const out: ObjectInfo[] = [];
-      const walk = async (dir: string) => {
-        const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-        for (const e of entries) {
-          const p = join(dir, e.name);
-          if (e.isDirectory()) await walk(p);
-          else if (e.isFile() && !e.name.includes('.cng-tmp-')) {
-            const s = await stat(p);
-            const u = joinUrl(prefix, relative(loc.path, p));
-            out.push({ url: u, key: this.localKey(u, p), size: s.size, etag: `${s.size}-${s.mtimeMs}` });
-          }
-        }
-      };
-      await walk(loc.path);
+      for (const p of await localObjectFiles(loc.path)) {
+        const s = await stat(p);
+        const u = joinUrl(prefix, relative(loc.path, p));
+        out.push({ url: u, key: this.localKey(u, p), size: s.size, etag: `${s.size}-${s.mtimeMs}` });
+      }
       return out.sort((a, b) => (a.url < b.url ? -1 : 1));
     }
     const out: ObjectInfo[] = [];
@@ -331,6 +323,17 @@ async function pruneEmptyParents(dir: string, root: string): Promise<void> {
     if (entries === null || entries.length > 0) return;
     await rm(d, { recursive: true, force: true });
   }
+}
+
+/** Files below a directory of the directory store (recursively), leaving out in-flight temp files. */
+export async function localObjectFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await localObjectFiles(p)));
+    else if (e.isFile() && !e.name.includes('.cng-tmp-')) out.push(p);
+  }
+  return out;
 }
 
 /** Writes a local file atomically: into a temp file next to it, then renamed into place. */
