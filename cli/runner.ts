@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync, type WriteStream } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -159,30 +159,46 @@ export async function runStages(opts: RunOptions): Promise<StageResult[]> {
       line(out, tty, `${stage.id}: ${done}/${tasks.length} ${plural(tasks.length, 'index', 'indices')} done${eta}`, done < tasks.length);
     };
     report();
-    await Promise.all(
-      todo.map(async (t) => {
-        await acquire();
-        if (firstSlot) (firstSlot = false), (started = Date.now());
-        try {
-          if (failed) return;
-          const log = join(opts.stateDir, 'logs', `${t.job.metadata.name}-${t.index}.log`);
-          const code = await runIndex(t.job, t.index, opts, log);
-          if (code !== 0) {
-            failed ??= { stage, index: offset(t.job) + t.index, job: t.job.metadata.name, log };
-            return;
+    // Lanes: at most maxProcs worker processes for this stage, each reused for index after index
+    // of the same Job (a process slot is held only while an index runs).
+    const queue = [...todo];
+    let processes = 0;
+    const lane = async () => {
+      let worker: WorkerProcess | undefined;
+      try {
+        for (let t = queue.shift(); t && !failed; t = queue.shift()) {
+          await acquire();
+          if (firstSlot) (firstSlot = false), (started = Date.now());
+          try {
+            if (failed) return;
+            if (worker?.job !== t.job) {
+              await worker?.close();
+              worker = new WorkerProcess(t.job, opts, () => processes++);
+            }
+            const log = join(opts.stateDir, 'logs', `${t.job.metadata.name}-${t.index}.log`);
+            const tmp = join(opts.stateDir, 'scratch', `${t.job.metadata.name}-${t.index}`);
+            const code = await worker.run(t.index, log, tmp);
+            if (code !== 0) {
+              failed ??= { stage, index: offset(t.job) + t.index, job: t.job.metadata.name, log };
+              return;
+            }
+            mkdirSync(dirname(marker(t)), { recursive: true });
+            writeFileSync(marker(t), new Date().toISOString() + '\n');
+            done++;
+            report();
+          } finally {
+            release();
           }
-          mkdirSync(dirname(marker(t)), { recursive: true });
-          writeFileSync(marker(t), new Date().toISOString() + '\n');
-          done++;
-          report();
-        } finally {
-          release();
         }
-      }),
-    );
+      } finally {
+        await worker?.close();
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(maxProcs, todo.length) }, lane));
     const seconds = (Date.now() - started) / 1000;
     if (failed?.stage === stage) return { stage, status: 'failed', seconds, indices: tasks.length, ran: done };
-    line(out, tty, `${stage.id}: done in ${seconds.toFixed(1)}s`);
+    const how = todo.length > 1 ? ` (${todo.length} indices in ${processes} worker ${plural(processes, 'process', 'processes')})` : '';
+    line(out, tty, `${stage.id}: done in ${seconds.toFixed(1)}s${how}`);
     return { stage, status: 'done', seconds, indices: tasks.length, ran: todo.length };
   };
 
@@ -238,8 +254,8 @@ export function targetEnv(opts: Pick<RunOptions, 'storeDir' | 's3Endpoint'>): No
   return env;
 }
 
-/** Runs one index of a Job as its container would, with the Job's env mapped to this machine. */
-function runIndex(job: Record<string, any>, index: number, opts: RunOptions, logPath: string): Promise<number> {
+/** The Job's container command line and env, mapped to this machine (all but the index). */
+function jobProcess(job: Record<string, any>, opts: RunOptions): { args: string[]; env: NodeJS.ProcessEnv } {
   const c = job.spec.template.spec.containers[0];
   const [bin, ...args] = c.command as string[];
   if (bin !== 'cng-worker') throw new CommandError(`Job ${job.metadata.name}: container command '${bin}' is not cng-worker`);
@@ -268,24 +284,100 @@ function runIndex(job: Record<string, any>, index: number, opts: RunOptions, log
     for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'])
       if (process.env[`MIRROR_${k}`] === undefined && env[k] !== undefined) env[`MIRROR_${k}`] = env[k];
   }
-  env.JOB_COMPLETION_INDEX = String(index);
-  env.TMPDIR = join(opts.stateDir, 'scratch', `${job.metadata.name}-${index}`);
-  mkdirSync(env.TMPDIR, { recursive: true });
-  mkdirSync(dirname(logPath), { recursive: true });
-  const log = createWriteStream(logPath);
-  return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, [WORKER, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout.pipe(log, { end: false });
-    child.stderr.pipe(log, { end: false });
-    child.on('close', (code, signal) => {
-      log.end(signal ? `killed by ${signal}\n` : '');
-      resolvePromise(code ?? 1);
+  return { args, env };
+}
+
+/**
+ * A worker process running one Job's container command line, index after index: each `run` sets
+ * JOB_COMPLETION_INDEX and TMPDIR as a pod of that index would have them (bin/cng-worker.js,
+ * CNG_WORKER_SERVE). The process ends after a failed index; `run` then starts a new one. Output
+ * goes to each index's own log file.
+ */
+class WorkerProcess {
+  private child?: ChildProcess;
+  private pending = '';
+  private current?: { index: number; log: WriteStream; resolve: (code: number) => void };
+  private lastLog?: WriteStream;
+
+  constructor(
+    readonly job: Record<string, any>,
+    private readonly opts: RunOptions,
+    /** Called for every process started. */
+    private readonly onStart: () => void = () => {},
+  ) {}
+
+  run(index: number, logPath: string, tmpdir: string): Promise<number> {
+    mkdirSync(tmpdir, { recursive: true });
+    mkdirSync(dirname(logPath), { recursive: true });
+    this.lastLog?.end();
+    const log = (this.lastLog = createWriteStream(logPath));
+    return new Promise((resolvePromise) => {
+      this.current = { index, log, resolve: resolvePromise };
+      const child = this.child ?? this.start();
+      if (child) child.send({ index, tmpdir });
+    });
+  }
+
+  private start(): ChildProcess | undefined {
+    const { args, env } = jobProcess(this.job, this.opts);
+    env.CNG_WORKER_SERVE = '1';
+    this.onStart();
+    const child = spawn(process.execPath, [WORKER, ...args], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    this.child = child;
+    child.stdout!.on('data', (d: Buffer) => (this.current?.log ?? this.lastLog)?.write(d));
+    child.stderr!.on('data', (d: Buffer) => this.stderr(d.toString('utf8')));
+    child.on('exit', (code, signal) => {
+      if (this.child === child) this.child = undefined;
+      this.finish(code ?? 1, signal ? `killed by ${signal}\n` : '');
     });
     child.on('error', (err) => {
-      log.end(`${err.message}\n`);
-      resolvePromise(1);
+      if (this.child === child) this.child = undefined;
+      this.finish(1, `${err.message}\n`);
     });
-  });
+    return child;
+  }
+
+  /** Copies stderr to the current index's log, up to the end-of-index record. */
+  private stderr(text: string): void {
+    this.pending += text;
+    for (;;) {
+      const rs = this.pending.indexOf('\x1e');
+      if (rs < 0) {
+        (this.current?.log ?? this.lastLog)?.write(this.pending);
+        this.pending = '';
+        return;
+      }
+      (this.current?.log ?? this.lastLog)?.write(this.pending.slice(0, rs));
+      const nl = this.pending.indexOf('\n', rs);
+      if (nl < 0) {
+        this.pending = this.pending.slice(rs);
+        return;
+      }
+      const m = /^\x1eCNG-DONE (\d+) (-?\d+)$/.exec(this.pending.slice(rs, nl));
+      this.pending = this.pending.slice(nl + 1);
+      if (m && this.current && Number(m[1]) === this.current.index) this.finish(Number(m[2]), '');
+    }
+  }
+
+  private finish(code: number, note: string): void {
+    const cur = this.current;
+    if (!cur) return;
+    this.current = undefined;
+    if (this.pending) cur.log.write(this.pending), (this.pending = '');
+    if (note) cur.log.write(note);
+    cur.resolve(code);
+  }
+
+  /** Ends the process (after its current index) and closes the last log. */
+  async close(): Promise<void> {
+    const child = this.child;
+    if (child?.connected) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.disconnect();
+      await exited;
+    }
+    this.lastLog?.end();
+  }
 }
 
 /** Whether the files a Job's command names as outputs exist (markers alone can be stale). */

@@ -103,6 +103,19 @@ describe('cng run (directory store)', () => {
     expect(first.stderr).toMatch(/fee-hex: 3\/3 indices done/);
   });
 
+  it("runs an Indexed Job's indices in reused worker processes, one log per index", () => {
+    // fee's hex Job has 3 indices (featuresPerUnit 1); --jobs 2 → 2 processes, not 3.
+    expect(first.stderr).toMatch(/^fee-hex: done in [\d.]+s \(3 indices in 2 worker processes\)$/m);
+    const logs = join(data, 'runs/fixture/logs');
+    for (const i of [0, 1, 2]) {
+      const name = readdirSync(logs).find((f) => /-fee-hex-r1-[0-9a-f]{8}-\d+\.log$/.test(f) && f.endsWith(`-${i}.log`))!;
+      const text = readFileSync(join(logs, name), 'utf8');
+      expect(text).toMatch(new RegExp(`unit ${i}/3`));
+      expect(text).not.toMatch(new RegExp(`unit ${(i + 1) % 3}/3|\x1e|CNG-DONE`));
+      expect(text).toMatch(/peak RSS \d+ MiB\n$/);
+    }
+  });
+
   it('produces what running the Jobs\' commands by hand produces', async () => {
     const byHand = mkdtempSync(join(tmpdir(), 'cng-runner-hand-'));
     cpSync(gdb, join(byHand, 'public-fixture/raw/fixture.gdb'), { recursive: true });
