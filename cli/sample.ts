@@ -799,7 +799,9 @@ function planSample(rng: Rng, features: number, bigVertices: number, toAlbers: (
       hard('fee', sl.region, albersRect(sl.xy[0], sl.xy[1], 2000, 5, rng.range(0, Math.PI)), 'sliver (5 m x 2 km)'),
       hard('fee', bt.region, bowTie(bt.xy[0], bt.xy[1], rng.range(0.8, 3)), 'invalid self-intersecting bow-tie'),
       hard('fee', rng.pick(LAND_REGIONS), { kind: 'none' }, 'NULL geometry'),
-      hard('fee', ak, { kind: 'lonlat', polygons: [[starRing(rng, bigLon, bigLat, rng.range(2000, 3000), bigVertices, 0.55, 40, 4000)]] }, `very large polygon (${bigVertices} vertices)`, { mang: 'FWS', own: 'FWS', desTp: 'NWR', unit: 'Yukon Delta National Wildlife Refuge' }),
+      // Large in vertices, moderate in area (200–300 km²): its cost in every stage is the vertex
+      // count; a larger area would only multiply the zoom-14 tiles GDAL clips it into.
+      hard('fee', ak, { kind: 'lonlat', polygons: [[starRing(rng, bigLon, bigLat, rng.range(200, 300), bigVertices, 0.55, 40, 4000)]] }, `very large polygon (${bigVertices} vertices, 200–300 km²)`, { mang: 'FWS', own: 'FWS', desTp: 'NWR', unit: 'Yukon Delta National Wildlife Refuge' }),
     ];
     fee.splice(0, fee.length, ...interleave(fee, hardFee));
   }
