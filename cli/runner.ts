@@ -146,7 +146,7 @@ export async function runStages(opts: RunOptions): Promise<StageResult[]> {
     for (const job of stage.jobs) for (let i = 0; i < (job.spec.completions ?? 1); i++) tasks.push({ job, index: i });
     const marker = (t: { job: any; index: number }) => join(opts.stateDir, 'done', t.job.metadata.name, String(t.index));
     const todo: typeof tasks = [];
-    for (const t of tasks) if (opts.force || !(existsSync(marker(t)) && (await outputsExist(storage, t.job)))) todo.push(t);
+    for (const t of tasks) if (opts.force || !(existsSync(marker(t)) && (await outputsExist(storage, t.job, t.index)))) todo.push(t);
     if (todo.length === 0) {
       line(out, tty, `${stage.id}: complete, skipped (${tasks.length} ${plural(tasks.length, 'index', 'indices')})`);
       return { stage, status: 'skipped', seconds: 0, indices: tasks.length, ran: 0 };
@@ -380,17 +380,24 @@ class WorkerProcess {
   }
 }
 
-/** Whether the files a Job's command names as outputs exist (markers alone can be stale). */
-async function outputsExist(storage: Storage, job: Record<string, any>): Promise<boolean> {
+/** The single-object outputs of each stage, by option (prefix outputs are covered by a manifest). */
+const STAGE_OUTPUTS: Record<string, string[]> = {
+  convert: ['--out', '--plan'],
+  table: ['--out'],
+  repartition: ['--manifest'],
+  pmtiles: ['--out'],
+  cog: ['--out', '--info'],
+  'raster-manifest': ['--manifest'],
+};
+
+/** Whether the objects a Job's index writes exist (completion markers alone can be stale). */
+async function outputsExist(storage: Storage, job: Record<string, any>, index: number): Promise<boolean> {
   const cmd: string[] = job.spec.template.spec.containers[0].command;
-  for (const flag of ['--out', '--plan', '--manifest']) {
-    const i = cmd.indexOf(flag);
-    if (i < 0) continue;
-    // --plan is an output of convert only; --out of repartition is a prefix (its manifest is checked).
-    if (flag === '--plan' && cmd[1] !== 'convert') continue;
-    if (flag === '--out' && cmd[1] === 'repartition') continue;
-    if (!(await storage.exists(cmd[i + 1]))) return false;
-  }
+  const arg = (flag: string) => (cmd.indexOf(flag) >= 0 ? cmd[cmd.indexOf(flag) + 1] : undefined);
+  const urls = (STAGE_OUTPUTS[cmd[1]] ?? []).map(arg);
+  // A raster-hex index always writes its unit's stats file (its h0 partition only when it has cells).
+  if (cmd[1] === 'raster-hex' && arg('--stats')) urls.push(`${arg('--stats')!.replace(/\/+$/, '')}/unit-${offset(job) + index}.json`);
+  for (const url of urls) if (url !== undefined && !(await storage.exists(url))) return false;
   return true;
 }
 
