@@ -111,6 +111,58 @@ export const STAGES: StageDef[] = [
     example: 'cng-worker pmtiles --input s3://public-padus/padus-4-1/fee.parquet --out s3://public-padus/padus-4-1/fee.pmtiles --layer-name fee --max-zoom 14',
   },
   {
+    name: 'cog',
+    run: async (o) => (await import('./cog.ts')).cogStage(o),
+    summary: 'raster source(s) → one Cloud-Optimized GeoTIFF and its info JSON',
+    description:
+      'Mosaics one or more GDAL rasters (comma-separated) into a COG: 512×512 tiles, DEFLATE with predictor, internal overviews resampled for the value kind (AVERAGE for continuous and count, MODE for categorical), BigTIFF when needed, one nodata value (the --nodata values and each source\'s own nodata collapsed into it). A single source that already is a valid COG is copied as is. Writes --info (size, bands, CRS, bounds, nodata, what was collapsed) for the hex and manifest stages.',
+    options: {
+      source: { type: 'string', required: true, help: 'GDAL raster(s), comma-separated: s3://…, /vsis3/…, /vsicurl/…, https://… or paths' },
+      out: { type: 'string', required: true, help: 'COG output (s3://… or path)' },
+      info: { type: 'string', required: true, help: 'info JSON output (read by raster-hex and raster-manifest)' },
+      'value-kind': { type: 'string', required: true, help: "'continuous', 'count' or 'categorical'" },
+      bands: { type: 'string', help: 'comma-separated 1-based bands to keep (default: all)' },
+      nodata: { type: 'string', help: 'comma-separated extra values that mean "no data" (collapsed into the output nodata)' },
+    },
+    example: 'cng-worker cog --source s3://public-carbon/raw/vulnerable_c_total_2018.tif --out s3://public-carbon/cog/vulnerable-carbon.tif --info s3://public-carbon/_work/vulnerable-carbon/cog.json --value-kind continuous',
+  },
+  {
+    name: 'raster-hex',
+    run: async (o) => (await import('./rasterhex.ts')).rasterHexStage(o),
+    summary: 'one resolution-0 cell of a COG → its h0 partition of H3 cell values (Indexed)',
+    description:
+      'Work unit i is H3 base cell i (0–121). Reads the COG window by window (range reads) where it overlaps that base cell and writes <out>/h0=<cell>/data_0.parquet: per H3 cell the area-weighted mean (continuous), the mass-conserving sum (count: pixels split across cells by area) or the majority class with per-class fractions (categorical), with parent columns, all UBIGINT; nodata-only cells are omitted. Writes <stats>/unit-<i>.json for raster-manifest.',
+    options: {
+      input: { type: 'string', required: true, help: 'COG written by the cog stage' },
+      info: { type: 'string', required: true, help: 'info JSON written by the cog stage' },
+      out: { type: 'string', required: true, help: 'hex output prefix (…/hex/<layer> or …/<layer>/hex)' },
+      stats: { type: 'string', required: true, help: 'directory/prefix of the per-unit stats files' },
+      'value-kind': { type: 'string', required: true, help: "'continuous', 'count' or 'categorical'" },
+      resolution: { type: 'string', required: true, help: 'H3 resolution of the cells (0–15), e.g. 8' },
+      parents: { type: 'string', help: 'comma-separated parent resolutions written as columns (default: none)' },
+      index: { type: 'string', help: 'work unit (base cell number 0–121) to process (default: JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET)' },
+    },
+    example: 'cng-worker raster-hex --input s3://public-carbon/cog/vulnerable-carbon.tif --info s3://public-carbon/_work/vulnerable-carbon/cog.json --out s3://public-carbon/hex/vulnerable-carbon --stats s3://public-carbon/_work/vulnerable-carbon/stats --value-kind continuous --resolution 8 --index 0',
+  },
+  {
+    name: 'raster-manifest',
+    run: async (o) => (await import('./rasterhex.ts')).rasterManifestStage(o),
+    summary: 'check every raster-hex unit finished; write manifest.json; remove stale partitions',
+    description:
+      'Fails listing the missing work units unless all 122 raster-hex stats files exist; removes h0 partitions no unit wrote in this run; writes manifest.json (cells, nodata share, value range or classes, resolution, parents, method, nodata and collapsed values, COG facts).',
+    options: {
+      input: { type: 'string', required: true, help: 'the COG (recorded in the manifest)' },
+      info: { type: 'string', required: true, help: 'info JSON written by the cog stage' },
+      out: { type: 'string', required: true, help: 'hex output prefix the raster-hex units wrote' },
+      stats: { type: 'string', required: true, help: 'directory/prefix of the per-unit stats files' },
+      'value-kind': { type: 'string', required: true, help: "'continuous', 'count' or 'categorical'" },
+      resolution: { type: 'string', required: true, help: 'H3 resolution of the cells' },
+      parents: { type: 'string', help: 'comma-separated parent resolutions (default: none)' },
+      manifest: { type: 'string', required: true, help: 'manifest.json output' },
+    },
+    example: 'cng-worker raster-manifest --input s3://public-carbon/cog/vulnerable-carbon.tif --info s3://public-carbon/_work/vulnerable-carbon/cog.json --out s3://public-carbon/hex/vulnerable-carbon --stats s3://public-carbon/_work/vulnerable-carbon/stats --value-kind continuous --resolution 8 --manifest s3://public-carbon/hex/vulnerable-carbon/manifest.json',
+  },
+  {
     name: 'docs',
     run: async (o) => (await import('./docs.ts')).docsStage(o),
     summary: 'README.md + stac-collection.json from the published files (facts) and the dataset\'s prose',
