@@ -138,7 +138,7 @@ export const STAGES: StageDef[] = [
       out: { type: 'string', required: true, help: 'hex output prefix (…/hex/<layer> or …/<layer>/hex)' },
       stats: { type: 'string', required: true, help: 'directory/prefix of the per-unit stats files' },
       'value-kind': { type: 'string', required: true, help: "'continuous', 'count' or 'categorical'" },
-      resolution: { type: 'string', required: true, help: 'H3 resolution of the cells (0–15), e.g. 8' },
+      resolution: { type: 'string', required: true, help: 'H3 resolution of the cells (1–15; 0 is the h0 partition itself), e.g. 8' },
       parents: { type: 'string', help: 'comma-separated parent resolutions written as columns (default: none)' },
       index: { type: 'string', help: 'work unit (base cell number 0–121) to process (default: JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET)' },
     },
