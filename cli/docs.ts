@@ -35,6 +35,9 @@ export function schemaSnapshotPath(name: string, root = ROOT): string {
 export function checkDatasetDocs(spec: DatasetSpec, root = ROOT): ProseProblem[] {
   const path = schemaSnapshotPath(spec.name, root);
   const input = docsInputFor(spec);
+  // A raster-only dataset needs no snapshot: its hex columns are the pipeline's own.
+  if (!existsSync(path) && input.layers.length + input.tables.length === 0)
+    return checkProse(input, input.prose, { dataset: spec.name, origin: 'rasters only', layers: {}, tables: {} });
   if (!existsSync(path))
     return [
       {
@@ -79,7 +82,7 @@ export const docsCommand: Command = {
        cng docs <dataset> --print-input
 
 Dataset documentation = FACTS read from the published files (schemas, row counts, extents,
-sizes, PMTiles layers, H3 counts) + PROSE written by a person or an LLM in
+sizes, PMTiles layers, H3 counts, raster manifests) + PROSE written by a person or an LLM in
 datasets/<dataset>.prose.ts. The pipeline's docs stage does the same on the cluster.
 
   (default)       read the outputs and write README.md and stac-collection.json where the docs

@@ -1,6 +1,9 @@
 import { availableParallelism } from 'node:os';
-import { resolve } from 'node:path';
-import { parseManifests, readDist, slugify, synthesize, type DatasetSpec, type Manifests } from '../constructs/index.ts';
+import { existsSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import {
+  parseManifests, RASTER_VALUE_KINDS, readDist, slugify, synthesize, type DatasetSpec, type Manifests, type RasterValueKind,
+} from '../constructs/index.ts';
 import { datasets } from '../datasets/index.ts';
 import { Storage } from '../worker/storage.ts';
 import { CommandError, EXIT, str, UsageError, type Command } from './command.ts';
@@ -29,7 +32,8 @@ Resumable: completed indices (their Job name + index, with outputs present) are 
 last log lines are printed and the exit status is 1. Logs: DIR/runs/<dataset>/logs/.
 
 Options:
-  --layers LIST      only these spatial layers and/or tables (comma-separated), plus what they need
+  --layers LIST      only these spatial layers, rasters (keys) and/or tables (comma-separated),
+                     plus what they need
   --data-dir DIR     local data directory (default: data)
   --s3-endpoint URL  use this S3 endpoint instead of the directory store
   --jobs N           worker processes at once (default: CPU count)
@@ -105,13 +109,20 @@ async function ensureSample(dataset: string, stages: RunStage[], target: { store
   }
 }
 
-/** Per-layer table: features, cells, partitions, output sizes, seconds per stage; then tables. */
+/** Stage kinds of a raster pipeline (the others with a layer label are vector stages). */
+const RASTER_KINDS = new Set(['cog', 'raster-hex', 'raster-manifest']);
+
+/** Per-layer table: features, cells, partitions, output sizes, seconds per stage; then tables, then rasters. */
 async function summary(results: StageResult[], storage: Storage): Promise<string> {
   const byLayer = new Map<string, Map<string, StageResult>>();
+  const byRaster = new Map<string, Map<string, StageResult>>();
   const tables: StageResult[] = [];
   for (const r of results) {
     if (r.stage.kind === 'table') tables.push(r);
-    else if (r.stage.layer) (byLayer.get(r.stage.layer) ?? byLayer.set(r.stage.layer, new Map()).get(r.stage.layer)!).set(r.stage.kind, r);
+    else if (r.stage.layer) {
+      const map = RASTER_KINDS.has(r.stage.kind) ? byRaster : byLayer;
+      (map.get(r.stage.layer) ?? map.set(r.stage.layer, new Map()).get(r.stage.layer)!).set(r.stage.kind, r);
+    }
   }
   const arg = (r: StageResult | undefined, flag: string) => {
     const cmd: string[] = r?.stage.jobs[0]?.spec.template.spec.containers[0].command ?? [];
@@ -142,6 +153,24 @@ async function summary(results: StageResult[], storage: Storage): Promise<string
     for (const r of tables) t.push([arg(r, '--layer') ?? r.stage.id, human(await size(arg(r, '--out'))), secs(r)]);
     text += `\n${table(t)}`;
   }
+  if (byRaster.size) {
+    const t = [['raster', 'cells', 'partitions', 'nodata', 'cog', 'hex', 'cog s', 'hex s', 'manifest s']];
+    for (const [layer, st] of byRaster) {
+      const manifestUrl = arg(st.get('raster-manifest'), '--manifest');
+      const m = manifestUrl ? await storage.readText(manifestUrl).then(JSON.parse).catch(() => undefined) : undefined;
+      const cog = arg(st.get('cog'), '--out');
+      t.push([
+        cog?.split('/').pop()?.replace(/\.tif$/, '') ?? layer,
+        m ? String(m.cells) : '-',
+        m ? String(m.partitions) : '-',
+        typeof m?.nodataShare === 'number' ? `${(m.nodataShare * 100).toFixed(1)}%` : '-',
+        human(await size(cog)),
+        human(m?.bytes),
+        secs(st.get('cog')), secs(st.get('raster-hex')), secs(st.get('raster-manifest')),
+      ]);
+    }
+    text += `\n${table(t)}`;
+  }
   return text;
 }
 
@@ -162,26 +191,40 @@ function table(rows: string[][]): string {
 
 export const localCommand: Command = {
   name: 'local',
-  summary: 'the whole vector pipeline for any GDAL source, no dataset file: DIR/<slug>.parquet, .pmtiles, /hex/',
+  summary: 'the whole pipeline for any GDAL source, no dataset file: vector → .parquet/.pmtiles/hex, raster → COG + hex',
   help: `Usage: cng local <source> --out DIR [--layers L1,L2] [--resolution 10] [--parents 9,8] [--containment center|overlap] [--jobs N] [--force]
+       cng local <raster>[,<tile>…] --out DIR [--value-kind continuous|count|categorical] [--resolution 8] [--parents LIST] [--jobs N] [--force]
 
-Runs convert, hex, repartition and pmtiles for every spatial layer and a Parquet export for
-every non-spatial layer of a GDAL-readable source, on this machine, through the same
-constructs and worker as the cluster (an in-memory dataset spec, run by the local runner).
-Writes, for each layer, with <slug> = the layer name lower-cased with runs of
-non-alphanumerics replaced by '-':
+Runs a dataset's stages for a GDAL-readable source on this machine, through the same constructs
+and worker as the cluster (an in-memory dataset spec, run by the local runner).
+
+A vector source (any source with vector layers): convert, hex, repartition and pmtiles for every
+spatial layer and a Parquet export for every non-spatial layer. Writes, for each layer, with
+<slug> = the layer name lower-cased with runs of non-alphanumerics replaced by '-':
   DIR/<slug>.parquet                   GeoParquet (plain Parquet for non-spatial layers)
   DIR/<slug>.pmtiles                   vector tiles, source-layer <slug>
   DIR/<slug>/hex/h0=<cell>/data_0.parquet   H3 cells with the attributes
   DIR/<slug>/manifest.json             counts
+
+A raster source (GDAL opens it with raster bands and no vector layers; several files separated
+by commas are tiles mosaicked into one): cog, raster-hex and raster-manifest. With <slug> = the
+(first) file name without extension, slugified:
+  DIR/<slug>.tif                       Cloud-Optimized GeoTIFF
+  DIR/<slug>/hex/h0=<cell>/data_0.parquet   H3 cells with the aggregated values
+  DIR/<slug>/manifest.json             cells, nodata share, value range, method
+--value-kind says what a pixel value is: continuous (a density: area-weighted mean per cell),
+count (an amount per pixel: mass-conserving sum) or categorical (class codes: majority class
+and per-class fractions).
+
 Logs and resume markers go to DIR/.cng-run/. Use it to try a dataset before opening a PR.
 
 Options:
   --out DIR             output directory (required)
-  --layers LIST         only these layers (names or slugs, comma-separated)
-  --resolution N        H3 resolution (default 10)
-  --parents LIST        parent resolutions (default 9,8)
-  --containment MODE    center (default) or overlap
+  --layers LIST         vector: only these layers (names or slugs, comma-separated)
+  --resolution N        H3 resolution (default 10 for vector sources, 8 for rasters)
+  --parents LIST        parent resolutions (default 9,8 for vector sources, none for rasters)
+  --containment MODE    vector: center (default) or overlap
+  --value-kind KIND     raster: continuous (default), count or categorical
   --jobs N              worker processes at once (default: CPU count)
   --force               redo completed work
   -h, --help            show this help
@@ -190,13 +233,16 @@ Exit status: 0 done, 1 failed, 2 usage error.
 
 Examples:
   cng local data/store/public-padus/raw/PADUS4_1Geodatabase.gdb --out out/padus --layers PADUS4_1Marine
-  cng local parks.gpkg --out out/parks --resolution 9 --parents 8,7`,
+  cng local parks.gpkg --out out/parks --resolution 9 --parents 8,7
+  cng local population_2020.tif --out out/pop --value-kind count --resolution 7 --parents 5
+  cng local landcover_n40.tif,landcover_n50.tif --out out/landcover --value-kind categorical`,
   options: {
     out: { type: 'string' },
     layers: { type: 'string' },
     resolution: { type: 'string' },
     parents: { type: 'string' },
     containment: { type: 'string' },
+    'value-kind': { type: 'string' },
     jobs: { type: 'string' },
     force: { type: 'boolean' },
   },
@@ -205,20 +251,43 @@ Examples:
     if (positionals.length !== 1) throw new UsageError('expected one source');
     const outArg = str(values.out);
     if (!outArg) throw new UsageError('--out DIR is required');
-    const resolution = values.resolution === undefined ? 10 : Number(values.resolution);
-    if (!Number.isInteger(resolution) || resolution < 0 || resolution > 15) throw new UsageError(`--resolution must be 0..15, got '${values.resolution}'`);
-    const parents = (str(values.parents) ?? '9,8').split(',').filter(Boolean).map(Number);
-    if (parents.some((p) => !Number.isInteger(p) || p < 0 || p >= resolution)) throw new UsageError(`--parents must be resolutions below ${resolution}`);
-    const containment = str(values.containment) ?? 'center';
-    if (containment !== 'center' && containment !== 'overlap') throw new UsageError(`--containment must be center or overlap, got '${containment}'`);
     const jobs = values.jobs === undefined ? availableParallelism() : Number(values.jobs);
     if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs must be a positive integer, got '${values.jobs}'`);
 
     const [sourceArg] = positionals;
-    const source = /^[a-z0-9]+:\/\/|^\/vsi/.test(sourceArg) ? sourceArg : resolve(sourceArg);
+    const absolute = (s: string) => (/^[a-z0-9]+:\/\/|^\/vsi/.test(s) ? s : resolve(s));
+    // Comma-separated tiles, unless the whole argument is one existing path.
+    const tiles = sourceArg.includes(',') && !existsSync(sourceArg) ? sourceArg.split(',').map((t) => t.trim()).filter(Boolean).map(absolute) : [absolute(sourceArg)];
+    const raster = await isRasterSource(tiles[0]);
+    const kind = raster ? 'raster' : 'vector';
+
+    const resolution = values.resolution === undefined ? (raster ? 8 : 10) : Number(values.resolution);
+    if (!Number.isInteger(resolution) || resolution < 0 || resolution > 15) throw new UsageError(`--resolution must be 0..15, got '${values.resolution}'`);
+    const parents = (str(values.parents) ?? (raster ? '' : '9,8')).split(',').filter(Boolean).map(Number);
+    if (parents.some((p) => !Number.isInteger(p) || p < 0 || p >= resolution)) throw new UsageError(`--parents must be resolutions below ${resolution}`);
+    for (const [flag, only] of [['value-kind', 'raster'], ['layers', 'vector'], ['containment', 'vector']] as const)
+      if (values[flag] !== undefined && only !== kind)
+        throw new UsageError(`--${flag} applies to ${only} sources; '${sourceArg}' ${raster ? 'is a raster source' : 'is not a raster (GDAL opens no raster-only dataset there)'}`);
+
     const out = resolve(outArg);
-    const { spec, skipped } = await localSpec(source, { layers: str(values.layers)?.split(',').map((s) => s.trim()).filter(Boolean), resolution, parents, containment: containment as 'center' | 'overlap' });
-    for (const s of skipped) process.stderr.write(`cng local: skipping layer ${s}\n`);
+    let spec: DatasetSpec;
+    if (raster) {
+      const valueKind = str(values['value-kind']) ?? 'continuous';
+      if (!(RASTER_VALUE_KINDS as readonly string[]).includes(valueKind))
+        throw new UsageError(`--value-kind must be ${RASTER_VALUE_KINDS.join(', ')}; got '${valueKind}'`);
+      spec = localRasterSpec(tiles, { valueKind: valueKind as RasterValueKind, resolution, parents });
+    } else {
+      const containment = str(values.containment) ?? 'center';
+      if (containment !== 'center' && containment !== 'overlap') throw new UsageError(`--containment must be center or overlap, got '${containment}'`);
+      const local = await localSpec(tiles.length > 1 ? absolute(sourceArg) : tiles[0], {
+        layers: str(values.layers)?.split(',').map((s) => s.trim()).filter(Boolean),
+        resolution,
+        parents,
+        containment,
+      });
+      for (const s of local.skipped) process.stderr.write(`cng local: skipping layer ${s}\n`);
+      spec = local.spec;
+    }
 
     // The directory store maps s3://<bucket>/<key> to <store>/<bucket>/<key>; the bucket is a link to DIR.
     const { mkdirSync, rmSync, symlinkSync } = await import('node:fs');
@@ -234,8 +303,61 @@ Examples:
   },
 };
 
-/** A dataset spec for every (selected) layer of a source, products named by layer slug. */
-export async function localSpec(
+/**
+ * Whether GDAL opens `source` as a raster: it has raster bands and no vector layers. False when
+ * GDAL cannot open it at all (the vector path then reports why).
+ */
+export async function isRasterSource(source: string): Promise<boolean> {
+  const { default: gdal } = await import('gdal-async');
+  const { configureGdalS3, toGdalPath } = await import('../worker/gdal.ts');
+  configureGdalS3();
+  const path = toGdalPath(source);
+  if (!path.startsWith('/vsi') && !existsSync(path)) return false;
+  let ds: Awaited<ReturnType<typeof gdal.openAsync>>;
+  try {
+    ds = await gdal.openAsync(path, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    // A vector-only dataset has no band collection at all (null), a raster-only one no layers.
+    const bands = ds.bands ? await ds.bands.countAsync() : 0;
+    const layers = ds.layers ? await ds.layers.countAsync() : 0;
+    return bands > 0 && layers === 0;
+  } finally {
+    ds.close();
+  }
+}
+
+/**
+ * A dataset spec for one raster (several files = tiles of one mosaic), layout 'named': products
+ * `<slug>.tif`, `<slug>/hex/`, `<slug>/manifest.json` with <slug> the first file's name without
+ * extension, slugified.
+ */
+export function localRasterSpec(
+  sources: string[],
+  opts: { valueKind: RasterValueKind; resolution: number; parents: number[] },
+): DatasetSpec {
+  const file = basename(sources[0].replace(/\/+$/, ''));
+  const name = slugify(file.replace(/\.[^.]*$/, '')) || 'raster';
+  return {
+    name: 'local',
+    title: `Ad-hoc run of ${sources.join(', ')}`,
+    run: 1,
+    bucket: 'local-out',
+    layout: 'named',
+    rasters: {
+      r1: {
+        source: sources.length === 1 ? sources[0] : sources,
+        valueKind: opts.valueKind,
+        name,
+        hex: { resolution: opts.resolution, parents: opts.parents },
+      },
+    },
+  };
+}
+
+/** A dataset spec for every (selected) layer of a source, products named by layer slug. */export async function localSpec(
   source: string,
   opts: { layers?: string[]; resolution: number; parents: number[]; containment: 'center' | 'overlap' },
 ): Promise<{ spec: DatasetSpec; skipped: string[] }> {

@@ -2,8 +2,8 @@ import { ApiObject, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { ClusterProfile } from './profile.ts';
 import {
-  DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, HEX_DEFAULTS, hexWorkUnits, parseDatasetSpec, tableStageId,
-  type DatasetSpec, type HexSettings, type LayerSpec, type ResolvedDatasetSpec, type TableSpec,
+  DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, HEX_DEFAULTS, hexWorkUnits, parseDatasetSpec, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS, tableStageId,
+  type DatasetSpec, type HexSettings, type LayerSpec, type RasterSpec, type RasterValueKind, type ResolvedDatasetSpec, type TableSpec,
 } from './spec.ts';
 import type { DatasetProse } from './prose.ts';
 import { Stage, type DatasetContext, type StageKind, type StageProps, type StageResources } from './stage.ts';
@@ -32,21 +32,27 @@ export class Dataset extends Construct {
     this.context = { name: resolved.name, run: resolved.run, profile };
     this.flux = new Chart(this, 'flux', { namespace: profile.namespace, disableResourceNameHashes: true });
 
-    const hexJobs = Object.values(resolved.layers).reduce(
-      (n, l) => n + (this.hexSettings(l).runner === 'flux' ? Math.ceil(this.hexUnits(l) / profile.maxCompletionsPerJob) : 0),
-      0,
-    );
-    const singlePodStages = 1 + Object.keys(resolved.layers).length * 3 + resolved.tables.length;
+    // Hex pods (vector hex and raster-hex Jobs, which may run at the same time) share what the
+    // single-pod stages leave of maxPods.
+    const rasterEntries = Object.entries(resolved.rasters);
+    const hexJobs =
+      Object.values(resolved.layers).reduce(
+        (n, l) => n + (this.hexSettings(l).runner === 'flux' ? Math.ceil(this.hexUnits(l) / profile.maxCompletionsPerJob) : 0),
+        0,
+      ) + rasterEntries.length * Math.ceil(RASTER_HEX_UNITS / profile.maxCompletionsPerJob);
+    const singlePodStages = 1 + Object.keys(resolved.layers).length * 3 + resolved.tables.length + rasterEntries.length * 2;
     const hexParallelism = Math.max(1, Math.floor((resolved.maxPods - singlePodStages) / Math.max(1, hexJobs)));
 
     const bySource = new Map<string, { layers: Record<string, LayerSpec>; tables: TableSpec[] }>();
     const group = (src: string) => bySource.get(src) ?? bySource.set(src, { layers: {}, tables: [] }).get(src)!;
-    for (const [key, l] of Object.entries(resolved.layers)) group(l.source ?? resolved.source).layers[key] = l;
-    for (const t of resolved.tables) group(resolved.source).tables.push(t);
+    // The schema guarantees a dataset source wherever a layer has none, and whenever there are tables.
+    for (const [key, l] of Object.entries(resolved.layers)) group((l.source ?? resolved.source)!).layers[key] = l;
+    for (const t of resolved.tables) group(resolved.source!).tables.push(t);
     let i = 0;
     const sources: GeodatabaseSource[] = [];
     for (const [source, g] of bySource) sources.push(new GeodatabaseSource(this, `source${i++}`, { source, ...g, hexParallelism }));
-    this.addDocsAndSync(sources);
+    const rasters = rasterEntries.map(([key, raster]) => new RasterLayerPipeline(this, key, { raster, hexParallelism }));
+    this.addDocsAndSync(sources, rasters);
 
     this.addKustomizations();
   }
@@ -62,12 +68,12 @@ export class Dataset extends Construct {
    * and stac-collection.json at the bucket root; `sync` (when it has a mirror) copies the products
    * and docs to source.coop.
    */
-  private addDocsAndSync(sources: GeodatabaseSource[]): void {
+  private addDocsAndSync(sources: GeodatabaseSource[], rasters: RasterLayerPipeline[]): void {
     const spec = this.spec;
     const profile = this.context.profile;
     const pipelines = sources.flatMap((s) => s.pipelines);
     const tables = sources.flatMap((s) => s.tables);
-    const products = [...pipelines.flatMap((p) => [p.repartition, p.pmtiles]), ...tables.map((t) => t.stage)];
+    const products = [...pipelines.flatMap((p) => [p.repartition, p.pmtiles]), ...tables.map((t) => t.stage), ...rasters.map((r) => r.manifest)];
     this.docsInput = {
       version: 1,
       name: spec.name,
@@ -81,6 +87,8 @@ export class Dataset extends Construct {
       stac: s3(spec.bucket, 'stac-collection.json'),
       layers: pipelines.map((p) => p.products),
       tables: tables.map((t) => t.products),
+      // Only when there are rasters, so the docs Jobs of vector datasets keep their names.
+      ...(rasters.length ? { rasters: rasters.map((r) => r.products) } : {}),
       ...(spec.mirror ? { mirror: { endpoint: profile.mirrorEndpoint, bucket: spec.mirror.bucket, prefix: spec.mirror.prefix } } : {}),
       ...(spec.prose ? { prose: spec.prose } : {}),
     };
@@ -345,6 +353,87 @@ export class TableExport {
   }
 }
 
+export interface RasterLayerPipelineProps {
+  readonly raster: RasterSpec;
+  /** raster-hex pods at once. @default raster.hex.parallelism, else all 122 completions */
+  readonly hexParallelism?: number;
+}
+
+/**
+ * One raster (one or more source files or tiles): setup-bucket → `<key>-cog` → `<key>-raster-hex`
+ * (Indexed, 122 completions: one per H3 resolution-0 cell) → `<key>-raster-manifest`.
+ * Products with the dataset's `layout` 'formats' (pattern B, the default): `<prefix>/cog/<name>.tif`,
+ * `<prefix>/hex/<name>/h0=<cell>/data_0.parquet`, `<prefix>/hex/<name>/manifest.json`, work files
+ * (`cog.json`, `stats/`) under `<prefix>/_work/<name>/`; with 'named' (pattern A):
+ * `<prefix>/<name>.tif`, `<prefix>/<name>/hex/h0=…`, `<prefix>/<name>/manifest.json`, work files
+ * under `<prefix>/<name>/_work/`.
+ */
+export class RasterLayerPipeline {
+  /** Where this raster's products are (for the docs stage). */
+  readonly products: DocsRaster;
+  readonly cog: Stage;
+  readonly hex: Stage;
+  readonly manifest: Stage;
+
+  constructor(dataset: Dataset, key: string, props: RasterLayerPipelineProps) {
+    const { raster } = props;
+    const bucket = dataset.spec.bucket;
+    const name = raster.name ?? key;
+    const paths = rasterPaths(dataset.spec.layout, (suffix) => dataset.key(suffix), name);
+    const url = (k: string) => s3(bucket, k);
+    const sources = typeof raster.source === 'string' ? [raster.source] : raster.source;
+    const resolution = raster.hex?.resolution ?? RASTER_HEX_DEFAULTS.resolution;
+    const parents = raster.hex?.parents ?? [...RASTER_HEX_DEFAULTS.parents];
+    const res = (kind: StageKind) => raster.resources?.[kind];
+    const kind = ['--value-kind', raster.valueKind];
+    const cells = ['--resolution', String(resolution), ...(parents.length ? ['--parents', parents.join(',')] : [])];
+    const cog = url(paths.cog);
+    const info = url(paths.info);
+    const hex = url(paths.hex);
+    const stats = url(paths.stats);
+    const manifest = url(paths.manifest);
+    this.products = { key, name, sources, valueKind: raster.valueKind, cog, info, hex, manifest, resolution, parents };
+
+    this.cog = dataset.addStage(`${key}-cog`, 'cog', {
+      layer: key,
+      dependsOn: [dataset.setupBucket()],
+      resources: res('cog'),
+      args: [
+        '--source', sources.join(','), '--out', cog, '--info', info, ...kind,
+        ...(raster.bands ? ['--bands', raster.bands.join(',')] : []),
+        ...(raster.nodata ? ['--nodata', raster.nodata.join(',')] : []),
+      ],
+    });
+    this.hex = dataset.addStage(`${key}-raster-hex`, 'raster-hex', {
+      layer: key,
+      dependsOn: [this.cog],
+      workItems: RASTER_HEX_UNITS,
+      parallelism: raster.hex?.parallelism ?? props.hexParallelism,
+      resources: res('raster-hex'),
+      args: ['--input', cog, '--info', info, '--out', hex, '--stats', stats, ...kind, ...cells],
+    });
+    this.manifest = dataset.addStage(`${key}-raster-manifest`, 'raster-manifest', {
+      layer: key,
+      dependsOn: [this.hex],
+      resources: res('raster-manifest'),
+      args: ['--input', cog, '--info', info, '--out', hex, '--stats', stats, ...kind, ...cells, '--manifest', manifest],
+    });
+  }
+}
+
+/** Object keys of a raster's products and work files in a layout (`key` adds the dataset prefix). */
+export function rasterPaths(
+  layout: 'formats' | 'named',
+  key: (path: string) => string,
+  name: string,
+): { cog: string; hex: string; manifest: string; work: string; info: string; stats: string } {
+  const p =
+    layout === 'formats'
+      ? { cog: key(`cog/${name}.tif`), hex: key(`hex/${name}`), manifest: key(`hex/${name}/manifest.json`), work: key(`_work/${name}`) }
+      : { cog: key(`${name}.tif`), hex: key(`${name}/hex`), manifest: key(`${name}/manifest.json`), work: key(`${name}/_work`) };
+  return { ...p, info: `${p.work}/cog.json`, stats: `${p.work}/stats` };
+}
+
 /** One spatial layer's products, as the docs stage reads them. */
 export interface DocsLayer {
   /** Layer key in the dataset file (prose `layers.<key>`). */
@@ -358,6 +447,26 @@ export interface DocsLayer {
   /** PMTiles source-layer name. */
   readonly pmtilesLayer: string;
   /** The hex directory (`…/<name>/hex`). */
+  readonly hex: string;
+  readonly manifest: string;
+  readonly resolution: number;
+  readonly parents: number[];
+}
+
+/** One raster's products, as the docs stage reads them. */
+export interface DocsRaster {
+  /** Raster key in the dataset file (prose `rasters.<key>`). */
+  readonly key: string;
+  /** Product base name. */
+  readonly name: string;
+  /** The source file(s) as the dataset file gives them (tiles mosaicked into the COG). */
+  readonly sources: string[];
+  readonly valueKind: RasterValueKind;
+  /** The Cloud-Optimized GeoTIFF. */
+  readonly cog: string;
+  /** The cog stage's info JSON (a work file; bounds for the STAC extent, read when present). */
+  readonly info: string;
+  /** The hex directory (`…/hex/<name>` or `…/<name>/hex`). */
   readonly hex: string;
   readonly manifest: string;
   readonly resolution: number;
@@ -384,7 +493,8 @@ export interface DocsInput {
   readonly name: string;
   readonly title: string;
   readonly run: number;
-  readonly source: string;
+  /** The dataset's vector source; absent for a raster-only dataset (each raster lists its own). */
+  readonly source?: string;
   readonly bucket: string;
   readonly prefix: string;
   /** Base of published URLs: `<publicEndpoint>/<bucket>/<key>`. */
@@ -395,6 +505,8 @@ export interface DocsInput {
   readonly stac: string;
   readonly layers: DocsLayer[];
   readonly tables: DocsTable[];
+  /** Raster products; absent when the dataset has none. */
+  readonly rasters?: DocsRaster[];
   readonly mirror?: { endpoint: string; bucket: string; prefix: string };
   /** The dataset's prose; absent when it has none yet (no docs stage; `cng docs --brief` says what to write). */
   readonly prose?: DatasetProse;

@@ -11,7 +11,9 @@ import { z } from 'zod';
  * Column descriptions are looked up in this order: `layers.<key>.columns.<col>`, then `columns.<col>`
  * (attributes shared by several layers), then the built-in descriptions of the columns the pipeline
  * itself adds (`_cng_fid`, `geometry`, `bbox`, `h<res>`, parents, `h0`). Table columns only in
- * `tables.<Table>.columns`.
+ * `tables.<Table>.columns`. Rasters (`rasters.<key>`) need a title and description; their hex
+ * columns are the pipeline's own (`value`, `coverage`, `class`, …, described by the tool), which
+ * `rasters.<key>.columns` may override; `units` and `classes` say what the values mean.
  */
 
 const text = z.string().trim().min(1);
@@ -68,6 +70,27 @@ export const proseSchema = z
           .strict(),
       )
       .default({}),
+    /**
+     * Per raster (keys of the dataset file's `rasters`). Optional, without a default, so datasets
+     * without rasters keep exactly their prose (it is part of the docs Job's arguments).
+     */
+    rasters: z
+      .record(
+        z.string(),
+        z
+          .object({
+            title: text,
+            description: text,
+            /** Unit of the pixel values (continuous: per area, e.g. 'Mg C / ha'; count: per pixel, e.g. 'people'). */
+            units: text.optional(),
+            /** Categorical rasters: class code → meaning, listed in the README and appended to the `class` column's STAC description. */
+            classes: z.record(z.string().regex(/^-?\d+$/, 'class codes are integers'), text).optional(),
+            /** Overrides of the built-in hex column descriptions (e.g. a band column's meaning). */
+            columns: columnDescriptions.default({}),
+          })
+          .strict(),
+      )
+      .optional(),
     /** Attribute columns shared by the spatial layers (and their hex products). */
     columns: columnDescriptions.default({}),
     /** Per non-spatial table (the source table name, e.g. 'Public_Access'). */

@@ -20,7 +20,7 @@ const resources = z
   .partial()
   .strict();
 
-const stageKinds = ['setup-bucket', 'convert', 'table', 'hex', 'repartition', 'pmtiles', 'docs', 'sync'] as const;
+const stageKinds = ['setup-bucket', 'convert', 'table', 'hex', 'repartition', 'pmtiles', 'cog', 'raster-hex', 'raster-manifest', 'docs', 'sync'] as const;
 
 /** Per-stage resource overrides, e.g. `{ hex: { memory: '8Gi' } }`. */
 const resourceOverrides = z.object(Object.fromEntries(stageKinds.map((k) => [k, resources.optional()])) as Record<StageKind, z.ZodOptional<typeof resources>>).strict();
@@ -90,6 +90,57 @@ const layer = z
   })
   .strict();
 
+/** How a raster's H3 values are aggregated (docs/stages.md#raster-hex). */
+export const RASTER_VALUE_KINDS = ['continuous', 'count', 'categorical'] as const;
+export type RasterValueKind = (typeof RASTER_VALUE_KINDS)[number];
+
+const rasterHex = z
+  .object({
+    /** H3 resolution of the cells. @default 8 */
+    resolution: z.number().int().min(0).max(15),
+    /** Parent resolutions (coarser than `resolution`) written as extra columns. @default [] */
+    parents: z.array(z.number().int().min(0).max(15)),
+    /** raster-hex pods at once. @default derived from the dataset's maxPods */
+    parallelism: z.number().int().positive(),
+  })
+  .partial()
+  .strict();
+
+const rasterSource = z
+  .string()
+  .min(1)
+  .refine((s) => !s.includes(','), 'must not contain "," (the cog stage takes a comma-separated list); list tiles as an array');
+
+const raster = z
+  .object({
+    /**
+     * GDAL raster source: s3://, /vsis3/, /vsicurl/, https:// or a path; a list of tiles is
+     * mosaicked into one COG (same bands, data type and CRS).
+     */
+    source: z.union([rasterSource, z.array(rasterSource).min(1, 'list at least one source')], {
+      errorMap: (issue, ctx) => ({
+        message: ctx.data === undefined ? 'Required' : issue.code === 'invalid_union' ? 'must be a source string or a list of them' : ctx.defaultError,
+      }),
+    }),
+    /**
+     * What a pixel value is, which decides the aggregation per H3 cell: `continuous` (a density,
+     * e.g. tonnes per hectare: area-weighted mean), `count` (an amount per pixel, e.g. people:
+     * mass-conserving sum) or `categorical` (class codes, single band: majority class with
+     * per-class area fractions). Required.
+     */
+    valueKind: z.enum(RASTER_VALUE_KINDS),
+    /** 1-based bands to keep. @default every band */
+    bands: z.array(z.number().int().positive()).min(1).optional(),
+    /** Values that also mean "no data", collapsed into the COG's one nodata value. @default [] */
+    nodata: z.array(z.number()).min(1).optional(),
+    /** Product base name (`cog/<name>.tif`, `hex/<name>/`). @default the raster key */
+    name: z.string().regex(/^[a-z0-9][-a-z0-9_.]*$/, 'must be lower-case letters, digits, "-", "_" and "."').optional(),
+    hex: rasterHex.optional(),
+    /** Resource overrides of this raster's stages (`cog`, `raster-hex`, `raster-manifest`). */
+    resources: resourceOverrides.optional(),
+  })
+  .strict();
+
 export const datasetSpecSchema = z
   .object({
     /** Dataset id, a DNS label: prefix of every Job and Kustomization, e.g. 'padus-4-1'. */
@@ -97,8 +148,11 @@ export const datasetSpecSchema = z
     title: z.string().min(1),
     /** Run number; bump it (through a PR) to re-process every stage. */
     run: z.number().int().positive(),
-    /** GDAL-readable source of the layers: s3://, /vsis3/, /vsicurl/, https:// or a path. */
-    source: z.string().min(1),
+    /**
+     * GDAL-readable source of the layers and tables: s3://, /vsis3/, /vsicurl/, https:// or a path.
+     * Required unless every layer has its own `source` and there are no tables (e.g. a raster-only dataset).
+     */
+    source: z.string().min(1).optional(),
     /** Bucket of the products (public-<name>). */
     bucket: z.string().regex(/^[a-z0-9][-a-z0-9.]{2,62}$/),
     /** Key prefix of the products inside the bucket. @default '' (bucket root) */
@@ -112,6 +166,19 @@ export const datasetSpecSchema = z
     tables: z
       .array(z.union([z.string().min(1), z.object({ layer: z.string().min(1), name: z.string().regex(/^[A-Za-z0-9][-A-Za-z0-9_.]*$/) }).strict()]))
       .default([]),
+    /**
+     * Rasters by key (a DNS label naming the stages and, by default, the products): each becomes a
+     * Cloud-Optimized GeoTIFF and an H3 hex product (docs/datasets.md#raster-datasets). @default {}
+     */
+    rasters: z.record(dnsLabel, raster).default({}),
+    /**
+     * Where raster products go (docs/data-organization.md): `'formats'` (pattern B, format
+     * directories: `<prefix>/cog/<name>.tif`, `<prefix>/hex/<name>/h0=…`, `<prefix>/hex/<name>/manifest.json`,
+     * work files under `<prefix>/_work/<name>/`) or `'named'` (pattern A: `<prefix>/<name>.tif`,
+     * `<prefix>/<name>/hex/h0=…`, `<prefix>/<name>/manifest.json`, work files under `<prefix>/<name>/_work/`).
+     * Vector layers always use pattern A. @default 'formats'
+     */
+    layout: z.enum(['formats', 'named']).default('formats'),
     /** Directory of the table exports. @default 'lookup' */
     tablesDir: z.string().default('lookup'),
     /** Hex settings for every layer (a layer may override). */
@@ -136,7 +203,16 @@ export const datasetSpecSchema = z
   })
   .strict()
   .superRefine((d, ctx) => {
-    if (Object.keys(d.layers).length + d.tables.length === 0) ctx.addIssue({ code: 'custom', message: 'a dataset needs at least one layer or table' });
+    const rasterKeys = Object.keys(d.rasters);
+    if (Object.keys(d.layers).length + d.tables.length + rasterKeys.length === 0)
+      ctx.addIssue({ code: 'custom', message: 'a dataset needs at least one layer, table or raster' });
+    // The dataset source is what layers without their own source and every table read.
+    if (d.source === undefined && (d.tables.length > 0 || Object.values(d.layers).some((l) => l.source === undefined)))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['source'],
+        message: rasterKeys.length ? 'Required by the layers without their own source and the tables (a raster-only dataset needs none)' : 'Required',
+      });
     // Kustomization names (<dataset>-<stage>) end up in label values: at most 63 characters.
     const check = (path: (string | number)[], stageId: string) => {
       const name = `${d.name}-${stageId}`;
@@ -163,6 +239,27 @@ export const datasetSpecSchema = z
       if (dups.length) ctx.addIssue({ code: 'custom', path, message: `work unit(s) ${dups.join(', ')} listed more than once` });
     }
     d.tables.forEach((t, i) => check(['tables', i], tableStageId(typeof t === 'string' ? t : t.layer)));
+    const layerNames = new Map(Object.entries(d.layers).map(([k, l]) => [l.name ?? k, k]));
+    const rasterNames = new Map<string, string>();
+    for (const [key, r] of Object.entries(d.rasters)) {
+      check(['rasters', key], `${key}-raster-manifest`);
+      if (key in d.layers)
+        ctx.addIssue({ code: 'custom', path: ['rasters', key], message: `"${key}" is also a layer key; raster and layer keys must differ (they name the stages)` });
+      const name = r.name ?? key;
+      const clash = rasterNames.get(name);
+      if (clash !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['rasters', key, 'name'], message: `product name "${name}" is also raster ${clash}'s; every raster needs its own name` });
+      rasterNames.set(name, key);
+      const layer = layerNames.get(name);
+      if (layer !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['rasters', key, 'name'], message: `product name "${name}" is also layer ${layer}'s; rasters and layers need different names (products, STAC assets)` });
+      const res = r.hex?.resolution ?? RASTER_HEX_DEFAULTS.resolution;
+      const badParents = (r.hex?.parents ?? []).filter((p) => p >= res);
+      if (badParents.length)
+        ctx.addIssue({ code: 'custom', path: ['rasters', key, 'hex', 'parents'], message: `parent resolution(s) ${badParents.join(', ')} are not coarser than the resolution ${res}` });
+      if (r.valueKind === 'categorical' && (r.bands?.length ?? 1) > 1)
+        ctx.addIssue({ code: 'custom', path: ['rasters', key, 'bands'], message: `a categorical raster has one band; got ${r.bands!.length}` });
+    }
   });
 
 /** Stage id of a table export: `table-<slug>`. */
@@ -176,6 +273,7 @@ export type DatasetSpec = z.input<typeof datasetSpecSchema>;
 export type ResolvedDatasetSpec = z.output<typeof datasetSpecSchema>;
 export type LayerSpec = z.output<typeof layer>;
 export type TableSpec = ResolvedDatasetSpec['tables'][number];
+export type RasterSpec = z.output<typeof raster>;
 export type HexSettings = Required<Omit<z.output<typeof hex>, 'parallelism'>> & {
   parallelism?: number;
   /** Layer only: re-run just these work units. */
@@ -191,6 +289,15 @@ export function hexWorkUnits(features: number, featuresPerUnit: number): number 
 
 export const HEX_DEFAULTS: HexSettings = { resolution: 10, parents: [9, 8], containment: 'center', featuresPerUnit: 2000, runner: 'flux' };
 
+/**
+ * Raster hex settings when the raster does not set them. Work units are always the 122 H3
+ * resolution-0 cells (one raster-hex completion each).
+ */
+export const RASTER_HEX_DEFAULTS = { resolution: 8, parents: [] as number[] } as const;
+
+/** Work units of every raster-hex stage: one per H3 base cell. */
+export const RASTER_HEX_UNITS = 122;
+
 /** Resources of each stage kind when nothing overrides them. Requests equal limits. */
 export const DEFAULT_RESOURCES: Record<StageKind, StageResources> = {
   'setup-bucket': { cpu: '500m', memory: '512Mi', ephemeralStorage: '1Gi' },
@@ -199,6 +306,9 @@ export const DEFAULT_RESOURCES: Record<StageKind, StageResources> = {
   hex: { cpu: '2', memory: '4Gi', ephemeralStorage: '10Gi' },
   repartition: { cpu: '2', memory: '8Gi', ephemeralStorage: '60Gi' },
   pmtiles: { cpu: '4', memory: '16Gi', ephemeralStorage: '60Gi' },
+  cog: { cpu: '2', memory: '8Gi', ephemeralStorage: '100Gi' },
+  'raster-hex': { cpu: '1', memory: '4Gi', ephemeralStorage: '20Gi' },
+  'raster-manifest': { cpu: '500m', memory: '1Gi', ephemeralStorage: '1Gi' },
   docs: { cpu: '1', memory: '2Gi', ephemeralStorage: '10Gi' },
   sync: { cpu: '1', memory: '2Gi', ephemeralStorage: '1Gi' },
 };
@@ -211,6 +321,9 @@ export const DEFAULT_TIMEOUTS: Record<StageKind, string> = {
   hex: '12h',
   repartition: '4h',
   pmtiles: '12h',
+  cog: '6h',
+  'raster-hex': '6h',
+  'raster-manifest': '30m',
   docs: '30m',
   sync: '6h',
 };

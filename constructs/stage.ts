@@ -15,7 +15,10 @@ export interface StageResources {
 }
 
 /** The stages a worker knows (`cng-worker <stage>`). */
-export type StageKind = 'setup-bucket' | 'convert' | 'table' | 'hex' | 'repartition' | 'pmtiles' | 'docs' | 'sync';
+export type StageKind =
+  | 'setup-bucket' | 'convert' | 'table' | 'hex' | 'repartition' | 'pmtiles'
+  | 'cog' | 'raster-hex' | 'raster-manifest'
+  | 'docs' | 'sync';
 
 /** Identity of a dataset as every stage needs it. */
 export interface DatasetContext {

@@ -327,7 +327,8 @@ describe('cng docs', () => {
 
 describe('docs/reading-products.md', () => {
   const md = readFileSync(join(ROOT, 'docs/reading-products.md'), 'utf8');
-  const blocks = [...md.matchAll(/(<!-- docs-test: skip \(([^)]*)\) -->\n)?```sql\n([\s\S]*?)```/g)];
+  // Raster blocks (`<!-- docs-test: raster -->`) run in test/raster-pipeline.test.ts, over raster products.
+  const blocks = [...md.matchAll(/(<!-- docs-test: (?:skip \(([^)]*)\)|raster) -->\n)?```sql\n([\s\S]*?)```/g)].filter((b) => !b[1]?.includes('docs-test: raster'));
 
   it('every sql block runs against the fixture products (s3://public-padus/ → the directory store)', async () => {
     const run = blocks.filter((b) => !b[1]);

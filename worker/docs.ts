@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { PMTiles, type Source } from 'pmtiles';
 import { CommandError } from '../cli/command.ts';
-import type { DocsInput, DocsLayer, DocsTable } from '../constructs/pipelines.ts';
+import type { DocsInput, DocsLayer, DocsRaster, DocsTable } from '../constructs/pipelines.ts';
 import { proseSchema, type ResolvedProse } from '../constructs/prose.ts';
 import { openDuckDB } from './limits.ts';
 import { log } from './log.ts';
@@ -16,7 +16,7 @@ import { Storage } from './storage.ts';
 /**
  * The docs stage and `cng docs`: README.md and stac-collection.json for a dataset, from FACTS read
  * off the published files (DuckDB DESCRIBE and Parquet footers, GeoParquet `geo` metadata, the
- * PMTiles header and metadata, each layer's manifest.json, object sizes) merged with the PROSE kept
+ * PMTiles header and metadata, each layer's and raster's manifest.json, object sizes; no GDAL) merged with the PROSE kept
  * next to the dataset file (constructs/prose.ts). Remote Parquet files are never downloaded whole:
  * their footer (and, for the writing brief, the chunks of the columns it samples) is fetched into a
  * sparse local file that DuckDB reads. Rules and formats: docs/reading-products.md#dataset-documentation.
@@ -71,9 +71,50 @@ export interface TableFacts {
   readonly parquet?: ParquetFact;
 }
 
+/**
+ * A raster's manifest.json as the raster-manifest stage writes it (docs/stages.md#raster-manifest);
+ * the docs read only these fields.
+ */
+export interface RasterManifest {
+  readonly version: number;
+  readonly kind: 'raster';
+  readonly valueKind: 'continuous' | 'count' | 'categorical';
+  readonly method: string;
+  readonly resolution: number;
+  readonly parents: number[];
+  readonly cells: number;
+  readonly partitions: number;
+  /** Nodata pixels ÷ all pixels of the raster. */
+  readonly nodataShare: number;
+  /** [min, max] of each hexed value column (continuous, count). */
+  readonly valueRange?: Record<string, [number, number]>;
+  /** Cells per majority class code (categorical). */
+  readonly classes?: Record<string, number>;
+  /** Sum of each hexed value column (count). */
+  readonly total?: Record<string, number>;
+  readonly bands: { band: number; name: string; dataType: string }[];
+  readonly nodata: number | null;
+  readonly nodataCollapsed: number[];
+  readonly cog: { url: string; bytes: number; width: number; height: number; crs: string; overviews: number; copied: boolean };
+  /** Bytes of the hex partition files. */
+  readonly bytes: number;
+}
+
+export interface RasterFacts {
+  readonly raster: DocsRaster;
+  /** The COG's size (its facts are in the manifest: no GDAL needed here). */
+  readonly cog?: { url: string; size: number };
+  readonly manifest?: RasterManifest;
+  /** Columns of the hex partition files plus `h0` (empty when the raster has no valid cell). */
+  readonly hexColumns?: ColumnFact[];
+  /** West, south, east, north in lon/lat from the cog stage's info JSON, when it is still there. */
+  readonly bounds?: [number, number, number, number];
+}
+
 export interface Facts {
   readonly layers: LayerFacts[];
   readonly tables: TableFacts[];
+  readonly rasters: RasterFacts[];
   /** Products that were not found (URLs). */
   readonly missing: string[];
 }
@@ -108,7 +149,9 @@ export async function gatherFacts(input: DocsInput, store: ObjectStore, opts: { 
       if (samples && parquet) await reader.sample(table.url, parquet, table.sourceLayer, samples);
       tables.push({ table, parquet });
     }
-    return { facts: { layers, tables, missing }, samples };
+    const rasters: RasterFacts[] = [];
+    for (const raster of input.rasters ?? []) rasters.push(await readRaster(store, reader, raster, missing));
+    return { facts: { layers, tables, rasters, missing }, samples };
   } finally {
     await reader.close();
   }
@@ -275,6 +318,31 @@ async function readHex(store: ObjectStore, reader: ParquetReader, layer: DocsLay
   return { url: layer.hex, manifest, columns: [...columns.filter((c) => c.name !== 'h0'), { name: 'h0', type: 'UBIGINT' }] };
 }
 
+/** A raster's facts: COG size, manifest, one partition's columns and (when present) the info's bounds. */
+async function readRaster(store: ObjectStore, reader: ParquetReader, raster: DocsRaster, missing: string[]): Promise<RasterFacts> {
+  const c = parseS3Url(raster.cog);
+  const head = await store.head(c.bucket, c.key);
+  if (!head) missing.push(raster.cog);
+  const m = parseS3Url(raster.manifest);
+  const manifest = await store
+    .readText(m.bucket, m.key)
+    .then((t) => JSON.parse(t) as RasterManifest)
+    .catch(missingOr(missing, raster.manifest));
+  let hexColumns: ColumnFact[] | undefined;
+  if (manifest) {
+    const h = parseS3Url(raster.hex);
+    const first = (await store.list(h.bucket, `${h.key.replace(/\/$/, '')}/`)).find((o) => /\/h0=\d+\/[^/]+\.parquet$/.test(o.key));
+    if (first) hexColumns = [...(await reader.describeFile(`s3://${h.bucket}/${first.key}`)).filter((col) => col.name !== 'h0'), { name: 'h0', type: 'UBIGINT' }];
+    else if (manifest.cells > 0) missing.push(`${raster.hex}/h0=…`);
+    else hexColumns = [];
+  }
+  const i = parseS3Url(raster.info);
+  const info = await store.readText(i.bucket, i.key).then((t) => JSON.parse(t) as { bounds4326?: number[] }).catch(() => undefined);
+  const b = info?.bounds4326;
+  const bounds = Array.isArray(b) && b.length === 4 && b.every((x) => Number.isFinite(x)) ? (b as [number, number, number, number]) : undefined;
+  return { raster, ...(head ? { cog: { url: raster.cog, size: head.size } } : {}), manifest, hexColumns, bounds };
+}
+
 async function readPmtiles(store: ObjectStore, url: string): Promise<PmtilesFact> {
   const { bucket, key } = parseS3Url(url);
   const head = await store.head(bucket, key);
@@ -304,7 +372,7 @@ async function readPmtiles(store: ObjectStore, url: string): Promise<PmtilesFact
 // ---------------------------------------------------------------------------------------------
 
 /** Where a column's description comes from, for messages. */
-export type DescriptionSource = 'layer' | 'dataset' | 'table' | 'pipeline';
+export type DescriptionSource = 'layer' | 'dataset' | 'table' | 'raster' | 'pipeline';
 
 /** The pipeline's own columns, described by the tool itself (prose may override). */
 export function pipelineColumn(name: string, layer: Pick<DocsLayer, 'resolution' | 'parents'>, containment = 'center'): string | undefined {
@@ -336,6 +404,57 @@ export function layerColumnDescription(
   return builtin ? { text: builtin, from: 'pipeline' } : undefined;
 }
 
+/** The slug a band's name becomes as a hex column (multi-band rasters): lower-case, non-alphanumerics → `_`. */
+export function bandColumn(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]+/g, '_');
+}
+
+/** The raster pipeline's own hex columns, described by the tool (prose may override). */
+export function rasterPipelineColumn(
+  name: string,
+  raster: Pick<DocsRaster, 'resolution' | 'parents' | 'valueKind'>,
+  opts: { units?: string; bands?: RasterManifest['bands'] } = {},
+): string | undefined {
+  const res = raster.resolution;
+  const unit = opts.units ? ` Unit: ${opts.units}.` : '';
+  if (name === `h${res}`) return `H3 cell at resolution ${res} (UBIGINT), one row per cell with at least one valid (non-nodata) pixel.`;
+  const p = /^h(\d+)$/.exec(name);
+  if (p && raster.parents.includes(Number(p[1]))) return `Parent H3 cell at resolution ${p[1]} of h${res} (UBIGINT).`;
+  if (name === 'h0')
+    return `Resolution-0 H3 cell of h${res}, the hive partition key: stored in the directory name h0=<cell> (decimal UBIGINT), not in the files; read with hive_partitioning (hive_types {'h0': UBIGINT}).`;
+  if (name === 'coverage') return "Share of the cell's area covered by valid (non-nodata) pixels, in (0, 1].";
+  if (raster.valueKind === 'categorical') {
+    if (name === 'class') return `Majority class: the class code covering the largest share of the cell's valid area.`;
+    if (name === 'fraction') return "Share (0–1) of the cell's valid area covered by the majority class.";
+    if (name === 'fractions') return "Every class present in the cell → its share of the cell's valid area (MAP(INTEGER, DOUBLE); the shares sum to 1).";
+    return undefined;
+  }
+  const what =
+    raster.valueKind === 'continuous'
+      ? "area-weighted mean of the pixel values over the cell's valid area"
+      : 'sum of the pixel values in the cell, each pixel split across the cells it overlaps by area (mass-conserving: the column sums to the raster total)';
+  if (name === 'value') return `${what[0].toUpperCase()}${what.slice(1)}.${unit}`;
+  const band = opts.bands?.find((b) => bandColumn(b.name) === name);
+  if (band) return `Band ${band.band} (${band.name}): ${what}.${unit}`;
+  return undefined;
+}
+
+/** A raster hex column's description and where it was found, or undefined. */
+export function rasterColumnDescription(
+  prose: ResolvedProse,
+  raster: Pick<DocsRaster, 'key' | 'resolution' | 'parents' | 'valueKind'>,
+  column: string,
+  bands?: RasterManifest['bands'],
+): { text: string; from: DescriptionSource } | undefined {
+  const rp = prose.rasters?.[raster.key];
+  const own = rp?.columns[column];
+  if (own) return { text: own, from: 'raster' };
+  const builtin = rasterPipelineColumn(column, raster, { units: rp?.units, bands });
+  if (!builtin) return undefined;
+  const classes = column === 'class' && rp?.classes ? ` Classes: ${Object.entries(rp.classes).map(([k, v]) => `${k} = ${v}`).join('; ')}.` : '';
+  return { text: builtin + classes, from: 'pipeline' };
+}
+
 /** The description with the column's code meanings appended (for STAC and the README's column tables). */
 function withCodes(prose: ResolvedProse, column: string, text: string): string {
   const codes = prose.codes[column];
@@ -355,6 +474,8 @@ export interface SchemaSnapshot {
   readonly origin: string;
   readonly layers: Record<string, { geoparquet: ColumnFact[]; hex: ColumnFact[] }>;
   readonly tables: Record<string, ColumnFact[]>;
+  /** Hex columns per raster key; present only for datasets with rasters. */
+  readonly rasters?: Record<string, ColumnFact[]>;
 }
 
 /** The snapshot of gathered facts (layers and tables that were found). */
@@ -364,7 +485,10 @@ export function schemaSnapshot(input: DocsInput, facts: Facts, origin: string): 
     if (l.geoparquet && l.hex) layers[l.layer.key] = { geoparquet: l.geoparquet.columns, hex: l.hex.columns };
   const tables: SchemaSnapshot['tables'] = {};
   for (const t of facts.tables) if (t.parquet) tables[t.table.sourceLayer] = t.parquet.columns;
-  return { dataset: input.name, origin, layers, tables };
+  if (!input.rasters?.length) return { dataset: input.name, origin, layers, tables };
+  const rasters: NonNullable<SchemaSnapshot['rasters']> = {};
+  for (const r of facts.rasters) if (r.hexColumns) rasters[r.raster.key] = r.hexColumns;
+  return { dataset: input.name, origin, layers, tables, rasters };
 }
 
 /** One gap in the prose, with where to fill it. */
@@ -385,7 +509,7 @@ export interface ProseProblem {
  * Every missing description: the prose against the columns of the published files (a snapshot, or
  * the facts of a run). Also flags prose for layers/tables the dataset does not have.
  */
-export function checkProse(input: Pick<DocsInput, 'name' | 'layers' | 'tables'>, proseIn: unknown, schema: SchemaSnapshot): ProseProblem[] {
+export function checkProse(input: Pick<DocsInput, 'name' | 'layers' | 'tables' | 'rasters'>, proseIn: unknown, schema: SchemaSnapshot): ProseProblem[] {
   const out: ProseProblem[] = [];
   if (proseIn === undefined) {
     out.push({ kind: 'missing', what: 'prose', field: `datasets/${input.name}.prose.ts`, message: "the dataset has no prose: write a DatasetProse and set the dataset file's prose field" });
@@ -427,6 +551,17 @@ export function checkProse(input: Pick<DocsInput, 'name' | 'layers' | 'tables'>,
     }
     for (const c of cols) if (!p?.columns[c.name]) out.push({ kind: 'missing', what: `table ${name} column ${c.name}`, field: `tables.${name}.columns.${c.name}`, message: 'no description' });
   }
+  // Rasters: a title and description each; their hex columns are the pipeline's own (checked when
+  // the snapshot or the run lists them: a band column named by the source is described generically).
+  for (const raster of input.rasters ?? []) {
+    if (!prose.rasters?.[raster.key]) out.push({ kind: 'missing', what: `raster ${raster.key}`, field: `rasters.${raster.key}`, message: 'no title and description' });
+    for (const c of schema.rasters?.[raster.key] ?? [])
+      if (!rasterColumnDescription(prose, raster, c.name, c.name === 'value' ? undefined : [{ band: 0, name: c.name, dataType: c.type }]))
+        out.push({ kind: 'missing', what: `raster ${raster.key} column ${c.name}`, field: `rasters.${raster.key}.columns.${c.name}`, message: 'no description' });
+  }
+  const rasterKeys = new Set((input.rasters ?? []).map((r) => r.key));
+  for (const k of Object.keys(prose.rasters ?? {}))
+    if (!rasterKeys.has(k)) out.push({ kind: 'extra', what: `raster ${k}`, field: `rasters.${k}`, message: 'described in the prose but not a raster of the dataset' });
   const layerKeys = new Set(input.layers.map((l) => l.key));
   for (const k of Object.keys(prose.layers)) if (!layerKeys.has(k)) out.push({ kind: 'extra', what: `layer ${k}`, field: `layers.${k}`, message: 'described in the prose but not a layer of the dataset' });
   const tableNames = new Set(input.tables.map((t) => t.sourceLayer));
@@ -485,7 +620,11 @@ export function buildStac(input: DocsInput, facts: Facts): Record<string, unknow
   const prose = resolveProse(input);
   const self = publicUrl(input, input.stac);
   const readme = publicUrl(input, input.readme);
-  const bboxes = facts.layers.map((l) => l.geoparquet?.geo?.bbox).filter((b): b is number[] => Array.isArray(b) && b.length === 4);
+  const bboxes = [
+    ...facts.layers.map((l) => l.geoparquet?.geo?.bbox),
+    // A raster crossing the antimeridian (west > east) spans every longitude in a plain bbox.
+    ...facts.rasters.map((r) => (r.bounds ? (r.bounds[0] > r.bounds[2] ? [-180, r.bounds[1], 180, r.bounds[3]] : [...r.bounds]) : undefined)),
+  ].filter((b): b is number[] => Array.isArray(b) && b.length === 4);
   const union = bboxes.length
     ? [Math.min(...bboxes.map((b) => b[0])), Math.min(...bboxes.map((b) => b[1])), Math.max(...bboxes.map((b) => b[2])), Math.max(...bboxes.map((b) => b[3]))]
     : [-180, -90, 180, 90];
@@ -539,6 +678,7 @@ export function buildStac(input: DocsInput, facts: Facts): Record<string, unknow
       };
     }
   }
+  for (const r of facts.rasters) addRasterAssets(assets, input, prose, r);
   for (const t of facts.tables) {
     if (!t.parquet) continue;
     const tp = prose.tables[t.table.sourceLayer];
@@ -579,6 +719,72 @@ export function buildStac(input: DocsInput, facts: Facts): Record<string, unknow
   };
 }
 
+/** Media type of a Cloud-Optimized GeoTIFF (STAC best practice). */
+export const COG_MEDIA_TYPE = 'image/tiff; application=geotiff; profile=cloud-optimized';
+
+/** A raster's STAC assets: `<name>-cog` (the COG) and `<name>-hex` (the hex directory), facts from its manifest. */
+function addRasterAssets(assets: Record<string, Record<string, unknown>>, input: DocsInput, prose: ResolvedProse, r: RasterFacts): void {
+  const { raster } = r;
+  const rp = prose.rasters?.[raster.key];
+  const title = rp?.title ?? raster.name;
+  const m = r.manifest;
+  if (r.cog)
+    assets[`${raster.name}-cog`] = {
+      href: publicUrl(input, raster.cog),
+      type: COG_MEDIA_TYPE,
+      roles: ['data'],
+      title: `${title} (Cloud-Optimized GeoTIFF)`,
+      description: `${rp?.description ?? ''} ${raster.valueKind} values${rp?.units ? ` in ${rp.units}` : ''}${m ? `, ${m.cog.width} × ${m.cog.height} pixels, ${m.cog.crs.length > 40 ? 'CRS in the file' : m.cog.crs}` : ''}.`.trim(),
+      'file:size': r.cog.size,
+      ...(m
+        ? {
+            'cng:raster': {
+              value_kind: raster.valueKind,
+              width: m.cog.width,
+              height: m.cog.height,
+              crs: m.cog.crs,
+              overviews: m.cog.overviews,
+              nodata: m.nodata,
+              nodata_collapsed: m.nodataCollapsed,
+              bands: m.bands.map((b) => ({ band: b.band, name: b.name, data_type: b.dataType })),
+              ...(r.bounds ? { bounds: r.bounds } : {}),
+            },
+          }
+        : {}),
+    };
+  if (m && r.hexColumns)
+    assets[`${raster.name}-hex`] = {
+      href: publicUrl(input, raster.hex, true),
+      type: 'application/vnd.apache.parquet',
+      roles: ['data'],
+      title: `${title} (H3 resolution ${m.resolution} hex Parquet)`,
+      description:
+        `${title} aggregated to H3 cells at resolution ${m.resolution}${m.parents.length ? ` (parents ${m.parents.join(', ')})` : ''}: ${m.method}; ` +
+        `a directory of hive partitions h0=<cell>/data_0.parquet (${m.partitions} partitions, ${m.bytes} bytes). ` +
+        `Read ${publicUrl(input, raster.hex, true)}**/*.parquet with hive partitioning.`,
+      'table:row_count': m.cells,
+      'table:columns': r.hexColumns.map((c) => ({
+        name: c.name,
+        type: c.type,
+        description: rasterColumnDescription(prose, raster, c.name, m.bands)?.text ?? 'Not yet described.',
+      })),
+      'cng:h3': {
+        resolution: m.resolution,
+        parents: m.parents,
+        encoding: 'UBIGINT',
+        partition_key: 'h0',
+        partitions: m.partitions,
+        bytes: m.bytes,
+        value_kind: m.valueKind,
+        method: m.method,
+        nodata_share: m.nodataShare,
+        ...(m.valueRange ? { value_range: m.valueRange } : {}),
+        ...(m.total ? { total: m.total } : {}),
+        ...(m.classes ? { classes: m.classes } : {}),
+      },
+    };
+}
+
 function mirrorBase(input: DocsInput): string {
   const m = input.mirror!;
   return `${m.endpoint.replace(/\/$/, '')}/${m.bucket}/${m.prefix ? `${m.prefix.replace(/\/$/, '')}/` : ''}`;
@@ -600,7 +806,7 @@ export function renderReadme(input: DocsInput, facts: Facts): string {
   if (prose.notes.length) L.push('**Notes**', '', ...prose.notes.map((n) => `- ${n}`), '');
 
   L.push('## Contents', '');
-  L.push('| layer | features | GeoParquet | PMTiles | H3 hex |', '|---|---:|---|---|---|');
+  if (facts.layers.length || !facts.rasters.length) L.push('| layer | features | GeoParquet | PMTiles | H3 hex |', '|---|---:|---|---|---|');
   for (const l of facts.layers) {
     const m = l.hex?.manifest;
     L.push(
@@ -615,6 +821,17 @@ export function renderReadme(input: DocsInput, facts: Facts): string {
     for (const t of facts.tables)
       L.push(`| [${t.table.sourceLayer}](#${anchor(`table-${t.table.sourceLayer}`)}) | ${t.parquet ? fmtInt(t.parquet.rows) : '—'} | ${t.parquet ? `[${t.table.name}.parquet](${url(t.table.url)}) (${human(t.parquet.size)})` : '—'} |`);
   }
+  if (facts.rasters.length) {
+    L.push('', '| raster | values | COG | H3 hex |', '|---|---|---|---|');
+    for (const r of facts.rasters) {
+      const m = r.manifest;
+      L.push(
+        `| [${r.raster.key}](#${anchor(`raster-${r.raster.key}`)}) | ${r.raster.valueKind} | ` +
+          `${r.cog ? `[${lastSegment(r.raster.cog)}](${url(r.raster.cog)}) (${human(r.cog.size)})` : '—'} | ` +
+          `${m ? `[${hexLabel(r.raster)}](${url(r.raster.hex, true)}) res ${m.resolution}, ${fmtInt(m.cells)} cells, ${m.partitions} partitions (${human(m.bytes)})` : '—'} |`,
+      );
+    }
+  }
   L.push('');
 
   L.push('## Layout', '', '```');
@@ -628,6 +845,12 @@ export function renderReadme(input: DocsInput, facts: Facts): string {
     L.push(`  ${pre}<layer>/manifest.json           counts of the hex product`);
   }
   if (facts.tables.length) L.push(`  ${facts.tables[0].table.url.replace(/^s3:\/\/[^/]+\//, '').replace(/[^/]+\.parquet$/, '')}<Table>.parquet   non-spatial tables, original names`);
+  for (const r of facts.rasters.slice(0, 1)) {
+    const g = (u: string) => genericKey(parseS3Url(u).key, r.raster.name);
+    L.push(`  ${g(r.raster.cog)}   Cloud-Optimized GeoTIFF (e.g. ${parseS3Url(r.raster.cog).key})`);
+    L.push(`  ${g(r.raster.hex)}/h0=<cell>/data_0.parquet   H3 cells with the aggregated values`);
+    L.push(`  ${g(r.raster.manifest)}   counts, value ranges, nodata share of the hex product`);
+  }
   L.push('```', '');
   L.push(
     `Public HTTPS base: ${input.publicEndpoint}/${input.bucket}/ (path-style S3: \`s3://${input.bucket}/…\` with endpoint ${input.publicEndpoint.replace(/^https?:\/\//, '')}).`,
@@ -671,6 +894,8 @@ export function renderReadme(input: DocsInput, facts: Facts): string {
     }
     L.push('');
   }
+
+  for (const r of facts.rasters) renderRasterSection(L, input, prose, r);
 
   if (facts.tables.length) {
     L.push('## Tables', '');
@@ -718,8 +943,29 @@ export function renderReadme(input: DocsInput, facts: Facts): string {
     );
   }
 
+  const firstRaster = facts.rasters.find((r) => r.manifest);
+  if (firstRaster) {
+    const m = firstRaster.manifest!;
+    const cols = (firstRaster.hexColumns ?? []).filter((c) => !/^h\d+$/.test(c.name)).map((c) => c.name);
+    L.push(
+      `Raster ${firstRaster.raster.key}: the COG with GDAL (range reads, no download), the hex with DuckDB:`,
+      '',
+      '```sh',
+      `gdalinfo /vsicurl/${url(firstRaster.raster.cog)}`,
+      '```',
+      '',
+      '```sql',
+      `SELECT h${m.resolution}${cols.length ? `, ${cols.join(', ')}` : ''}`,
+      `FROM read_parquet('s3://${input.bucket}/${parseS3Url(firstRaster.raster.hex).key}/**/*.parquet', hive_partitioning = true, hive_types = {'h0': UBIGINT})`,
+      `LIMIT 10;`,
+      '```',
+      '',
+    );
+  }
+
   L.push('## Source, license and citation', '');
-  L.push(`- Source: \`${input.source}\``);
+  if (input.source) L.push(`- Source: \`${input.source}\``);
+  for (const r of facts.rasters) L.push(`- Source of raster ${r.raster.key}: ${r.raster.sources.map((x) => `\`${x}\``).join(', ')}`);
   if (prose.doi) L.push(`- DOI: [${prose.doi}](https://doi.org/${prose.doi})`);
   for (const link of prose.links) L.push(`- ${link.title}: ${link.href}`);
   L.push(`- License: \`${prose.license}\`${prose.licenseText ? ` — ${prose.licenseText}` : ''}${prose.licenseUrl ? ` (${prose.licenseUrl})` : ''}`);
@@ -727,6 +973,50 @@ export function renderReadme(input: DocsInput, facts: Facts): string {
   L.push(`- Keywords: ${prose.keywords.join(', ')}`);
   L.push('', '**Cite as:** ' + prose.citation, '');
   return L.join('\n').replace(/\n{3,}/g, '\n\n');
+}
+
+/** The README section of one raster: facts from its manifest, columns, classes. */
+function renderRasterSection(L: string[], input: DocsInput, prose: ResolvedProse, r: RasterFacts): void {
+  const md = (s: string) => s.replace(/\|/g, '\\|').replace(/\n+/g, ' ');
+  const url = (u: string, dir = false) => publicUrl(input, u, dir);
+  const rp = prose.rasters?.[r.raster.key];
+  const m = r.manifest;
+  L.push(`## Raster ${r.raster.key}`, '');
+  L.push(`<a id="${anchor(`raster-${r.raster.key}`)}"></a>**${rp?.title ?? r.raster.name}** — ${r.raster.valueKind} values${rp?.units ? ` (${rp.units})` : ''}.`, '');
+  if (rp) L.push(rp.description, '');
+  if (r.cog) {
+    const c = m?.cog;
+    L.push(
+      `- COG: ${url(r.raster.cog)} — ${human(r.cog.size)}` +
+        (c ? `, ${fmtInt(c.width)} × ${fmtInt(c.height)} pixels, ${m!.bands.length} band${m!.bands.length === 1 ? '' : 's'} (${m!.bands.map((b) => `${b.name} ${b.dataType}`).join(', ')}), ${c.crs.length > 40 ? 'CRS in the file' : c.crs}, ${c.overviews} overview level${c.overviews === 1 ? '' : 's'}` : '') +
+        (m ? `, nodata ${m.nodata ?? 'none'}${m.nodataCollapsed.length ? ` (also ${m.nodataCollapsed.join(', ')} in the source)` : ''}` : ''),
+    );
+  }
+  if (m) {
+    const range = Object.entries(m.valueRange ?? {}).map(([k, [a, b]]) => `${k} ${fmtNum(a)} to ${fmtNum(b)}`);
+    const total = Object.entries(m.total ?? {}).map(([k, v]) => `${k} ${fmtNum(v)}`);
+    L.push(
+      `- H3 hex: ${url(r.raster.hex, true)} — resolution ${m.resolution}${m.parents.length ? ` (parents ${m.parents.join(', ')})` : ''}, ${m.method}, ` +
+        `${fmtInt(m.cells)} cells, ${m.partitions} partitions by h0, ${human(m.bytes)}; ${(m.nodataShare * 100).toFixed(1)}% of the raster's pixels are nodata` +
+        (range.length ? `; values ${range.join(', ')}` : '') +
+        (total.length ? `; total ${total.join(', ')}` : ''),
+    );
+  }
+  L.push('');
+  if (r.hexColumns?.length) {
+    L.push('| column | type | description |', '|---|---|---|');
+    for (const c of r.hexColumns) {
+      const d = rasterColumnDescription(prose, r.raster, c.name, m?.bands);
+      L.push(`| \`${c.name}\` | ${md(c.type)} | ${md(d?.text ?? '_not yet described_')} |`);
+    }
+    L.push('');
+  }
+  if (m?.classes && Object.keys(m.classes).length) {
+    L.push('| class | meaning | cells (majority) |', '|---|---|---:|');
+    for (const [code, cells] of Object.entries(m.classes).sort((a, b) => Number(a[0]) - Number(b[0])))
+      L.push(`| \`${code}\` | ${md(rp?.classes?.[code] ?? '_not yet described_')} | ${fmtInt(cells)} |`);
+    L.push('');
+  }
 }
 
 /** The writing brief: facts, samples, source links and exactly which descriptions are missing. */
@@ -741,7 +1031,9 @@ export function writingBrief(input: DocsInput, facts: Facts, samples: Samples | 
       `Then \`npx cng docs ${input.name} --check\` must pass.`,
     '',
   );
-  L.push('## Source links', '', `- source: \`${input.source}\``);
+  L.push('## Source links', '');
+  if (input.source) L.push(`- source: \`${input.source}\``);
+  for (const r of input.rasters ?? []) L.push(`- raster ${r.key}: ${r.sources.map((x) => `\`${x}\``).join(', ')}`);
   if (prose?.doi) L.push(`- DOI: https://doi.org/${prose.doi}`);
   for (const l of prose?.links ?? []) L.push(`- ${l.title}: ${l.href}`);
   L.push('');
@@ -768,6 +1060,23 @@ export function writingBrief(input: DocsInput, facts: Facts, samples: Samples | 
     if (counts.length) {
       L.push('', 'Value counts of coded columns (VARCHAR with at most 40 distinct values):', '');
       for (const [col, vc] of counts) L.push(`- \`${col}\`${prose?.codes[col] ? ' (codes described)' : ''}: ${vc.map(([v, n]) => `${v} ${fmtInt(n)}`).join(', ')}`);
+    }
+    L.push('');
+  }
+  for (const r of facts.rasters) {
+    const m = r.manifest;
+    L.push(`## Raster ${r.raster.key} (${r.raster.valueKind}; sources ${r.raster.sources.map((x) => `\`${x}\``).join(', ')})`, '');
+    L.push(`Write \`rasters.${r.raster.key}\`: title, description, units${r.raster.valueKind === 'categorical' ? ', classes (code → meaning)' : ''}.`, '');
+    if (m) {
+      L.push(`- ${m.cog.width} × ${m.cog.height} pixels, CRS ${m.cog.crs.length > 40 ? '(WKT)' : m.cog.crs}, bands ${m.bands.map((b) => `${b.name} (${b.dataType})`).join(', ')}, nodata ${m.nodata ?? 'none'}`);
+      L.push(`- hex: resolution ${m.resolution}, ${fmtInt(m.cells)} cells, ${(m.nodataShare * 100).toFixed(1)}% nodata pixels`);
+      if (m.valueRange) L.push(`- value range: ${Object.entries(m.valueRange).map(([k, [a, b]]) => `${k} ${a} to ${b}`).join(', ')}`);
+      if (m.classes) L.push(`- classes (cells): ${Object.entries(m.classes).map(([k, n]) => `${k} ${fmtInt(n)}`).join(', ')}`);
+    }
+    L.push('', '| column | type | described? |', '|---|---|---|');
+    for (const c of r.hexColumns ?? []) {
+      const d = prose ? rasterColumnDescription(prose, r.raster, c.name, m?.bands) : undefined;
+      L.push(`| \`${c.name}\` | ${c.type.replace(/\|/g, '\\|')} | ${d ? d.from : '**missing**'} |`);
     }
     L.push('');
   }
@@ -865,6 +1174,32 @@ function sqlIdent(s: string): string {
 
 function anchor(s: string): string {
   return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+}
+
+/** A number for prose: integers with separators, others with 4 significant digits. */
+function fmtNum(n: number): string {
+  return Number.isInteger(n) ? fmtInt(n) : Number(n.toPrecision(4)).toLocaleString('en-US', { maximumFractionDigits: 12 });
+}
+
+function lastSegment(url: string): string {
+  return url.replace(/\/$/, '').split('/').pop()!;
+}
+
+/** `hex/<name>/` or `<name>/hex/`: the hex directory relative to where the COG's name sits. */
+function hexLabel(r: DocsRaster): string {
+  const parts = parseS3Url(r.hex).key.split('/');
+  return `${parts.slice(-2).join('/')}/`;
+}
+
+/** The key with its path segment `name` (or `name.tif`) replaced by `<raster>`. */
+function genericKey(key: string, name: string): string {
+  const parts = key.split('/');
+  for (let i = parts.length - 1; i >= 0; i--)
+    if (parts[i] === name || parts[i] === `${name}.tif`) {
+      parts[i] = parts[i].replace(name, '<raster>');
+      break;
+    }
+  return parts.join('/');
 }
 
 function fmtInt(n: number): string {

@@ -5,6 +5,7 @@
  * Everything goes through gdal-async built against the system GDAL (3.6.2 on Debian 12).
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import gdal, { type Dataset } from 'gdal-async';
 import { CommandError } from '../cli/command.ts';
 
@@ -53,11 +54,16 @@ export function configureGdalS3(env: NodeJS.ProcessEnv = process.env): GdalS3Opt
 }
 
 /**
- * Maps a source URL to the path GDAL opens: `s3://bucket/key` → `/vsis3/bucket/key`,
- * `http(s)://...` → `/vsicurl/http(s)://...`. Local paths and `/vsi*` paths are returned unchanged.
+ * Maps a source URL to the path GDAL opens: `s3://bucket/key` → `/vsis3/bucket/key` (or, when
+ * CNG_STORAGE_DIR names a directory store as for the local runner, `<dir>/bucket/key`, as
+ * worker/storage.ts resolves it), `http(s)://...` → `/vsicurl/http(s)://...`. Local paths and
+ * `/vsi*` paths are returned unchanged.
  */
-export function toGdalPath(source: string): string {
-  if (source.startsWith('s3://')) return `/vsis3/${source.slice('s3://'.length)}`;
+export function toGdalPath(source: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (source.startsWith('s3://')) {
+    const key = source.slice('s3://'.length);
+    return env.CNG_STORAGE_DIR ? join(env.CNG_STORAGE_DIR, key) : `/vsis3/${key}`;
+  }
   if (/^https?:\/\//i.test(source)) return `/vsicurl/${source}`;
   return source;
 }

@@ -128,7 +128,7 @@ export const STAGES: StageDef[] = [
   },
   {
     name: 'raster-hex',
-    run: async (o) => (await import('./rasterhex.ts')).rasterHexStage(o),
+    run: async (o) => void (await (await import('./rasterhex.ts')).rasterHexStage(o)),
     summary: 'one resolution-0 cell of a COG → its h0 partition of H3 cell values (Indexed)',
     description:
       'Work unit i is H3 base cell i (0–121). Reads the COG window by window (range reads) where it overlaps that base cell and writes <out>/h0=<cell>/data_0.parquet: per H3 cell the area-weighted mean (continuous), the mass-conserving sum (count: pixels split across cells by area) or the majority class with per-class fractions (categorical), with parent columns, all UBIGINT; nodata-only cells are omitted. Writes <stats>/unit-<i>.json for raster-manifest.',
@@ -146,7 +146,7 @@ export const STAGES: StageDef[] = [
   },
   {
     name: 'raster-manifest',
-    run: async (o) => (await import('./rasterhex.ts')).rasterManifestStage(o),
+    run: async (o) => void (await (await import('./rasterhex.ts')).rasterManifestStage(o)),
     summary: 'check every raster-hex unit finished; write manifest.json; remove stale partitions',
     description:
       'Fails listing the missing work units unless all 122 raster-hex stats files exist; removes h0 partitions no unit wrote in this run; writes manifest.json (cells, nodata share, value range or classes, resolution, parents, method, nodata and collapsed values, COG facts).',
