@@ -357,7 +357,8 @@ export function localRasterSpec(
   };
 }
 
-/** A dataset spec for every (selected) layer of a source, products named by layer slug. */export async function localSpec(
+/** A dataset spec for every (selected) layer of a source, products named by layer slug. */
+export async function localSpec(
   source: string,
   opts: { layers?: string[]; resolution: number; parents: number[]; containment: 'center' | 'overlap' },
 ): Promise<{ spec: DatasetSpec; skipped: string[] }> {

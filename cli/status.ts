@@ -871,7 +871,9 @@ export async function diagnose(state: ClusterState, dataset: string, opts: Diagn
     const stale = s.jobs.filter((j) => j.current === false);
     const jobs = current.length ? current : s.jobs;
     const running = jobs.filter((j) => j.state === 'running' || j.active > 0);
-    const resourcesPath = (field: string) => (layer ? ['layers', layer, 'resources', kind, field] : ['resources', kind, field]);
+    // A stage's layer label is a key of the dataset file's `layers` or `rasters`.
+    const group = layer && (spec as { rasters?: Record<string, unknown> } | undefined)?.rasters?.[layer] ? 'rasters' : 'layers';
+    const resourcesPath = (field: string) => (layer ? [group, layer, 'resources', kind, field] : ['resources', kind, field]);
     // Stage edits re-create the stage's Jobs: only once nothing of it is running any more.
     const settled = !running.length;
     // Findings about Jobs this checkout no longer renders (older or newer revision) are not edited.
