@@ -1,7 +1,8 @@
 import { readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
 import { App, ApiObject, JsonPatch } from 'cdk8s';
 import YAML from 'yaml';
 import { describe, expect, it } from 'vitest';
@@ -14,7 +15,7 @@ import { padus41 } from '../datasets/padus-4-1.ts';
 import { workerStages } from '../worker/main.ts';
 import { parseCommandArgs } from '../cli/command.ts';
 import { validateDist } from '../cli/synth.ts';
-import { cng, repoCopy, smallSpec } from './helpers.ts';
+import { cng, repoCopy, ROOT, smallSpec } from './helpers.ts';
 
 const NRP = ClusterProfile.NRP;
 const jobs = (m: Manifests) => [...m.values()].flat().filter((o) => o.kind === 'Job');
@@ -284,6 +285,15 @@ describe('cng validate', () => {
     const dir = fresh();
     expect(validateDist(dir, { drift: true })).toEqual([]);
     rmSync(dir, { recursive: true });
+  });
+
+  it("works through package.json's scripts, as npm start runs it on a fresh clone (no global cng)", () => {
+    const scripts = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts as Record<string, string>;
+    // npm puts node_modules/.bin on PATH, but never links this package's own bins there.
+    for (const [name, line] of Object.entries(scripts)) expect(line, name).not.toMatch(/(^|&&\s*)cng(-worker)?\s/);
+    const r = spawnSync('npm', ['run', '--silent', 'validate'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, PATH: `${dirname(process.execPath)}:/usr/bin:/bin` } });
+    expect(r.stdout + r.stderr).toMatch(/dist is valid/);
+    expect(r.status).toBe(0);
   });
 
   it('names files that drifted, went missing or are stale', () => {
