@@ -51,6 +51,7 @@ import * as h3 from 'h3-js';
 import { CommandError, UsageError } from '../cli/command.ts';
 import type { CogInfo, ValueKind } from './cog.ts';
 import { configureGdalS3, toGdalPath } from './gdal.ts';
+import { sqlIdent, sqlString } from './geoparquet.ts';
 import { H3Engine, parentMask } from './h3cells.ts';
 import { configureGdalCache, openDuckDB, readLimits, type Limits } from './limits.ts';
 import { CellLocator, findWork, LEAF, MAX_K, RasterGeometry, TileGeometry, UnitRegion, type TileWork } from './rastercells.ts';
@@ -333,8 +334,6 @@ function cellAreaM2(lo: number, hi: number): number {
 // ---------------------------------------------------------------------------------------------
 // raster-hex
 
-const q = (s: string) => `'${s.replaceAll("'", "''")}'`;
-const ident = (s: string) => `"${s.replaceAll('"', '""')}"`;
 
 /** SQL for the parent at `p` of a UBIGINT cell column (bit operations, as cellToParent). */
 function parentSql(col: string, p: number): string {
@@ -360,7 +359,7 @@ class PartialSums {
   static async open(work: string, kind: ValueKind, columns: string[], bands: number, limits: Limits): Promise<PartialSums> {
     const db = await openDuckDB({ share: 0.3, limits });
     try {
-      await db.run(`ATTACH ${q(join(work, 'cells.duckdb'))} AS spool`);
+      await db.run(`ATTACH ${sqlString(join(work, 'cells.duckdb'))} AS spool`);
       if (kind === 'categorical') {
         await db.run('CREATE TABLE spool.part (cell UBIGINT, area DOUBLE, class INTEGER, w DOUBLE)');
         return new PartialSums(db, new RowSink(await db.createAppender('part', 'main', 'spool'), ['u64', 'f64', 'i32', 'f64']), kind, columns, bands);
@@ -408,8 +407,8 @@ class PartialSums {
   async finish(res: number, parents: number[]): Promise<number> {
     this.sink.close();
     const { db, kind, columns, bands } = this;
-    const cellCol = ident(`h${res}`);
-    const parentCols = parents.map((p) => `${parentSql('cell', p)} AS ${ident(`h${p}`)}`);
+    const cellCol = sqlIdent(`h${res}`);
+    const parentCols = parents.map((p) => `${parentSql('cell', p)} AS ${sqlIdent(`h${p}`)}`);
     let select: string;
     if (kind === 'categorical') {
       await db.run('CREATE TABLE spool.cw AS SELECT cell, class, sum(w) AS w, any_value(area) AS area FROM spool.part GROUP BY cell, class');
@@ -425,7 +424,7 @@ class PartialSums {
       const sums = columns.flatMap((_, b) => [`sum(v${b}) AS v${b}`, ...(bands > 1 ? [`sum(w${b}) AS w${b}`] : [])]);
       const values = columns.map((c, b) => {
         const v = kind === 'count' ? `v${b}` : `v${b} / ${bands > 1 ? `w${b}` : 'w'}`;
-        return `${bands > 1 ? `CASE WHEN w${b} > 0 THEN ${v} END` : v} AS ${ident(c)}`;
+        return `${bands > 1 ? `CASE WHEN w${b} > 0 THEN ${v} END` : v} AS ${sqlIdent(c)}`;
       });
       select = `SELECT cell AS ${cellCol}, ${[...parentCols, ...values].join(', ')},
           least(w / area, 1.0) AS coverage, ${parentSql('cell', 0)} AS h0
@@ -438,7 +437,7 @@ class PartialSums {
 
   /** Writes `spool.final` as hive partition(s) by h0 under `dir` (DuckDB's naming). */
   async copy(dir: string, res: number): Promise<void> {
-    await this.db.run(`COPY (SELECT * FROM spool.final ORDER BY ${ident(`h${res}`)}) TO ${q(dir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (h0), ROW_GROUP_SIZE 100000)`);
+    await this.db.run(`COPY (SELECT * FROM spool.final ORDER BY ${sqlIdent(`h${res}`)}) TO ${sqlString(dir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (h0), ROW_GROUP_SIZE 100000)`);
   }
 
   /** Per value column min, max, sum (continuous, count) or cells per majority class (categorical). */
@@ -448,7 +447,7 @@ class PartialSums {
       for (const [c, n] of (await this.db.runAndReadAll('SELECT class, count(*) FROM spool.final GROUP BY class ORDER BY class')).getRows()) classes[String(c)] = Number(n);
       return { columns: {}, classes };
     }
-    const parts = this.columns.map((c) => `min(${ident(c)}), max(${ident(c)}), sum(${ident(c)})`);
+    const parts = this.columns.map((c) => `min(${sqlIdent(c)}), max(${sqlIdent(c)}), sum(${sqlIdent(c)})`);
     const row = (await this.db.runAndReadAll(`SELECT ${parts.join(', ')} FROM spool.final`)).getRows()[0];
     const num = (x: unknown) => (x === null || x === undefined ? null : Number(x));
     return { columns: Object.fromEntries(this.columns.map((c, b) => [c, { min: num(row[3 * b]), max: num(row[3 * b + 1]), sum: num(row[3 * b + 2]) }])) };

@@ -2,6 +2,7 @@ import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { tmpdir } from 'node:os';
 import { CommandError } from '../cli/command.ts';
+import { sqlIdent, sqlString } from './geoparquet.ts';
 import { openDuckDB } from './limits.ts';
 import { log } from './log.ts';
 import type { StageOptions } from './main.ts';
@@ -31,8 +32,6 @@ export interface LayerManifest {
   bytes: number;
 }
 
-const q = (s: string) => `'${s.replaceAll("'", "''")}'`;
-const ident = (s: string) => `"${s.replaceAll('"', '""')}"`;
 
 /**
  * All hex chunks → `<out>/h0=<cell>/data_0.parquet` with the attributes joined back, after checking
@@ -64,22 +63,22 @@ export async function repartitionStage(opts: StageOptions): Promise<void> {
     await Promise.all(expected.map((name) => storage.download(joinUrl(opts.chunks!, name), join(work, 'chunks', name))));
 
     const cellCols = [`h${res}`, ...parents.map((p) => `h${p}`)];
-    await db.run(`CREATE VIEW attrs AS SELECT * EXCLUDE (geometry, bbox) FROM read_parquet(${q(geoparquet)})`);
+    await db.run(`CREATE VIEW attrs AS SELECT * EXCLUDE (geometry, bbox) FROM read_parquet(${sqlString(geoparquet)})`);
     await db.run(
-      `CREATE TABLE cells AS SELECT DISTINCT _cng_fid, ${cellCols.map(ident).join(', ')}, h0 FROM read_parquet(${q(join(work, 'chunks', '*.parquet'))})`,
+      `CREATE TABLE cells AS SELECT DISTINCT _cng_fid, ${cellCols.map(sqlIdent).join(', ')}, h0 FROM read_parquet(${sqlString(join(work, 'chunks', '*.parquet'))})`,
     );
 
     // 2. Completeness: every feature with a geometry has at least one cell.
     const counts = (
       await db.runAndReadAll(
-        `SELECT count(*), count(*) FILTER (WHERE geometry IS NULL) FROM read_parquet(${q(geoparquet)})`,
+        `SELECT count(*), count(*) FILTER (WHERE geometry IS NULL) FROM read_parquet(${sqlString(geoparquet)})`,
       )
     ).getRows()[0].map(Number);
     const [features, nullGeometries] = counts;
     const unhexed = (
       await db.runAndReadAll(
-        `SELECT g.${ident(idColumn)} FROM read_parquet(${q(geoparquet)}) g
-         WHERE g.geometry IS NOT NULL AND g.${ident(idColumn)} NOT IN (SELECT _cng_fid FROM cells)
+        `SELECT g.${sqlIdent(idColumn)} FROM read_parquet(${sqlString(geoparquet)}) g
+         WHERE g.geometry IS NOT NULL AND g.${sqlIdent(idColumn)} NOT IN (SELECT _cng_fid FROM cells)
          ORDER BY 1`,
       )
     ).getRows().map((r) => String(r[0]));
@@ -92,10 +91,10 @@ export async function repartitionStage(opts: StageOptions): Promise<void> {
     const outDir = join(work, 'hex');
     await db.run(
       `COPY (
-         SELECT a.*, ${cellCols.map((c) => `c.${ident(c)}`).join(', ')}, c.h0
-         FROM cells c JOIN attrs a ON a.${ident(idColumn)} = c._cng_fid
-         ORDER BY c.h0, c.${ident(cellCols[0])}
-       ) TO ${q(outDir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (h0), ROW_GROUP_SIZE 100000)`,
+         SELECT a.*, ${cellCols.map((c) => `c.${sqlIdent(c)}`).join(', ')}, c.h0
+         FROM cells c JOIN attrs a ON a.${sqlIdent(idColumn)} = c._cng_fid
+         ORDER BY c.h0, c.${sqlIdent(cellCols[0])}
+       ) TO ${sqlString(outDir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (h0), ROW_GROUP_SIZE 100000)`,
     );
     const files = await listFiles(outDir);
     let bytes = 0;
