@@ -1,9 +1,14 @@
 /**
  * `cng inspect <source>`: what GDAL sees in a vector source (layers, tables, types, counts, CRS,
- * fields). `inspectSource` is the library form, reused by code that plans conversions.
+ * fields) or a raster (size, bands, nodata, CRS, pixel size, bounds, tiling, overviews, whether it
+ * is a COG). `inspectSource` and `inspectRaster` are the library forms.
  */
-import type { Layer, SpatialReference } from 'gdal-async';
-import { configureGdalS3, geometryTypeName, openVector } from '../worker/gdal.ts';
+import { existsSync } from 'node:fs';
+import gdal, { type Layer, type SpatialReference } from 'gdal-async';
+import { footprintBounds4326 } from '../worker/cog.ts';
+import { validateCog } from '../worker/cogcheck.ts';
+import { configureGdalS3, geometryTypeName, openVector, toGdalPath } from '../worker/gdal.ts';
+import { slugify } from '../constructs/spec.ts';
 import { CommandError, EXIT, UsageError, str, type Command } from './command.ts';
 
 /** A layer's coordinate reference system. */
@@ -139,6 +144,150 @@ function layerExtent(layer: Layer): LayerInfo['extent'] {
   }
 }
 
+/** One band of a raster. */
+export interface RasterBandInfo {
+  band: number;
+  /** Band description, when the file has one. */
+  description: string | null;
+  /** GDAL data type, e.g. 'Float32', 'Byte'. */
+  dataType: string;
+  nodata: number | null;
+  /** Whether the band has a colour table (typical of class rasters). */
+  colorTable: boolean;
+  /** Internal overview levels. */
+  overviews: number;
+  /** GDAL block (tile or strip) size. */
+  block: [number, number];
+}
+
+export interface RasterInfo {
+  source: string;
+  /** GDAL driver short name, e.g. 'GTiff'. */
+  driver: string;
+  width: number;
+  height: number;
+  bands: RasterBandInfo[];
+  crs: CrsInfo | null;
+  geoTransform: number[] | null;
+  /** [x, y] pixel size in CRS units (y positive). */
+  pixelSize: [number, number] | null;
+  /** West, south, east, north in lon/lat (west > east across 180°); null without CRS. */
+  bounds4326: [number, number, number, number] | null;
+  /** For TIFFs: the COG layout check (worker/cogcheck.ts); null for other formats. */
+  cog: { valid: boolean; errors: string[] } | null;
+  /** The value kind a dataset file would most likely declare (a guess: check it). */
+  suggestedValueKind: 'continuous' | 'categorical';
+}
+
+/**
+ * Describes a raster without reading its pixels: size, bands, nodata, CRS, pixel size, lon/lat
+ * bounds, blocks, overviews and (for TIFFs) whether the file is a valid COG.
+ * @throws CommandError when the source cannot be opened or has no raster bands.
+ */
+export async function inspectRaster(source: string): Promise<RasterInfo> {
+  const path = toGdalPath(source);
+  if (!path.startsWith('/vsi') && !existsSync(path)) throw new CommandError(`'${source}': no such file or directory`);
+  let ds: gdal.Dataset;
+  try {
+    ds = await gdal.openAsync(path, 'r');
+  } catch (err) {
+    throw new CommandError(`cannot open '${source}': ${(err as Error).message.split('\n')[0]}`);
+  }
+  try {
+    const count = ds.bands.count();
+    if (count === 0) throw new CommandError(`'${source}' has no raster bands (driver ${ds.driver.description})`);
+    const bands: RasterBandInfo[] = [];
+    for (let b = 1; b <= count; b++) {
+      const band = ds.bands.get(b);
+      bands.push({
+        band: b,
+        description: band.description || null,
+        dataType: band.dataType ?? 'unknown',
+        nodata: band.noDataValue ?? null,
+        colorTable: band.colorTable !== null && band.colorTable !== undefined,
+        overviews: band.overviews.count(),
+        block: [band.blockSize.x, band.blockSize.y],
+      });
+    }
+    const { x: width, y: height } = ds.rasterSize;
+    const gt = ds.geoTransform;
+    const srs = ds.srs;
+    let bounds: RasterInfo['bounds4326'] = null;
+    if (srs && gt) {
+      try {
+        bounds = footprintBounds4326(srs, gt, width, height);
+      } catch {
+        bounds = null;
+      }
+    }
+    const tiff = ds.driver.description === 'GTiff' || ds.driver.description === 'COG';
+    const check = tiff ? await validateCog(source).catch(() => null) : null;
+    const integer = /Byte|Int/.test(bands[0]!.dataType);
+    return {
+      source,
+      driver: ds.driver.description,
+      width,
+      height,
+      bands,
+      crs: srs ? describeCrs(srs) : null,
+      geoTransform: gt ?? null,
+      pixelSize: gt ? [Math.hypot(gt[1]!, gt[4]!), Math.hypot(gt[2]!, gt[5]!)] : null,
+      bounds4326: bounds,
+      cog: check ? { valid: check.valid, errors: check.errors } : null,
+      suggestedValueKind: count === 1 && integer && bands[0]!.colorTable ? 'categorical' : 'continuous',
+    };
+  } finally {
+    ds.close();
+  }
+}
+
+/**
+ * Whether GDAL opens `source` as a raster: it has raster bands and no vector layers. False when
+ * GDAL cannot open it at all (the vector path then reports why).
+ */
+export async function isRasterSource(source: string): Promise<boolean> {
+  configureGdalS3();
+  const path = toGdalPath(source);
+  if (!path.startsWith('/vsi') && !existsSync(path)) return false;
+  let ds: gdal.Dataset;
+  try {
+    ds = await gdal.openAsync(path, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    // A vector-only dataset has no band collection at all (null), a raster-only one no layers.
+    const bands = ds.bands ? await ds.bands.countAsync() : 0;
+    const layers = ds.layers ? await ds.layers.countAsync() : 0;
+    return bands > 0 && layers === 0;
+  } finally {
+    ds.close();
+  }
+}
+
+/** Human-readable raster report, ending in the dataset-file entry that would process it. */
+export function formatRasterInfo(info: RasterInfo): string {
+  const out = [`${info.source}  (driver ${info.driver}, raster ${info.width.toLocaleString('en-US')} × ${info.height.toLocaleString('en-US')}, ${info.bands.length} band${info.bands.length === 1 ? '' : 's'})`, ''];
+  const row = (label: string, value: string) => out.push(`  ${label.padEnd(10)}${value}`);
+  const crs = info.crs;
+  row('crs', crs ? [crs.authority, crs.name].filter(Boolean).join('  ') || 'unnamed CRS' : 'none');
+  if (info.pixelSize) row('pixel', `${info.pixelSize.map((v) => String(Number(v.toPrecision(6)))).join(' × ')} (CRS units)`);
+  row('bounds', info.bounds4326 ? `${formatExtent(info.bounds4326)} (lon/lat${info.bounds4326[0] > info.bounds4326[2] ? ', crosses 180°' : ''})` : 'unknown');
+  const b0 = info.bands[0]!;
+  row('blocks', `${b0.block[0]} × ${b0.block[1]}, ${b0.overviews} overview${b0.overviews === 1 ? '' : 's'}`);
+  row('cog', info.cog ? (info.cog.valid ? 'valid Cloud-Optimized GeoTIFF' : `no (${info.cog.errors[0] ?? 'not a COG'})`) : 'not a TIFF');
+  row('bands', String(info.bands.length));
+  for (const b of info.bands)
+    out.push(`    ${String(b.band).padEnd(4)}${b.dataType.padEnd(9)}nodata ${b.nodata === null ? 'none' : String(b.nodata)}${b.colorTable ? ', colour table' : ''}${b.description ? `  "${b.description}"` : ''}`);
+  const key = slugify(info.source.split('/').pop()!.replace(/\.[^.]*$/, '')) || 'raster';
+  out.push(
+    '',
+    'In a dataset file (docs/datasets.md#raster-datasets; value kind guessed: continuous, count or categorical):',
+    `  rasters: { '${key}': { source: '${info.source}', valueKind: '${info.suggestedValueKind}' } },`,
+  );
+  return out.join('\n') + '\n';
+}
+
 /** Human-readable report: one block per layer, fields aligned in a two-column table. */
 export function formatSourceInfo(info: SourceInfo): string {
   const n = info.layers.length;
@@ -173,13 +322,18 @@ function formatExtent([minx, miny, maxx, maxy]: [number, number, number, number]
 
 export const inspectCommand: Command = {
   name: 'inspect',
-  summary: 'describe a vector source: layers, geometry types, counts, CRS, fields',
+  summary: 'describe a source: layers, types, counts, CRS, fields; or a raster\'s bands, grid and COG layout',
   help: `Usage: cng inspect <source> [--json] [--layer NAME]
 
 Describe a vector source as GDAL sees it: the driver and, for every layer and
 non-spatial table, its geometry type, exact feature count, CRS, extent (in the
 layer's own CRS), FID and geometry columns, and fields with their types. Use it
 to choose the layers and columns a dataset definition converts.
+
+For a raster (GDAL finds bands and no vector layers): size, bands (type, nodata,
+description, colour table), CRS, pixel size, lon/lat bounds, blocks, overviews,
+whether it already is a valid COG, and the dataset-file entry that processes it.
+No pixels are read.
 
 <source> is a local file or directory (e.g. a .gdb), s3://bucket/key,
 https://..., or a GDAL virtual path (/vsis3/, /vsicurl/, /vsizip/...).
@@ -198,6 +352,7 @@ not exist, 2 on a usage error.
 Examples:
   cng inspect PADUS4_1Geodatabase.gdb
   cng inspect s3://public-padus/PADUS4_1Geodatabase.gdb --layer PADUS4_1Fee --json
+  cng inspect s3://public-carbon/raw/vulnerable_c_total_2018.tif
 `,
   options: {
     json: { type: 'boolean' },
@@ -209,6 +364,12 @@ Examples:
       throw new UsageError(positionals.length === 0 ? 'missing <source>' : `expected one <source>, got ${positionals.length}`);
     }
     configureGdalS3();
+    if (await isRasterSource(positionals[0])) {
+      if (str(values.layer) !== undefined) throw new UsageError('--layer applies to vector sources; this is a raster');
+      const raster = await inspectRaster(positionals[0]);
+      process.stdout.write(values.json ? JSON.stringify(raster, null, 2) + '\n' : formatRasterInfo(raster));
+      return EXIT.ok;
+    }
     const info = await inspectSource(positionals[0], { layer: str(values.layer) });
     process.stdout.write(values.json ? JSON.stringify(info, null, 2) + '\n' : formatSourceInfo(info));
     return EXIT.ok;

@@ -8,7 +8,7 @@ import { datasets } from '../datasets/index.ts';
 import { Storage } from '../worker/storage.ts';
 import { CommandError, EXIT, str, UsageError, type Command } from './command.ts';
 import { datasetStages, runStages, selectStages, targetEnv, type RunStage, type StageResult } from './runner.ts';
-import { inspectSource } from './inspect.ts';
+import { inspectSource, isRasterSource } from './inspect.ts';
 import { writePadusSample } from './sample.ts';
 
 /** Sample generators by dataset name: `cng run <dataset> --sample` puts one at the dataset's source. */
@@ -102,7 +102,6 @@ async function ensureSample(dataset: string, stages: RunStage[], target: { store
   for (const src of sources(stages)) {
     const loc = storage.resolve(src);
     if (loc.kind !== 'file') throw new CommandError(`cannot place a sample at '${src}'`);
-    const { existsSync } = await import('node:fs');
     if (existsSync(loc.path)) continue;
     process.stderr.write(`cng run: writing a sample ${dataset} source at ${loc.path}\n`);
     await make(loc.path);
@@ -302,32 +301,6 @@ Examples:
     return results.some((r) => r.status === 'failed' || r.status === 'blocked') ? EXIT.failure : EXIT.ok;
   },
 };
-
-/**
- * Whether GDAL opens `source` as a raster: it has raster bands and no vector layers. False when
- * GDAL cannot open it at all (the vector path then reports why).
- */
-export async function isRasterSource(source: string): Promise<boolean> {
-  const { default: gdal } = await import('gdal-async');
-  const { configureGdalS3, toGdalPath } = await import('../worker/gdal.ts');
-  configureGdalS3();
-  const path = toGdalPath(source);
-  if (!path.startsWith('/vsi') && !existsSync(path)) return false;
-  let ds: Awaited<ReturnType<typeof gdal.openAsync>>;
-  try {
-    ds = await gdal.openAsync(path, 'r');
-  } catch {
-    return false;
-  }
-  try {
-    // A vector-only dataset has no band collection at all (null), a raster-only one no layers.
-    const bands = ds.bands ? await ds.bands.countAsync() : 0;
-    const layers = ds.layers ? await ds.layers.countAsync() : 0;
-    return bands > 0 && layers === 0;
-  } finally {
-    ds.close();
-  }
-}
 
 /**
  * A dataset spec for one raster (several files = tiles of one mosaic), layout 'named': products

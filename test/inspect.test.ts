@@ -8,6 +8,7 @@ import gdal from 'gdal-async';
 import { inspectSource, type SourceInfo } from '../cli/inspect.ts';
 import { configureGdalS3, geometryTypeName, toGdalPath } from '../worker/gdal.ts';
 import { makePadusLikeGdb } from './fixtures.ts';
+import { writeRaster } from './raster-fixtures.ts';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 
@@ -166,5 +167,62 @@ describe('cng inspect', () => {
     expect(stdout).toMatch(/^Usage: cng inspect <source>/);
     expect(stdout).toContain('--layer NAME');
     expect(stdout).toContain('Examples:');
+  });
+});
+
+describe('cng inspect on rasters', () => {
+  let plain: string;
+  let cog: string;
+  beforeAll(() => {
+    // A 2-band Int16 raster in Alaska Albers with nodata and band names; and a 1-band Byte COG.
+    plain = writeRaster(join(dir, 'cover.tif'), {
+      width: 300, height: 200, bands: 2, type: 'Int16', srs: 'EPSG:3338', nodata: -32768,
+      geoTransform: [-200_000, 30, 0, 1_500_000, 0, -30], descriptions: ['tree cover', 'shrub cover'],
+      value: (x, y, b) => (x + y * b) % 100,
+    });
+    cog = writeRaster(join(dir, 'classes.tif'), {
+      width: 1200, height: 900, type: 'Byte', driver: 'COG', geoTransform: [170, 0.01, 0, 60, 0, -0.01],
+      value: (x) => (x < 600 ? 1 : 2),
+    });
+  });
+
+  it('--json: size, bands, nodata, CRS, pixel size, lon/lat bounds, blocks and the COG check', async () => {
+    const { code, stdout } = await cngInspect(plain, '--json');
+    expect(code).toBe(0);
+    const info = JSON.parse(stdout);
+    expect(info).toMatchObject({ driver: 'GTiff', width: 300, height: 200, pixelSize: [30, 30], suggestedValueKind: 'continuous' });
+    expect(info.crs.authority).toBe('EPSG:3338');
+    expect(info.bands.map((b: any) => [b.band, b.dataType, b.nodata, b.description])).toEqual([
+      [1, 'Int16', -32768, 'tree cover'],
+      [2, 'Int16', -32768, 'shrub cover'],
+    ]);
+    // 9 km × 6 km near (-154°, 63.5°) in Alaska Albers's frame.
+    const [w, s, e, n] = info.bounds4326;
+    expect(w).toBeLessThan(e);
+    expect(e - w).toBeGreaterThan(0.1);
+    expect(e - w).toBeLessThan(0.5);
+    expect(s).toBeGreaterThan(60);
+    expect(n).toBeLessThan(70);
+    expect(info.cog.valid).toBe(false);
+    expect(info.cog.errors.join(' ')).toMatch(/not tiled|strips/);
+  });
+
+  it('a COG across 180°: valid, west > east; the report ends in the dataset-file entry', async () => {
+    const json = JSON.parse((await cngInspect(cog, '--json')).stdout);
+    expect(json.cog).toEqual({ valid: true, errors: [] });
+    expect(json.bounds4326[0]).toBeCloseTo(170, 6);
+    expect(json.bounds4326[2]).toBeCloseTo(-178, 6);
+    const { code, stdout } = await cngInspect(cog);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/raster 1,200 × 900, 1 band\)/);
+    expect(stdout).toMatch(/crosses 180°/);
+    expect(stdout).toMatch(/cog\s+valid Cloud-Optimized GeoTIFF/);
+    expect(stdout).toContain(`rasters: { 'classes': { source: '${cog}', valueKind: 'continuous' } },`);
+  });
+
+  it('--layer is a usage error for a raster (exit 2)', async () => {
+    const { code, stderr } = await cngInspect(plain, '--layer', 'x');
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--layer applies to vector sources/);
   });
 });
