@@ -76,6 +76,8 @@ export interface HexInfo {
   /** The feature id column and the attribute reported per finest cell. */
   idColumn: string | null;
   attribute: string | null;
+  /** A raster's hex (manifest kind 'raster'): its value kind, value columns and their range. */
+  raster: { valueKind: 'continuous' | 'count' | 'categorical'; columns: string[]; range: [number, number] | null; classes: number[] } | null;
 }
 
 /** DIR mode: `DIR/<name>.pmtiles`, `DIR/<name>/hex/`, `DIR/<name>/manifest.json`. */
@@ -111,7 +113,7 @@ export function layersFromDataset(dataset: string, dataDir: string, distDir = 'd
   };
   const byLayer = new Map<string, { name?: string; pmtiles?: string; hexDir?: string; manifest?: string }>();
   for (const s of stages) {
-    if (!s.layer || (s.kind !== 'pmtiles' && s.kind !== 'repartition')) continue;
+    if (!s.layer || (s.kind !== 'pmtiles' && s.kind !== 'repartition' && s.kind !== 'raster-manifest')) continue;
     const cmd: string[] = s.jobs[0]?.spec?.template?.spec?.containers?.[0]?.command ?? [];
     const entry = byLayer.get(s.layer) ?? byLayer.set(s.layer, {}).get(s.layer)!;
     if (s.kind === 'pmtiles') {
@@ -123,7 +125,9 @@ export function layersFromDataset(dataset: string, dataDir: string, distDir = 'd
       const manifest = arg(cmd, '--manifest');
       if (out) entry.hexDir = local(out);
       if (manifest) entry.manifest = local(manifest);
-      entry.name ??= out ? basename(dirname(out.replace(/\/+$/, ''))) : undefined;
+      // <name>/hex (vector; raster layout 'named') or hex/<name> (raster layout 'formats')
+      const parts = (out ?? '').replace(/\/+$/, '').split('/');
+      entry.name ??= out ? (parts.at(-1) === 'hex' ? parts.at(-2) : parts.at(-1)) : undefined;
     }
   }
   const expected: string[] = [];
@@ -337,9 +341,18 @@ async function describeHex(db: DuckDBConnection, files: LayerFiles): Promise<Hex
   const resolution = manifest?.resolution ?? (cellCols.length ? Math.max(...cellCols) : 0);
   const parents: number[] = manifest?.parents ?? cellCols.filter((r) => r !== resolution).sort((a, b) => b - a);
   const attrs = columns.filter((c) => !/^h\d+$/.test(c.name));
-  const idColumn = attrs.find((c) => c.name === '_cng_fid')?.name ?? attrs[0]?.name ?? null;
+  const raster: HexInfo['raster'] =
+    manifest?.kind === 'raster'
+      ? {
+          valueKind: manifest.valueKind,
+          columns: manifest.valueKind === 'categorical' ? ['class'] : Object.keys(manifest.valueRange ?? {}),
+          range: manifest.valueKind === 'categorical' ? null : ((Object.values(manifest.valueRange ?? {})[0] as [number, number] | undefined) ?? null),
+          classes: Object.keys(manifest.classes ?? {}).map(Number).sort((a, b) => a - b),
+        }
+      : null;
+  const idColumn = raster ? null : (attrs.find((c) => c.name === '_cng_fid')?.name ?? attrs[0]?.name ?? null);
   const strings = attrs.filter((c) => c.type === 'VARCHAR' && c.name !== idColumn);
-  const attribute = (strings.find((c) => /(^|_)(name|nm|title)($|_)/i.test(c.name)) ?? strings[0])?.name ?? null;
+  const attribute = raster ? null : ((strings.find((c) => /(^|_)(name|nm|title)($|_)/i.test(c.name)) ?? strings[0])?.name ?? null);
   return {
     files,
     partitions,
@@ -352,6 +365,7 @@ async function describeHex(db: DuckDBConnection, files: LayerFiles): Promise<Hex
       partitions: partitions.size,
       idColumn,
       attribute,
+      raster,
     },
   };
 }
@@ -406,7 +420,10 @@ export async function queryHex(
   const cell = cellExpr(finer(display), display);
   const id = idColumn ? ident(idColumn) : undefined;
   const finest = display === R;
-  const select = finest
+  const raster = layer.info.raster;
+  const select = raster
+    ? [`${cell} AS cell`, `count(*) AS n`, `avg(coverage) AS coverage`, ...rasterSelect(raster, finest)]
+    : finest
     ? [
         `${cell} AS cell`,
         `count(*) AS n`,
@@ -428,7 +445,10 @@ export async function queryHex(
   for (const r of rows) {
     const h = (r.cell as bigint).toString(16);
     const properties: Record<string, string | number | null> = { cell: h, resolution: display, count: Number(r.n) };
-    if (finest) {
+    if (raster) {
+      properties.coverage = Number(r.coverage);
+      for (const c of raster.valueKind === 'categorical' ? ['class', 'fraction'] : raster.columns) properties[c] = r[c] === null || r[c] === undefined ? null : Number(r[c]);
+    } else if (finest) {
       properties.ids = (r.ids as string | null) ?? null;
       if (attribute && !(attribute in properties)) properties[attribute] = (r.attr as string | null) ?? null;
     } else {
@@ -438,6 +458,21 @@ export async function queryHex(
     answer.features.push({ type: 'Feature', geometry: { type: 'Polygon', coordinates: [cellRing(h, cx)] }, properties });
   }
   return answer;
+}
+
+/**
+ * A raster hex's values at the display resolution: the stored cells' values at the layer's
+ * resolution; coarser, the coverage-weighted mean (continuous), the sum (count, so totals stay
+ * totals) or the most frequent majority class with the share of cells that have it (categorical).
+ */
+function rasterSelect(raster: NonNullable<HexInfo['raster']>, finest: boolean): string[] {
+  if (raster.valueKind === 'categorical')
+    return finest ? ['any_value("class") AS "class"', 'any_value("fraction") AS "fraction"'] : ['mode("class") AS "class"', 'NULL AS "fraction"'];
+  return raster.columns.map((c) =>
+    finest || raster.valueKind === 'count'
+      ? `${raster.valueKind === 'count' ? 'sum' : 'any_value'}(${ident(c)}) AS ${ident(c)}`
+      : `sum(${ident(c)} * coverage) / nullif(sum(coverage) FILTER (WHERE ${ident(c)} IS NOT NULL), 0) AS ${ident(c)}`,
+  );
 }
 
 function parentOf(cell: bigint, r: number): bigint {
@@ -694,6 +729,9 @@ with a layer switcher and attribute popups (click a feature).
 An argument that is an existing directory is DIR; anything else is a dataset name.
 Hex cells are shown at the layer's resolution when zoomed in, else aggregated to a coarser
 resolution (count = cells at the layer's resolution, per feature); at most ${HEX_CELL_LIMIT.toLocaleString('en-US')} cells per view.
+Raster hex products (from \`cng local <raster>\` or a raster dataset) are coloured by value (a ramp
+over the cells in view) or by class; zoomed out, count cells add up, continuous cells average
+(weighted by coverage) and class cells show the most frequent class.
 Stop with Ctrl-C.
 
 Options:

@@ -26,6 +26,7 @@ import {
   type PreviewServer,
 } from '../cli/preview.ts';
 import { makePadusLikeGdb } from './fixtures.ts';
+import { writeRaster } from './raster-fixtures.ts';
 import { ROOT } from './helpers.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -320,6 +321,57 @@ describe('cng preview: server', () => {
       child.kill('SIGTERM');
     });
     expect(code).toBe(0);
+  });
+});
+
+describe('cng preview: raster hex products', () => {
+  let dir: string;
+  let srv: PreviewServer;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cng-preview-raster-'));
+    // A count raster (people per pixel) and a class raster, through the real pipeline (cng local).
+    const pop = writeRaster(join(dir, 'src/people.tif'), {
+      width: 120, height: 90, nodata: -1, geoTransform: [-122.6, 0.01, 0, 38.2, 0, -0.01],
+      value: (x, y) => (x % 13 === 0 ? -1 : ((x * 7 + y * 3) % 10) + 0.5),
+    });
+    const cls = writeRaster(join(dir, 'src/cover.tif'), {
+      width: 120, height: 90, type: 'Byte', nodata: 0, geoTransform: [-122.6, 0.01, 0, 38.2, 0, -0.01],
+      value: (x, y) => (x < 80 ? 3 : y < 30 ? 7 : 5),
+    });
+    for (const [src, kind] of [[pop, 'count'], [cls, 'categorical']])
+      expect((await nodeAsync(['bin/cng.js', 'local', src, '--out', join(dir, 'out'), '--value-kind', kind, '--resolution', '7', '--jobs', '2'], LOCAL_TIMEOUT_MS)).status).toBe(0);
+    srv = await startPreviewServer({ dir: join(dir, 'out'), port: 0 });
+  }, LOCAL_TIMEOUT_MS * 2);
+  afterAll(async () => {
+    await srv?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const hex = async (layer: string, zoom: number) => (await fetch(`${srv.url}api/hex?layer=${layer}&bbox=-123,37,-121,38.5&zoom=${zoom}`)).json();
+
+  it('lists rasters with their value kind and value columns', () => {
+    const people = srv.layers.find((l) => l.name === 'people')!;
+    expect(people.pmtiles).toBeNull();
+    expect(people.hex).toMatchObject({ resolution: 7, idColumn: null, attribute: null, raster: { valueKind: 'count', columns: ['value'] } });
+    expect(srv.layers.find((l) => l.name === 'cover')!.hex!.raster).toMatchObject({ valueKind: 'categorical', columns: ['class'], classes: [3, 5, 7] });
+  });
+
+  it('count cells keep the total at every display resolution; categorical cells show the majority class', async () => {
+    const total = JSON.parse(readFileSync(join(dir, 'out/people/manifest.json'), 'utf8')).total.value;
+    for (const zoom of [10, 6, 4]) {
+      const body = await hex('people', zoom);
+      expect(body.resolution).toBeLessThanOrEqual(7);
+      const sum = body.features.reduce((a: number, f: any) => a + f.properties.value, 0);
+      expect(Math.abs(sum / total - 1), `zoom ${zoom}, res ${body.resolution}`).toBeLessThan(1e-9);
+      expect(body.features.every((f: any) => f.properties.coverage > 0 && f.properties.coverage <= 1)).toBe(true);
+    }
+    const fine = await hex('cover', 10);
+    expect(fine.resolution).toBe(7);
+    expect(new Set(fine.features.map((f: any) => f.properties.class))).toEqual(new Set([3, 5, 7]));
+    expect(fine.features.every((f: any) => f.properties.fraction > 0 && f.properties.fraction <= 1)).toBe(true);
+    // Coarse: the most frequent class among a coarse cell's stored cells (3 covers two thirds of the raster).
+    const coarse = await hex('cover', 4);
+    expect(coarse.resolution).toBeLessThan(7);
+    expect(coarse.features.some((f: any) => f.properties.class === 3)).toBe(true);
   });
 });
 

@@ -161,6 +161,11 @@ function refreshHex(only) {
         const body = await res.json();
         if (!res.ok) throw new Error(body.error ?? `HTTP ${res.status}`);
         map.getSource(`hex:${layer.name}`).setData(body);
+        if (layer.hex.raster) {
+          h.ramp = rasterFill(layer.hex.raster, body.features);
+          map.setPaintProperty(ids(layer.name).hex[0], 'fill-color', h.ramp.expression);
+          map.setPaintProperty(ids(layer.name).hex[0], 'fill-opacity', ['interpolate', ['linear'], ['coalesce', ['get', 'coverage'], 1], 0, 0.3, 1, 0.8]);
+        }
         Object.assign(h, { cells: body.features.length, resolution: body.resolution, capped: body.capped });
         const note = `${body.features.length.toLocaleString()} cells in view at res ${body.resolution}` + (body.capped ? ` (capped at ${body.limit.toLocaleString()})` : '');
         const line = document.getElementById(`hex-status-${layer.name}`);
@@ -205,6 +210,27 @@ function visibleLayerIds() {
 function featuresAt(point) {
   const box = [[point.x - 3, point.y - 3], [point.x + 3, point.y + 3]];
   return map.queryRenderedFeatures(box, { layers: visibleLayerIds() });
+}
+
+/**
+ * Fill colour of a raster's hex cells: classes by a fixed palette (categorical); values by a
+ * viridis-like ramp over the cells in view (continuous, count: coarser cells hold sums or means
+ * of finer ones, so the range is that of the answer, not the manifest's).
+ */
+function rasterFill(raster, features) {
+  if (raster.valueKind === 'categorical') {
+    const classes = [...new Set([...raster.classes, ...features.map((f) => f.properties.class)])].filter((c) => c !== null).sort((a, b) => a - b);
+    const expression = classes.length ? ['match', ['get', 'class'], ...classes.flatMap((c, i) => [c, COLORS[i % COLORS.length]]), '#999999'] : '#999999';
+    return { expression, classes };
+  }
+  const column = raster.columns[0];
+  const values = features.map((f) => f.properties[column]).filter((v) => typeof v === 'number' && Number.isFinite(v));
+  const lo = values.length ? Math.min(...values) : 0;
+  const hi = values.length ? Math.max(...values) : 1;
+  const ramp = ['#440154', '#3b528b', '#21918c', '#5ec962', '#fde725'];
+  const stops = hi > lo ? ramp.flatMap((c, i) => [lo + ((hi - lo) * i) / (ramp.length - 1), c]) : null;
+  const expression = stops ? ['interpolate', ['linear'], ['coalesce', ['get', column], lo], ...stops] : ramp[2];
+  return { expression, column, range: [lo, hi] };
 }
 
 /** A popup listing the top feature of each layer under the click (tiles first, then hex cells). */
