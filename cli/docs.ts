@@ -6,8 +6,7 @@ import { datasets } from '../datasets/index.ts';
 import {
   checkProse, formatProblems, gatherFacts, generateDocs, schemaSnapshot, writingBrief, type ProseProblem, type SchemaSnapshot,
 } from '../worker/docs.ts';
-import { DirStore, S3Store, type ObjectStore } from '../worker/remote.ts';
-import { Storage } from '../worker/storage.ts';
+import { DirStore, S3Store, s3OptionsFromEnv, Storage, type ObjectStore } from '../worker/storage.ts';
 import { CommandError, EXIT, str, UsageError, type Command } from './command.ts';
 
 /**
@@ -64,7 +63,7 @@ function targetStore(values: Record<string, unknown>): { store: ObjectStore; sto
     const env: NodeJS.ProcessEnv = { ...process.env, AWS_ENDPOINT_URL_S3: endpoint };
     delete env.CNG_STORAGE_DIR;
     return {
-      store: new S3Store({ endpoint, region: env.AWS_REGION, accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY }),
+      store: new S3Store(s3OptionsFromEnv(env)),
       storage: new Storage(env),
       where: endpoint,
     };

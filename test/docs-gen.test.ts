@@ -20,7 +20,7 @@ import { synthesize, type DatasetSpec, type DocsInput } from '../constructs/inde
 import { datasets } from '../datasets/index.ts';
 import { padus41 } from '../datasets/padus-4-1.ts';
 import { checkProse, gatherFacts, generateDocs, schemaSnapshot, type SchemaSnapshot } from '../worker/docs.ts';
-import { DirStore, S3Store } from '../worker/remote.ts';
+import { DirStore, S3Store } from '../worker/storage.ts';
 import { ROOT } from './helpers.ts';
 
 const TABLES = ['Public_Access', 'GAP_Status', 'Category', 'Designation_Type'];

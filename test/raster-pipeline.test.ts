@@ -23,8 +23,7 @@ import { padus41 } from '../datasets/padus-4-1.ts';
 import { checkProse, COG_MEDIA_TYPE, generateDocs } from '../worker/docs.ts';
 import { STAGES, workerStages } from '../worker/main.ts';
 import { excludedKey } from '../worker/sync.ts';
-import { DirStore } from '../worker/remote.ts';
-import { Storage } from '../worker/storage.ts';
+import { DirStore, Storage } from '../worker/storage.ts';
 import { writeRaster } from './raster-fixtures.ts';
 import { cng, repoCopy, ROOT, smallSpec } from './helpers.ts';
 

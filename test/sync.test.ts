@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { DirStore, S3Store } from '../worker/remote.ts';
+import { DirStore, S3Store } from '../worker/storage.ts';
 import { excludedKey, syncObjects } from '../worker/sync.ts';
 import { ROOT } from './helpers.ts';
 

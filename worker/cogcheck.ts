@@ -20,8 +20,7 @@
 import { existsSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { CommandError } from '../cli/command.ts';
-import { storeFromEnv } from './remote.ts';
-import { Storage } from './storage.ts';
+import { Storage, storeFromEnv } from './storage.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Range readers
@@ -79,7 +78,7 @@ async function fileReader(name: string, path: string): Promise<RangeReader> {
   };
 }
 
-/** An S3 object read through the stage's object store (worker/remote.ts: endpoint, credentials, errors). */
+/** An S3 object read through the stage's object store (worker/storage.ts: endpoint, credentials, errors). */
 function s3Reader(name: string, bucket: string, key: string, env: NodeJS.ProcessEnv): RangeReader {
   const store = storeFromEnv({ ...env, CNG_STORAGE_DIR: undefined });
   let size: number | undefined;

@@ -9,9 +9,8 @@ import { proseSchema, type ResolvedProse } from '../constructs/prose.ts';
 import { openDuckDB } from './limits.ts';
 import { log } from './log.ts';
 import type { StageOptions } from './main.ts';
-import { parseS3Url, storeFromEnv, type ObjectStore } from './remote.ts';
 import type { LayerManifest } from './repartition.ts';
-import { Storage } from './storage.ts';
+import { parseS3Url, Storage, storeFromEnv, type ObjectStore } from './storage.ts';
 
 /**
  * The docs stage and `cng docs`: README.md and stac-collection.json for a dataset, from FACTS read

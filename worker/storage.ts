@@ -1,34 +1,44 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Readable } from 'node:stream';
 import {
-  CreateBucketCommand, DeleteObjectsCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand,
-  ListObjectsV2Command, PutBucketAclCommand, PutBucketCorsCommand, PutBucketPolicyCommand, S3Client, S3ServiceException,
+  CreateBucketCommand, DeleteObjectsCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command,
+  PutBucketAclCommand, PutBucketCorsCommand, PutBucketPolicyCommand, S3Client, type S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { CommandError } from '../cli/command.ts';
 
 /**
- * Object storage for the worker: `s3://bucket/key` URLs or local paths, one interface.
+ * Object storage for the worker, in two layers:
  *
- * - S3 endpoint from AWS_ENDPOINT_URL_S3 (else AWS_ENDPOINT_URL), path-style, checksums only when
- *   required (Ceph RGW and Swift reject the SDK's default ones); credentials AWS_ACCESS_KEY_ID /
- *   AWS_SECRET_ACCESS_KEY of the environment given to the constructor (in Jobs: the `aws` secret),
- *   else the SDK's default chain.
- * - With CNG_STORAGE_DIR set, `s3://bucket/key` means the file DIR/bucket/key: a directory acting as
- *   the object store for the local runner, with no server.
- * - Writes are atomic: an object appears under its final key only when complete (S3 multipart
- *   upload, aborted on failure; local temp file + rename). A killed process leaves no partial object.
- * - Errors become one-line CommandErrors naming the URL.
+ * - `ObjectStore` (bucket/key level), with two implementations:
+ *   - `S3Store`: path-style, checksums only when required (Ceph RGW and Swift reject the SDK's
+ *     default ones), SDK retries (5 attempts), multipart uploads (16 MiB parts) aborted on failure
+ *     so no partial object appears; range reads, user metadata, unsigned (anonymous) reads of
+ *     public buckets; credentials and endpoint from `AWS_*` or, for the mirror, `MIRROR_*`
+ *     variables (`storeFromEnv`);
+ *   - `DirStore`: a directory acting as the object store, `<root>/<bucket>/<key>` (the local
+ *     runner's CNG_STORAGE_DIR); writes go to a temp file renamed into place; the "ETag" is the
+ *     content MD5 (as a single-part S3 upload's ETag), or `<size>-<mtime>` where hashing every
+ *     file would be too slow. With root '' and bucket '' the keys are plain local paths.
+ * - `Storage` (URL level): `s3://bucket/key` URLs or local paths, one interface, for the stages.
+ *   `s3://` URLs go to the store the environment names (with CNG_STORAGE_DIR set, the directory
+ *   store: `s3://bucket/key` is the file DIR/bucket/key; else S3 at AWS_ENDPOINT_URL_S3, else
+ *   AWS_ENDPOINT_URL, with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY of the environment given to the
+ *   constructor — in Jobs the `aws` secret — else the SDK's default chain); local paths to the
+ *   file system as a DirStore.
+ *
+ * Writes are atomic: an object appears under its final key only when complete. A killed process
+ * leaves no partial object. Errors become one-line CommandErrors naming the URL.
  */
 
 export interface ObjectInfo {
   /** Full URL (`s3://bucket/key` or path). */
   readonly url: string;
-  /** Key (S3) or path relative to the listed prefix's bucket root. */
+  /** Key (S3 or directory store), or the path for local paths. */
   readonly key: string;
   readonly size: number;
   /** ETag (S3) or `<size>-<mtime>` (local): changes when content changes. */
@@ -50,6 +60,53 @@ export interface BucketSetup {
   readonly cors: 'applied' | 'unsupported' | 'none';
 }
 
+export interface ObjectHead {
+  readonly key: string;
+  readonly size: number;
+  /** ETag without quotes: an MD5 hex digest for single-part uploads, `<md5>-<parts>` for multipart. */
+  readonly etag: string;
+  /** User metadata (x-amz-meta-*, lower-case keys without the prefix); absent from listings. */
+  readonly metadata?: Record<string, string>;
+}
+
+export interface PutOptions {
+  readonly contentType?: string;
+  readonly metadata?: Record<string, string>;
+  /** Known length (lets small bodies go up in one request). */
+  readonly size?: number;
+}
+
+export interface ObjectStore {
+  /** Human description for messages, e.g. `s3 http://127.0.0.1:8080` or `dir data/store`. */
+  readonly where: string;
+  /** Every object whose key starts with `prefix` ('' = the whole bucket), sorted by key. */
+  list(bucket: string, prefix: string): Promise<ObjectHead[]>;
+  /** Size, ETag and metadata, or null when missing. */
+  head(bucket: string, key: string): Promise<ObjectHead | null>;
+  /** Bytes [start, start+length) (fewer at the end of the object). */
+  readRange(bucket: string, key: string, start: number, length: number): Promise<Buffer>;
+  readText(bucket: string, key: string): Promise<string>;
+  /** The whole object as a stream. */
+  get(bucket: string, key: string): Promise<Readable>;
+  /** The whole object into a local file (not atomically: callers write to a temp file). */
+  download(bucket: string, key: string, file: string): Promise<void>;
+  /** Writes an object atomically (multipart above 16 MiB, aborted on failure). */
+  put(bucket: string, key: string, body: Readable | Buffer | string, opts?: PutOptions): Promise<void>;
+  /** Deletes keys (missing keys are fine). */
+  delete(bucket: string, keys: string[]): Promise<void>;
+  /**
+   * Deletes every object under `key` as a directory, and the object named exactly `key` if there
+   * is one (as `rm -r` does locally). Returns how many objects were deleted.
+   */
+  deletePrefix(bucket: string, key: string): Promise<number>;
+  /** Creates the bucket when it does not exist; returns whether it was created. */
+  ensureBucket(bucket: string): Promise<boolean>;
+  /** Creates the bucket when missing and makes it world-readable for browsers (see Storage). */
+  setupPublicBucket(bucket: string): Promise<BucketSetup>;
+  /** A local path of the object when the store is a directory (DuckDB, GDAL read it directly). */
+  localPath?(bucket: string, key: string): string;
+}
+
 /** Parses `s3://bucket/key`, `file:///path` or a path. */
 export function parseLocation(url: string): Location {
   const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
@@ -58,13 +115,27 @@ export function parseLocation(url: string): Location {
   return { kind: 'file', path: url };
 }
 
+/** `s3://bucket/key` → parts. Throws on anything else. */
+export function parseS3Url(url: string): { bucket: string; key: string } {
+  const loc = parseLocation(url);
+  if (loc.kind !== 's3') throw new CommandError(`'${url}' is not an s3://bucket/key URL`);
+  return { bucket: loc.bucket, key: loc.key };
+}
+
 /** Joins a URL/path prefix and a relative key with exactly one '/'. */
 export function joinUrl(prefix: string, ...parts: string[]): string {
   return [prefix.replace(/\/+$/, ''), ...parts.map((p) => p.replace(/^\/+|\/+$/g, ''))].filter((p) => p !== '').join('/');
 }
 
+const withSlash = (p: string) => (p === '' || p.endsWith('/') ? p : `${p}/`);
+
+// ---------------------------------------------------------------------------------------------
+// Storage: URLs
+
 export class Storage {
-  private client?: S3Client;
+  private objects?: ObjectStore;
+  /** Local paths: the file system as a directory store (root '', bucket '', key = path). */
+  private readonly files = new DirStore('', { md5Etags: false });
 
   constructor(private readonly env: NodeJS.ProcessEnv = process.env) {}
 
@@ -76,110 +147,52 @@ export class Storage {
   /** Where a URL really lives: S3, or a local file (paths, and s3:// under CNG_STORAGE_DIR). */
   resolve(url: string): Location {
     const loc = parseLocation(url);
-    const dir = this.env.CNG_STORAGE_DIR;
-    if (loc.kind === 's3' && dir) return { kind: 'file', path: join(dir, loc.bucket, loc.key) };
+    if (loc.kind === 's3' && this.env.CNG_STORAGE_DIR) return { kind: 'file', path: this.store().localPath!(loc.bucket, loc.key) };
     return loc;
   }
 
   /** Copies an object to a local file (written atomically). */
   async download(url: string, localPath: string): Promise<void> {
-    const loc = this.resolve(url);
-    await mkdir(dirname(localPath), { recursive: true });
-    const tmp = tempName(localPath);
-    try {
-      if (loc.kind === 'file') await copyFile(loc.path, tmp).catch((e) => fileError(e, url));
-      else
-        await this.s3(url, async () => {
-          const r = await this.s3client().send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
-          await pipeline(r.Body as Readable, createWriteStream(tmp)); // a dropped connection is an S3 error too
-        });
-      await rename(tmp, localPath);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
+    const t = this.target(url);
+    await writeLocal(localPath, localPath, (tmp) => t.store.download(t.bucket, t.key, tmp));
   }
 
   /** Uploads a local file so that it appears under `url` only when complete. */
   async upload(localPath: string, url: string, contentType?: string): Promise<void> {
-    const loc = this.resolve(url);
+    const t = this.target(url);
     const source = await stat(localPath).catch((e) => fileError(e, localPath));
     if (!source.isFile()) throw new CommandError(`'${localPath}': not a file (uploading to '${url}')`);
-    if (loc.kind === 'file') return writeLocal(loc.path, url, (tmp) => copyFile(localPath, tmp));
-    const upload = new Upload({
-      client: this.s3client(),
-      params: { Bucket: loc.bucket, Key: loc.key, Body: createReadStream(localPath), ContentType: contentType ?? contentTypeOf(loc.key) },
-      partSize: 16 * 1024 * 1024,
-      queueSize: 4,
-      leavePartsOnError: false, // abort the multipart upload on failure
-    });
-    await this.s3(url, () => upload.done());
+    await t.store.put(t.bucket, t.key, createReadStream(localPath), { contentType });
   }
 
   /** Writes a small text object atomically. */
   async writeText(url: string, text: string, contentType?: string): Promise<void> {
-    const loc = this.resolve(url);
-    if (loc.kind === 'file') return writeLocal(loc.path, url, (tmp) => writeFile(tmp, text));
-    const upload = new Upload({
-      client: this.s3client(),
-      params: { Bucket: loc.bucket, Key: loc.key, Body: text, ContentType: contentType ?? contentTypeOf(loc.key) },
-    });
-    await this.s3(url, () => upload.done());
+    const t = this.target(url);
+    await t.store.put(t.bucket, t.key, text, { contentType });
   }
 
   async readText(url: string): Promise<string> {
-    const loc = this.resolve(url);
-    if (loc.kind === 'file') return readFile(loc.path, 'utf8').catch((e) => fileError(e, url));
-    return this.s3(url, async () => {
-      const r = await this.s3client().send(new GetObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
-      return r.Body!.transformToString('utf8');
-    });
+    const t = this.target(url);
+    return t.store.readText(t.bucket, t.key);
   }
 
   /** Size and ETag of an object, or null when it does not exist. */
   async stat(url: string): Promise<ObjectInfo | null> {
-    const loc = this.resolve(url);
-    if (loc.kind === 'file') {
-      const s = await stat(loc.path).catch(() => null);
-      return s?.isFile() ? { url, key: this.localKey(url, loc.path), size: s.size, etag: `${s.size}-${s.mtimeMs}` } : null;
-    }
-    try {
-      const h = await this.s3client().send(new HeadObjectCommand({ Bucket: loc.bucket, Key: loc.key }));
-      return { url, key: loc.key, size: h.ContentLength ?? 0, etag: h.ETag ?? '' };
-    } catch (err) {
-      if (isNotFound(err)) return null;
-      throw s3Error(err, url, this.endpoint);
-    }
+    const t = this.target(url);
+    const h = await t.store.head(t.bucket, t.key);
+    return h && { url, key: h.key, size: h.size, etag: h.etag };
   }
 
   async exists(url: string): Promise<boolean> {
     return (await this.stat(url)) !== null;
   }
 
-  /** Every object under a prefix (recursively), sorted by key. */
+  /** Every object under a prefix (recursively, the prefix as a directory), sorted by key. */
   async list(prefix: string): Promise<ObjectInfo[]> {
-    const loc = this.resolve(prefix);
-    if (loc.kind === 'file') {
-      const out: ObjectInfo[] = [];
-      for (const p of await localObjectFiles(loc.path)) {
-        const s = await stat(p);
-        const u = joinUrl(prefix, relative(loc.path, p));
-        out.push({ url: u, key: this.localKey(u, p), size: s.size, etag: `${s.size}-${s.mtimeMs}` });
-      }
-      return out.sort((a, b) => (a.url < b.url ? -1 : 1));
-    }
-    const out: ObjectInfo[] = [];
-    const bucketUrl = `s3://${loc.bucket}/`;
-    const keyPrefix = loc.key === '' || loc.key.endsWith('/') ? loc.key : `${loc.key}/`;
-    let token: string | undefined;
-    do {
-      const r = await this.s3(prefix, () =>
-        this.s3client().send(new ListObjectsV2Command({ Bucket: loc.bucket, Prefix: keyPrefix, ContinuationToken: token })),
-      );
-      for (const o of r.Contents ?? []) out.push({ url: bucketUrl + o.Key!, key: o.Key!, size: o.Size ?? 0, etag: o.ETag ?? '' });
-      token = r.IsTruncated ? r.NextContinuationToken : undefined;
-    } while (token);
-    return out.sort((a, b) => (a.key < b.key ? -1 : 1));
+    const t = this.target(prefix);
+    const keyPrefix = withSlash(t.key);
+    const found = await t.store.list(t.bucket, keyPrefix);
+    return found.map((o) => ({ url: joinUrl(prefix, o.key.slice(keyPrefix.length)), key: o.key, size: o.size, etag: o.etag }));
   }
 
   /**
@@ -187,32 +200,8 @@ export class Storage {
    * `rm -r` does locally). Returns how many objects were deleted.
    */
   async deletePrefix(prefix: string): Promise<number> {
-    const loc = this.resolve(prefix);
-    if (loc.kind === 'file') {
-      const s = await stat(loc.path).catch(() => null);
-      const n = s?.isFile() ? 1 : (await this.list(prefix)).length;
-      await rm(loc.path, { recursive: true, force: true });
-      // In the directory store, prune up to the bucket's directory (a bucket stays, as on S3); for
-      // plain paths at most the one parent.
-      const p = parseLocation(prefix);
-      const root = this.env.CNG_STORAGE_DIR && p.kind === 's3' ? join(this.env.CNG_STORAGE_DIR, p.bucket) : dirname(dirname(loc.path));
-      await pruneEmptyParents(dirname(loc.path), root);
-      return n;
-    }
-    const objects: { key: string }[] = await this.list(prefix);
-    if (loc.key !== '' && !loc.key.endsWith('/') && (await this.stat(prefix))) objects.push({ key: loc.key });
-    for (let i = 0; i < objects.length; i += 1000) {
-      const batch = objects.slice(i, i + 1000);
-      const r = await this.s3(prefix, () => {
-        const cmd = new DeleteObjectsCommand({ Bucket: loc.bucket, Delete: { Objects: batch.map((o) => ({ Key: o.key })), Quiet: true } });
-        addContentMd5(cmd);
-        return this.s3client().send(cmd);
-      });
-      const failed = r.Errors ?? [];
-      if (failed.length > 0)
-        throw new CommandError(`'${prefix}': could not delete ${failed.length} object(s), e.g. '${failed[0].Key}': ${failed[0].Code ?? ''} ${failed[0].Message ?? ''}`.trimEnd());
-    }
-    return objects.length;
+    const t = this.target(prefix);
+    return t.store.deletePrefix(t.bucket, t.key);
   }
 
   /**
@@ -222,73 +211,21 @@ export class Storage {
    * `public-read` ACL and CORS is reported as unsupported: the result says what was applied.
    */
   async setupPublicBucket(bucket: string): Promise<BucketSetup> {
-    const url = `s3://${bucket}`;
-    const loc = this.resolve(`${url}/`);
-    if (loc.kind === 'file') {
-      const created = !(await stat(loc.path).catch(() => null));
-      await mkdir(loc.path, { recursive: true }).catch((e) => fileError(e, url));
-      return { created, publicRead: 'none', cors: 'none' };
-    }
-    const c = this.s3client();
-    let created = false;
-    try {
-      await c.send(new HeadBucketCommand({ Bucket: bucket }));
-    } catch (err) {
-      if (!isNotFound(err)) throw s3Error(err, url, this.endpoint);
-      try {
-        await c.send(new CreateBucketCommand({ Bucket: bucket }));
-        created = true;
-      } catch (e) {
-        // Another run created it in between: that is fine (idempotent).
-        if ((e as S3ServiceException)?.name !== 'BucketAlreadyOwnedByYou') throw s3Error(e, url, this.endpoint);
-      }
-    }
-    let publicRead: BucketSetup['publicRead'] = 'policy';
-    try {
-      await c.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify(publicReadPolicy(bucket)) }));
-    } catch (err) {
-      if (!isNotImplemented(err)) throw s3Error(err, url, this.endpoint);
-      // No bucket policies (OpenStack Swift's s3api): the canned ACL grants the same public read.
-      await this.s3(url, () => c.send(new PutBucketAclCommand({ Bucket: bucket, ACL: 'public-read' })));
-      publicRead = 'acl';
-    }
-    let cors: BucketSetup['cors'] = 'applied';
-    try {
-      await c.send(new PutBucketCorsCommand({ Bucket: bucket, CORSConfiguration: PUBLIC_CORS }));
-    } catch (err) {
-      if (!isNotImplemented(err)) throw s3Error(err, url, this.endpoint);
-      cors = 'unsupported';
-    }
-    return { created, publicRead, cors };
+    return this.store().setupPublicBucket(bucket);
   }
 
-  /** ObjectInfo.key of a local file: the object key for `s3://` URLs (as on S3), else the path. */
-  private localKey(url: string, path: string): string {
+  /** The store of `s3://` URLs: the directory store under CNG_STORAGE_DIR, else S3. */
+  private store(): ObjectStore {
+    const dir = this.env.CNG_STORAGE_DIR;
+    // Without credentials the SDK's default chain (unlike storeFromEnv's anonymous reads); local
+    // ETags from stat, not from hashing every file.
+    return (this.objects ??= dir ? new DirStore(dir, { md5Etags: false }) : new S3Store(s3OptionsFromEnv(this.env, '', 'default-chain')));
+  }
+
+  /** The store holding a URL's object, and the bucket and key there. */
+  private target(url: string): { store: ObjectStore; bucket: string; key: string } {
     const loc = parseLocation(url);
-    return loc.kind === 's3' ? loc.key : path;
-  }
-
-  private s3client(): S3Client {
-    const endpoint = this.env.AWS_ENDPOINT_URL_S3 ?? this.env.AWS_ENDPOINT_URL;
-    const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey, AWS_SESSION_TOKEN: sessionToken } = this.env;
-    return (this.client ??= new S3Client({
-      endpoint,
-      region: this.env.AWS_REGION ?? 'us-east-1',
-      // The constructor's environment, not only process.env (which the SDK's default chain reads).
-      ...(accessKeyId && secretAccessKey ? { credentials: { accessKeyId, secretAccessKey, sessionToken } } : {}),
-      forcePathStyle: true,
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      maxAttempts: 5,
-    }));
-  }
-
-  private async s3<T>(url: string, f: () => Promise<T>): Promise<T> {
-    try {
-      return await f();
-    } catch (err) {
-      throw s3Error(err, url, this.endpoint);
-    }
+    return loc.kind === 's3' ? { store: this.store(), bucket: loc.bucket, key: loc.key } : { store: this.files, bucket: '', key: loc.path };
   }
 }
 
@@ -316,43 +253,6 @@ export const PUBLIC_CORS = {
   ],
 };
 
-/** Removes directories left empty by a delete (a directory store has no empty "folders"). */
-async function pruneEmptyParents(dir: string, root: string): Promise<void> {
-  for (let d = dir; d !== dirname(d) && d.startsWith(root + '/'); d = dirname(d)) {
-    const entries = await readdir(d).catch(() => null);
-    if (entries === null || entries.length > 0) return;
-    await rm(d, { recursive: true, force: true });
-  }
-}
-
-/** Files below a directory of the directory store (recursively), leaving out in-flight temp files. */
-export async function localObjectFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await localObjectFiles(p)));
-    else if (e.isFile() && !e.name.includes('.cng-tmp-')) out.push(p);
-  }
-  return out;
-}
-
-/** Writes a local file atomically: into a temp file next to it, then renamed into place. */
-async function writeLocal(path: string, url: string, write: (tmp: string) => Promise<void>): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = tempName(path);
-  try {
-    await write(tmp);
-    await rename(tmp, path);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw fileError(err, url);
-  }
-}
-
-function tempName(path: string): string {
-  return `${path}.cng-tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-}
-
 /** Content-Type of a product by its file name. */
 export function contentTypeOf(key: string): string {
   if (key.endsWith('.json')) return 'application/json';
@@ -361,6 +261,245 @@ export function contentTypeOf(key: string): string {
   if (key.endsWith('.pmtiles')) return 'application/vnd.pmtiles';
   if (key.endsWith('.parquet')) return 'application/vnd.apache.parquet';
   return 'application/octet-stream';
+}
+
+// ---------------------------------------------------------------------------------------------
+// S3
+
+export interface S3StoreOptions {
+  readonly endpoint?: string;
+  readonly region?: string;
+  readonly accessKeyId?: string;
+  readonly secretAccessKey?: string;
+  readonly sessionToken?: string;
+  /**
+   * Without credentials: unsigned requests (anonymous reads of public buckets; the default), or
+   * the SDK's default credential chain.
+   */
+  readonly withoutCredentials?: 'unsigned' | 'default-chain';
+  /** Which variables to check, for access-denied messages. */
+  readonly credentialHint?: string;
+}
+
+/**
+ * S3 settings from a stage's environment, for variables with `prefix` ('' → AWS_ENDPOINT_URL_S3
+ * (else AWS_ENDPOINT_URL), AWS_ACCESS_KEY_ID, …; 'MIRROR_' → MIRROR_ENDPOINT_URL_S3,
+ * MIRROR_AWS_ACCESS_KEY_ID, …). The credentials are the given environment's, not only process.env
+ * (which the SDK's default chain reads).
+ */
+export function s3OptionsFromEnv(env: NodeJS.ProcessEnv, prefix: '' | 'MIRROR_' = '', withoutCredentials: S3StoreOptions['withoutCredentials'] = 'unsigned'): S3StoreOptions {
+  return {
+    endpoint: prefix ? env[`${prefix}ENDPOINT_URL_S3`] : (env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL),
+    region: env[`${prefix}AWS_REGION`] ?? env.AWS_REGION ?? 'us-east-1',
+    accessKeyId: env[`${prefix}AWS_ACCESS_KEY_ID`],
+    secretAccessKey: env[`${prefix}AWS_SECRET_ACCESS_KEY`],
+    sessionToken: env[`${prefix}AWS_SESSION_TOKEN`],
+    withoutCredentials,
+    credentialHint: `${prefix}AWS_ACCESS_KEY_ID/${prefix}AWS_SECRET_ACCESS_KEY (the ${prefix ? 'mirror' : "'aws'"} secret on the cluster)`,
+  };
+}
+
+/** The one S3 client construction: path-style, checksums only when required, 5 attempts. */
+export function s3Client(opts: S3StoreOptions): S3Client {
+  const { accessKeyId, secretAccessKey, sessionToken } = opts;
+  return new S3Client({
+    endpoint: opts.endpoint,
+    region: opts.region ?? 'us-east-1',
+    forcePathStyle: true,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 5,
+    ...(accessKeyId && secretAccessKey
+      ? { credentials: { accessKeyId, secretAccessKey, sessionToken } }
+      : opts.withoutCredentials === 'default-chain'
+        ? {}
+        : { credentials: { accessKeyId: '', secretAccessKey: '' }, signer: { sign: async (request: any) => request } }),
+  });
+}
+
+/**
+ * The store a stage's environment points at, for variables with `prefix` (see s3OptionsFromEnv;
+ * without credentials, unsigned requests). Without an endpoint and with CNG_STORAGE_DIR set (the
+ * local runner), the directory store.
+ */
+export function storeFromEnv(env: NodeJS.ProcessEnv = process.env, prefix: '' | 'MIRROR_' = ''): ObjectStore {
+  const opts = s3OptionsFromEnv(env, prefix);
+  if (!opts.endpoint && env.CNG_STORAGE_DIR) return new DirStore(env.CNG_STORAGE_DIR);
+  if (!opts.endpoint && prefix) throw new CommandError(`${prefix}ENDPOINT_URL_S3 is not set (the mirror's S3 endpoint)`);
+  return new S3Store(opts);
+}
+
+const PART_SIZE = 16 * 1024 * 1024;
+
+export class S3Store implements ObjectStore {
+  readonly where: string;
+  private client?: S3Client;
+
+  constructor(private readonly opts: S3StoreOptions) {
+    this.where = `s3 ${opts.endpoint ?? 'AWS'}`;
+  }
+
+  async list(bucket: string, prefix: string): Promise<ObjectHead[]> {
+    const out: ObjectHead[] = [];
+    let token: string | undefined;
+    do {
+      const r = await this.call(`s3://${bucket}/${prefix}`, () =>
+        this.s3().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, ContinuationToken: token })),
+      );
+      for (const o of r.Contents ?? []) out.push({ key: o.Key!, size: o.Size ?? 0, etag: unquote(o.ETag) });
+      token = r.IsTruncated ? r.NextContinuationToken : undefined;
+    } while (token);
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async head(bucket: string, key: string): Promise<ObjectHead | null> {
+    try {
+      const h = await this.s3().send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+      return { key, size: h.ContentLength ?? 0, etag: unquote(h.ETag), metadata: lowerKeys(h.Metadata ?? {}) };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw this.error(err, `s3://${bucket}/${key}`);
+    }
+  }
+
+  async readRange(bucket: string, key: string, start: number, length: number): Promise<Buffer> {
+    if (length <= 0) return Buffer.alloc(0);
+    const r = await this.call(`s3://${bucket}/${key}`, () =>
+      this.s3().send(new GetObjectCommand({ Bucket: bucket, Key: key, Range: `bytes=${start}-${start + length - 1}` })),
+    );
+    return Buffer.from(await r.Body!.transformToByteArray());
+  }
+
+  async readText(bucket: string, key: string): Promise<string> {
+    return this.call(`s3://${bucket}/${key}`, async () => {
+      const r = await this.s3().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      return r.Body!.transformToString('utf8');
+    });
+  }
+
+  async get(bucket: string, key: string): Promise<Readable> {
+    const r = await this.call(`s3://${bucket}/${key}`, () => this.s3().send(new GetObjectCommand({ Bucket: bucket, Key: key })));
+    return r.Body as Readable;
+  }
+
+  async download(bucket: string, key: string, file: string): Promise<void> {
+    await this.call(`s3://${bucket}/${key}`, async () => {
+      const r = await this.s3().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      await pipeline(r.Body as Readable, createWriteStream(file)); // a dropped connection is an S3 error too
+    });
+  }
+
+  async put(bucket: string, key: string, body: Readable | Buffer | string, opts: PutOptions = {}): Promise<void> {
+    const upload = new Upload({
+      client: this.s3(),
+      params: { Bucket: bucket, Key: key, Body: body, ContentType: opts.contentType ?? contentTypeOf(key), Metadata: opts.metadata },
+      partSize: PART_SIZE,
+      queueSize: 4,
+      leavePartsOnError: false, // abort the multipart upload on failure: no partial object
+    });
+    await this.call(`s3://${bucket}/${key}`, () => upload.done());
+  }
+
+  async delete(bucket: string, keys: string[]): Promise<void> {
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000);
+      const cmd = new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } });
+      addContentMd5(cmd);
+      const r = await this.call(`s3://${bucket}`, () => this.s3().send(cmd));
+      const failed = r.Errors ?? [];
+      if (failed.length > 0)
+        throw new CommandError(`'s3://${bucket}': could not delete ${failed.length} object(s), e.g. '${failed[0].Key}': ${failed[0].Code ?? ''} ${failed[0].Message ?? ''}`.trimEnd());
+    }
+  }
+
+  async deletePrefix(bucket: string, key: string): Promise<number> {
+    const keys = (await this.list(bucket, withSlash(key))).map((o) => o.key);
+    if (key !== '' && !key.endsWith('/') && (await this.head(bucket, key))) keys.push(key);
+    await this.delete(bucket, keys);
+    return keys.length;
+  }
+
+  async ensureBucket(bucket: string): Promise<boolean> {
+    // Some stores answer HEAD on a bucket one may write to but not list with 403: carry on.
+    return this.createIfMissing(bucket, true);
+  }
+
+  async setupPublicBucket(bucket: string): Promise<BucketSetup> {
+    const url = `s3://${bucket}`;
+    const created = await this.createIfMissing(bucket, false);
+    const c = this.s3();
+    let publicRead: BucketSetup['publicRead'] = 'policy';
+    try {
+      await c.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify(publicReadPolicy(bucket)) }));
+    } catch (err) {
+      if (!isNotImplemented(err)) throw this.error(err, url);
+      // No bucket policies (OpenStack Swift's s3api): the canned ACL grants the same public read.
+      await this.call(url, () => c.send(new PutBucketAclCommand({ Bucket: bucket, ACL: 'public-read' })));
+      publicRead = 'acl';
+    }
+    let cors: BucketSetup['cors'] = 'applied';
+    try {
+      await c.send(new PutBucketCorsCommand({ Bucket: bucket, CORSConfiguration: PUBLIC_CORS }));
+    } catch (err) {
+      if (!isNotImplemented(err)) throw this.error(err, url);
+      cors = 'unsupported';
+    }
+    return { created, publicRead, cors };
+  }
+
+  /** Creates the bucket when HEAD says it is missing; returns whether this call created it. */
+  private async createIfMissing(bucket: string, forbiddenMeansExists: boolean): Promise<boolean> {
+    const url = `s3://${bucket}`;
+    try {
+      await this.s3().send(new HeadBucketCommand({ Bucket: bucket }));
+      return false;
+    } catch (err) {
+      if (!isNotFound(err)) {
+        if (forbiddenMeansExists && (err as S3ServiceException)?.$metadata?.httpStatusCode === 403) return false;
+        throw this.error(err, url);
+      }
+    }
+    try {
+      await this.s3().send(new CreateBucketCommand({ Bucket: bucket }));
+      return true;
+    } catch (err) {
+      // Another run created it in between: that is fine (idempotent).
+      if ((err as S3ServiceException)?.name === 'BucketAlreadyOwnedByYou') return false;
+      throw this.error(err, url);
+    }
+  }
+
+  private s3(): S3Client {
+    return (this.client ??= s3Client(this.opts));
+  }
+
+  private async call<T>(url: string, f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (err) {
+      throw this.error(err, url);
+    }
+  }
+
+  /** One line naming the URL and what to check. */
+  private error(err: unknown, url: string): CommandError {
+    if (err instanceof CommandError) return err;
+    const e = err as S3ServiceException & { code?: string };
+    const status = e?.$metadata?.httpStatusCode;
+    const endpoint = this.opts.endpoint ?? 'AWS';
+    if (e?.name === 'NoSuchBucket') return new CommandError(`'${url}': no such bucket (endpoint ${endpoint})`);
+    if (isNotFound(err)) return new CommandError(`'${url}': no such object (endpoint ${endpoint})`);
+    if (status === 403 || ['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch'].includes(e?.name))
+      return new CommandError(`'${url}': access denied (${e.name}); check ${this.opts.credentialHint ?? 'the credentials'}`);
+    if (e?.code && ['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN'].includes(e.code))
+      return new CommandError(`'${url}': cannot reach S3 endpoint ${endpoint} (${e.code})`);
+    return new CommandError(`'${url}': S3 error ${e?.name ?? ''}${status ? ` (HTTP ${status})` : ''}: ${String(e?.message ?? err).split('\n')[0]}`);
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as S3ServiceException;
+  return e?.$metadata?.httpStatusCode === 404 || ['NotFound', 'NoSuchKey', 'NoSuchBucket'].includes(e?.name);
 }
 
 function isNotImplemented(err: unknown): boolean {
@@ -372,7 +511,7 @@ function isNotImplemented(err: unknown): boolean {
  * DeleteObjects must carry Content-MD5 on Swift's s3api (and older Ceph RGW); recent SDKs send only
  * a CRC32 checksum. Adds it after serialization, before signing.
  */
-export function addContentMd5(cmd: DeleteObjectsCommand): void {
+function addContentMd5(cmd: DeleteObjectsCommand): void {
   cmd.middlewareStack.add(
     (next) => async (args) => {
       const req = args.request as { headers?: Record<string, string>; body?: unknown };
@@ -384,27 +523,172 @@ export function addContentMd5(cmd: DeleteObjectsCommand): void {
   );
 }
 
-export function isNotFound(err: unknown): boolean {
-  const e = err as S3ServiceException;
-  return e?.$metadata?.httpStatusCode === 404 || ['NotFound', 'NoSuchKey', 'NoSuchBucket'].includes(e?.name);
+function unquote(etag: string | undefined): string {
+  return (etag ?? '').replace(/^W\//, '').replace(/^"|"$/g, '');
 }
 
-/** One line naming the URL and what to check. */
-function s3Error(err: unknown, url: string, endpoint: string): CommandError {
-  if (err instanceof CommandError) return err;
-  const e = err as S3ServiceException & { code?: string };
-  const status = e?.$metadata?.httpStatusCode;
-  if (e?.name === 'NoSuchBucket') return new CommandError(`'${url}': no such bucket (endpoint ${endpoint})`);
-  if (isNotFound(err)) return new CommandError(`'${url}': no such object (endpoint ${endpoint})`);
-  if (status === 403 || ['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch'].includes(e?.name))
-    return new CommandError(`'${url}': access denied (${e.name}); check AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (the 'aws' secret on the cluster)`);
-  if (e?.code && ['ECONNREFUSED', 'ENOTFOUND', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN'].includes(e.code))
-    return new CommandError(`'${url}': cannot reach S3 endpoint ${endpoint} (${e.code})`);
-  return new CommandError(`'${url}': S3 error ${e?.name ?? ''}${status ? ` (HTTP ${status})` : ''}: ${String(e?.message ?? err).split('\n')[0]}`);
+function lowerKeys(m: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(m).map(([k, v]) => [k.toLowerCase(), v]));
 }
 
-function fileError(err: unknown, url: string): never {
+// ---------------------------------------------------------------------------------------------
+// Directory store
+
+export interface DirStoreOptions {
+  /**
+   * ETags as content MD5 hex digests (true, the default: comparable with single-part S3 ETags, as
+   * the sync stage needs), or `<size>-<mtime>` (false: no hashing of every file listed).
+   */
+  readonly md5Etags?: boolean;
+}
+
+export class DirStore implements ObjectStore {
+  readonly where: string;
+
+  /** `root` '' with bucket '': keys are local paths (how Storage reads and writes plain paths). */
+  constructor(private readonly root: string, private readonly opts: DirStoreOptions = {}) {
+    this.where = `dir ${root}`;
+  }
+
+  localPath(bucket: string, key: string): string {
+    return join(this.root, bucket, key);
+  }
+
+  async list(bucket: string, prefix: string): Promise<ObjectHead[]> {
+    const out: ObjectHead[] = [];
+    // Walk only below the prefix's directory part.
+    const dirPart = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/')) : '';
+    const dir = this.localPath(bucket, dirPart);
+    for (const p of await localObjectFiles(dir)) {
+      const rel = relative(dir, p).split('\\').join('/');
+      const key = dirPart === '' ? rel : `${dirPart}/${rel}`;
+      if (key.startsWith(prefix)) out.push(await this.headOf(key, p, false));
+    }
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async head(bucket: string, key: string): Promise<ObjectHead | null> {
+    const p = this.localPath(bucket, key);
+    const s = await stat(p).catch(() => null);
+    return s?.isFile() ? this.headOf(key, p, true) : null;
+  }
+
+  async readRange(bucket: string, key: string, start: number, length: number): Promise<Buffer> {
+    const fh = await open(this.localPath(bucket, key)).catch((e) => this.fail(e, bucket, key));
+    try {
+      const buf = Buffer.alloc(length);
+      const { bytesRead } = await fh.read(buf, 0, length, start);
+      return buf.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async readText(bucket: string, key: string): Promise<string> {
+    return readFile(this.localPath(bucket, key), 'utf8').catch((e) => this.fail(e, bucket, key));
+  }
+
+  async get(bucket: string, key: string): Promise<Readable> {
+    const p = this.localPath(bucket, key);
+    await stat(p).catch((e) => this.fail(e, bucket, key));
+    return createReadStream(p);
+  }
+
+  async download(bucket: string, key: string, file: string): Promise<void> {
+    await copyFile(this.localPath(bucket, key), file).catch((e) => this.fail(e, bucket, key));
+  }
+
+  async put(bucket: string, key: string, body: Readable | Buffer | string, _opts: PutOptions = {}): Promise<void> {
+    const source = typeof body === 'string' || Buffer.isBuffer(body) ? Readable.from([body]) : body;
+    await writeLocal(this.localPath(bucket, key), this.name(bucket, key), (tmp) => pipeline(source, createWriteStream(tmp)));
+  }
+
+  async delete(bucket: string, keys: string[]): Promise<void> {
+    for (const k of keys) await rm(this.localPath(bucket, k), { force: true });
+  }
+
+  async deletePrefix(bucket: string, key: string): Promise<number> {
+    const p = this.localPath(bucket, key);
+    const s = await stat(p).catch(() => null);
+    const n = s?.isFile() ? 1 : (await localObjectFiles(p)).length;
+    await rm(p, { recursive: true, force: true });
+    // A directory store has no empty "folders": prune up to the bucket's directory (a bucket stays,
+    // as on S3); for plain paths (root '') at most the one parent.
+    await pruneEmptyParents(dirname(p), this.root === '' ? dirname(dirname(p)) : join(this.root, bucket));
+    return n;
+  }
+
+  async ensureBucket(bucket: string): Promise<boolean> {
+    const p = join(this.root, bucket);
+    const existed = Boolean(await stat(p).catch(() => null));
+    await mkdir(p, { recursive: true }).catch((e) => fileError(e, `s3://${bucket}`));
+    return !existed;
+  }
+
+  async setupPublicBucket(bucket: string): Promise<BucketSetup> {
+    return { created: await this.ensureBucket(bucket), publicRead: 'none', cors: 'none' };
+  }
+
+  private async headOf(key: string, path: string, withMetadata: boolean): Promise<ObjectHead> {
+    const s = await stat(path);
+    const etag = this.opts.md5Etags === false ? `${s.size}-${s.mtimeMs}` : await md5File(path);
+    return withMetadata ? { key, size: s.size, etag, metadata: {} } : { key, size: s.size, etag };
+  }
+
+  /** The object's name in messages: its s3:// URL, or the path. */
+  private name(bucket: string, key: string): string {
+    return this.root === '' && bucket === '' ? key : `s3://${bucket}/${key}`;
+  }
+
+  private fail(err: unknown, bucket: string, key: string): never {
+    const e = err as NodeJS.ErrnoException;
+    if (e?.code === 'ENOENT' && !(this.root === '' && bucket === '')) throw new CommandError(`'${this.name(bucket, key)}': no such object`);
+    return fileError(err, this.name(bucket, key));
+  }
+}
+
+/** Removes directories left empty by a delete (a directory store has no empty "folders"). */
+async function pruneEmptyParents(dir: string, root: string): Promise<void> {
+  for (let d = dir; d !== dirname(d) && d.startsWith(root + '/'); d = dirname(d)) {
+    const entries = await readdir(d).catch(() => null);
+    if (entries === null || entries.length > 0) return;
+    await rm(d, { recursive: true, force: true });
+  }
+}
+
+/** Files below a directory of the directory store (recursively), leaving out in-flight temp files. */
+async function localObjectFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await localObjectFiles(p)));
+    else if (e.isFile() && !e.name.includes('.cng-tmp-')) out.push(p);
+  }
+  return out;
+}
+
+/** Writes a local file atomically: into a temp file next to it, then renamed into place. */
+async function writeLocal(path: string, name: string, write: (tmp: string) => Promise<unknown>): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.cng-tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  try {
+    await write(tmp);
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    if (err instanceof CommandError) throw err;
+    fileError(err, name);
+  }
+}
+
+async function md5File(path: string): Promise<string> {
+  const h = createHash('md5');
+  await pipeline(createReadStream(path), h);
+  return h.digest('hex');
+}
+
+function fileError(err: unknown, name: string): never {
   const e = err as NodeJS.ErrnoException;
-  if (e?.code === 'ENOENT') throw new CommandError(`'${url}': no such file or object`);
-  throw new CommandError(`'${url}': ${e?.message ?? String(err)}`);
+  if (e?.code === 'ENOENT') throw new CommandError(`'${name}': no such file or object`);
+  throw new CommandError(`'${name}': ${e?.message ?? String(err)}`);
 }
