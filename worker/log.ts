@@ -33,3 +33,15 @@ export class Progress {
     this.update(done, true);
   }
 }
+
+/** Sorted indices as a short list with ranges, e.g. `3, 17–19`. */
+export function indexRanges(xs: number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < xs.length; ) {
+    let j = i;
+    while (j + 1 < xs.length && xs[j + 1] === xs[j]! + 1) j++;
+    parts.push(j > i ? `${xs[i]}–${xs[j]}` : String(xs[i]));
+    i = j + 1;
+  }
+  return parts.join(', ');
+}

@@ -41,9 +41,9 @@
  *   DuckDB adds them up, sorts by cell and writes the Parquet partition.
  */
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { DOUBLE, DuckDBDataChunk, INTEGER, UBIGINT, type DuckDBAppender, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api';
 import duckdb from '@duckdb/node-bindings';
 import gdal, { type Dataset } from 'gdal-async';
@@ -55,9 +55,9 @@ import { sqlIdent, sqlString } from './geoparquet.ts';
 import { H3Engine, parentMask } from './h3cells.ts';
 import { configureGdalCache, openDuckDB, readLimits, type Limits } from './limits.ts';
 import { CellLocator, findWork, LEAF, MAX_K, RasterGeometry, TileGeometry, UnitRegion, type TileWork } from './rastercells.ts';
-import { log, Progress } from './log.ts';
+import { indexRanges, log, Progress } from './log.ts';
 import { workUnitIndex, type StageOptions } from './main.ts';
-import { joinUrl, Storage } from './storage.ts';
+import { joinUrl, listLocalFiles, Storage } from './storage.ts';
 
 const STAGE = 'raster-hex';
 /** Number of work units: the H3 base cells. */
@@ -737,7 +737,7 @@ export async function rasterHexStage(opts: StageOptions): Promise<RasterHexResul
     if (cells > 0) {
       const dir = join(work, 'hex');
       await partial!.copy(dir, res);
-      const files = await listFiles(dir);
+      const files = await listLocalFiles(dir);
       if (files.length !== 1 || files[0] !== `${partitionDir}/data_0.parquet`) throw new Error(`unexpected partition files ${files.join(', ')} for base cell ${base}`);
       const local = join(dir, files[0]);
       bytes = (await stat(local)).size;
@@ -799,17 +799,6 @@ export async function rasterUnits(input: string, res: number): Promise<number[]>
   }
 }
 
-async function listFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (d: string) => {
-    for (const e of await readdir(d, { withFileTypes: true })) {
-      if (e.isDirectory()) await walk(join(d, e.name));
-      else out.push(relative(dir, join(d, e.name)));
-    }
-  };
-  await walk(dir);
-  return out.sort();
-}
 
 // ---------------------------------------------------------------------------------------------
 // raster-manifest
@@ -877,7 +866,7 @@ export async function rasterManifestStage(opts: StageOptions): Promise<RasterMan
   });
   if (missing.length > 0)
     throw new CommandError(
-      `${missing.length} of ${RASTER_UNITS} raster-hex units missing under '${statsDir}': units ${summarize(missing)}${stale ? ` (${stale} of them from another run: other input or options)` : ''}; re-run those indices`,
+      `${missing.length} of ${RASTER_UNITS} raster-hex units missing under '${statsDir}': units ${indexRanges(missing)}${stale ? ` (${stale} of them from another run: other input or options)` : ''}; re-run those indices`,
     );
 
   // Stale partitions: h0=… objects under --out that no unit wrote in this run.
@@ -895,7 +884,7 @@ export async function rasterManifestStage(opts: StageOptions): Promise<RasterMan
     }
   }
   const lost = units.filter((u) => u.cells > 0 && !found.has(`h0=${u.h0}/data_0.parquet`)).map((u) => u.unit);
-  if (lost.length > 0) throw new CommandError(`the partitions of raster-hex units ${summarize(lost)} are missing under '${out}' though their stats list cells; re-run those indices`);
+  if (lost.length > 0) throw new CommandError(`the partitions of raster-hex units ${indexRanges(lost)} are missing under '${out}' though their stats list cells; re-run those indices`);
   for (const o of listed) {
     const rel = o.url.startsWith(prefix + '/') ? o.url.slice(prefix.length + 1) : '';
     if (/^h0=\d+\//.test(rel) && !written.has(rel)) removed += await storage.deletePrefix(o.url);
@@ -946,14 +935,3 @@ function round(x: number, digits: number): number {
   return Math.round(x * f) / f;
 }
 
-/** `3, 17–19` style list of indices. */
-function summarize(xs: number[]): string {
-  const parts: string[] = [];
-  for (let i = 0; i < xs.length; ) {
-    let j = i;
-    while (j + 1 < xs.length && xs[j + 1] === xs[j] + 1) j++;
-    parts.push(j > i ? `${xs[i]}–${xs[j]}` : String(xs[i]));
-    i = j + 1;
-  }
-  return parts.join(', ');
-}

@@ -1,12 +1,12 @@
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join, relative } from 'node:path';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { CommandError } from '../cli/command.ts';
 import { sqlIdent, sqlString } from './geoparquet.ts';
 import { openDuckDB } from './limits.ts';
-import { log } from './log.ts';
+import { indexRanges, log } from './log.ts';
 import type { StageOptions } from './main.ts';
-import { joinUrl, Storage } from './storage.ts';
+import { joinUrl, listLocalFiles, Storage } from './storage.ts';
 
 /** What repartition needs from the hex plan (docs/stages.md). */
 interface PlanHeader {
@@ -55,7 +55,7 @@ export async function repartitionStage(opts: StageOptions): Promise<void> {
     const missing = expected.map((name, i) => (present.has(name) ? -1 : i)).filter((i) => i >= 0);
     if (missing.length)
       throw new CommandError(
-        `${missing.length} of ${plan.units} hex chunks missing under '${opts.chunks}': work units ${summarize(missing)}; re-run those hex indices`,
+        `${missing.length} of ${plan.units} hex chunks missing under '${opts.chunks}': work units ${indexRanges(missing)}; re-run those hex indices`,
       );
     log('repartition', `downloading ${plan.units} chunks and the GeoParquet`);
     const geoparquet = join(work, 'layer.parquet');
@@ -96,7 +96,7 @@ export async function repartitionStage(opts: StageOptions): Promise<void> {
          ORDER BY c.h0, c.${sqlIdent(cellCols[0])}
        ) TO ${sqlString(outDir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (h0), ROW_GROUP_SIZE 100000)`,
     );
-    const files = await listFiles(outDir);
+    const files = await listLocalFiles(outDir);
     let bytes = 0;
     log('repartition', `uploading ${files.length} partition files`);
     for (const f of files) {
@@ -134,25 +134,4 @@ export async function repartitionStage(opts: StageOptions): Promise<void> {
 }
 
 /** `3, 17, 40–52` style list of indices. */
-function summarize(xs: number[]): string {
-  const parts: string[] = [];
-  for (let i = 0; i < xs.length; ) {
-    let j = i;
-    while (j + 1 < xs.length && xs[j + 1] === xs[j] + 1) j++;
-    parts.push(j > i ? `${xs[i]}–${xs[j]}` : String(xs[i]));
-    i = j + 1;
-  }
-  return parts.join(', ');
-}
 
-async function listFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (d: string) => {
-    for (const e of await readdir(d, { withFileTypes: true })) {
-      if (e.isDirectory()) await walk(join(d, e.name));
-      else out.push(relative(dir, join(d, e.name)));
-    }
-  };
-  await walk(dir);
-  return out.sort();
-}

@@ -656,6 +656,11 @@ async function pruneEmptyParents(dir: string, root: string): Promise<void> {
   }
 }
 
+/** Paths relative to `dir` of the files below it (recursively, sorted), leaving out in-flight temp files. */
+export async function listLocalFiles(dir: string): Promise<string[]> {
+  return (await localObjectFiles(dir)).map((p) => relative(dir, p)).sort();
+}
+
 /** Files below a directory of the directory store (recursively), leaving out in-flight temp files. */
 async function localObjectFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
