@@ -637,6 +637,21 @@ function addClass(cat: Map<number, number>, slot: number, cls: number, w: number
   cat.set(key, (cat.get(key) ?? 0) + w);
 }
 
+/** The options raster-hex and raster-manifest share, and the cog stage's info (its value kind must match). */
+async function commonOptions(opts: StageOptions) {
+  const input = required(opts, 'input');
+  const out = required(opts, 'out');
+  const statsDir = required(opts, 'stats');
+  const kind = parseKind(opts['value-kind']);
+  const res = parseResolution(opts.resolution);
+  const parents = parseRasterParents(opts.parents, res);
+  const storage = new Storage();
+  const { info, text: infoText } = await readInfo(storage, required(opts, 'info'));
+  if (info.valueKind !== kind)
+    throw new CommandError(`--value-kind is '${kind}' but '${opts.info}' was written for '${info.valueKind}': re-run cog or fix the dataset`);
+  return { input, out, statsDir, kind, res, parents, storage, info, infoText };
+}
+
 /** One H3 engine per process (loading it evaluates h3-js again): units run in a row reuse it. */
 let engine: H3Engine | undefined;
 
@@ -646,17 +661,8 @@ let engine: H3Engine | undefined;
  */
 export async function rasterHexStage(opts: StageOptions): Promise<RasterHexResult> {
   const started = Date.now();
-  const input = required(opts, 'input');
-  const out = required(opts, 'out');
-  const statsDir = required(opts, 'stats');
-  const kind = parseKind(opts['value-kind']);
-  const res = parseResolution(opts.resolution);
-  const parents = parseRasterParents(opts.parents, res);
   const unit = parseUnit(opts.index);
-  const storage = new Storage();
-  const { info, text: infoText } = await readInfo(storage, required(opts, 'info'));
-  if (info.valueKind !== kind)
-    throw new CommandError(`--value-kind is '${kind}' but '${opts.info}' was written for '${info.valueKind}': re-run cog or fix the dataset`);
+  const { input, out, statsDir, kind, res, parents, storage, info, infoText } = await commonOptions(opts);
   if (kind === 'categorical' && info.bands.length !== 1)
     throw new CommandError(`a categorical raster must have one band, '${input}' has ${info.bands.length}: keep one with cog --bands`);
   const base = baseCells()[unit];
@@ -830,16 +836,8 @@ export interface RasterManifest {
  * then writes manifest.json.
  */
 export async function rasterManifestStage(opts: StageOptions): Promise<RasterManifest> {
-  const input = required(opts, 'input');
-  const out = required(opts, 'out');
-  const statsDir = required(opts, 'stats');
-  const kind = parseKind(opts['value-kind']);
-  const res = parseResolution(opts.resolution);
-  const parents = parseRasterParents(opts.parents, res);
   const manifestUrl = required(opts, 'manifest');
-  const storage = new Storage();
-  const { info, text: infoText } = await readInfo(storage, required(opts, 'info'));
-  if (info.valueKind !== kind) throw new CommandError(`--value-kind is '${kind}' but '${opts.info}' was written for '${info.valueKind}'`);
+  const { input, out, statsDir, kind, res, parents, storage, info, infoText } = await commonOptions(opts);
   const fp = fingerprint(infoText, kind, res, parents);
 
   const present = new Map((await storage.list(statsDir)).map((o) => [o.url.split('/').pop()!, o.url]));
