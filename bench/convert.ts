@@ -18,7 +18,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { convertLayer } from '../worker/convert.ts';
+import { convertLayer } from '../worker/vector/convert.ts';
 import { makeSyntheticPolygons } from '../test/fixtures.ts';
 
 const features = Number(process.argv[2] ?? 50_000);

@@ -24,8 +24,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
 import * as h3 from 'h3-js';
-import { parseWkb, polygonAreaSphericalKm2, shapesBBox, shapesToWkb, vertexCount, type Polygon, type Shapes } from '../worker/h3cells.ts';
-import { runHex } from '../worker/hex.ts';
+import { parseWkb, polygonAreaSphericalKm2, shapesBBox, shapesToWkb, vertexCount, type Polygon, type Shapes } from '../worker/geo/h3/engine.ts';
+import { runHex } from '../worker/vector/hex.ts';
 
 const RES = 10;
 const SELF = fileURLToPath(import.meta.url);

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import gdal from 'gdal-async';
-import { buildPmtiles } from '../worker/pmtiles.ts';
+import { buildPmtiles } from '../worker/vector/pmtiles.ts';
 
 const { values } = parseArgs({
   options: {

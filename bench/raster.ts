@@ -24,7 +24,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import gdal from 'gdal-async';
 import * as h3 from 'h3-js';
-import { rasterUnits, type RasterUnitStats } from '../worker/rasterhex.ts';
+import { rasterUnits, type RasterUnitStats } from '../worker/raster/raster-hex.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const arg = (name: string, dflt: string) => {

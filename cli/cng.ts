@@ -1,12 +1,12 @@
-import { dispatch, type Command } from './command.ts';
-import { diffCommand } from './diff.ts';
-import { docsCommand, todoCommand } from './docs.ts';
-import { inspectCommand } from './inspect.ts';
-import { previewCommand } from './preview.ts';
-import { localCommand, runCommand } from './run.ts';
-import { sampleCommand } from './sample.ts';
-import { doctorCommand, statusCommand } from './status.ts';
-import { synthCommand, validateCommand } from './synth.ts';
+import { dispatch, type Command } from '../worker/core/command.ts';
+import { diffCommand } from './manifests/diff.ts';
+import { docsCommand, todoCommand } from './manifests/docs.ts';
+import { inspectCommand } from './local/inspect.ts';
+import { previewCommand } from './preview/preview.ts';
+import { localCommand, runCommand } from './local/run.ts';
+import { sampleCommand } from './local/sample.ts';
+import { doctorCommand, statusCommand } from './cluster/status.ts';
+import { synthCommand, validateCommand } from './manifests/synth.ts';
 import { workerCommand } from '../worker/main.ts';
 
 export const commands: Command[] = [

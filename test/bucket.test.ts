@@ -21,7 +21,7 @@ import {
   CreateBucketCommand, GetBucketAclCommand, GetBucketCorsCommand, GetBucketPolicyCommand, PutObjectCommand, S3Client, S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { ROOT } from './helpers.ts';
-import { publicReadPolicy, PUBLIC_CORS, Storage } from '../worker/storage.ts';
+import { publicReadPolicy, PUBLIC_CORS, Storage } from '../worker/io/storage.ts';
 
 const s3 = inject('s3');
 const suffix = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;

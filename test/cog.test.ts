@@ -12,10 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import gdal from 'gdal-async';
-import { CommandError } from '../cli/command.ts';
-import { footprintBounds4326, makeCog, parseCogOptions, type CogInfo, type CogParams } from '../worker/cog.ts';
-import { validateCog } from '../worker/cogcheck.ts';
-import { Storage } from '../worker/storage.ts';
+import { CommandError } from '../worker/core/errors.ts';
+import { footprintBounds4326, makeCog, parseCogOptions, type CogInfo, type CogParams } from '../worker/raster/cog.ts';
+import { validateCog } from '../worker/io/cogcheck.ts';
+import { Storage } from '../worker/io/storage.ts';
 import { cng, ROOT } from './helpers.ts';
 import { writeRaster } from './raster-fixtures.ts';
 

@@ -7,13 +7,13 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import gdal from 'gdal-async';
 import { getHexagonAreaAvg } from 'h3-js';
-import { CommandError, UsageError } from '../cli/command.ts';
-import { convertLayer, convertStage, openSource, parseOgrDateTime, parseOgrTime, tableStage, type ConvertResult } from '../worker/convert.ts';
+import { CommandError, UsageError } from '../worker/core/errors.ts';
+import { convertLayer, convertStage, openSource, parseOgrDateTime, parseOgrTime, tableStage, type ConvertResult } from '../worker/vector/convert.ts';
 import {
   decodeWkb, encodeWkb, hilbertIndex, lonLatHilbert, readGeoParquetMeta, scanWkb, toMultiWkb, unwrapAntimeridian, type Geom,
-} from '../worker/geoparquet.ts';
-import { buildHexPlan, checkHexPlan, estimateCells, type HexPlan, type PlanFeature } from '../worker/plan.ts';
-import { Storage } from '../worker/storage.ts';
+} from '../worker/io/geoparquet.ts';
+import { buildHexPlan, checkHexPlan, estimateCells, type HexPlan, type PlanFeature } from '../worker/vector/plan.ts';
+import { Storage } from '../worker/io/storage.ts';
 import { ROOT } from './helpers.ts';
 import { makeAleutianGpkg, makeCurvedGpkg, makePadusLikeGdb, makeVectorDataset, projectedBoxWkt } from './fixtures.ts';
 

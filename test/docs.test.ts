@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { commands } from '../cli/cng.ts';
-import { parseCommandArgs } from '../cli/command.ts';
+import { parseCommandArgs } from '../worker/core/command.ts';
 import { workerStages } from '../worker/main.ts';
 import { ROOT } from './helpers.ts';
 

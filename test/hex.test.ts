@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import * as h3 from 'h3-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CommandError } from '../cli/command.ts';
+import { CommandError } from '../worker/core/errors.ts';
 import {
   DEFAULT_SPLIT,
   H3Engine,
@@ -20,8 +20,8 @@ import {
   type Polygon,
   type Shapes,
   type SplitLimits,
-} from '../worker/h3cells.ts';
-import { runHex, type HexPlan, type HexTuning } from '../worker/hex.ts';
+} from '../worker/geo/h3/engine.ts';
+import { runHex, type HexPlan, type HexTuning } from '../worker/vector/hex.ts';
 import { ROOT } from './helpers.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -484,7 +484,7 @@ function ringTester(ring: Float64Array): (x: number, y: number) => boolean {
 
 describe('retry Jobs', () => {
   it('the hex stage takes its work unit from CNG_INDEX_LIST when a retry Job sets it', async () => {
-    const { workUnitIndex } = await import('../worker/hex.ts');
+    const { workUnitIndex } = await import('../worker/vector/hex.ts');
     expect(workUnitIndex(undefined, { JOB_COMPLETION_INDEX: '1', CNG_INDEX_LIST: '3,17,205' })).toBe(17);
     expect(workUnitIndex(undefined, { JOB_COMPLETION_INDEX: '1', CNG_INDEX_OFFSET: '200' })).toBe(201);
     expect(workUnitIndex('9', { JOB_COMPLETION_INDEX: '1', CNG_INDEX_LIST: '3,17' })).toBe(9);

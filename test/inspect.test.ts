@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import gdal from 'gdal-async';
-import { inspectSource, type SourceInfo } from '../cli/inspect.ts';
-import { configureGdalS3, geometryTypeName, toGdalPath } from '../worker/gdal.ts';
+import { inspectSource, type SourceInfo } from '../cli/local/inspect.ts';
+import { configureGdalS3, geometryTypeName, toGdalPath } from '../worker/io/gdal.ts';
 import { makePadusLikeGdb } from './fixtures.ts';
 import { writeRaster } from './raster-fixtures.ts';
 

@@ -14,10 +14,10 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import gdal from 'gdal-async';
 import { PMTiles, zxyToTileId as refTileId, tileIdToZxy as refZxy, type Source, type RangeResponse } from 'pmtiles';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CommandError, UsageError } from '../cli/command.ts';
-import { buildPmtiles, centerOf, pmtilesStage } from '../worker/pmtiles.ts';
-import { PmtilesWriter, tileIdToZxy, zxyToTileId } from '../worker/pmtiles-writer.ts';
-import { Storage } from '../worker/storage.ts';
+import { CommandError, UsageError } from '../worker/core/errors.ts';
+import { buildPmtiles, centerOf, pmtilesStage } from '../worker/vector/pmtiles.ts';
+import { PmtilesWriter, tileIdToZxy, zxyToTileId } from '../worker/io/pmtiles-writer.ts';
+import { Storage } from '../worker/io/storage.ts';
 import { ROOT } from './helpers.ts';
 
 // ---------------------------------------------------------------------------------------------

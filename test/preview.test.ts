@@ -13,7 +13,8 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { cellToParent, getResolution, latLngToCell, polygonToCells } from 'h3-js';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CommandError, runCommand } from '../cli/command.ts';
+import { CommandError } from '../worker/core/errors.ts';
+import { runCommand } from '../worker/core/command.ts';
 import {
   cellRing,
   childRange,
@@ -24,7 +25,7 @@ import {
   viewBoxes,
   type LayerInfo,
   type PreviewServer,
-} from '../cli/preview.ts';
+} from '../cli/preview/preview.ts';
 import { makePadusLikeGdb } from './fixtures.ts';
 import { writeRaster } from './raster-fixtures.ts';
 import { ROOT } from './helpers.ts';

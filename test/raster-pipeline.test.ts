@@ -13,17 +13,17 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import gdal from 'gdal-async';
 import { cellToParent, getResolution, latLngToCell } from 'h3-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseCommandArgs } from '../cli/command.ts';
-import { checkDatasetDocs, docsInputFor } from '../cli/docs.ts';
-import { localRasterSpec } from '../cli/run.ts';
+import { parseCommandArgs } from '../worker/core/command.ts';
+import { checkDatasetDocs, docsInputFor } from '../cli/manifests/docs.ts';
+import { localRasterSpec } from '../cli/local/run.ts';
 import {
   checkManifests, ClusterProfile, parseDatasetSpec, synthesize, type DatasetProse, type DatasetSpec, type DocsInput, type Manifests,
 } from '../constructs/index.ts';
 import { padus41 } from '../datasets/padus-4-1.ts';
-import { checkProse, COG_MEDIA_TYPE, generateDocs } from '../worker/docs.ts';
+import { checkProse, COG_MEDIA_TYPE, generateDocs } from '../worker/publish/docs.ts';
 import { STAGES, workerStages } from '../worker/main.ts';
-import { excludedKey } from '../worker/sync.ts';
-import { DirStore, Storage } from '../worker/storage.ts';
+import { excludedKey } from '../worker/publish/sync.ts';
+import { DirStore, Storage } from '../worker/io/storage.ts';
 import { writeRaster } from './raster-fixtures.ts';
 import { cng, repoCopy, ROOT, smallSpec } from './helpers.ts';
 

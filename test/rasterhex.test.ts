@@ -13,8 +13,8 @@ import { DuckDBInstance, DuckDBMapValue } from '@duckdb/node-api';
 import gdal from 'gdal-async';
 import * as h3 from 'h3-js';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cogStage } from '../worker/cog.ts';
-import { baseCells, rasterHexStage, rasterManifestStage, type RasterHexResult, type RasterManifest, type RasterUnitStats } from '../worker/rasterhex.ts';
+import { cogStage } from '../worker/raster/cog.ts';
+import { baseCells, rasterHexStage, rasterManifestStage, type RasterHexResult, type RasterManifest, type RasterUnitStats } from '../worker/raster/raster-hex.ts';
 import { writeRaster, type RasterFixture } from './raster-fixtures.ts';
 
 const R = 6371007.180918475;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { cellToParent, latLngToCell } from 'h3-js';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { repartitionStage } from '../worker/repartition.ts';
+import { repartitionStage } from '../worker/vector/repartition.ts';
 
 const u64 = (h: string) => BigInt('0x' + h);
 

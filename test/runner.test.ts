@@ -11,8 +11,8 @@ import { join, relative } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseManifests, readDist } from '../constructs/index.ts';
-import { datasetStages } from '../cli/runner.ts';
-import { Storage } from '../worker/storage.ts';
+import { datasetStages } from '../cli/local/runner.ts';
+import { Storage } from '../worker/io/storage.ts';
 import { makePadusLikeGdb } from './fixtures.ts';
 import { cng, repoCopy } from './helpers.ts';
 

@@ -7,9 +7,10 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import gdal, { type Geometry, type MultiPolygon, type Polygon } from 'gdal-async';
-import { CommandError, UsageError, parseCommandArgs } from '../cli/command.ts';
-import { inspectSource, type SourceInfo } from '../cli/inspect.ts';
-import { sampleCommand, writePadusSample, type SampleSummary } from '../cli/sample.ts';
+import { CommandError, UsageError } from '../worker/core/errors.ts';
+import { parseCommandArgs } from '../worker/core/command.ts';
+import { inspectSource, type SourceInfo } from '../cli/local/inspect.ts';
+import { sampleCommand, writePadusSample, type SampleSummary } from '../cli/local/sample.ts';
 import { cng } from './helpers.ts';
 
 const FEE = 'PADUS4_1Fee';

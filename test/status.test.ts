@@ -18,12 +18,12 @@ import {
 } from '../constructs/index.ts';
 import { padus41 } from '../datasets/padus-4-1.ts';
 import { commands } from '../cli/cng.ts';
-import { parseCommandArgs } from '../cli/command.ts';
+import { parseCommandArgs } from '../worker/core/command.ts';
 import {
   addTodoEntry, classifyPod, doctorCommand, formatIndexSet, nextMemory, parseIndexSet, SpecFileEditor, statusCommand,
   type StatusReport,
-} from '../cli/status.ts';
-import { schemaError } from '../cli/synth.ts';
+} from '../cli/cluster/status.ts';
+import { schemaError } from '../cli/manifests/synth.ts';
 import { workUnitIndex } from '../worker/main.ts';
 import { cng, repoCopy, ROOT, smallSpec } from './helpers.ts';
 

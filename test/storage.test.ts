@@ -9,8 +9,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HeadObjectCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
-import { CommandError } from '../cli/command.ts';
-import { Storage } from '../worker/storage.ts';
+import { CommandError } from '../worker/core/errors.ts';
+import { Storage } from '../worker/io/storage.ts';
 
 // Failure injection for "an upload that fails midway": while `failAfter.bytes` > 0, every read
 // stream that worker/storage.ts opens errors once it has delivered that many bytes (a disk error

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { DirStore, S3Store } from '../worker/storage.ts';
-import { excludedKey, syncObjects } from '../worker/sync.ts';
+import { DirStore, S3Store } from '../worker/io/storage.ts';
+import { excludedKey, syncObjects } from '../worker/publish/sync.ts';
 import { ROOT } from './helpers.ts';
 
 const s3 = inject('s3');

@@ -13,8 +13,8 @@ import {
 import { datasets } from '../datasets/index.ts';
 import { padus41 } from '../datasets/padus-4-1.ts';
 import { workerStages } from '../worker/main.ts';
-import { parseCommandArgs } from '../cli/command.ts';
-import { validateDist } from '../cli/synth.ts';
+import { parseCommandArgs } from '../worker/core/command.ts';
+import { validateDist } from '../cli/manifests/synth.ts';
 import { cng, repoCopy, ROOT, smallSpec } from './helpers.ts';
 
 const NRP = ClusterProfile.NRP;

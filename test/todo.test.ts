@@ -2,9 +2,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { runCommand } from '../cli/command.ts';
-import { checkTodo, parseTodo, todoCommand } from '../cli/docs.ts';
-import { addTodoEntry } from '../cli/status.ts';
+import { runCommand } from '../worker/core/command.ts';
+import { checkTodo, parseTodo, todoCommand } from '../cli/manifests/docs.ts';
+import { addTodoEntry } from '../cli/cluster/status.ts';
 import { datasets } from '../datasets/index.ts';
 import { ROOT, smallSpec } from './helpers.ts';
 

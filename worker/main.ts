@@ -1,4 +1,5 @@
-import { CommandError, dispatch, str, UsageError, type Command, type Options, type ParsedArgs } from '../cli/command.ts';
+import { CommandError, UsageError } from './core/errors.ts';
+import { dispatch, str, type Command, type Options, type ParsedArgs } from './core/command.ts';
 
 /**
  * `cng-worker <stage> [options]`: the program every Job container runs, and that the local runner
@@ -31,7 +32,7 @@ const cellOptions = {
 export const STAGES: StageDef[] = [
   {
     name: 'setup-bucket',
-    run: async (o) => (await import('./bucket.ts')).setupBucketStage(o),
+    run: async (o) => (await import('./publish/setup-bucket.ts')).setupBucketStage(o),
     summary: 'create the bucket if missing; apply public-read policy and CORS (idempotent)',
     description: 'Creates the bucket when it does not exist and (re)applies the public-read bucket policy (ListBucket, GetBucketLocation, GetObject) and CORS rules (GET/HEAD; exposes ETag, Content-Length, Content-Type, Accept-Ranges, Content-Range).',
     options: { bucket: { type: 'string', required: true, help: 'bucket name, e.g. public-padus' } },
@@ -39,7 +40,7 @@ export const STAGES: StageDef[] = [
   },
   {
     name: 'convert',
-    run: async (o) => (await import('./convert.ts')).convertStage(o),
+    run: async (o) => (await import('./vector/convert.ts')).convertStage(o),
     summary: 'one vector layer → GeoParquet (EPSG:4326) and the hex plan',
     description: 'Reads one layer of any GDAL source, linearizes curves, forces multi, drops Z/M, makes geometries valid, reprojects to EPSG:4326 (lon/lat), keeps null geometries as rows, adds _cng_fid, writes GeoParquet 1.1, and writes the hex plan: features grouped into --units work units of balanced estimated work.',
     options: {
@@ -55,7 +56,7 @@ export const STAGES: StageDef[] = [
   },
   {
     name: 'table',
-    run: async (o) => (await import('./convert.ts')).tableStage(o),
+    run: async (o) => (await import('./vector/convert.ts')).tableStage(o),
     summary: 'one non-spatial layer → Parquet (original names and types)',
     description: 'Exports every row and column of a non-spatial layer (e.g. a geodatabase lookup table) to Parquet, keeping column names and types; the file is named after the table.',
     options: {
@@ -67,7 +68,7 @@ export const STAGES: StageDef[] = [
   },
   {
     name: 'hex',
-    run: async (o) => (await import('./hex.ts')).hexStage(o),
+    run: async (o) => (await import('./vector/hex.ts')).hexStage(o),
     summary: 'one work unit of the hex plan → H3 cells chunk (Indexed)',
     description: 'Hexes the features of work unit JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET at the given resolution with parent columns, all UBIGINT, and writes <chunks>/chunk-<index>.parquet atomically.',
     options: {
@@ -82,7 +83,7 @@ export const STAGES: StageDef[] = [
   },
   {
     name: 'repartition',
-    run: async (o) => (await import('./repartition.ts')).repartitionStage(o),
+    run: async (o) => (await import('./vector/repartition.ts')).repartitionStage(o),
     summary: 'all chunks → <layer>/hex/h0=<cell>/data_0.parquet with attributes, completeness check, manifest.json',
     description: 'Joins the attributes back by id, writes hive-partitioned Parquet by h0, fails listing the ids of any feature with a non-empty geometry that has no cell, writes manifest.json, then removes the chunks.',
     options: {
@@ -98,7 +99,7 @@ export const STAGES: StageDef[] = [
   },
   {
     name: 'pmtiles',
-    run: async (o) => (await import('./pmtiles.ts')).pmtilesStage(o),
+    run: async (o) => (await import('./vector/pmtiles.ts')).pmtilesStage(o),
     summary: 'GeoParquet → PMTiles v3 vector tiles (source-layer = --layer-name)',
     description: 'Renders vector tiles from the GeoParquet with GDAL\'s MVT writer and packs them into a PMTiles v3 archive with correct header bounds, centre and zooms.',
     options: {
@@ -112,7 +113,7 @@ export const STAGES: StageDef[] = [
   },
   {
     name: 'cog',
-    run: async (o) => (await import('./cog.ts')).cogStage(o),
+    run: async (o) => (await import('./raster/cog.ts')).cogStage(o),
     summary: 'raster source(s) → one Cloud-Optimized GeoTIFF and its info JSON',
     description:
       'Mosaics one or more GDAL rasters (comma-separated) into a COG: 512×512 tiles, DEFLATE with predictor, internal overviews resampled for the value kind (AVERAGE for continuous and count, MODE for categorical), BigTIFF when needed, one nodata value (the --nodata values and each source\'s own nodata collapsed into it). A single source that already is a valid COG is copied as is. Writes --info (size, bands, CRS, bounds, nodata, what was collapsed) for the hex and manifest stages.',
@@ -128,7 +129,7 @@ export const STAGES: StageDef[] = [
   },
   {
     name: 'raster-hex',
-    run: async (o) => void (await (await import('./rasterhex.ts')).rasterHexStage(o)),
+    run: async (o) => void (await (await import('./raster/raster-hex.ts')).rasterHexStage(o)),
     summary: 'one resolution-0 cell of a COG → its h0 partition of H3 cell values (Indexed)',
     description:
       'Work unit i is H3 base cell i (0–121). Reads the COG window by window (range reads) where it overlaps that base cell and writes <out>/h0=<cell>/data_0.parquet: per H3 cell the area-weighted mean (continuous), the mass-conserving sum (count: pixels split across cells by area) or the majority class with per-class fractions (categorical), with parent columns, all UBIGINT; nodata-only cells are omitted. Writes <stats>/unit-<i>.json for raster-manifest.',
@@ -146,7 +147,7 @@ export const STAGES: StageDef[] = [
   },
   {
     name: 'raster-manifest',
-    run: async (o) => void (await (await import('./rasterhex.ts')).rasterManifestStage(o)),
+    run: async (o) => void (await (await import('./raster/raster-hex.ts')).rasterManifestStage(o)),
     summary: 'check every raster-hex unit finished; write manifest.json; remove stale partitions',
     description:
       'Fails listing the missing work units unless all 122 raster-hex stats files exist; removes h0 partitions no unit wrote in this run; writes manifest.json (cells, nodata share, value range or classes, resolution, parents, method, nodata and collapsed values, COG facts).',
@@ -164,7 +165,7 @@ export const STAGES: StageDef[] = [
   },
   {
     name: 'docs',
-    run: async (o) => (await import('./docs.ts')).docsStage(o),
+    run: async (o) => (await import('./publish/docs.ts')).docsStage(o),
     summary: 'README.md + stac-collection.json from the published files (facts) and the dataset\'s prose',
     description:
       'Reads every product the dataset JSON lists (Parquet footers via DuckDB: schema, row count, GeoParquet bbox and geometry types; PMTiles header and vector layers; each layer\'s manifest.json; sizes), merges them with the prose, and writes README.md and a STAC 1.0.0 Collection (table and file extensions) at the bucket root. Fails, writing nothing, when a product is missing or a published column has no description.',
@@ -178,7 +179,7 @@ export const STAGES: StageDef[] = [
   },
   {
     name: 'sync',
-    run: async (o) => (await import('./sync.ts')).syncStage(o),
+    run: async (o) => (await import('./publish/sync.ts')).syncStage(o),
     summary: 'copy new or changed products to the source.coop mirror (never raw/ or _work/)',
     description:
       'Copies every object under --from (plus the --extra objects) to --to on the mirror (MIRROR_ENDPOINT_URL_S3, MIRROR_AWS_ACCESS_KEY_ID, MIRROR_AWS_SECRET_ACCESS_KEY), skipping raw/ and _work/. An object is copied when the mirror lacks it, its size differs, or its content may differ: equal plain-MD5 ETags, or the mirror\'s stored cng-source-etag equal to the source ETag, mean unchanged. Streams with multipart uploads and retries; prints each object copied or skipped. Mirror objects missing at the source are kept unless --delete.',

@@ -5,11 +5,12 @@
  */
 import { existsSync } from 'node:fs';
 import gdal, { type Layer, type SpatialReference } from 'gdal-async';
-import { footprintBounds4326 } from '../worker/cog.ts';
-import { validateCog } from '../worker/cogcheck.ts';
-import { configureGdalS3, geometryTypeName, openVector, toGdalPath } from '../worker/gdal.ts';
-import { slugify } from '../constructs/spec.ts';
-import { CommandError, EXIT, UsageError, str, type Command } from './command.ts';
+import { footprintBounds4326 } from '../../worker/raster/cog.ts';
+import { validateCog } from '../../worker/io/cogcheck.ts';
+import { configureGdalS3, geometryTypeName, openVector, toGdalPath } from '../../worker/io/gdal.ts';
+import { slugify } from '../../constructs/spec.ts';
+import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
+import { str, type Command } from '../../worker/core/command.ts';
 
 /** A layer's coordinate reference system. */
 export interface CrsInfo {

@@ -14,7 +14,7 @@
  */
 import gdal, { type CoordinateTransformation, type SpatialReference } from 'gdal-async';
 import * as h3 from 'h3-js';
-import type { H3Engine } from './h3cells.ts';
+import type { H3Engine } from '../geo/h3/engine.ts';
 
 /** H3's sphere (m): cell areas, sample areas and `coverage` all use it. */
 export const R_M = 6371007.180918475;

@@ -12,7 +12,8 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import gdal, { type CoordinateTransformation, type Dataset, type Geometry, type Layer, type SpatialReference } from 'gdal-async';
-import { CommandError, EXIT, UsageError, str, type Command } from './command.ts';
+import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
+import { str, type Command } from '../../worker/core/command.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Public API

@@ -5,9 +5,10 @@ import { GitRepository } from '@kubernetes-models/flux-cd/source.toolkit.fluxcd.
 import {
   checkManifests, ClusterProfile, compareFiles, formatViolation, parseManifests, PolicyError, readDist,
   renderManifests, synthesize, writeDist, type Violation,
-} from '../constructs/index.ts';
-import { datasets } from '../datasets/index.ts';
-import { CommandError, EXIT, str, type Command } from './command.ts';
+} from '../../constructs/index.ts';
+import { datasets } from '../../datasets/index.ts';
+import { CommandError, EXIT } from '../../worker/core/errors.ts';
+import { str, type Command } from '../../worker/core/command.ts';
 
 export const synthCommand: Command = {
   name: 'synth',

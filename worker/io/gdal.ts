@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import gdal, { type Dataset } from 'gdal-async';
-import { CommandError } from '../cli/command.ts';
+import { CommandError } from '../core/errors.ts';
 
 /** GDAL config options derived from an S3 endpoint URL (no secrets in here). */
 export interface GdalS3Options {

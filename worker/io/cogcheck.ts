@@ -19,7 +19,7 @@
  */
 import { existsSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { CommandError } from '../cli/command.ts';
+import { CommandError } from '../core/errors.ts';
 import { Storage, storeFromEnv } from './storage.ts';
 
 // ---------------------------------------------------------------------------------------------

@@ -29,8 +29,8 @@ import { Worker } from 'node:worker_threads';
 import { BIGINT, DuckDBDataChunk, UBIGINT, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
 import duckdb from '@duckdb/node-bindings';
 import gdal from 'gdal-async';
-import { CommandError, UsageError } from '../cli/command.ts';
-import { workUnitIndex as jobWorkUnit } from './main.ts';
+import { CommandError, UsageError } from '../core/errors.ts';
+import { workUnitIndex as jobWorkUnit } from '../main.ts';
 import {
   DEFAULT_SPLIT,
   FAST_SPLIT,
@@ -57,11 +57,11 @@ import {
   type SplitLimits,
   type Task,
   type TaskResult,
-} from './h3cells.ts';
-import { openDuckDB, readLimits } from './limits.ts';
-import { log } from './log.ts';
-import type { StageOptions } from './main.ts';
-import { joinUrl, Storage } from './storage.ts';
+} from '../geo/h3/engine.ts';
+import { openDuckDB, readLimits } from '../core/limits.ts';
+import { log } from '../core/log.ts';
+import type { StageOptions } from '../main.ts';
+import { joinUrl, Storage } from '../io/storage.ts';
 
 const STAGE = 'hex';
 
@@ -647,7 +647,7 @@ export class CellPool {
       pool.local = engine;
       return pool;
     }
-    const script = new URL('./h3cells.ts', import.meta.url).href;
+    const script = new URL('../geo/h3/engine.ts', import.meta.url).href;
     const boot = `import(${JSON.stringify(tsxApi())}).then((m) => { m.register(); return import(${JSON.stringify(script)}); }).catch((e) => { console.error(e); process.exit(1); });`;
     const list: Worker[] = [];
     const ready: Promise<boolean>[] = [];

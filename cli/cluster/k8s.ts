@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { CommandError } from './command.ts';
+import { CommandError } from '../../worker/core/errors.ts';
 
 /** A Kubernetes object as the client returns it (dates may be Date objects). */
 export type K8sObject = Record<string, any>;

@@ -3,9 +3,9 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync, 
 import { availableParallelism, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseQuantity, type Manifests } from '../constructs/index.ts';
-import { Storage } from '../worker/storage.ts';
-import { CommandError } from './command.ts';
+import { parseQuantity, type Manifests } from '../../constructs/index.ts';
+import { Storage } from '../../worker/io/storage.ts';
+import { CommandError } from '../../worker/core/errors.ts';
 
 /**
  * The local runner: executes a dataset's synthesized Jobs on this machine, in the order Flux would
@@ -15,7 +15,7 @@ import { CommandError } from './command.ts';
  * → the local target (a directory store, or --s3-endpoint), resource limits → capped by this machine.
  */
 
-const WORKER = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/cng-worker.js');
+const WORKER = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/cng-worker.js');
 
 /** One stage (Kustomization) with its Jobs. */
 export interface RunStage {

@@ -22,11 +22,12 @@ import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { cellToBoundary, getHexagonAreaAvg, getHexagonEdgeLengthAvg, POLYGON_TO_CELLS_FLAGS, polygonToCellsExperimental } from 'h3-js';
-import { parseManifests, readDist } from '../constructs/index.ts';
-import { CommandError, EXIT, str, UsageError, type Command } from './command.ts';
-import { datasetStages } from './runner.ts';
+import { parseManifests, readDist } from '../../constructs/index.ts';
+import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
+import { str, type Command } from '../../worker/core/command.ts';
+import { datasetStages } from '../local/runner.ts';
 
-const ASSETS = join(dirname(fileURLToPath(import.meta.url)), 'preview');
+const ASSETS = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 
 /** Most hex cells one /api/hex answer carries (the response says `capped` when there were more). */
@@ -546,7 +547,7 @@ export async function startPreviewServer(opts: PreviewOptions): Promise<PreviewS
   }
   const assets = staticFiles();
 
-  const { openDuckDB } = await import('../worker/limits.ts');
+  const { openDuckDB } = await import('../../worker/core/limits.ts');
   const db = await openDuckDB({ share: 0.25 });
   // One connection: queries run one at a time.
   let queue: Promise<unknown> = Promise.resolve();

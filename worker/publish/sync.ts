@@ -1,7 +1,7 @@
-import { CommandError } from '../cli/command.ts';
-import { log } from './log.ts';
-import type { StageOptions } from './main.ts';
-import { parseS3Url, storeFromEnv, contentTypeOf, type ObjectHead, type ObjectStore } from './storage.ts';
+import { CommandError } from '../core/errors.ts';
+import { log } from '../core/log.ts';
+import type { StageOptions } from '../main.ts';
+import { parseS3Url, storeFromEnv, contentTypeOf, type ObjectHead, type ObjectStore } from '../io/storage.ts';
 
 /**
  * The sync stage: mirrors a dataset's products from the NRP bucket to source.coop (another S3

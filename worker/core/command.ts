@@ -1,13 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
-/** Exit codes shared by every `cng` and `cng-worker` command (GDAL/POSIX style). */
-export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
-
-/** A mistake in how a command was called: printed with the command's usage, exit code 2. */
-export class UsageError extends Error {}
-
-/** An expected failure with a one-line explanation (no stack trace): exit code 1. */
-export class CommandError extends Error {}
+import { CommandError, EXIT, UsageError } from './errors.ts';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -84,7 +77,7 @@ export async function dispatch(prog: string, intro: string, commands: Command[],
   }
   if (name === '--version') {
     const { readFileSync } = await import('node:fs');
-    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
     process.stdout.write(`${pkg.version}\n`);
     return EXIT.ok;
   }

@@ -3,14 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { PMTiles, type Source } from 'pmtiles';
-import { CommandError } from '../cli/command.ts';
-import type { DocsInput, DocsLayer, DocsRaster, DocsTable } from '../constructs/pipelines.ts';
-import { proseSchema, type ResolvedProse } from '../constructs/prose.ts';
-import { openDuckDB } from './limits.ts';
-import { log } from './log.ts';
-import type { StageOptions } from './main.ts';
-import type { LayerManifest } from './repartition.ts';
-import { parseS3Url, Storage, storeFromEnv, type ObjectStore } from './storage.ts';
+import { CommandError } from '../core/errors.ts';
+import type { DocsInput, DocsLayer, DocsRaster, DocsTable } from '../../constructs/pipelines.ts';
+import { proseSchema, type ResolvedProse } from '../../constructs/prose.ts';
+import { openDuckDB } from '../core/limits.ts';
+import { log } from '../core/log.ts';
+import type { StageOptions } from '../main.ts';
+import type { LayerManifest } from '../vector/repartition.ts';
+import { parseS3Url, Storage, storeFromEnv, type ObjectStore } from '../io/storage.ts';
 
 /**
  * The docs stage and `cng docs`: README.md and stac-collection.json for a dataset, from FACTS read

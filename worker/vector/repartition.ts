@@ -1,12 +1,12 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { CommandError } from '../cli/command.ts';
-import { sqlIdent, sqlString } from './geoparquet.ts';
-import { openDuckDB } from './limits.ts';
-import { indexRanges, log } from './log.ts';
-import type { StageOptions } from './main.ts';
-import { joinUrl, listLocalFiles, Storage } from './storage.ts';
+import { CommandError } from '../core/errors.ts';
+import { sqlIdent, sqlString } from '../io/geoparquet.ts';
+import { openDuckDB } from '../core/limits.ts';
+import { indexRanges, log } from '../core/log.ts';
+import type { StageOptions } from '../main.ts';
+import { joinUrl, listLocalFiles, Storage } from '../io/storage.ts';
 
 /** What repartition needs from the hex plan (docs/stages.md). */
 interface PlanHeader {

@@ -48,16 +48,16 @@ import { DOUBLE, DuckDBDataChunk, INTEGER, UBIGINT, type DuckDBAppender, type Du
 import duckdb from '@duckdb/node-bindings';
 import gdal, { type Dataset } from 'gdal-async';
 import * as h3 from 'h3-js';
-import { CommandError, UsageError } from '../cli/command.ts';
+import { CommandError, UsageError } from '../core/errors.ts';
 import type { CogInfo, ValueKind } from './cog.ts';
-import { configureGdalS3, toGdalPath } from './gdal.ts';
-import { sqlIdent, sqlString } from './geoparquet.ts';
-import { H3Engine, parentMask } from './h3cells.ts';
-import { configureGdalCache, openDuckDB, readLimits, type Limits } from './limits.ts';
-import { CellLocator, findWork, LEAF, MAX_K, RasterGeometry, TileGeometry, UnitRegion, type TileWork } from './rastercells.ts';
-import { indexRanges, log, Progress } from './log.ts';
-import { workUnitIndex, type StageOptions } from './main.ts';
-import { joinUrl, listLocalFiles, Storage } from './storage.ts';
+import { configureGdalS3, toGdalPath } from '../io/gdal.ts';
+import { sqlIdent, sqlString } from '../io/geoparquet.ts';
+import { H3Engine, parentMask } from '../geo/h3/engine.ts';
+import { configureGdalCache, openDuckDB, readLimits, type Limits } from '../core/limits.ts';
+import { CellLocator, findWork, LEAF, MAX_K, RasterGeometry, TileGeometry, UnitRegion, type TileWork } from './cells.ts';
+import { indexRanges, log, Progress } from '../core/log.ts';
+import { workUnitIndex, type StageOptions } from '../main.ts';
+import { joinUrl, listLocalFiles, Storage } from '../io/storage.ts';
 
 const STAGE = 'raster-hex';
 /** Number of work units: the H3 base cells. */

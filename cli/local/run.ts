@@ -3,10 +3,11 @@ import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import {
   parseManifests, RASTER_VALUE_KINDS, readDist, slugify, synthesize, type DatasetSpec, type Manifests, type RasterValueKind,
-} from '../constructs/index.ts';
-import { datasets } from '../datasets/index.ts';
-import { Storage } from '../worker/storage.ts';
-import { CommandError, EXIT, str, UsageError, type Command } from './command.ts';
+} from '../../constructs/index.ts';
+import { datasets } from '../../datasets/index.ts';
+import { Storage } from '../../worker/io/storage.ts';
+import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
+import { str, type Command } from '../../worker/core/command.ts';
 import { datasetStages, runStages, selectStages, targetEnv, type RunStage, type StageResult } from './runner.ts';
 import { inspectSource, isRasterSource } from './inspect.ts';
 import { writePadusSample } from './sample.ts';

@@ -9,7 +9,7 @@ import {
   PutBucketAclCommand, PutBucketCorsCommand, PutBucketPolicyCommand, S3Client, type S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { CommandError } from '../cli/command.ts';
+import { CommandError } from '../core/errors.ts';
 
 /**
  * Object storage for the worker, in two layers:

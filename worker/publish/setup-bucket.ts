@@ -1,7 +1,7 @@
-import { UsageError } from '../cli/command.ts';
-import { log } from './log.ts';
-import type { StageOptions } from './main.ts';
-import { Storage } from './storage.ts';
+import { UsageError } from '../core/errors.ts';
+import { log } from '../core/log.ts';
+import type { StageOptions } from '../main.ts';
+import { Storage } from '../io/storage.ts';
 
 /** S3 bucket naming rules (path-style): 3–63 of a-z 0-9 . -, starting and ending alphanumeric. */
 const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;

@@ -12,8 +12,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, relative } from 'node:path';
-import { parseManifests, readDist, type Manifests } from '../constructs/synth.ts';
-import { CommandError, EXIT, UsageError, str, type Command } from './command.ts';
+import { parseManifests, readDist, type Manifests } from '../../constructs/synth.ts';
+import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
+import { str, type Command } from '../../worker/core/command.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Types

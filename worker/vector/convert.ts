@@ -65,18 +65,18 @@ import {
   DuckDBDateValue, DuckDBTimestampValue, DuckDBTimeValue, type DuckDBAppender, type DuckDBConnection,
 } from '@duckdb/node-api';
 import gdal, { type Dataset, type Feature, type Geometry, type Layer } from 'gdal-async';
-import { CommandError, UsageError } from '../cli/command.ts';
-import { configureGdalS3, geometryTypeName, toGdalPath } from './gdal.ts';
+import { CommandError, UsageError } from '../core/errors.ts';
+import { configureGdalS3, geometryTypeName, toGdalPath } from '../io/gdal.ts';
 import {
   bboxStructSql, decodeWkb, encodeWkb, geoMetadata, geoParquetCopyOptions, lonLatHilbert, partsOfDimension,
   polygonalPart, scanWkb, sqlIdent, sqlString, toMultiWkb, translateX, unwrapAntimeridian, WKB_TYPE_NAMES,
   type BBox, type Geom, type WkbInfo,
-} from './geoparquet.ts';
-import { configureGdalCache, openDuckDB, readLimits } from './limits.ts';
-import { log, Progress } from './log.ts';
-import type { StageOptions } from './main.ts';
+} from '../io/geoparquet.ts';
+import { configureGdalCache, openDuckDB, readLimits } from '../core/limits.ts';
+import { log, Progress } from '../core/log.ts';
+import type { StageOptions } from '../main.ts';
 import { buildHexPlan, estimateCells, type HexPlan, type PlanFeature } from './plan.ts';
-import { Storage } from './storage.ts';
+import { Storage } from '../io/storage.ts';
 
 /** The generated feature id column. */
 export const FID_COLUMN = '_cng_fid';

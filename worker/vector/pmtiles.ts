@@ -34,12 +34,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import gdal, { type Dataset } from 'gdal-async';
-import { CommandError, UsageError } from '../cli/command.ts';
-import { configureGdalCache, openDuckDB, readLimits, type Limits } from './limits.ts';
-import { log, Progress } from './log.ts';
-import type { StageOptions } from './main.ts';
-import { PmtilesWriter, zxyToTileId, tileIdToZxy, type ArchiveStats } from './pmtiles-writer.ts';
-import { Storage } from './storage.ts';
+import { CommandError, UsageError } from '../core/errors.ts';
+import { configureGdalCache, openDuckDB, readLimits, type Limits } from '../core/limits.ts';
+import { log, Progress } from '../core/log.ts';
+import type { StageOptions } from '../main.ts';
+import { PmtilesWriter, zxyToTileId, tileIdToZxy, type ArchiveStats } from '../io/pmtiles-writer.ts';
+import { Storage } from '../io/storage.ts';
 
 const STAGE = 'pmtiles';
 /** Web Mercator's latitude limit (the tile pyramid covers ±85.0511°). */

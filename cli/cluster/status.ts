@@ -19,9 +19,10 @@ import { join, relative, resolve } from 'node:path';
 import {
   ClusterProfile, DEFAULT_RESOURCES, parseDatasetSpec, parseManifests, readDist, synthesize,
   type DatasetSpec, type ResolvedDatasetSpec, type StageKind,
-} from '../constructs/index.ts';
-import { datasets as localDatasets } from '../datasets/index.ts';
-import { CommandError, EXIT, str, UsageError, type Command } from './command.ts';
+} from '../../constructs/index.ts';
+import { datasets as localDatasets } from '../../datasets/index.ts';
+import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
+import { str, type Command } from '../../worker/core/command.ts';
 import { connectCluster, type ClusterReader, type K8sObject } from './k8s.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -1561,7 +1562,7 @@ export function addTodoEntry(todo: string, dataset: string, run: number, bullets
 // ---------------------------------------------------------------------------------------------
 // Applying
 
-const ROOT = resolve(import.meta.dirname, '..');
+const ROOT = resolve(import.meta.dirname, '../..');
 
 /** The datasets/*.ts file that defines a dataset name. */
 export function datasetFile(root: string, dataset: string): string {

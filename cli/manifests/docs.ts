@@ -1,20 +1,21 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { App } from 'cdk8s';
-import { buildDatasets, ClusterProfile, type DatasetSpec, type DocsInput } from '../constructs/index.ts';
-import { datasets } from '../datasets/index.ts';
+import { buildDatasets, ClusterProfile, type DatasetSpec, type DocsInput } from '../../constructs/index.ts';
+import { datasets } from '../../datasets/index.ts';
 import {
   checkProse, formatProblems, gatherFacts, generateDocs, schemaSnapshot, writingBrief, type ProseProblem, type SchemaSnapshot,
-} from '../worker/docs.ts';
-import { DirStore, S3Store, s3OptionsFromEnv, Storage, type ObjectStore } from '../worker/storage.ts';
-import { CommandError, EXIT, str, UsageError, type Command } from './command.ts';
+} from '../../worker/publish/docs.ts';
+import { DirStore, S3Store, s3OptionsFromEnv, Storage, type ObjectStore } from '../../worker/io/storage.ts';
+import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
+import { str, type Command } from '../../worker/core/command.ts';
 
 /**
  * `cng docs` (dataset documentation: README + STAC, the writing brief, the completeness check) and
  * `cng todo` (todo.md checks). The docs stage itself is worker/docs.ts; this is the local side.
  */
 
-const ROOT = resolve(import.meta.dirname, '..');
+const ROOT = resolve(import.meta.dirname, '../..');
 
 /** The docs stage's input for a dataset spec, exactly as the synth writes it into the docs Job. */
 export function docsInputFor(spec: DatasetSpec, profile: ClusterProfile = ClusterProfile.NRP): DocsInput {

@@ -39,13 +39,13 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import gdal, { type Dataset, type SpatialReference } from 'gdal-async';
-import { CommandError, UsageError } from '../cli/command.ts';
-import { validateCog, type CogCheck } from './cogcheck.ts';
-import { configureGdalS3, toGdalPath } from './gdal.ts';
-import { configureGdalCache, readLimits } from './limits.ts';
-import { log } from './log.ts';
-import type { StageOptions } from './main.ts';
-import { Storage } from './storage.ts';
+import { CommandError, UsageError } from '../core/errors.ts';
+import { validateCog, type CogCheck } from '../io/cogcheck.ts';
+import { configureGdalS3, toGdalPath } from '../io/gdal.ts';
+import { configureGdalCache, readLimits } from '../core/limits.ts';
+import { log } from '../core/log.ts';
+import type { StageOptions } from '../main.ts';
+import { Storage } from '../io/storage.ts';
 
 const STAGE = 'cog';
 
