@@ -1,4 +1,5 @@
 import type { ClusterProfile } from './profile.ts';
+import { parseQuantity } from '../worker/core/text.ts';
 
 /**
  * Cluster policy as executable rules. The constructs produce compliant objects by construction;
@@ -143,16 +144,6 @@ export function checkPod(pod: Json, profile: ClusterProfile, v: (rule: RuleId, m
   }
 }
 
-/** Parses a Kubernetes quantity ('500m', '4Gi', '1e3', '2') into a number. */
-export function parseQuantity(q: string): number {
-  const m = /^([+-]?[0-9.]+(?:[eE][+-]?\d+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/.exec(q.trim());
-  if (!m) return NaN;
-  const mult: Record<string, number> = {
-    m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-    Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
-  };
-  return Number(m[1]) * (m[2] ? mult[m[2]] : 1);
-}
 
 /** A unit of Flux ordering (one Kustomization) with the pods its Jobs may run at once. */
 export interface ScheduledStage {

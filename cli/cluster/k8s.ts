@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { CommandError } from '../../worker/core/errors.ts';
+import { oneLine } from '../../worker/core/text.ts';
 
 /** A Kubernetes object as the client returns it (dates may be Date objects). */
 export type K8sObject = Record<string, any>;
@@ -142,6 +143,3 @@ export function apiError(err: unknown, what: string, server: string, namespace: 
   return new CommandError(`Kubernetes API ${server}: ${what} failed: ${oneLine(String(e?.message ?? err))}`);
 }
 
-function oneLine(s: string): string {
-  return s.replace(/\s+/g, ' ').trim().slice(0, 300);
-}

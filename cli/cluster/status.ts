@@ -24,6 +24,7 @@ import { datasets as localDatasets } from '../../datasets/index.ts';
 import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
 import { str, type Command } from '../../worker/core/command.ts';
 import { connectCluster, type ClusterReader, type K8sObject } from './k8s.ts';
+import { parseQuantity, plural } from '../../worker/core/text.ts';
 
 // ---------------------------------------------------------------------------------------------
 // The report
@@ -589,7 +590,6 @@ export function formatDuration(s: number | undefined): string {
   return `${Math.floor(h / 24)}d${h % 24}h`;
 }
 
-const plural = (n: number, word: string, many = `${word}s`) => `${n} ${n === 1 ? word : many}`;
 
 function unitsText(xs: number[], max = 12): string {
   const s = [...new Set(xs)].sort((a, b) => a - b);
@@ -823,13 +823,6 @@ export const MEMORY_STEPS = ['512Mi', '1Gi', '2Gi', '4Gi', '8Gi', '16Gi', '32Gi'
 export const MEMORY_CAP: Record<string, string> = { hex: '16Gi', default: '32Gi' };
 const STORAGE_STEPS = ['1Gi', '2Gi', '5Gi', '10Gi', '20Gi', '40Gi', '60Gi', '100Gi', '200Gi'];
 
-/** Bytes of a Kubernetes quantity ('4Gi', '500M', '2'). */
-export function quantityBytes(q: string): number {
-  const m = /^([0-9.]+)\s*(Ki|Mi|Gi|Ti|Pi|k|K|M|G|T|P|m)?$/.exec(String(q).trim());
-  if (!m) return NaN;
-  const mult: Record<string, number> = { '': 1, m: 1e-3, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50 };
-  return Number(m[1]) * mult[m[2] ?? ''];
-}
 
 /**
  * The next memory step above `current` for a stage kind, `steps` steps up, never above the cap.
@@ -837,15 +830,15 @@ export function quantityBytes(q: string): number {
  */
 export function nextMemory(current: string, kind: string, steps = 1): { value?: string; cap: string; capped: boolean } {
   const cap = MEMORY_CAP[kind] ?? MEMORY_CAP.default;
-  const now = quantityBytes(current);
-  const above = MEMORY_STEPS.filter((s) => quantityBytes(s) > now && quantityBytes(s) <= quantityBytes(cap));
+  const now = parseQuantity(current);
+  const above = MEMORY_STEPS.filter((s) => parseQuantity(s) > now && parseQuantity(s) <= parseQuantity(cap));
   if (!above.length) return { cap, capped: true };
   const value = above[Math.min(steps, above.length) - 1];
   return { value, cap, capped: value === cap };
 }
 
 function nextStorage(current: string): string | undefined {
-  return STORAGE_STEPS.find((s) => quantityBytes(s) >= 2 * quantityBytes(current)) ?? STORAGE_STEPS.find((s) => quantityBytes(s) > quantityBytes(current));
+  return STORAGE_STEPS.find((s) => parseQuantity(s) >= 2 * parseQuantity(current)) ?? STORAGE_STEPS.find((s) => parseQuantity(s) > parseQuantity(current));
 }
 
 const quote = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;

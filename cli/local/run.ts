@@ -11,6 +11,7 @@ import { str, type Command } from '../../worker/core/command.ts';
 import { datasetStages, runStages, selectStages, targetEnv, type RunStage, type StageResult } from './runner.ts';
 import { inspectSource, isRasterSource } from './inspect.ts';
 import { writePadusSample } from './sample.ts';
+import { human } from '../../worker/core/text.ts';
 
 /** Sample generators by dataset name: `cng run <dataset> --sample` puts one at the dataset's source. */
 const SAMPLES: Record<string, (out: string) => Promise<unknown>> = {
@@ -174,14 +175,6 @@ async function summary(results: StageResult[], storage: Storage): Promise<string
   return text;
 }
 
-function human(bytes?: number): string {
-  if (bytes === undefined) return '-';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = bytes;
-  while (v >= 1024 && i < units.length - 1) (v /= 1024), i++;
-  return `${v.toFixed(i ? 1 : 0)} ${units[i]}`;
-}
 
 function table(rows: string[][]): string {
   const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));

@@ -3,9 +3,10 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync, 
 import { availableParallelism, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseQuantity, type Manifests } from '../../constructs/index.ts';
+import { type Manifests } from '../../constructs/index.ts';
 import { Storage } from '../../worker/io/storage.ts';
 import { CommandError } from '../../worker/core/errors.ts';
+import { parseQuantity, plural } from '../../worker/core/text.ts';
 
 /**
  * The local runner: executes a dataset's synthesized Jobs on this machine, in the order Flux would
@@ -148,7 +149,7 @@ export async function runStages(opts: RunOptions): Promise<StageResult[]> {
     const todo: typeof tasks = [];
     for (const t of tasks) if (opts.force || !(existsSync(marker(t)) && (await outputsExist(storage, t.job, t.index)))) todo.push(t);
     if (todo.length === 0) {
-      line(out, tty, `${stage.id}: complete, skipped (${tasks.length} ${plural(tasks.length, 'index', 'indices')})`);
+      line(out, tty, `${stage.id}: complete, skipped (${plural(tasks.length, 'index', 'indices')})`);
       return { stage, status: 'skipped', seconds: 0, indices: tasks.length, ran: 0 };
     }
     let done = tasks.length - todo.length;
@@ -156,7 +157,7 @@ export async function runStages(opts: RunOptions): Promise<StageResult[]> {
       const secs = (Date.now() - started) / 1000;
       const ran = done - (tasks.length - todo.length);
       const eta = ran > 0 && done < tasks.length ? `, ETA ${Math.ceil((secs / ran) * (tasks.length - done))}s` : '';
-      line(out, tty, `${stage.id}: ${done}/${tasks.length} ${plural(tasks.length, 'index', 'indices')} done${eta}`, done < tasks.length);
+      line(out, tty, `${stage.id}: ${done}/${plural(tasks.length, 'index', 'indices')} done${eta}`, done < tasks.length);
     };
     report();
     // Lanes: at most maxProcs worker processes for this stage, each reused for index after index
@@ -197,7 +198,7 @@ export async function runStages(opts: RunOptions): Promise<StageResult[]> {
     await Promise.all(Array.from({ length: Math.min(maxProcs, todo.length) }, lane));
     const seconds = (Date.now() - started) / 1000;
     if (failed?.stage === stage) return { stage, status: 'failed', seconds, indices: tasks.length, ran: done };
-    const how = todo.length > 1 ? ` (${todo.length} indices in ${processes} worker ${plural(processes, 'process', 'processes')})` : '';
+    const how = todo.length > 1 ? ` (${todo.length} indices in ${plural(processes, 'worker process', 'worker processes')})` : '';
     line(out, tty, `${stage.id}: done in ${seconds.toFixed(1)}s${how}`);
     return { stage, status: 'done', seconds, indices: tasks.length, ran: todo.length };
   };
@@ -401,9 +402,6 @@ async function outputsExist(storage: Storage, job: Record<string, any>, index: n
   return true;
 }
 
-function plural(n: number, one: string, many: string): string {
-  return n === 1 ? one : many;
-}
 
 /** On a terminal, progress redraws one line; otherwise every update is a plain log line. */
 function line(out: NodeJS.WriteStream, tty: boolean, text: string, transient = false): void {

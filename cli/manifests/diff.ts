@@ -15,6 +15,7 @@ import { isAbsolute, relative } from 'node:path';
 import { parseManifests, readDist, type Manifests } from '../../constructs/synth.ts';
 import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
 import { str, type Command } from '../../worker/core/command.ts';
+import { plural } from '../../worker/core/text.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -553,9 +554,6 @@ export interface DiffLabels {
   head?: string;
 }
 
-function plural(n: number, word: string, words = `${word}s`): string {
-  return `${n} ${n === 1 ? word : words}`;
-}
 
 function code(s: string): string {
   const t = s.replace(/\n/g, '⏎');

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import gdal, { type Dataset } from 'gdal-async';
 import { CommandError } from '../core/errors.ts';
+import { firstLine } from '../core/text.ts';
 
 /** GDAL config options derived from an S3 endpoint URL (no secrets in here). */
 export interface GdalS3Options {
@@ -84,7 +85,7 @@ export async function openVector(source: string): Promise<Dataset> {
   try {
     ds = await gdal.openAsync(path, 'r');
   } catch (err) {
-    throw new CommandError(`cannot open '${source}': ${oneLine((err as Error).message)}`);
+    throw new CommandError(`cannot open '${source}': ${firstLine((err as Error).message)}`);
   }
   if ((await ds.layers.countAsync()) === 0) {
     const driver = ds.driver.description;
@@ -124,6 +125,3 @@ export function geometryTypeName(wkbType: number): string {
 }
 
 /** First non-empty line of a (GDAL) error message. */
-function oneLine(message: string): string {
-  return message.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? 'unknown error';
-}

@@ -14,6 +14,7 @@
  * (50000 gives 51200-row groups), hence 49152 = 24 × 2048.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { sqlIdent, sqlString } from '../core/text.ts';
 
 /** Largest row-group size (rows) DuckDB honours without exceeding 50,000 (24 × 2048). */
 export const ROW_GROUP_ROWS = 49_152;
@@ -62,9 +63,7 @@ export function geoMetadata(opts: { geometryTypes: Iterable<string>; bbox: BBox 
 }
 
 /** SQL string literal. */
-export const sqlString = (s: string): string => `'${s.replaceAll("'", "''")}'`;
 /** SQL quoted identifier. */
-export const sqlIdent = (s: string): string => `"${s.replaceAll('"', '""')}"`;
 
 /**
  * Options for DuckDB's `COPY ... TO 'x.parquet' (...)` that write a GeoParquet 1.1 file with the

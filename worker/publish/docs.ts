@@ -11,6 +11,7 @@ import { log } from '../core/log.ts';
 import type { StageOptions } from '../main.ts';
 import type { LayerManifest } from '../vector/repartition.ts';
 import { parseS3Url, Storage, storeFromEnv, type ObjectStore } from '../io/storage.ts';
+import { human, sqlIdent, sqlString } from '../core/text.ts';
 
 /**
  * The docs stage and `cng docs`: README.md and stac-collection.json for a dataset, from FACTS read
@@ -1163,13 +1164,7 @@ export async function docsStage(opts: StageOptions): Promise<void> {
 // Small helpers
 // ---------------------------------------------------------------------------------------------
 
-function sqlString(s: string): string {
-  return `'${s.replaceAll("'", "''")}'`;
-}
 
-function sqlIdent(s: string): string {
-  return `"${s.replaceAll('"', '""')}"`;
-}
 
 function anchor(s: string): string {
   return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
@@ -1209,10 +1204,3 @@ function truncate(s: string, n: number): string {
   return s.length > n ? `${s.slice(0, n - 1)}…` : s;
 }
 
-export function human(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = bytes;
-  while (v >= 1024 && i < units.length - 1) (v /= 1024), i++;
-  return `${v.toFixed(i ? 1 : 0)} ${units[i]}`;
-}

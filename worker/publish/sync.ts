@@ -2,6 +2,7 @@ import { CommandError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
 import type { StageOptions } from '../main.ts';
 import { parseS3Url, storeFromEnv, contentTypeOf, type ObjectHead, type ObjectStore } from '../io/storage.ts';
+import { human } from '../core/text.ts';
 
 /**
  * The sync stage: mirrors a dataset's products from the NRP bucket to source.coop (another S3
@@ -178,10 +179,3 @@ export async function syncStage(opts: StageOptions): Promise<void> {
   });
 }
 
-function human(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = bytes;
-  while (v >= 1024 && i < units.length - 1) (v /= 1024), i++;
-  return `${v.toFixed(i ? 1 : 0)} ${units[i]}`;
-}

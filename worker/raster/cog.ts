@@ -46,6 +46,7 @@ import { configureGdalCache, readLimits } from '../core/limits.ts';
 import { log } from '../core/log.ts';
 import type { StageOptions } from '../main.ts';
 import { Storage } from '../io/storage.ts';
+import { firstLine } from '../core/text.ts';
 
 const STAGE = 'cog';
 
@@ -240,7 +241,7 @@ async function openSource(url: string, storage: Storage, env: NodeJS.ProcessEnv)
   try {
     ds = await gdal.openAsync(path, 'r');
   } catch (err) {
-    throw new CommandError(`cannot open '${url}' as a raster: ${oneLine((err as Error).message)}`);
+    throw new CommandError(`cannot open '${url}' as a raster: ${firstLine((err as Error).message)}`);
   }
   try {
     // Async getters: for a remote source GDAL may fetch bytes (e.g. probe side-car files), which
@@ -411,7 +412,7 @@ async function mosaic(sources: Source[], bands: number[], names: string[], nodat
   try {
     vrt = await gdal.buildVRTAsync(vrtPath, sources.map((s) => s.path), args);
   } catch (err) {
-    throw new CommandError(`cannot mosaic ${sources.map((s) => `'${s.url}'`).join(', ')}: ${oneLine((err as Error).message)}`);
+    throw new CommandError(`cannot mosaic ${sources.map((s) => `'${s.url}'`).join(', ')}: ${firstLine((err as Error).message)}`);
   }
   if ((await vrt.bands.countAsync()) !== bands.length) {
     vrt.close();
@@ -489,7 +490,7 @@ async function rewriteWindows(src: Dataset, dst: Dataset, values: number[], noda
         try {
           data = await src.bands.get(b).pixels.readAsync(x, y, w, h);
         } catch (err) {
-          throw new CommandError(`cannot read the pixels of ${what}: ${oneLine((err as Error).message)}`);
+          throw new CommandError(`cannot read the pixels of ${what}: ${firstLine((err as Error).message)}`);
         }
         if (single !== undefined) {
           let n = 0;
@@ -539,7 +540,7 @@ async function writeCog(src: Dataset, path: string, kind: ValueKind, threads: nu
     });
     out.close();
   } catch (err) {
-    throw new CommandError(`cannot write the COG from ${quoted(sources)}: ${oneLine((err as Error).message)}`);
+    throw new CommandError(`cannot write the COG from ${quoted(sources)}: ${firstLine((err as Error).message)}`);
   }
 }
 
@@ -690,6 +691,3 @@ function secs(started: number): string {
 }
 
 /** First non-empty line of a (GDAL) error message. */
-function oneLine(message: string): string {
-  return message.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? 'unknown error';
-}

@@ -51,7 +51,7 @@ import * as h3 from 'h3-js';
 import { CommandError, UsageError } from '../core/errors.ts';
 import type { CogInfo, ValueKind } from './cog.ts';
 import { configureGdalS3, toGdalPath } from '../io/gdal.ts';
-import { sqlIdent, sqlString } from '../io/geoparquet.ts';
+import { sqlIdent, sqlString } from '../core/text.ts';
 import { H3Engine, parentMask } from '../geo/h3/engine.ts';
 import { configureGdalCache, openDuckDB, readLimits, type Limits } from '../core/limits.ts';
 import { CellLocator, findWork, LEAF, MAX_K, RasterGeometry, TileGeometry, UnitRegion, type TileWork } from './cells.ts';

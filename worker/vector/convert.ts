@@ -69,7 +69,7 @@ import { CommandError, UsageError } from '../core/errors.ts';
 import { configureGdalS3, geometryTypeName, toGdalPath } from '../io/gdal.ts';
 import {
   bboxStructSql, decodeWkb, encodeWkb, geoMetadata, geoParquetCopyOptions, lonLatHilbert, partsOfDimension,
-  polygonalPart, scanWkb, sqlIdent, sqlString, toMultiWkb, translateX, unwrapAntimeridian, WKB_TYPE_NAMES,
+  polygonalPart, scanWkb, toMultiWkb, translateX, unwrapAntimeridian, WKB_TYPE_NAMES,
   type BBox, type Geom, type WkbInfo,
 } from '../io/geoparquet.ts';
 import { configureGdalCache, openDuckDB, readLimits } from '../core/limits.ts';
@@ -77,6 +77,7 @@ import { log, Progress } from '../core/log.ts';
 import type { StageOptions } from '../main.ts';
 import { buildHexPlan, estimateCells, type HexPlan, type PlanFeature } from './plan.ts';
 import { Storage } from '../io/storage.ts';
+import { firstLine, sqlIdent, sqlString } from '../core/text.ts';
 
 /** The generated feature id column. */
 export const FID_COLUMN = '_cng_fid';
@@ -362,7 +363,7 @@ export async function openSource(source: string, storage = new Storage()): Promi
     // Synchronous: gdal-async's Driver.openAsync ignores open options (its 3rd argument).
     ds = /\.(csv|tsv)$/i.test(path) ? gdal.drivers.get('CSV').open(path, 'r', CSV_OPEN_OPTIONS) : await gdal.openAsync(path, 'r');
   } catch (err) {
-    throw new CommandError(`cannot open '${source}': ${oneLine((err as Error).message)}`);
+    throw new CommandError(`cannot open '${source}': ${firstLine((err as Error).message)}`);
   } finally {
     gdal.config.set('OGR_GEOJSON_ARRAY_AS_STRING', previous ?? null);
   }
@@ -384,9 +385,6 @@ export async function findLayer(ds: Dataset, name: string, source: string): Prom
   throw new CommandError(`no layer '${name}' in '${source}'; available: ${names.join(', ')}`);
 }
 
-function oneLine(message: string): string {
-  return message.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? 'unknown error';
-}
 
 // ---------------------------------------------------------------------------------------------
 // The GDAL pass
@@ -444,7 +442,7 @@ async function translate(
     const { errors } = gdalMessages(logStart, dest);
     // GDAL reports its first error (e.g. "Failed to reproject feature 2") in the log; the thrown
     // message is its last one, often cleanup noise of the temporary file.
-    const cause = errors.find((e) => /Failed to reproject/.test(e)) ?? errors[0] ?? oneLine((err as Error).message);
+    const cause = errors.find((e) => /Failed to reproject/.test(e)) ?? errors[0] ?? firstLine((err as Error).message);
     const detail = errors[0] && errors[0] !== cause ? ` (${errors[0]})` : '';
     throw new CommandError(`cannot convert ${o.where}: ${cause}${detail}`);
   } finally {

@@ -62,6 +62,7 @@ import { openDuckDB, readLimits } from '../core/limits.ts';
 import { log } from '../core/log.ts';
 import type { StageOptions } from '../main.ts';
 import { joinUrl, Storage } from '../io/storage.ts';
+import { sqlString } from '../core/text.ts';
 
 const STAGE = 'hex';
 
@@ -295,9 +296,6 @@ export function parentSql(col: string, p: number): string {
   return `((${col} & ${m.and}::UBIGINT) | ${m.or}::UBIGINT)`;
 }
 
-function sqlString(s: string): string {
-  return `'${s.replaceAll("'", "''")}'`;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Reading features

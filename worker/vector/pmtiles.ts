@@ -40,6 +40,7 @@ import { log, Progress } from '../core/log.ts';
 import type { StageOptions } from '../main.ts';
 import { PmtilesWriter, zxyToTileId, tileIdToZxy, type ArchiveStats } from '../io/pmtiles-writer.ts';
 import { Storage } from '../io/storage.ts';
+import { sqlString } from '../core/text.ts';
 
 const STAGE = 'pmtiles';
 /** Web Mercator's latitude limit (the tile pyramid covers ±85.0511°). */
@@ -173,7 +174,6 @@ interface Column {
   bigint?: boolean;
 }
 
-const sqlString = (s: string) => `'${s.replaceAll("'", "''")}'`;
 const ident = (s: string) => `"${s.replaceAll('"', '""')}"`;
 
 /** Maps a DuckDB column type to an OGR field (MVT values are numbers, strings and booleans). */

@@ -2,7 +2,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { CommandError } from '../core/errors.ts';
-import { sqlIdent, sqlString } from '../io/geoparquet.ts';
+import { sqlIdent, sqlString } from '../core/text.ts';
 import { openDuckDB } from '../core/limits.ts';
 import { indexRanges, log } from '../core/log.ts';
 import type { StageOptions } from '../main.ts';
