@@ -5,7 +5,7 @@ import {
   DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, HEX_DEFAULTS, hexWorkUnits, parseDatasetSpec, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS, tableStageId,
   type DatasetSpec, type HexSettings, type LayerSpec, type RasterSpec, type RasterValueKind, type ResolvedDatasetSpec, type TableSpec,
 } from './spec.ts';
-import type { DatasetProse } from './prose.ts';
+import type { DatasetProse, DocsInput, DocsLayer, DocsRaster, DocsTable } from './prose.ts';
 import { Stage, type DatasetContext, type StageKind, type StageProps, type StageResources } from './stage.ts';
 
 const s3 = (bucket: string, key: string) => `s3://${bucket}/${key}`;
@@ -434,80 +434,3 @@ export function rasterPaths(
   return { ...p, info: `${p.work}/cog.json`, stats: `${p.work}/stats` };
 }
 
-/** One spatial layer's products, as the docs stage reads them. */
-export interface DocsLayer {
-  /** Layer key in the dataset file (prose `layers.<key>`). */
-  readonly key: string;
-  /** Product base name. */
-  readonly name: string;
-  /** Layer name in the source. */
-  readonly sourceLayer: string;
-  readonly geoparquet: string;
-  readonly pmtiles: string;
-  /** PMTiles source-layer name. */
-  readonly pmtilesLayer: string;
-  /** The hex directory (`…/<name>/hex`). */
-  readonly hex: string;
-  readonly manifest: string;
-  readonly resolution: number;
-  readonly parents: number[];
-}
-
-/** One raster's products, as the docs stage reads them. */
-export interface DocsRaster {
-  /** Raster key in the dataset file (prose `rasters.<key>`). */
-  readonly key: string;
-  /** Product base name. */
-  readonly name: string;
-  /** The source file(s) as the dataset file gives them (tiles mosaicked into the COG). */
-  readonly sources: string[];
-  readonly valueKind: RasterValueKind;
-  /** The Cloud-Optimized GeoTIFF. */
-  readonly cog: string;
-  /** The cog stage's info JSON (a work file; bounds for the STAC extent, read when present). */
-  readonly info: string;
-  /** The hex directory (`…/hex/<name>` or `…/<name>/hex`). */
-  readonly hex: string;
-  readonly manifest: string;
-  readonly resolution: number;
-  readonly parents: number[];
-}
-
-/** One table's product. */
-export interface DocsTable {
-  /** File name without `.parquet`. */
-  readonly name: string;
-  /** Table name in the source (prose `tables.<sourceLayer>`). */
-  readonly sourceLayer: string;
-  readonly url: string;
-}
-
-/**
- * The docs stage's input (`cng-worker docs --dataset-json`): a JSON snapshot of the resolved dataset
- * with every product URL, written into the Job's args by the synth (and built the same way by
- * `cng docs`). URLs are `s3://` (read through the stage's S3 endpoint); published links use
- * `publicEndpoint`.
- */
-export interface DocsInput {
-  readonly version: 1;
-  readonly name: string;
-  readonly title: string;
-  readonly run: number;
-  /** The dataset's vector source; absent for a raster-only dataset (each raster lists its own). */
-  readonly source?: string;
-  readonly bucket: string;
-  readonly prefix: string;
-  /** Base of published URLs: `<publicEndpoint>/<bucket>/<key>`. */
-  readonly publicEndpoint: string;
-  /** Where README.md goes (bucket root). */
-  readonly readme: string;
-  /** Where stac-collection.json goes (bucket root). */
-  readonly stac: string;
-  readonly layers: DocsLayer[];
-  readonly tables: DocsTable[];
-  /** Raster products; absent when the dataset has none. */
-  readonly rasters?: DocsRaster[];
-  readonly mirror?: { endpoint: string; bucket: string; prefix: string };
-  /** The dataset's prose; absent when it has none yet (no docs stage; `cng docs --brief` says what to write). */
-  readonly prose?: DatasetProse;
-}

@@ -18,22 +18,15 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  CreateBucketCommand, GetBucketAclCommand, GetBucketCorsCommand, GetBucketPolicyCommand, PutObjectCommand, S3Client, S3ServiceException,
+  CreateBucketCommand, GetBucketAclCommand, GetBucketCorsCommand, GetBucketPolicyCommand, PutObjectCommand, S3ServiceException,
 } from '@aws-sdk/client-s3';
-import { ROOT } from './helpers.ts';
+import { ROOT, s3Client, s3Env } from './helpers.ts';
 import { publicReadPolicy, PUBLIC_CORS, Storage } from '../worker/io/storage.ts';
 
 const s3 = inject('s3');
 const suffix = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
-const env = { AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: 'us-east-1' };
-const client = new S3Client({
-  endpoint: s3.endpoint,
-  region: 'us-east-1',
-  forcePathStyle: true,
-  credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-  requestChecksumCalculation: 'WHEN_REQUIRED',
-  responseChecksumValidation: 'WHEN_REQUIRED',
-});
+const env = s3Env(s3);
+const client = s3Client(s3);
 afterAll(() => client.destroy());
 
 /** The S3 error name a call fails with, or 'ok'. */

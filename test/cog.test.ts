@@ -10,13 +10,13 @@ import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import gdal from 'gdal-async';
 import { CommandError } from '../worker/core/errors.ts';
 import { footprintBounds4326, makeCog, parseCogOptions, type CogInfo, type CogParams } from '../worker/raster/cog.ts';
 import { validateCog } from '../worker/io/cogcheck.ts';
 import { Storage } from '../worker/io/storage.ts';
-import { cng, ROOT } from './helpers.ts';
+import { ROOT, cng, s3Client, s3Env } from './helpers.ts';
 import { writeRaster } from './raster-fixtures.ts';
 
 let dir: string;
@@ -427,11 +427,8 @@ describe('cog: storage', () => {
   it('reads through /vsis3/ and range-validates on a real S3 server (CLI run)', async () => {
     const s3 = inject('s3');
     const bucket = `test-cog-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
-    const env = { AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: 'us-east-1' };
-    const client = new S3Client({
-      endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    const env = s3Env(s3);
+    const client = s3Client(s3);
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
     const storage = new Storage(env);
     const a = writeRaster(join(dir, 's3', 'a.tif'), { width: 600, height: 520, type: 'Int16', nodata: -1, geoTransform: [0, 0.01, 0, 10, 0, -0.01], value: (x, y) => (x + y) % 300 });

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import gdal from 'gdal-async';
 import { getHexagonAreaAvg } from 'h3-js';
@@ -14,7 +14,7 @@ import {
 } from '../worker/io/geoparquet.ts';
 import { buildHexPlan, checkHexPlan, estimateCells, type HexPlan, type PlanFeature } from '../worker/vector/plan.ts';
 import { Storage } from '../worker/io/storage.ts';
-import { ROOT } from './helpers.ts';
+import { ROOT, s3Client, s3Env } from './helpers.ts';
 import { makeAleutianGpkg, makeCurvedGpkg, makePadusLikeGdb, makeVectorDataset, projectedBoxWkt } from './fixtures.ts';
 
 let dir: string;
@@ -433,12 +433,8 @@ describe('S3 (a real S3 server)', () => {
   it('converts a FileGDB read through /vsis3/ and uploads the GeoParquet and plan', async () => {
     const s3 = inject('s3');
     const bucket = `test-convert-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
-    const env = { AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: 'us-east-1' };
-    const client = new S3Client({
-      endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true,
-      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    const env = s3Env(s3);
+    const client = s3Client(s3);
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
     const storage = new Storage(env);
     for (const f of readdirSync(gdb)) await storage.upload(join(gdb, f), `s3://${bucket}/raw/padus_like.gdb/${f}`);

@@ -1,8 +1,14 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import Ajv from 'ajv';
+import addFormats from 'ajv-formats';
+import { vi } from 'vitest';
 import type { DatasetSpec } from '../constructs/index.ts';
+import { runCommand, type Command } from '../worker/core/command.ts';
+import type { ProvidedS3 } from './global-setup.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 
@@ -46,4 +52,66 @@ export function smallSpec(over: Partial<DatasetSpec> = {}): DatasetSpec {
     tables: ['Public_Access'],
     ...over,
   };
+}
+
+/** The environment a worker process needs to reach the tests' S3 server. */
+export function s3Env(s3: ProvidedS3) {
+  return { AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: 'us-east-1' };
+}
+
+/** An AWS SDK client of the tests' S3 server (path-style, checksums only when required, as Swift wants). */
+export function s3Client(s3: ProvidedS3): S3Client {
+  return new S3Client({
+    endpoint: s3.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
+/** Runs a `cng` command in-process, returning the exit code and what it printed. */
+export async function runCaptured(cmd: Command, args: string[]) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
+  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
+  try {
+    const code = await runCommand(cmd, args, 'cng');
+    return { code, stdout: out.join(''), stderr: err.join('') };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+export const STAC_COLLECTION_SCHEMA = 'https://schemas.stacspec.org/v1.0.0/collection-spec/json-schema/collection.json';
+let stacAjv: any;
+
+/**
+ * Validates a document against one vendored STAC schema (test/schemas/stac: collection, table and
+ * file extensions; offline). Throws when the schema is not vendored.
+ */
+export function stacValidate(id: string, doc: unknown): { ok: boolean; errors: string } {
+  if (!stacAjv) {
+    stacAjv = new (Ajv as any)({ allErrors: true, allowUnionTypes: true });
+    (addFormats as any)(stacAjv);
+    // ajv-formats has no IRI formats: an IRI is an absolute URL (Unicode allowed), a reference has no spaces.
+    stacAjv.addFormat('iri', (s: string) => URL.canParse(s));
+    stacAjv.addFormat('iri-reference', (s: string) => !/\s/.test(s) && URL.canParse(s, 'https://example.org/'));
+    for (const f of ['collection', 'table', 'file']) stacAjv.addSchema(JSON.parse(readFileSync(join(ROOT, 'test/schemas/stac', `${f}.json`), 'utf8')));
+  }
+  const v = stacAjv.getSchema(id) ?? stacAjv.getSchema(`${id}#`);
+  if (!v) throw new Error(`no vendored schema for ${id}`);
+  const ok = Boolean(v(doc));
+  return { ok, errors: JSON.stringify(v.errors) };
+}
+
+/** What is wrong with a STAC collection under the collection schema and every extension it declares. */
+export function stacProblems(stac: { stac_extensions: string[] }): string[] {
+  return [STAC_COLLECTION_SCHEMA, ...stac.stac_extensions].flatMap((id) => {
+    const r = stacValidate(id, stac);
+    return r.ok ? [] : [`${id}: ${r.errors}`];
+  });
 }

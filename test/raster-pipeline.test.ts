@@ -7,8 +7,6 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import Ajv from 'ajv';
-import addFormats from 'ajv-formats';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import gdal from 'gdal-async';
 import { cellToParent, getResolution, latLngToCell } from 'h3-js';
@@ -25,7 +23,7 @@ import { STAGES, workerStages } from '../worker/main.ts';
 import { excludedKey } from '../worker/publish/sync.ts';
 import { DirStore, Storage } from '../worker/io/storage.ts';
 import { writeRaster } from './raster-fixtures.ts';
-import { cng, repoCopy, ROOT, smallSpec } from './helpers.ts';
+import { cng, repoCopy, ROOT, smallSpec, stacProblems } from './helpers.ts';
 
 const NRP = ClusterProfile.NRP;
 const jobsOf = (m: Manifests) => [...m.values()].flat().filter((o) => o.kind === 'Job');
@@ -275,19 +273,6 @@ describe('raster dataset spec errors name the field', () => {
 // The docs stage over raster products (written here as the stages' contract describes them)
 // ---------------------------------------------------------------------------------------------
 
-const ajv = new (Ajv as any)({ allErrors: true, allowUnionTypes: true });
-(addFormats as any)(ajv);
-ajv.addFormat('iri', (s: string) => URL.canParse(s));
-ajv.addFormat('iri-reference', (s: string) => !/\s/.test(s) && URL.canParse(s, 'https://example.org/'));
-for (const f of ['collection', 'table', 'file']) ajv.addSchema(JSON.parse(readFileSync(join(ROOT, 'test/schemas/stac', `${f}.json`), 'utf8')));
-function stacProblems(stac: any): string[] {
-  const out: string[] = [];
-  for (const id of ['https://schemas.stacspec.org/v1.0.0/collection-spec/json-schema/collection.json', ...stac.stac_extensions]) {
-    const v = ajv.getSchema(id) ?? ajv.getSchema(`${id}#`);
-    if (!v(stac)) out.push(`${id}: ${JSON.stringify(v.errors)}`);
-  }
-  return out;
-}
 
 /** Writes products of one raster where the docs input says, as cog/raster-hex/raster-manifest would. */
 async function writeRasterProducts(db: DuckDBConnection, storeDir: string, input: DocsInput, key: string, kind: 'continuous' | 'categorical'): Promise<void> {

@@ -227,6 +227,8 @@ log_name = ${name}
 log_level = INFO
 log_address = ${join(dir, 'no-syslog')}
 `;
+  /** A `[filter:<name>]` section of a Swift paste pipeline. */
+  const filter = (name: string, egg = name) => `\n[filter:${name}]\nuse = egg:swift#${egg}\n`;
   for (const s of SERVERS) {
     writeFileSync(
       join(dir, `${s}-server.conf`),
@@ -238,10 +240,7 @@ pipeline = healthcheck ${s}-server
 use = egg:swift#${s}
 # The proxy logs every request already; ~20% less CPU per object operation without these.
 log_requests = false
-
-[filter:healthcheck]
-use = egg:swift#healthcheck
-`,
+${filter('healthcheck')}`,
     );
   }
   writeFileSync(
@@ -255,25 +254,11 @@ use = egg:swift#proxy
 account_autocreate = true
 allow_account_management = true
 
-[filter:catch_errors]
-use = egg:swift#catch_errors
-
-[filter:gatekeeper]
-use = egg:swift#gatekeeper
-
-[filter:healthcheck]
-use = egg:swift#healthcheck
-
-[filter:proxy-logging]
-use = egg:swift#proxy_logging
-
+${filter('catch_errors')}${filter('gatekeeper')}${filter('healthcheck')}${filter('proxy-logging', 'proxy_logging')}
 [filter:cache]
 use = egg:swift#memcache
 memcache_servers = 127.0.0.1:${memcachedPort}
-
-[filter:listing_formats]
-use = egg:swift#listing_formats
-
+${filter('listing_formats')}
 [filter:s3api]
 use = egg:swift#s3api
 location = us-east-1
@@ -281,16 +266,7 @@ location = us-east-1
 [filter:tempauth]
 use = egg:swift#tempauth
 user_test_tester = testing .admin
-
-[filter:copy]
-use = egg:swift#copy
-
-[filter:slo]
-use = egg:swift#slo
-
-[filter:dlo]
-use = egg:swift#dlo
-`,
+${filter('copy')}${filter('slo')}${filter('dlo')}`,
   );
 }
 

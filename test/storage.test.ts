@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { HeadObjectCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
 import { CommandError } from '../worker/core/errors.ts';
 import { Storage } from '../worker/io/storage.ts';
+import { s3Client, s3Env } from './helpers.ts';
 
 // Failure injection for "an upload that fails midway": while `failAfter.bytes` > 0, every read
 // stream that worker/storage.ts opens errors once it has delivered that many bytes (a disk error
@@ -42,15 +43,8 @@ const MiB = 1024 * 1024;
 const s3 = inject('s3');
 const suffix = `${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
 const bucket = `test-storage-${suffix}`;
-const env = { AWS_ENDPOINT_URL_S3: s3.endpoint, AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey, AWS_REGION: 'us-east-1' };
-const client = new S3Client({
-  endpoint: s3.endpoint,
-  region: 'us-east-1',
-  forcePathStyle: true,
-  credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-  requestChecksumCalculation: 'WHEN_REQUIRED',
-  responseChecksumValidation: 'WHEN_REQUIRED',
-});
+const env = s3Env(s3);
+const client = s3Client(s3);
 
 let work: string;
 let big: string; // 40 MiB of random bytes: three 16 MiB parts

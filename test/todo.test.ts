@@ -2,30 +2,16 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { runCommand } from '../worker/core/command.ts';
 import { checkTodo, parseTodo, todoCommand } from '../cli/manifests/docs.ts';
 import { addTodoEntry } from '../cli/cluster/status.ts';
 import { datasets } from '../datasets/index.ts';
-import { ROOT, smallSpec } from './helpers.ts';
+import { ROOT, runCaptured, smallSpec } from './helpers.ts';
 
 const specs = [smallSpec({ name: 'demo-1', run: 2 }), smallSpec({ name: 'other-1', run: 1 })];
 const todo = (runs: string, backlog = '- anything goes here, e.g. ### not-a-dataset — run 9') =>
   `# Datasets needing a (re-)run\n\nIntro text.\n\n## Runs\n\n${runs}\n\n## Backlog\n\n${backlog}\n`;
 
-/** Runs `cng todo …` in-process, returning the exit code and what it printed. */
-async function cngTodo(args: string[]) {
-  const out: string[] = [];
-  const err: string[] = [];
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
-  try {
-    const code = await runCommand(todoCommand, args, 'cng');
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const cngTodo = (args: string[]) => runCaptured(todoCommand, args);
 
 afterEach(() => vi.restoreAllMocks());
 
