@@ -521,7 +521,7 @@ describe('raster-hex errors', () => {
     await quiet(() => cogStage({ source: src, out: join(dir, 'cog.tif'), info: join(dir, 'cog.json'), 'value-kind': 'continuous' }));
     await expect(rasterHexStage({ ...base(), 'value-kind': 'count' })).rejects.toThrow(/--value-kind is 'count' but .* was written for 'continuous'/);
     await expect(rasterHexStage({ ...base(), 'value-kind': 'continuous', index: '122' })).rejects.toThrow(/work unit 122 does not exist: raster-hex has 122 units/);
-    await expect(rasterHexStage({ ...base(), 'value-kind': 'continuous', resolution: '0' })).rejects.toThrow(/--resolution must be an integer 1–15/);
+    await expect(rasterHexStage({ ...base(), 'value-kind': 'continuous', resolution: '0' })).rejects.toThrow(/--resolution must be an integer from 1 to 15, got '0'/);
     // the same pixels declared categorical: 0.5 steps are not class codes
     await quiet(() => cogStage({ source: src, out: join(dir, 'cog.tif'), info: join(dir, 'cog.json'), 'value-kind': 'categorical' }));
     await expect(quiet(() => rasterHexStage({ ...base(), 'value-kind': 'categorical' }))).rejects.toThrow(/has a non-integer value 0.5 at pixel \(0, 0\): class codes must be integers/);

@@ -24,7 +24,7 @@ import {
   type StatusReport,
 } from '../cli/cluster/status.ts';
 import { schemaError } from '../cli/manifests/synth.ts';
-import { workUnitIndex } from '../worker/main.ts';
+import { workUnitIndex } from '../worker/stage.ts';
 import { cng, repoCopy, ROOT, smallSpec } from './helpers.ts';
 
 const NRP = ClusterProfile.NRP;

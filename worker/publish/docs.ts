@@ -7,7 +7,8 @@ import { CommandError } from '../core/errors.ts';
 import { proseSchema, type DocsInput, type DocsLayer, type DocsRaster, type DocsTable, type ResolvedProse } from '../../constructs/prose.ts';
 import { openDuckDB } from '../core/limits.ts';
 import { log } from '../core/log.ts';
-import type { StageOptions } from '../main.ts';
+import type { RawOptions } from '../stage.ts';
+import { docsStageDef } from './stages.ts';
 import type { LayerManifest } from '../vector/repartition.ts';
 import { parseS3Url, Storage, storeFromEnv, type ObjectStore } from '../io/storage.ts';
 import { human, sqlIdent, sqlString } from '../core/text.ts';
@@ -1151,11 +1152,12 @@ export async function generateDocs(
 }
 
 /** `cng-worker docs`. */
-export async function docsStage(opts: StageOptions): Promise<void> {
-  const input = await loadDocsInput(opts['dataset-json']!);
-  const r = await generateDocs(input, { readmeUrl: opts.readme, stacUrl: opts.stac, allowUndescribed: opts['allow-undescribed'] === 'true' });
+export async function docsStage(opts: RawOptions): Promise<void> {
+  const { datasetJson, readme, stac, allowUndescribed } = docsStageDef.parse(opts);
+  const input = await loadDocsInput(datasetJson);
+  const r = await generateDocs(input, { readmeUrl: readme, stacUrl: stac, allowUndescribed });
   const assets = Object.keys(r.stac.assets as object).length;
-  log('docs', `wrote ${opts.readme ?? input.readme} (${r.readme.length} characters) and ${opts.stac ?? input.stac} (${assets} assets)`);
+  log('docs', `wrote ${readme ?? input.readme} (${r.readme.length} characters) and ${stac ?? input.stac} (${assets} assets)`);
   if (r.problems.length) log('docs', `warning: ${r.problems.length} description(s) missing:\n${formatProblems(r.problems)}`);
 }
 

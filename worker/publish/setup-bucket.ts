@@ -1,6 +1,7 @@
 import { UsageError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
-import type { StageOptions } from '../main.ts';
+import type { RawOptions } from '../stage.ts';
+import { setupBucketStageDef } from './stages.ts';
 import { Storage } from '../io/storage.ts';
 
 /** S3 bucket naming rules (path-style): 3–63 of a-z 0-9 . -, starting and ending alphanumeric. */
@@ -15,8 +16,8 @@ const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
  * s3api, the tests' server) it is the canned `public-read` ACL instead. A store without CORS support
  * gets a warning: browsers on other origins then cannot range-read the products.
  */
-export async function setupBucketStage(opts: StageOptions): Promise<void> {
-  const bucket = opts.bucket!;
+export async function setupBucketStage(opts: RawOptions): Promise<void> {
+  const { bucket } = setupBucketStageDef.parse(opts);
   if (!BUCKET_NAME.test(bucket) || bucket.includes('..'))
     throw new UsageError(`--bucket '${bucket}' is not a valid S3 bucket name (3-63 characters: a-z, 0-9, '.', '-')`);
   const storage = new Storage();

@@ -1,6 +1,7 @@
 import { CommandError } from '../core/errors.ts';
 import { log } from '../core/log.ts';
-import type { StageOptions } from '../main.ts';
+import type { RawOptions } from '../stage.ts';
+import { syncStageDef } from './stages.ts';
 import { parseS3Url, storeFromEnv, contentTypeOf, type ObjectHead, type ObjectStore } from '../io/storage.ts';
 import { human } from '../core/text.ts';
 
@@ -166,16 +167,6 @@ export async function syncObjects(opts: SyncOptions): Promise<SyncReport> {
 }
 
 /** `cng-worker sync`. */
-export async function syncStage(opts: StageOptions): Promise<void> {
-  const concurrency = opts.concurrency === undefined ? 4 : Number(opts.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new CommandError(`--concurrency must be a positive integer, got '${opts.concurrency}'`);
-  await syncObjects({
-    from: opts.from!,
-    to: opts.to!,
-    extra: opts.extra?.split(',').map((s) => s.trim()).filter(Boolean),
-    delete: opts.delete === 'true',
-    dryRun: opts['dry-run'] === 'true',
-    concurrency,
-  });
+export async function syncStage(opts: RawOptions): Promise<void> {
+  await syncObjects(syncStageDef.parse(opts));
 }
-

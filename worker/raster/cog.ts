@@ -44,14 +44,12 @@ import { validateCog, type CogCheck } from '../io/cogcheck.ts';
 import { configureGdalS3, toGdalPath } from '../io/gdal.ts';
 import { configureGdalCache, readLimits } from '../core/limits.ts';
 import { log } from '../core/log.ts';
-import type { StageOptions } from '../main.ts';
+import type { RawOptions } from '../stage.ts';
+import { cogStageDef, type ValueKind } from './stages.ts';
 import { Storage } from '../io/storage.ts';
 import { firstLine } from '../core/text.ts';
 
 const STAGE = 'cog';
-
-export type ValueKind = 'continuous' | 'count' | 'categorical';
-export const VALUE_KINDS: readonly ValueKind[] = ['continuous', 'count', 'categorical'];
 
 /** The info JSON written by `cog --info` (version 1), read by raster-hex and raster-manifest. */
 export interface CogInfo {
@@ -95,31 +93,15 @@ export interface CogParams {
 }
 
 /** The `cog` stage: see the module comment. */
-export async function cogStage(opts: StageOptions): Promise<void> {
+export async function cogStage(opts: RawOptions): Promise<void> {
   await makeCog(parseCogOptions(opts));
 }
 
 /** Validates the stage's options. @throws UsageError for malformed values. */
-export function parseCogOptions(opts: StageOptions): CogParams {
-  const sources = (opts.source ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
-  if (sources.length === 0) throw new UsageError('--source is required (one or more rasters, comma-separated)');
-  for (const k of ['out', 'info', 'value-kind'] as const) if (!opts[k]) throw new UsageError(`--${k} is required`);
-  const valueKind = opts['value-kind'] as ValueKind;
-  if (!VALUE_KINDS.includes(valueKind)) throw new UsageError(`--value-kind must be one of ${VALUE_KINDS.join(', ')}, got '${opts['value-kind']}'`);
-  let bands: number[] | undefined;
-  if (opts.bands !== undefined) {
-    bands = opts.bands.split(',').map((s) => s.trim()).map((s) => {
-      if (!/^\d+$/.test(s) || Number(s) < 1) throw new UsageError(`--bands must be comma-separated band numbers from 1, got '${opts.bands}'`);
-      return Number(s);
-    });
-    if (new Set(bands).size !== bands.length) throw new UsageError(`--bands lists a band twice: '${opts.bands}'`);
-  }
-  const nodata = (opts.nodata ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => {
-    const v = /^[-+]?nan$/i.test(s) ? NaN : Number(s);
-    if (!/^[-+]?nan$/i.test(s) && !Number.isFinite(v)) throw new UsageError(`--nodata must be comma-separated numbers, got '${opts.nodata}'`);
-    return v;
-  });
-  return { sources, out: opts.out!, info: opts.info!, valueKind, bands, nodata };
+export function parseCogOptions(opts: RawOptions): CogParams {
+  const { source: sources, valueKind, ...o } = cogStageDef.parse(opts);
+  if (o.bands && new Set(o.bands).size !== o.bands.length) throw new UsageError(`--bands lists a band twice: '${opts.bands}'`);
+  return { sources, valueKind, ...o };
 }
 
 /** One opened source raster. */

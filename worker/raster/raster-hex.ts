@@ -48,15 +48,16 @@ import { DOUBLE, DuckDBDataChunk, INTEGER, UBIGINT, type DuckDBAppender, type Du
 import duckdb from '@duckdb/node-bindings';
 import gdal, { type Dataset } from 'gdal-async';
 import * as h3 from 'h3-js';
-import { CommandError, UsageError } from '../core/errors.ts';
-import type { CogInfo, ValueKind } from './cog.ts';
+import { CommandError } from '../core/errors.ts';
+import type { CogInfo } from './cog.ts';
 import { configureGdalS3, toGdalPath } from '../io/gdal.ts';
 import { sqlIdent, sqlString } from '../core/text.ts';
 import { H3Engine, parentMask } from '../geo/h3/engine.ts';
 import { configureGdalCache, openDuckDB, readLimits, type Limits } from '../core/limits.ts';
 import { CellLocator, findWork, LEAF, MAX_K, RasterGeometry, TileGeometry, UnitRegion, type TileWork } from './cells.ts';
 import { indexRanges, log, Progress } from '../core/log.ts';
-import { workUnitIndex, type StageOptions } from '../main.ts';
+import { coarserParents, workUnitIndex, type OptionsOf, type RawOptions } from '../stage.ts';
+import { rasterHexStageDef, rasterManifestStageDef, type ValueKind } from './stages.ts';
 import { joinUrl, listLocalFiles, Storage } from '../io/storage.ts';
 
 const STAGE = 'raster-hex';
@@ -108,40 +109,11 @@ export interface RasterHexResult {
 // ---------------------------------------------------------------------------------------------
 // Options
 
-function required(opts: StageOptions, name: string): string {
-  const v = opts[name];
-  if (v === undefined || v === '') throw new UsageError(`--${name} is required`);
-  return v;
-}
-
-function parseKind(v: string | undefined): ValueKind {
-  if (v === 'continuous' || v === 'count' || v === 'categorical') return v;
-  throw new UsageError(`--value-kind must be 'continuous', 'count' or 'categorical', got '${v ?? ''}'`);
-}
-
-function parseResolution(v: string | undefined): number {
-  const res = Number(v);
-  // 0 would make the cell column the partition column h0; a raster at 0 is never wanted
-  if (v === undefined || v.trim() === '' || !Number.isInteger(res) || res < 1 || res > 15) throw new UsageError(`--resolution must be an integer 1–15, got '${v ?? ''}'`);
-  return res;
-}
-
-/** `--parents`: comma-separated resolutions coarser than `res` (default none; 0 is the partition column anyway). */
-export function parseRasterParents(v: string | undefined, res: number): number[] {
-  const out: number[] = [];
-  for (const s of (v ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '')) {
-    const p = Number(s);
-    if (!Number.isInteger(p) || p < 0 || p >= res) throw new UsageError(`--parents: '${s}' is not a resolution coarser than ${res}`);
-    if (p !== 0 && !out.includes(p)) out.push(p);
-  }
-  return out.sort((a, b) => b - a);
-}
-
-function parseUnit(v: string | undefined): number {
-  const index = v === undefined ? workUnitIndex(process.env) : Number(v);
-  if (!Number.isInteger(index) || index < 0) throw new CommandError(`work unit index must be a non-negative integer, got '${v}'`);
-  if (index >= RASTER_UNITS) throw new CommandError(`work unit ${index} does not exist: raster-hex has ${RASTER_UNITS} units (0–${RASTER_UNITS - 1}, one per H3 base cell)`);
-  return index;
+/** The work unit: --index, else the Job's; one of the 122 base cells. */
+function unitOf(index: number | undefined): number {
+  const unit = index ?? workUnitIndex(process.env);
+  if (unit >= RASTER_UNITS) throw new CommandError(`work unit ${unit} does not exist: raster-hex has ${RASTER_UNITS} units (0–${RASTER_UNITS - 1}, one per H3 base cell)`);
+  return unit;
 }
 
 async function readInfo(storage: Storage, url: string): Promise<{ info: CogInfo; text: string }> {
@@ -638,17 +610,13 @@ function addClass(cat: Map<number, number>, slot: number, cls: number, w: number
 }
 
 /** The options raster-hex and raster-manifest share, and the cog stage's info (its value kind must match). */
-async function commonOptions(opts: StageOptions) {
-  const input = required(opts, 'input');
-  const out = required(opts, 'out');
-  const statsDir = required(opts, 'stats');
-  const kind = parseKind(opts['value-kind']);
-  const res = parseResolution(opts.resolution);
-  const parents = parseRasterParents(opts.parents, res);
+async function commonOptions(o: OptionsOf<typeof rasterManifestStageDef> | OptionsOf<typeof rasterHexStageDef>) {
+  const { input, out, stats: statsDir, valueKind: kind, resolution: res } = o;
+  const parents = coarserParents(o.parents, res).sort((a, b) => b - a);
   const storage = new Storage();
-  const { info, text: infoText } = await readInfo(storage, required(opts, 'info'));
+  const { info, text: infoText } = await readInfo(storage, o.info);
   if (info.valueKind !== kind)
-    throw new CommandError(`--value-kind is '${kind}' but '${opts.info}' was written for '${info.valueKind}': re-run cog or fix the dataset`);
+    throw new CommandError(`--value-kind is '${kind}' but '${o.info}' was written for '${info.valueKind}': re-run cog or fix the dataset`);
   return { input, out, statsDir, kind, res, parents, storage, info, infoText };
 }
 
@@ -659,10 +627,11 @@ let engine: H3Engine | undefined;
  * `raster-hex`: work unit i (H3 base cell i) of a COG → `<out>/h0=<cell>/data_0.parquet` and
  * `<stats>/unit-<i>.json`. A unit with no cell removes its partition (a re-run may cover less).
  */
-export async function rasterHexStage(opts: StageOptions): Promise<RasterHexResult> {
+export async function rasterHexStage(opts: RawOptions): Promise<RasterHexResult> {
   const started = Date.now();
-  const unit = parseUnit(opts.index);
-  const { input, out, statsDir, kind, res, parents, storage, info, infoText } = await commonOptions(opts);
+  const o = rasterHexStageDef.parse(opts);
+  const unit = unitOf(o.index);
+  const { input, out, statsDir, kind, res, parents, storage, info, infoText } = await commonOptions(o);
   if (kind === 'categorical' && info.bands.length !== 1)
     throw new CommandError(`a categorical raster must have one band, '${input}' has ${info.bands.length}: keep one with cog --bands`);
   const base = baseCells()[unit];
@@ -687,7 +656,7 @@ export async function rasterHexStage(opts: StageOptions): Promise<RasterHexResul
     const { x: width, y: height } = ds.rasterSize;
     const bandCount = ds.bands.count();
     if (width !== info.width || height !== info.height || bandCount !== info.bands.length)
-      throw new CommandError(`'${input}' is ${width}×${height} with ${bandCount} band(s), but '${opts.info}' says ${info.width}×${info.height} with ${info.bands.length}: re-run cog`);
+      throw new CommandError(`'${input}' is ${width}×${height} with ${bandCount} band(s), but '${o.info}' says ${info.width}×${info.height} with ${info.bands.length}: re-run cog`);
     if (!ds.srs) throw new CommandError(`'${input}' has no CRS`);
     const gt = ds.geoTransform;
     if (!gt) throw new CommandError(`'${input}' has no geotransform`);
@@ -835,9 +804,10 @@ export interface RasterManifest {
  * a CommandError lists the missing units. Removes `h0=` partitions under --out that no unit wrote,
  * then writes manifest.json.
  */
-export async function rasterManifestStage(opts: StageOptions): Promise<RasterManifest> {
-  const manifestUrl = required(opts, 'manifest');
-  const { input, out, statsDir, kind, res, parents, storage, info, infoText } = await commonOptions(opts);
+export async function rasterManifestStage(opts: RawOptions): Promise<RasterManifest> {
+  const o = rasterManifestStageDef.parse(opts);
+  const manifestUrl = o.manifest;
+  const { input, out, statsDir, kind, res, parents, storage, info, infoText } = await commonOptions(o);
   const fp = fingerprint(infoText, kind, res, parents);
 
   const present = new Map((await storage.list(statsDir)).map((o) => [o.url.split('/').pop()!, o.url]));

@@ -65,7 +65,7 @@ import {
   DuckDBDateValue, DuckDBTimestampValue, DuckDBTimeValue, type DuckDBAppender, type DuckDBConnection,
 } from '@duckdb/node-api';
 import gdal, { type Dataset, type Feature, type Geometry, type Layer } from 'gdal-async';
-import { CommandError, UsageError } from '../core/errors.ts';
+import { CommandError } from '../core/errors.ts';
 import { configureGdalS3, geometryTypeName, toGdalPath } from '../io/gdal.ts';
 import {
   bboxStructSql, decodeWkb, encodeWkb, geoMetadata, geoParquetCopyOptions, lonLatHilbert, partsOfDimension,
@@ -74,7 +74,8 @@ import {
 } from '../io/geoparquet.ts';
 import { configureGdalCache, openDuckDB, readLimits } from '../core/limits.ts';
 import { log, Progress } from '../core/log.ts';
-import type { StageOptions } from '../main.ts';
+import type { RawOptions } from '../stage.ts';
+import { convertStageDef, tableStageDef } from './stages.ts';
 import { buildHexPlan, estimateCells, type HexPlan, type PlanFeature } from './plan.ts';
 import { Storage } from '../io/storage.ts';
 import { firstLine, sqlIdent, sqlString } from '../core/text.ts';
@@ -99,30 +100,30 @@ const HILBERT = '__cng_hilbert';
 // Stages
 // ---------------------------------------------------------------------------------------------
 
-export async function convertStage(opts: StageOptions): Promise<void> {
-  const resolution = intOption(opts.resolution, 'resolution', 0, 15);
-  const units = intOption(opts.units, 'units', 1, 1_000_000);
+export async function convertStage(opts: RawOptions): Promise<void> {
+  const o = convertStageDef.parse(opts);
   const result = await convertLayer({
-    source: opts.source!, layer: opts.layer!, resolution, units, idColumn: opts['id-column'],
-    upload: { out: opts.out!, plan: opts.plan! },
+    source: o.source, layer: o.layer, resolution: o.resolution, units: o.units, idColumn: o.idColumn,
+    upload: { out: o.out, plan: o.plan },
   });
-  log('convert', `wrote ${opts.out} (${result.rows} rows) and ${opts.plan} (${units} work units, ~${result.plan.estimatedCells} cells)`);
+  log('convert', `wrote ${o.out} (${result.rows} rows) and ${o.plan} (${o.units} work units, ~${result.plan.estimatedCells} cells)`);
 }
 
-export async function tableStage(opts: StageOptions): Promise<void> {
+export async function tableStage(opts: RawOptions): Promise<void> {
+  const { source, layer: name, out: outUrl } = tableStageDef.parse(opts);
   const storage = new Storage();
   configureGdalS3();
   configureGdalCache();
-  const ds = await openSource(opts.source!, storage);
+  const ds = await openSource(source, storage);
   let work: string | undefined;
   let db: DuckDBConnection | undefined;
   try {
-    const layer = await findLayer(ds, opts.layer!, opts.source!);
+    const layer = await findLayer(ds, name, source);
     if (layer.geomType !== gdal.wkbNone)
-      throw new CommandError(`layer '${opts.layer}' of '${opts.source}' has geometries (${geometryTypeName(layer.geomType)}); use 'cng-worker convert' for spatial layers`);
+      throw new CommandError(`layer '${name}' of '${source}' has geometries (${geometryTypeName(layer.geomType)}); use 'cng-worker convert' for spatial layers`);
     const sourceCount = await layer.features.countAsync();
     const columns = planColumns(layer, [SEQ], (m) => log('table', m));
-    if (columns.length === 0) throw new CommandError(`table '${opts.layer}' of '${opts.source}' has no columns`);
+    if (columns.length === 0) throw new CommandError(`table '${name}' of '${source}' has no columns`);
     work = await mkdtemp(join(process.env.TMPDIR ?? tmpdir(), 'cng-table-'));
     const tmpPath = join(work, 'table.gpkg');
     db = await openDuckDB();
@@ -131,7 +132,7 @@ export async function tableStage(opts: StageOptions): Promise<void> {
     let n = 0;
     try {
       const progress = new Progress('table', 'rows', sourceCount);
-      const pass = () => translate(ds, layer.name, tmpPath, { spatial: false, stage: 'table', where: `table '${opts.layer}' of '${opts.source}'` });
+      const pass = () => translate(ds, layer.name, tmpPath, { spatial: false, stage: 'table', where: `table '${name}' of '${source}'` });
       await streamTemp(tmpPath, pass, columns.length, (f) => {
         const values = f.fields.toArray();
         appender.appendBigInt(BigInt(++n));
@@ -143,13 +144,13 @@ export async function tableStage(opts: StageOptions): Promise<void> {
     } finally {
       appender.closeSync();
     }
-    if (n !== sourceCount) throw new CommandError(`read ${n} of ${sourceCount} rows of '${opts.layer}' in '${opts.source}'; nothing was written`);
+    if (n !== sourceCount) throw new CommandError(`read ${n} of ${sourceCount} rows of '${name}' in '${source}'; nothing was written`);
     const out = join(work, 'table.parquet');
     await db.run(
       `COPY (SELECT ${columns.map((c) => sqlIdent(c.name)).join(', ')} FROM staging ORDER BY ${sqlIdent(SEQ)}) TO ${sqlString(out)} (FORMAT parquet, COMPRESSION zstd)`,
     );
-    await storage.upload(out, opts.out!);
-    log('table', `wrote ${n} rows × ${columns.length} columns of '${opts.layer}' to ${opts.out}`);
+    await storage.upload(out, outUrl);
+    log('table', `wrote ${n} rows × ${columns.length} columns of '${name}' to ${outUrl}`);
   } finally {
     db?.closeSync();
     ds.close();
@@ -157,12 +158,6 @@ export async function tableStage(opts: StageOptions): Promise<void> {
   }
 }
 
-function intOption(value: string | undefined, name: string, min: number, max: number): number {
-  const n = Number(value);
-  if (value === undefined || !/^\s*\d+\s*$/.test(value) || n < min || n > max)
-    throw new UsageError(`--${name} must be an integer from ${min} to ${max}, got '${value}'`);
-  return n;
-}
 
 // ---------------------------------------------------------------------------------------------
 // convert, as a library call

@@ -29,8 +29,9 @@ import { Worker } from 'node:worker_threads';
 import { BIGINT, DuckDBDataChunk, UBIGINT, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
 import duckdb from '@duckdb/node-bindings';
 import gdal from 'gdal-async';
-import { CommandError, UsageError } from '../core/errors.ts';
-import { workUnitIndex as jobWorkUnit } from '../main.ts';
+import { CommandError } from '../core/errors.ts';
+import { workUnitIndex as jobWorkUnit, type RawOptions } from '../stage.ts';
+import { hexParents, hexStageDef } from './stages.ts';
 import {
   DEFAULT_SPLIT,
   FAST_SPLIT,
@@ -60,7 +61,6 @@ import {
 } from '../geo/h3/engine.ts';
 import { openDuckDB, readLimits } from '../core/limits.ts';
 import { log } from '../core/log.ts';
-import type { StageOptions } from '../main.ts';
 import { joinUrl, Storage } from '../io/storage.ts';
 import { sqlString } from '../core/text.ts';
 
@@ -127,20 +127,16 @@ export interface HexSummary {
   fastH3: boolean;
 }
 
-export async function hexStage(opts: StageOptions): Promise<void> {
+export async function hexStage(opts: RawOptions): Promise<void> {
   await runHex(opts);
 }
 
 /** The stage, returning what it did (for tests and the benchmark). */
-export async function runHex(opts: StageOptions, tuning: Partial<HexTuning> = {}, env: NodeJS.ProcessEnv = process.env): Promise<HexSummary> {
+export async function runHex(opts: RawOptions, tuning: Partial<HexTuning> = {}, env: NodeJS.ProcessEnv = process.env): Promise<HexSummary> {
   const started = Date.now();
-  const input = required(opts, 'input');
-  const planUrl = required(opts, 'plan');
-  const chunks = required(opts, 'chunks');
-  const res = parseResolution(opts.resolution);
-  const parents = parseParents(opts.parents, res);
-  const mode = parseContainment(opts.containment);
-  const index = workUnitIndex(opts.index, env);
+  const { input, plan: planUrl, chunks, resolution: res, containment: mode, ...o } = hexStageDef.parse(opts);
+  const parents = hexParents(o.parents, res);
+  const index = o.index ?? jobWorkUnit(env);
   const limits = readLimits(env);
   const t: HexTuning = { ...DEFAULT_TUNING, threads: limits.cpus - 1, ...tuning };
 
@@ -232,43 +228,9 @@ export async function runHex(opts: StageOptions, tuning: Partial<HexTuning> = {}
 // ---------------------------------------------------------------------------------------------
 // Options
 
-function required(opts: StageOptions, name: string): string {
-  const v = opts[name];
-  if (v === undefined || v === '') throw new UsageError(`--${name} is required`);
-  return v;
-}
-
-function parseResolution(v: string | undefined): number {
-  const res = Number(v);
-  if (v === undefined || !Number.isInteger(res) || res < 0 || res > 15) throw new UsageError(`--resolution must be an integer 0–15, got '${v ?? ''}'`);
-  return res;
-}
-
-/** Parent resolutions (default 9,8, keeping those coarser than the resolution); h0 is always written. */
-export function parseParents(v: string | undefined, res: number): number[] {
-  const list = (v ?? '9,8').split(',').map((s) => s.trim()).filter((s) => s !== '');
-  const out: number[] = [];
-  for (const s of list) {
-    const p = Number(s);
-    if (v === undefined && p >= res) continue;
-    if (!Number.isInteger(p) || p < 0 || p >= res) throw new UsageError(`--parents: '${s}' is not a resolution coarser than ${res}`);
-    if (p !== 0 && !out.includes(p)) out.push(p);
-  }
-  return out;
-}
-
-function parseContainment(v: string | undefined): Containment {
-  if (v === undefined || v === 'center' || v === 'centre') return 'center';
-  if (v === 'overlap') return 'overlap';
-  throw new UsageError(`--containment must be 'center' or 'overlap', got '${v}'`);
-}
-
-/** --index, else the Job's work unit (JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET, or the k-th of CNG_INDEX_LIST for a retry Job). */
+/** --index as given, else the Job's work unit (JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET, or the k-th of CNG_INDEX_LIST for a retry Job). */
 export function workUnitIndex(v: string | undefined, env: NodeJS.ProcessEnv): number {
-  if (v === undefined) return jobWorkUnit(env);
-  const index = Number(v);
-  if (!Number.isInteger(index) || index < 0) throw new CommandError(`work unit index must be a non-negative integer, got '${v}'`);
-  return index;
+  return hexStageDef.options.index.parse('index', v) ?? jobWorkUnit(env);
 }
 
 export function parsePlan(text: string, url: string): HexPlan {

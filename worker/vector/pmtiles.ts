@@ -37,7 +37,8 @@ import gdal, { type Dataset } from 'gdal-async';
 import { CommandError, UsageError } from '../core/errors.ts';
 import { configureGdalCache, openDuckDB, readLimits, type Limits } from '../core/limits.ts';
 import { log, Progress } from '../core/log.ts';
-import type { StageOptions } from '../main.ts';
+import type { RawOptions } from '../stage.ts';
+import { pmtilesStageDef } from './stages.ts';
 import { PmtilesWriter, zxyToTileId, tileIdToZxy, type ArchiveStats } from '../io/pmtiles-writer.ts';
 import { Storage } from '../io/storage.ts';
 import { sqlString } from '../core/text.ts';
@@ -76,20 +77,8 @@ export interface PmtilesResult {
   timings: { read: number; render: number; pack: number; upload: number };
 }
 
-export async function pmtilesStage(opts: StageOptions): Promise<void> {
-  await buildPmtiles({
-    input: opts.input!,
-    out: opts.out!,
-    layerName: opts['layer-name']!,
-    minZoom: parseZoom(opts['min-zoom'], 0, 'min-zoom'),
-    maxZoom: parseZoom(opts['max-zoom'], 14, 'max-zoom'),
-  });
-}
-
-function parseZoom(v: string | undefined, dflt: number, name: string): number {
-  if (v === undefined) return dflt;
-  if (!/^\d+$/.test(v) || Number(v) > 22) throw new UsageError(`--${name} must be an integer 0..22, got '${v}'`);
-  return Number(v);
+export async function pmtilesStage(opts: RawOptions): Promise<void> {
+  await buildPmtiles(pmtilesStageDef.parse(opts));
 }
 
 /** The whole stage with typed options (used by the CLI handler, tests and the benchmark). */

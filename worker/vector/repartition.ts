@@ -5,7 +5,8 @@ import { CommandError } from '../core/errors.ts';
 import { sqlIdent, sqlString } from '../core/text.ts';
 import { openDuckDB } from '../core/limits.ts';
 import { indexRanges, log } from '../core/log.ts';
-import type { StageOptions } from '../main.ts';
+import type { RawOptions } from '../stage.ts';
+import { hexParents, repartitionStageDef } from './stages.ts';
 import { joinUrl, listLocalFiles, Storage } from '../io/storage.ts';
 
 /** What repartition needs from the hex plan (docs/stages.md). */
@@ -38,29 +39,29 @@ export interface LayerManifest {
  * that every chunk exists and every feature with a geometry has at least one cell. Writes the
  * layer's manifest.json, then removes the chunks. Nothing is written when a check fails.
  */
-export async function repartitionStage(opts: StageOptions): Promise<void> {
+export async function repartitionStage(opts: RawOptions): Promise<void> {
+  const { input, plan: planUrl, chunks, resolution: res, parents: given, containment, out, manifest: manifestUrl } = repartitionStageDef.parse(opts);
   const storage = new Storage();
-  const res = Number(opts.resolution);
-  const parents = (opts.parents ?? '9,8').split(',').filter(Boolean).map(Number);
-  const plan = JSON.parse(await storage.readText(opts.plan!)) as PlanHeader;
+  const plan = JSON.parse(await storage.readText(planUrl)) as PlanHeader;
   if (plan.resolution !== res)
-    throw new CommandError(`plan '${opts.plan}' is for resolution ${plan.resolution}, but --resolution is ${res}: re-run convert`);
+    throw new CommandError(`plan '${planUrl}' is for resolution ${plan.resolution}, but --resolution is ${res}: re-run convert`);
+  const parents = hexParents(given, res);
   const idColumn = plan.idColumn ?? '_cng_fid';
   const work = await mkdtemp(join(process.env.TMPDIR ?? tmpdir(), 'cng-repartition-'));
   const db = await openDuckDB({ share: 0.6 });
   try {
     // 1. Every work unit's chunk must be there.
     const expected = Array.from({ length: plan.units }, (_, i) => `chunk-${String(i).padStart(6, '0')}.parquet`);
-    const present = new Set((await storage.list(opts.chunks!)).map((o) => basename(o.url)));
+    const present = new Set((await storage.list(chunks)).map((o) => basename(o.url)));
     const missing = expected.map((name, i) => (present.has(name) ? -1 : i)).filter((i) => i >= 0);
     if (missing.length)
       throw new CommandError(
-        `${missing.length} of ${plan.units} hex chunks missing under '${opts.chunks}': work units ${indexRanges(missing)}; re-run those hex indices`,
+        `${missing.length} of ${plan.units} hex chunks missing under '${chunks}': work units ${indexRanges(missing)}; re-run those hex indices`,
       );
     log('repartition', `downloading ${plan.units} chunks and the GeoParquet`);
     const geoparquet = join(work, 'layer.parquet');
-    await storage.download(opts.input!, geoparquet);
-    await Promise.all(expected.map((name) => storage.download(joinUrl(opts.chunks!, name), join(work, 'chunks', name))));
+    await storage.download(input, geoparquet);
+    await Promise.all(expected.map((name) => storage.download(joinUrl(chunks, name), join(work, 'chunks', name))));
 
     const cellCols = [`h${res}`, ...parents.map((p) => `h${p}`)];
     await db.run(`CREATE VIEW attrs AS SELECT * EXCLUDE (geometry, bbox) FROM read_parquet(${sqlString(geoparquet)})`);
@@ -101,22 +102,22 @@ export async function repartitionStage(opts: StageOptions): Promise<void> {
     log('repartition', `uploading ${files.length} partition files`);
     for (const f of files) {
       bytes += (await stat(join(outDir, f))).size;
-      await storage.upload(join(outDir, f), joinUrl(opts.out!, f));
+      await storage.upload(join(outDir, f), joinUrl(out, f));
     }
     // Partitions of an earlier run that this run did not write are stale: remove them.
-    const keep = new Set(files.map((f) => joinUrl(opts.out!, f)));
-    for (const o of await storage.list(opts.out!)) if (!keep.has(o.url)) await storage.deletePrefix(o.url);
+    const keep = new Set(files.map((f) => joinUrl(out, f)));
+    for (const o of await storage.list(out)) if (!keep.has(o.url)) await storage.deletePrefix(o.url);
 
     const [cells, hexed] = (
       await db.runAndReadAll(`SELECT count(*), count(DISTINCT _cng_fid) FROM cells`)
     ).getRows()[0].map(Number);
     const manifest: LayerManifest = {
       version: 1,
-      layer: basename(dirname(opts.out!.replace(/\/+$/, ''))),
+      layer: basename(dirname(out.replace(/\/+$/, ''))),
       source_layer: plan.layer ?? null,
       resolution: res,
       parents,
-      containment: opts.containment ?? 'center',
+      containment,
       features,
       null_geometries: nullGeometries,
       features_hexed: hexed,
@@ -124,8 +125,8 @@ export async function repartitionStage(opts: StageOptions): Promise<void> {
       partitions: new Set(files.map((f) => dirname(f))).size,
       bytes,
     };
-    await storage.writeText(opts.manifest!, JSON.stringify(manifest, null, 2) + '\n');
-    const removed = await storage.deletePrefix(opts.chunks!);
+    await storage.writeText(manifestUrl, JSON.stringify(manifest, null, 2) + '\n');
+    const removed = await storage.deletePrefix(chunks);
     log('repartition', `${cells} cells of ${hexed} features in ${manifest.partitions} partitions (${bytes} bytes); removed ${removed} chunks`);
   } finally {
     db.closeSync();

@@ -1,0 +1,98 @@
+import { choice, coarserParents, defineStage, int, parents, resolution, text } from '../stage.ts';
+
+/**
+ * The vector stages' command lines: convert, table, hex, repartition, pmtiles. Their modules are
+ * imported when the stage runs, so `--help` and every stage start fast (no GDAL or DuckDB loaded
+ * unless the stage uses them).
+ */
+
+const cellResolution = resolution('H3 resolution of the cells (0–15), e.g. 10');
+
+/** What hex and repartition both read: convert's outputs, the chunks, and the cells' resolutions. */
+const chunkOptions = {
+  input: text('GeoParquet written by convert'),
+  plan: text('hex plan written by convert'),
+  chunks: text('directory/prefix of the chunk files'),
+  resolution: cellResolution,
+  parents: parents('comma-separated parent resolutions written as columns (default: 9,8)').optional(),
+};
+
+/** The parent resolutions of hex and repartition: --parents, else 9,8 (those coarser than --resolution). */
+export function hexParents(given: number[] | undefined, res: number): number[] {
+  return coarserParents(given ?? [9, 8].filter((p) => p < res), res);
+}
+
+export const convertStageDef = defineStage({
+  name: 'convert',
+  run: async (o) => (await import('./convert.ts')).convertStage(o),
+  summary: 'one vector layer → GeoParquet (EPSG:4326) and the hex plan',
+  description: 'Reads one layer of any GDAL source, linearizes curves, forces multi, drops Z/M, makes geometries valid, reprojects to EPSG:4326 (lon/lat), keeps null geometries as rows, adds _cng_fid, writes GeoParquet 1.1, and writes the hex plan: features grouped into --units work units of balanced estimated work.',
+  options: {
+    source: text('GDAL source: s3://…, /vsis3/…, /vsicurl/…, https://… or a path'),
+    layer: text('layer name in the source'),
+    out: text('GeoParquet output (s3://… or path)'),
+    plan: text('hex plan output (JSON)'),
+    resolution: cellResolution,
+    units: int('number of hex work units (the hex Job completions)', { min: 1, max: 1_000_000 }),
+    'id-column': text('use this column as the feature id instead of a generated _cng_fid').optional(),
+  },
+  example: 'cng-worker convert --source s3://public-padus/raw/PADUS4_1Geodatabase.gdb --layer PADUS4_1Fee --out s3://public-padus/padus-4-1/fee.parquet --plan s3://public-padus/padus-4-1/fee/_work/hex-plan.json --resolution 10 --units 149',
+});
+
+export const tableStageDef = defineStage({
+  name: 'table',
+  run: async (o) => (await import('./convert.ts')).tableStage(o),
+  summary: 'one non-spatial layer → Parquet (original names and types)',
+  description: 'Exports every row and column of a non-spatial layer (e.g. a geodatabase lookup table) to Parquet, keeping column names and types; the file is named after the table.',
+  options: {
+    source: text('GDAL source'),
+    layer: text('table name in the source'),
+    out: text('Parquet output'),
+  },
+  example: 'cng-worker table --source s3://public-padus/raw/PADUS4_1Geodatabase.gdb --layer Public_Access --out s3://public-padus/padus-4-1/lookup/Public_Access.parquet',
+});
+
+export const hexStageDef = defineStage({
+  name: 'hex',
+  run: async (o) => (await import('./hex.ts')).hexStage(o),
+  summary: 'one work unit of the hex plan → H3 cells chunk (Indexed)',
+  description: 'Hexes the features of work unit JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET at the given resolution with parent columns, all UBIGINT, and writes <chunks>/chunk-<index>.parquet atomically.',
+  options: {
+    ...chunkOptions,
+    containment: choice("'center' (default) or 'overlap'", ['center', 'overlap'], { centre: 'center' }).default('center'),
+    index: int('work unit to process (default: JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET)').optional(),
+  },
+  example: 'cng-worker hex --input s3://public-padus/padus-4-1/fee.parquet --plan s3://public-padus/padus-4-1/fee/_work/hex-plan.json --chunks s3://public-padus/padus-4-1/fee/_work/chunks --resolution 10 --parents 9,8 --index 0',
+});
+
+export const repartitionStageDef = defineStage({
+  name: 'repartition',
+  run: async (o) => (await import('./repartition.ts')).repartitionStage(o),
+  summary: 'all chunks → <layer>/hex/h0=<cell>/data_0.parquet with attributes, completeness check, manifest.json',
+  description: 'Joins the attributes back by id, writes hive-partitioned Parquet by h0, fails listing the ids of any feature with a non-empty geometry that has no cell, writes manifest.json, then removes the chunks.',
+  options: {
+    ...chunkOptions,
+    containment: choice("containment the hex stage used, recorded in manifest.json (default 'center')", ['center', 'overlap'], { centre: 'center' }).default('center'),
+    out: text('hex output prefix (…/<layer>/hex)'),
+    manifest: text('manifest.json output'),
+  },
+  example: 'cng-worker repartition --input s3://public-padus/padus-4-1/fee.parquet --plan s3://public-padus/padus-4-1/fee/_work/hex-plan.json --chunks s3://public-padus/padus-4-1/fee/_work/chunks --resolution 10 --parents 9,8 --out s3://public-padus/padus-4-1/fee/hex --manifest s3://public-padus/padus-4-1/fee/manifest.json',
+});
+
+export const pmtilesStageDef = defineStage({
+  name: 'pmtiles',
+  run: async (o) => (await import('./pmtiles.ts')).pmtilesStage(o),
+  summary: 'GeoParquet → PMTiles v3 vector tiles (source-layer = --layer-name)',
+  description: 'Renders vector tiles from the GeoParquet with GDAL\'s MVT writer and packs them into a PMTiles v3 archive with correct header bounds, centre and zooms.',
+  options: {
+    input: text('GeoParquet written by convert'),
+    out: text('PMTiles output'),
+    'layer-name': text('vector tile source-layer name'),
+    'min-zoom': int('lowest zoom (default 0)', { max: 22 }).default(0),
+    'max-zoom': int('highest zoom (default 14)', { max: 22 }).default(14),
+  },
+  example: 'cng-worker pmtiles --input s3://public-padus/padus-4-1/fee.parquet --out s3://public-padus/padus-4-1/fee.pmtiles --layer-name fee --max-zoom 14',
+});
+
+/** In `cng-worker --help` order. */
+export const VECTOR_STAGES = [convertStageDef, tableStageDef, hexStageDef, repartitionStageDef, pmtilesStageDef];
