@@ -4,6 +4,7 @@
  */
 import { EXIT, UsageError } from '../../worker/core/errors.ts';
 import { str, type Command } from '../../worker/core/command.ts';
+import { flagOptions } from './command-options.ts';
 import { formatSampleSummary, PADUS_SAMPLE_DEFAULTS, writePadusSample } from './padus-sample/writer.ts';
 
 const SAMPLE_KINDS = ['padus'] as const;
@@ -56,14 +57,7 @@ Examples:
   cng sample padus
   cng sample padus --out /tmp/padus-small.gdb --features 40 --big-vertices 20000 --seed 7
 `,
-  options: {
-    out: { type: 'string' },
-    features: { type: 'string' },
-    seed: { type: 'string' },
-    'big-vertices': { type: 'string' },
-    force: { type: 'boolean' },
-    json: { type: 'boolean' },
-  },
+  options: flagOptions(['out', 'features', 'seed', 'big-vertices'], ['force', 'json']),
   positionals: true,
   async run({ values, positionals }) {
     const kinds = SAMPLE_KINDS.join(', ');
