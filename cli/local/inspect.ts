@@ -11,7 +11,7 @@ import { configureGdalS3, geometryTypeName, openVector, toGdalPath } from '../..
 import { slugify } from '../../constructs/spec.ts';
 import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
 import { str, type Command } from '../../worker/core/command.ts';
-import { plural } from '../../worker/core/text.ts';
+import { firstLine, plural } from '../../worker/core/text.ts';
 import { flagOptions } from './command-options.ts';
 
 /** A layer's coordinate reference system. */
@@ -194,7 +194,7 @@ export async function inspectRaster(source: string): Promise<RasterInfo> {
   try {
     ds = await gdal.openAsync(path, 'r');
   } catch (err) {
-    throw new CommandError(`cannot open '${source}': ${(err as Error).message.split('\n')[0]}`);
+    throw new CommandError(`cannot open '${source}': ${firstLine((err as Error).message)}`);
   }
   try {
     const count = ds.bands.count();
