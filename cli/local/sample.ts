@@ -9,6 +9,7 @@ import { formatSampleSummary, PADUS_SAMPLE_DEFAULTS, writePadusSample } from './
 
 const SAMPLE_KINDS = ['padus'] as const;
 
+/** A non-negative integer option; undefined when not given. */
 function intOption(name: string, value: unknown): number | undefined {
   const s = str(value);
   if (s === undefined) return undefined;
