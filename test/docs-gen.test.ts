@@ -12,7 +12,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { checkDatasetDocs, docsCommand, docsInputFor } from '../cli/manifests/docs.ts';
 import { datasetStages, runStages, type StageResult } from '../cli/local/runner.ts';
-import { writePadusSample } from '../cli/local/sample.ts';
+import { writePadusSample } from '../cli/local/padus-sample/writer.ts';
 import { synthesize, type DatasetSpec, type DocsInput } from '../constructs/index.ts';
 import { datasets } from '../datasets/index.ts';
 import { padus41 } from '../datasets/padus-4-1.ts';

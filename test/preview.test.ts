@@ -15,17 +15,10 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandError } from '../worker/core/errors.ts';
 import { runCommand } from '../worker/core/command.ts';
-import {
-  cellRing,
-  childRange,
-  parentMasks,
-  previewCommand,
-  resolutionForZoom,
-  startPreviewServer,
-  viewBoxes,
-  type LayerInfo,
-  type PreviewServer,
-} from '../cli/preview/preview.ts';
+import { childRange, parentMasks } from '../cli/preview/h3-bits.ts';
+import { previewCommand } from '../cli/preview/preview.ts';
+import { startPreviewServer, type LayerInfo, type PreviewServer } from '../cli/preview/server.ts';
+import { cellRing, resolutionForZoom, viewBoxes } from '../cli/preview/view-cells.ts';
 import { makePadusLikeGdb } from './fixtures.ts';
 import { writeRaster } from './raster-fixtures.ts';
 import { ROOT } from './helpers.ts';
@@ -303,7 +296,7 @@ describe('cng preview: server', () => {
   });
 
   it('the command prints the URL and stops cleanly on SIGTERM', async () => {
-    const script = `import { runCommand } from './cli/command.ts'; import { previewCommand } from './cli/preview.ts';
+    const script = `import { runCommand } from './worker/core/command.ts'; import { previewCommand } from './cli/preview/preview.ts';
       process.exitCode = await runCommand(previewCommand, process.argv.slice(1), 'cng');`;
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, out, '--port', '0'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

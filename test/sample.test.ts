@@ -10,7 +10,8 @@ import gdal, { type Geometry, type MultiPolygon, type Polygon } from 'gdal-async
 import { CommandError, UsageError } from '../worker/core/errors.ts';
 import { parseCommandArgs } from '../worker/core/command.ts';
 import { inspectSource, type SourceInfo } from '../cli/local/inspect.ts';
-import { sampleCommand, writePadusSample, type SampleSummary } from '../cli/local/sample.ts';
+import { sampleCommand } from '../cli/local/sample.ts';
+import { writePadusSample, type SampleSummary } from '../cli/local/padus-sample/writer.ts';
 import { cng } from './helpers.ts';
 
 const FEE = 'PADUS4_1Fee';

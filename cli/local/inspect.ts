@@ -11,6 +11,8 @@ import { configureGdalS3, geometryTypeName, openVector, toGdalPath } from '../..
 import { slugify } from '../../constructs/spec.ts';
 import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
 import { str, type Command } from '../../worker/core/command.ts';
+import { firstLine, plural } from '../../worker/core/text.ts';
+import { flagOptions } from './command-options.ts';
 
 /** A layer's coordinate reference system. */
 export interface CrsInfo {
@@ -192,7 +194,7 @@ export async function inspectRaster(source: string): Promise<RasterInfo> {
   try {
     ds = await gdal.openAsync(path, 'r');
   } catch (err) {
-    throw new CommandError(`cannot open '${source}': ${(err as Error).message.split('\n')[0]}`);
+    throw new CommandError(`cannot open '${source}': ${firstLine((err as Error).message)}`);
   }
   try {
     const count = ds.bands.count();
@@ -268,14 +270,14 @@ export async function isRasterSource(source: string): Promise<boolean> {
 
 /** Human-readable raster report, ending in the dataset-file entry that would process it. */
 export function formatRasterInfo(info: RasterInfo): string {
-  const out = [`${info.source}  (driver ${info.driver}, raster ${info.width.toLocaleString('en-US')} × ${info.height.toLocaleString('en-US')}, ${info.bands.length} band${info.bands.length === 1 ? '' : 's'})`, ''];
+  const out = [`${info.source}  (driver ${info.driver}, raster ${info.width.toLocaleString('en-US')} × ${info.height.toLocaleString('en-US')}, ${plural(info.bands.length, 'band')})`, ''];
   const row = (label: string, value: string) => out.push(`  ${label.padEnd(10)}${value}`);
   const crs = info.crs;
   row('crs', crs ? [crs.authority, crs.name].filter(Boolean).join('  ') || 'unnamed CRS' : 'none');
   if (info.pixelSize) row('pixel', `${info.pixelSize.map((v) => String(Number(v.toPrecision(6)))).join(' × ')} (CRS units)`);
   row('bounds', info.bounds4326 ? `${formatExtent(info.bounds4326)} (lon/lat${info.bounds4326[0] > info.bounds4326[2] ? ', crosses 180°' : ''})` : 'unknown');
   const b0 = info.bands[0]!;
-  row('blocks', `${b0.block[0]} × ${b0.block[1]}, ${b0.overviews} overview${b0.overviews === 1 ? '' : 's'}`);
+  row('blocks', `${b0.block[0]} × ${b0.block[1]}, ${plural(b0.overviews, 'overview')}`);
   row('cog', info.cog ? (info.cog.valid ? 'valid Cloud-Optimized GeoTIFF' : `no (${info.cog.errors[0] ?? 'not a COG'})`) : 'not a TIFF');
   row('bands', String(info.bands.length));
   for (const b of info.bands)
@@ -291,8 +293,7 @@ export function formatRasterInfo(info: RasterInfo): string {
 
 /** Human-readable report: one block per layer, fields aligned in a two-column table. */
 export function formatSourceInfo(info: SourceInfo): string {
-  const n = info.layers.length;
-  const out = [`${info.source}  (driver ${info.driver}, ${n} layer${n === 1 ? '' : 's'})`];
+  const out = [`${info.source}  (driver ${info.driver}, ${plural(info.layers.length, 'layer')})`];
   for (const layer of info.layers) {
     const spatial = layer.geometryType !== 'table';
     out.push('', layer.name);
@@ -355,10 +356,7 @@ Examples:
   cng inspect s3://public-padus/PADUS4_1Geodatabase.gdb --layer PADUS4_1Fee --json
   cng inspect s3://public-carbon/raw/vulnerable_c_total_2018.tif
 `,
-  options: {
-    json: { type: 'boolean' },
-    layer: { type: 'string' },
-  },
+  options: flagOptions(['layer'], ['json']),
   positionals: true,
   async run({ values, positionals }) {
     if (positionals.length !== 1) {

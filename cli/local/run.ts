@@ -8,9 +8,10 @@ import { datasets } from '../../datasets/index.ts';
 import { Storage } from '../../worker/io/storage.ts';
 import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
 import { str, type Command } from '../../worker/core/command.ts';
-import { datasetStages, runStages, selectStages, targetEnv, type RunStage, type StageResult } from './runner.ts';
+import { datasetStages, jobArg, runStages, selectStages, targetEnv, type RunStage, type StageResult } from './runner.ts';
+import { flagOptions } from './command-options.ts';
 import { inspectSource, isRasterSource } from './inspect.ts';
-import { writePadusSample } from './sample.ts';
+import { writePadusSample } from './padus-sample/writer.ts';
 import { human } from '../../worker/core/text.ts';
 
 /** Sample generators by dataset name: `cng run <dataset> --sample` puts one at the dataset's source. */
@@ -51,24 +52,15 @@ Examples:
   cng run padus-4-1 --sample
   cng run padus-4-1 --layers marine,Public_Access --jobs 2
   cng run cpad-2025b --s3-endpoint http://127.0.0.1:8080`,
-  options: {
-    layers: { type: 'string' },
-    'data-dir': { type: 'string' },
-    's3-endpoint': { type: 'string' },
-    jobs: { type: 'string' },
-    force: { type: 'boolean' },
-    sample: { type: 'boolean' },
-    fresh: { type: 'boolean' },
-  },
+  options: flagOptions(['layers', 'data-dir', 's3-endpoint', 'jobs'], ['force', 'sample', 'fresh']),
   positionals: true,
   async run({ values, positionals }) {
     if (positionals.length !== 1) throw new UsageError('expected one dataset name');
     const [dataset] = positionals;
     const dataDir = resolve(str(values['data-dir']) ?? 'data');
-    const jobs = values.jobs === undefined ? availableParallelism() : Number(values.jobs);
-    if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs must be a positive integer, got '${values.jobs}'`);
+    const jobs = jobsOption(values.jobs);
     const manifests: Manifests = values.fresh ? synthesize(datasets).manifests : parseManifests(readDist(resolve('dist')));
-    const stages = selectStages(datasetStages(manifests, dataset), str(values.layers)?.split(',').map((s) => s.trim()).filter(Boolean));
+    const stages = selectStages(datasetStages(manifests, dataset), listOption(values.layers));
     const target = { storeDir: resolve(dataDir, 'store'), s3Endpoint: str(values['s3-endpoint']) };
     if (values.sample) await ensureSample(dataset, stages, target);
     const out = process.stderr;
@@ -84,14 +76,25 @@ Examples:
   },
 };
 
+/** `--jobs N`: worker processes at once, by default one per CPU. */
+function jobsOption(value: unknown): number {
+  const jobs = value === undefined ? availableParallelism() : Number(value);
+  if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs must be a positive integer, got '${value}'`);
+  return jobs;
+}
+
+/** A comma-separated list option (`--layers a,b`), blanks dropped; undefined when not given. */
+function listOption(value: unknown): string[] | undefined {
+  return str(value)?.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
 /** The `--source` every convert/table Job reads. */
 function sources(stages: RunStage[]): string[] {
   const out = new Set<string>();
   for (const s of stages)
     for (const j of s.jobs) {
-      const cmd: string[] = j.spec.template.spec.containers[0].command;
-      const i = cmd.indexOf('--source');
-      if (i >= 0) out.add(cmd[i + 1]);
+      const source = jobArg(j, '--source');
+      if (source !== undefined) out.add(source);
     }
   return [...out];
 }
@@ -125,11 +128,7 @@ async function summary(results: StageResult[], storage: Storage): Promise<string
       (map.get(r.stage.layer) ?? map.set(r.stage.layer, new Map()).get(r.stage.layer)!).set(r.stage.kind, r);
     }
   }
-  const arg = (r: StageResult | undefined, flag: string) => {
-    const cmd: string[] = r?.stage.jobs[0]?.spec.template.spec.containers[0].command ?? [];
-    const i = cmd.indexOf(flag);
-    return i >= 0 ? cmd[i + 1] : undefined;
-  };
+  const arg = (r: StageResult | undefined, flag: string) => jobArg(r?.stage.jobs[0], flag);
   const size = async (url?: string) => (url ? (await storage.stat(url).catch(() => null))?.size : undefined);
   const secs = (r?: StageResult) => (r ? (r.status === 'skipped' ? 'skip' : r.status === 'done' ? r.seconds.toFixed(1) : r.status) : '-');
   const rows: string[][] = [['layer', 'features', 'cells', 'partitions', 'parquet', 'pmtiles', 'hex', 'convert s', 'hex s', 'repart. s', 'pmtiles s']];
@@ -229,23 +228,13 @@ Examples:
   cng local parks.gpkg --out out/parks --resolution 9 --parents 8,7
   cng local population_2020.tif --out out/pop --value-kind count --resolution 7 --parents 5
   cng local landcover_n40.tif,landcover_n50.tif --out out/landcover --value-kind categorical`,
-  options: {
-    out: { type: 'string' },
-    layers: { type: 'string' },
-    resolution: { type: 'string' },
-    parents: { type: 'string' },
-    containment: { type: 'string' },
-    'value-kind': { type: 'string' },
-    jobs: { type: 'string' },
-    force: { type: 'boolean' },
-  },
+  options: flagOptions(['out', 'layers', 'resolution', 'parents', 'containment', 'value-kind', 'jobs'], ['force']),
   positionals: true,
   async run({ values, positionals }) {
     if (positionals.length !== 1) throw new UsageError('expected one source');
     const outArg = str(values.out);
     if (!outArg) throw new UsageError('--out DIR is required');
-    const jobs = values.jobs === undefined ? availableParallelism() : Number(values.jobs);
-    if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs must be a positive integer, got '${values.jobs}'`);
+    const jobs = jobsOption(values.jobs);
 
     const [sourceArg] = positionals;
     const absolute = (s: string) => (/^[a-z0-9]+:\/\/|^\/vsi/.test(s) ? s : resolve(s));
@@ -273,7 +262,7 @@ Examples:
       const containment = str(values.containment) ?? 'center';
       if (containment !== 'center' && containment !== 'overlap') throw new UsageError(`--containment must be center or overlap, got '${containment}'`);
       const local = await localSpec(tiles.length > 1 ? absolute(sourceArg) : tiles[0], {
-        layers: str(values.layers)?.split(',').map((s) => s.trim()).filter(Boolean),
+        layers: listOption(values.layers),
         resolution,
         parents,
         containment,

@@ -88,8 +88,18 @@ export function selectStages(stages: RunStage[], names: string[] | undefined): R
 }
 
 function tableName(job: Record<string, any> | undefined): string | undefined {
-  const cmd: string[] = job?.spec?.template?.spec?.containers?.[0]?.command ?? [];
-  const i = cmd.indexOf('--layer');
+  return jobArg(job, '--layer');
+}
+
+/** A Job's container command line (`cng-worker <stage> --flag value ...`); empty without a Job. */
+export function jobCommand(job: Record<string, any> | undefined): string[] {
+  return job?.spec?.template?.spec?.containers?.[0]?.command ?? [];
+}
+
+/** The value of `flag` on a Job's command line, if given. */
+export function jobArg(job: Record<string, any> | undefined, flag: string): string | undefined {
+  const cmd = jobCommand(job);
+  const i = cmd.indexOf(flag);
   return i >= 0 ? cmd[i + 1] : undefined;
 }
 
@@ -120,104 +130,84 @@ export interface StageResult {
 
 /** Runs the stages; returns per-stage results (throws nothing for a failed index: see status). */
 export async function runStages(opts: RunOptions): Promise<StageResult[]> {
-  const out = opts.out ?? process.stderr;
-  const tty = Boolean(out.isTTY);
-  const maxProcs = Math.max(1, opts.jobs ?? availableParallelism());
-  const storage = new Storage(targetEnv(opts));
+  const run = new Run(opts);
+  const results = await scheduleStages(run);
+  if (run.failed) reportFailure(run.out, run.failed, results);
+  return opts.stages.map((s) => results.get(s.kustomization)!);
+}
+
+/** The first failed index of a run: no stage starts after it. */
+interface Failure {
+  stage: RunStage;
+  index: number;
+  job: string;
+  log: string;
+}
+
+/** One index of one Job. */
+interface Task {
+  job: Record<string, any>;
+  index: number;
+}
+
+/** What all stages of one run share: the options, the progress output, the process slots and the first failure. */
+class Run {
+  readonly out: NodeJS.WriteStream;
+  readonly tty: boolean;
+  /** Worker processes at once, over all stages. */
+  readonly maxProcs: number;
+  readonly storage: Storage;
+  failed?: Failure;
+  private running = 0;
+  private readonly waiters: (() => void)[] = [];
+
+  constructor(readonly opts: RunOptions) {
+    this.out = opts.out ?? process.stderr;
+    this.tty = Boolean(this.out.isTTY);
+    this.maxProcs = Math.max(1, opts.jobs ?? availableParallelism());
+    this.storage = new Storage(targetEnv(opts));
+  }
+
+  /** Waits for a process slot. */
+  async acquire(): Promise<void> {
+    while (this.running >= this.maxProcs) await new Promise<void>((r) => this.waiters.push(r));
+    this.running++;
+  }
+
+  release(): void {
+    this.running--;
+    this.waiters.shift()?.();
+  }
+
+  line(text: string, transient = false): void {
+    line(this.out, this.tty, text, transient);
+  }
+
+  /** Where an index's completion marker is. */
+  marker(t: Task): string {
+    return join(this.opts.stateDir, 'done', t.job.metadata.name, String(t.index));
+  }
+}
+
+/** Starts each stage as soon as everything it depends on (within this run) has finished; results by Kustomization. */
+async function scheduleStages(run: Run): Promise<Map<string, StageResult>> {
   const results = new Map<string, StageResult>();
-  const pending = new Map(opts.stages.map((s) => [s.kustomization, s]));
-  const inSet = new Set(opts.stages.map((s) => s.kustomization));
-  let running = 0;
-  let failed: { stage: RunStage; index: number; job: string; log: string } | undefined;
-  const waiters: (() => void)[] = [];
-  const acquire = async () => {
-    while (running >= maxProcs) await new Promise<void>((r) => waiters.push(r));
-    running++;
-  };
-  const release = () => {
-    running--;
-    waiters.shift()?.();
-  };
-
-  const runStage = async (stage: RunStage): Promise<StageResult> => {
-    // A stage's clock starts when its first index gets a process slot, not while it waits for one.
-    let started = Date.now();
-    let firstSlot = true;
-    const tasks: { job: Record<string, any>; index: number }[] = [];
-    for (const job of stage.jobs) for (let i = 0; i < (job.spec.completions ?? 1); i++) tasks.push({ job, index: i });
-    const marker = (t: { job: any; index: number }) => join(opts.stateDir, 'done', t.job.metadata.name, String(t.index));
-    const todo: typeof tasks = [];
-    for (const t of tasks) if (opts.force || !(existsSync(marker(t)) && (await outputsExist(storage, t.job, t.index)))) todo.push(t);
-    if (todo.length === 0) {
-      line(out, tty, `${stage.id}: complete, skipped (${plural(tasks.length, 'index', 'indices')})`);
-      return { stage, status: 'skipped', seconds: 0, indices: tasks.length, ran: 0 };
-    }
-    let done = tasks.length - todo.length;
-    const report = () => {
-      const secs = (Date.now() - started) / 1000;
-      const ran = done - (tasks.length - todo.length);
-      const eta = ran > 0 && done < tasks.length ? `, ETA ${Math.ceil((secs / ran) * (tasks.length - done))}s` : '';
-      line(out, tty, `${stage.id}: ${done}/${plural(tasks.length, 'index', 'indices')} done${eta}`, done < tasks.length);
-    };
-    report();
-    // Lanes: at most maxProcs worker processes for this stage, each reused for index after index
-    // of the same Job (a process slot is held only while an index runs).
-    const queue = [...todo];
-    let processes = 0;
-    const lane = async () => {
-      let worker: WorkerProcess | undefined;
-      try {
-        for (let t = queue.shift(); t && !failed; t = queue.shift()) {
-          await acquire();
-          if (firstSlot) (firstSlot = false), (started = Date.now());
-          try {
-            if (failed) return;
-            if (worker?.job !== t.job) {
-              await worker?.close();
-              worker = new WorkerProcess(t.job, opts, () => processes++);
-            }
-            const log = join(opts.stateDir, 'logs', `${t.job.metadata.name}-${t.index}.log`);
-            const tmp = join(opts.stateDir, 'scratch', `${t.job.metadata.name}-${t.index}`);
-            const code = await worker.run(t.index, log, tmp);
-            if (code !== 0) {
-              failed ??= { stage, index: offset(t.job) + t.index, job: t.job.metadata.name, log };
-              return;
-            }
-            mkdirSync(dirname(marker(t)), { recursive: true });
-            writeFileSync(marker(t), new Date().toISOString() + '\n');
-            done++;
-            report();
-          } finally {
-            release();
-          }
-        }
-      } finally {
-        await worker?.close();
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(maxProcs, todo.length) }, lane));
-    const seconds = (Date.now() - started) / 1000;
-    if (failed?.stage === stage) return { stage, status: 'failed', seconds, indices: tasks.length, ran: done };
-    const how = todo.length > 1 ? ` (${todo.length} indices in ${plural(processes, 'worker process', 'worker processes')})` : '';
-    line(out, tty, `${stage.id}: done in ${seconds.toFixed(1)}s${how}`);
-    return { stage, status: 'done', seconds, indices: tasks.length, ran: todo.length };
-  };
-
-  // Start each stage as soon as everything it depends on (within this run) has finished.
+  const pending = new Map(run.opts.stages.map((s) => [s.kustomization, s]));
+  const inSet = new Set(run.opts.stages.map((s) => s.kustomization));
   const inflight = new Map<string, Promise<void>>();
   const launch = (): void => {
     for (const [name, stage] of pending) {
       const deps = stage.dependsOn.filter((d) => inSet.has(d));
       if (deps.some((d) => !results.has(d))) continue;
       pending.delete(name);
-      const blocked = failed || deps.some((d) => ['failed', 'blocked'].includes(results.get(d)!.status));
+      const blocked = run.failed || deps.some((d) => ['failed', 'blocked'].includes(results.get(d)!.status));
       if (blocked) {
         results.set(name, { stage, status: 'blocked', seconds: 0, indices: 0, ran: 0 });
         continue;
       }
       inflight.set(
         name,
-        runStage(stage).then((r) => {
+        runStage(run, stage).then((r) => {
           results.set(name, r);
           inflight.delete(name);
           launch();
@@ -228,17 +218,114 @@ export async function runStages(opts: RunOptions): Promise<StageResult[]> {
   launch();
   while (inflight.size) await Promise.race(inflight.values());
   for (const [name, stage] of pending) results.set(name, { stage, status: 'blocked', seconds: 0, indices: 0, ran: 0 });
+  return results;
+}
 
-  if (failed) {
-    const tail = existsSync(failed.log) ? readFileSync(failed.log, 'utf8').trimEnd().split('\n').slice(-20) : [];
-    const blocked = [...results.values()].filter((r) => r.status === 'blocked').map((r) => r.stage.id);
-    out.write(
-      `\ncng run: stage ${failed.stage.id} failed at work unit ${failed.index} (Job ${failed.job}).\n` +
-        `Last log lines (${failed.log}):\n${tail.map((l) => `  | ${l}`).join('\n')}\n` +
-        (blocked.length ? `Not started because of it: ${blocked.join(', ')}\n` : ''),
-    );
+/** Runs a stage's indices not yet complete (all of them with `force`), at most `maxProcs` at once. */
+async function runStage(run: Run, stage: RunStage): Promise<StageResult> {
+  const started = Date.now();
+  const tasks: Task[] = [];
+  for (const job of stage.jobs) for (let i = 0; i < (job.spec.completions ?? 1); i++) tasks.push({ job, index: i });
+  const todo: Task[] = [];
+  for (const t of tasks) if (run.opts.force || !(existsSync(run.marker(t)) && (await outputsExist(run.storage, t.job, t.index)))) todo.push(t);
+  if (todo.length === 0) {
+    run.line(`${stage.id}: complete, skipped (${plural(tasks.length, 'index', 'indices')})`);
+    return { stage, status: 'skipped', seconds: 0, indices: tasks.length, ran: 0 };
   }
-  return opts.stages.map((s) => results.get(s.kustomization)!);
+  const progress = new StageProgress(run, stage, started, tasks.length, tasks.length - todo.length);
+  progress.report();
+  const queue = [...todo];
+  await Promise.all(Array.from({ length: Math.min(run.maxProcs, todo.length) }, () => runLane(run, stage, queue, progress)));
+  const seconds = progress.seconds();
+  if (run.failed?.stage === stage) return { stage, status: 'failed', seconds, indices: tasks.length, ran: progress.done };
+  const how = todo.length > 1 ? ` (${todo.length} indices in ${plural(progress.processes, 'worker process', 'worker processes')})` : '';
+  run.line(`${stage.id}: done in ${seconds.toFixed(1)}s${how}`);
+  return { stage, status: 'done', seconds, indices: tasks.length, ran: todo.length };
+}
+
+/** A stage's progress: indices done (with an ETA), its clock and the worker processes it started. */
+class StageProgress {
+  private firstSlot = true;
+  done: number;
+  processes = 0;
+
+  constructor(
+    private readonly run: Run,
+    private readonly stage: RunStage,
+    /** A stage's clock starts when its first index gets a process slot, not while it waits for one. */
+    private started: number,
+    private readonly total: number,
+    private readonly complete: number,
+  ) {
+    this.done = complete;
+  }
+
+  slotTaken(): void {
+    if (this.firstSlot) (this.firstSlot = false), (this.started = Date.now());
+  }
+
+  indexDone(): void {
+    this.done++;
+    this.report();
+  }
+
+  seconds(): number {
+    return (Date.now() - this.started) / 1000;
+  }
+
+  report(): void {
+    const secs = this.seconds();
+    const ran = this.done - this.complete;
+    const eta = ran > 0 && this.done < this.total ? `, ETA ${Math.ceil((secs / ran) * (this.total - this.done))}s` : '';
+    this.run.line(`${this.stage.id}: ${this.done}/${plural(this.total, 'index', 'indices')} done${eta}`, this.done < this.total);
+  }
+}
+
+/**
+ * One lane of a stage: a worker process reused for index after index of the same Job, taking
+ * indices from the shared queue until it is empty or an index failed (a process slot is held only
+ * while an index runs).
+ */
+async function runLane(run: Run, stage: RunStage, queue: Task[], progress: StageProgress): Promise<void> {
+  let worker: WorkerProcess | undefined;
+  try {
+    for (let t = queue.shift(); t && !run.failed; t = queue.shift()) {
+      await run.acquire();
+      progress.slotTaken();
+      try {
+        if (run.failed) return;
+        if (worker?.job !== t.job) {
+          await worker?.close();
+          worker = new WorkerProcess(t.job, run.opts, () => progress.processes++);
+        }
+        const log = join(run.opts.stateDir, 'logs', `${t.job.metadata.name}-${t.index}.log`);
+        const tmp = join(run.opts.stateDir, 'scratch', `${t.job.metadata.name}-${t.index}`);
+        const code = await worker.run(t.index, log, tmp);
+        if (code !== 0) {
+          run.failed ??= { stage, index: offset(t.job) + t.index, job: t.job.metadata.name, log };
+          return;
+        }
+        mkdirSync(dirname(run.marker(t)), { recursive: true });
+        writeFileSync(run.marker(t), new Date().toISOString() + '\n');
+        progress.indexDone();
+      } finally {
+        run.release();
+      }
+    }
+  } finally {
+    await worker?.close();
+  }
+}
+
+/** Which index failed, its last log lines and the stages not started because of it. */
+function reportFailure(out: NodeJS.WriteStream, failed: Failure, results: Map<string, StageResult>): void {
+  const tail = existsSync(failed.log) ? readFileSync(failed.log, 'utf8').trimEnd().split('\n').slice(-20) : [];
+  const blocked = [...results.values()].filter((r) => r.status === 'blocked').map((r) => r.stage.id);
+  out.write(
+    `\ncng run: stage ${failed.stage.id} failed at work unit ${failed.index} (Job ${failed.job}).\n` +
+      `Last log lines (${failed.log}):\n${tail.map((l) => `  | ${l}`).join('\n')}\n` +
+      (blocked.length ? `Not started because of it: ${blocked.join(', ')}\n` : ''),
+  );
 }
 
 function offset(job: Record<string, any>): number {
@@ -393,8 +480,8 @@ const STAGE_OUTPUTS: Record<string, string[]> = {
 
 /** Whether the objects a Job's index writes exist (completion markers alone can be stale). */
 async function outputsExist(storage: Storage, job: Record<string, any>, index: number): Promise<boolean> {
-  const cmd: string[] = job.spec.template.spec.containers[0].command;
-  const arg = (flag: string) => (cmd.indexOf(flag) >= 0 ? cmd[cmd.indexOf(flag) + 1] : undefined);
+  const cmd = jobCommand(job);
+  const arg = (flag: string) => jobArg(job, flag);
   const urls = (STAGE_OUTPUTS[cmd[1]] ?? []).map(arg);
   // A raster-hex index always writes its unit's stats file (its h0 partition only when it has cells).
   if (cmd[1] === 'raster-hex' && arg('--stats')) urls.push(`${arg('--stats')!.replace(/\/+$/, '')}/unit-${offset(job) + index}.json`);
