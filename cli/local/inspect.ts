@@ -10,9 +10,8 @@ import { validateCog } from '../../worker/io/cogcheck.ts';
 import { configureGdalS3, geometryTypeName, openVector, toGdalPath } from '../../worker/io/gdal.ts';
 import { slugify } from '../../constructs/spec.ts';
 import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
-import { str, type Command } from '../../worker/core/command.ts';
+import { type Command, flagOptions, str } from '../../worker/core/command.ts';
 import { firstLine, plural } from '../../worker/core/text.ts';
-import { flagOptions } from './command-options.ts';
 
 /** A layer's coordinate reference system. */
 export interface CrsInfo {

@@ -7,9 +7,8 @@ import {
 import { datasets } from '../../datasets/index.ts';
 import { Storage } from '../../worker/io/storage.ts';
 import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
-import { str, type Command } from '../../worker/core/command.ts';
+import { type Command, flagOptions, str } from '../../worker/core/command.ts';
 import { datasetStages, jobArg, runStages, selectStages, targetEnv, type RunStage, type StageResult } from './runner.ts';
-import { flagOptions } from './command-options.ts';
 import { inspectSource, isRasterSource } from './inspect.ts';
 import { writePadusSample } from './padus-sample/writer.ts';
 import { human } from '../../worker/core/text.ts';

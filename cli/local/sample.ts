@@ -3,8 +3,7 @@
  * whole pipeline locally. One kind so far, `padus` (cli/local/padus-sample/).
  */
 import { EXIT, UsageError } from '../../worker/core/errors.ts';
-import { str, type Command } from '../../worker/core/command.ts';
-import { flagOptions } from './command-options.ts';
+import { type Command, flagOptions, str } from '../../worker/core/command.ts';
 import { formatSampleSummary, PADUS_SAMPLE_DEFAULTS, writePadusSample } from './padus-sample/writer.ts';
 
 const SAMPLE_KINDS = ['padus'] as const;

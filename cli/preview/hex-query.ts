@@ -6,15 +6,12 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { cellToBoundary } from 'h3-js';
+import { cellToBoundary, getHexagonAreaAvg, getHexagonEdgeLengthAvg, POLYGON_TO_CELLS_FLAGS, polygonToCellsExperimental } from 'h3-js';
 import { sqlIdent, sqlString } from '../../worker/core/text.ts';
-import { childRange, parentMasks, parentOf, U64 } from './h3-bits.ts';
 import type { LayerFiles } from './products.ts';
-import { cellRing, coveringCells, filterResolution, MAX_LAT, resolutionForZoom, viewBoxes } from './view-cells.ts';
 
 /** Most hex cells one /api/hex answer carries (the response says `capped` when there were more). */
 export const HEX_CELL_LIMIT = 20_000;
-
 
 /** What the page learns about a layer's hex cells (part of `/api/layers`). */
 export interface HexInfo {
@@ -219,4 +216,108 @@ export async function hexBounds(db: DuckDBConnection, layer: HexLayer): Promise<
   const lons = pts.map((p) => p[0]);
   const lats = pts.map((p) => p[1]);
   return [Math.max(-180, Math.min(...lons)), Math.max(-MAX_LAT, Math.min(...lats)), Math.min(180, Math.max(...lons)), Math.min(MAX_LAT, Math.max(...lats))];
+}
+
+/**
+ * From a map view to H3 cells: the display resolution for a zoom, the view as boxes H3 can fill,
+ * the cells covering it, and a cell's outline as GeoJSON.
+ */
+
+/** Aim for hexagons about this many screen pixels across an edge. */
+const HEX_EDGE_PX = 8;
+/** Web Mercator's latitude limit. */
+export const MAX_LAT = 85.0511287798066;
+
+/** The H3 resolution whose hexagons are about {@link HEX_EDGE_PX} pixels across at this zoom. */
+export function resolutionForZoom(zoom: number, lat: number, maxRes: number): number {
+  // MapLibre zoom z: 512 px tiles, 2^z tiles around the equator.
+  const metresPerPx = (40_075_016.686 * Math.cos((Math.max(-MAX_LAT, Math.min(MAX_LAT, lat)) * Math.PI) / 180)) / (512 * 2 ** zoom);
+  const target = (HEX_EDGE_PX * metresPerPx) / 1000;
+  let r = 0;
+  while (r < maxRes && getHexagonEdgeLengthAvg(r + 1, 'km') >= target) r++;
+  return r;
+}
+
+/** Most covering cells wanted for the IN filter. */
+const COVER_TARGET = 3000;
+
+/** The finest resolution below `display` whose cells cover the view in at most ~{@link COVER_TARGET} cells. */
+export function filterResolution(boxes: [number, number, number, number][], display: number): number {
+  let km2 = 0;
+  for (const [w, s, e, n] of boxes) km2 += (e - w) * (n - s) * 111.32 ** 2 * Math.cos((((s + n) / 2) * Math.PI) / 180);
+  let r = Math.max(0, display - 1);
+  while (r > 0 && km2 / getHexagonAreaAvg(r, 'km2') > COVER_TARGET) r--;
+  return r;
+}
+
+/** The view as boxes of at most 90° of longitude inside [-180, 180] (H3 misreads longer edges). */
+export function viewBoxes(w: number, s: number, e: number, n: number): [number, number, number, number][] {
+  s = Math.max(-MAX_LAT, Math.min(MAX_LAT, s));
+  n = Math.max(-MAX_LAT, Math.min(MAX_LAT, n));
+  let spans: [number, number][];
+  if (e - w >= 360) spans = [[-180, 180]];
+  else {
+    const w0 = ((((w + 180) % 360) + 360) % 360) - 180;
+    const e0 = w0 + (e - w);
+    spans = e0 > 180 ? [[w0, 180], [-180, e0 - 360]] : [[w0, e0]];
+  }
+  const out: [number, number, number, number][] = [];
+  for (const [a, b] of spans) {
+    const parts = Math.max(1, Math.ceil((b - a) / 90));
+    for (let i = 0; i < parts; i++) out.push([a + ((b - a) * i) / parts, s, a + ((b - a) * (i + 1)) / parts, n]);
+  }
+  return out;
+}
+
+/** The resolution-`res` cells touching the view. */
+export function coveringCells(boxes: [number, number, number, number][], res: number): string[] {
+  const cells = new Set<string>();
+  for (const [w, s, e, n] of boxes) {
+    if (!(e > w) || !(n > s)) continue;
+    const ring = [[w, s], [e, s], [e, n], [w, n], [w, s]];
+    for (const c of polygonToCellsExperimental([ring], res, POLYGON_TO_CELLS_FLAGS.containmentOverlapping, true)) cells.add(c);
+  }
+  return [...cells];
+}
+
+/** A cell's GeoJSON ring; a cell crossing ±180 is shifted to the side of `centerLon` (no wrap-around band). */
+export function cellRing(cell: string, centerLon: number): number[][] {
+  const ring = cellToBoundary(cell, true);
+  const lons = ring.map((p) => p[0]);
+  if (Math.max(...lons) - Math.min(...lons) > 180) {
+    for (const p of ring) {
+      if (centerLon < 0 && p[0] > 0) p[0] -= 360;
+      if (centerLon >= 0 && p[0] < 0) p[0] += 360;
+    }
+  }
+  return ring;
+}
+
+/**
+ * H3 cell ids as BigInt: parents and child ranges by bit arithmetic, so the same constants serve
+ * in DuckDB SQL (`(h & keep) | set`). The worker's H3 engine has the same parent bits
+ * (worker/geo/h3/engine.ts `parentMask`).
+ */
+
+const RES_MASK = 0xfn << 52n;
+/** All 64 bits. */
+export const U64 = (1n << 64n) - 1n;
+/** The digit bits below resolution `r` (digits r+1..15), all ones = "unused". */
+const lowMask = (r: number) => (1n << BigInt(3 * (15 - r))) - 1n;
+
+/** `cellToParent` on the integer form: the constants for `(h & keep) | set`. */
+export function parentMasks(r: number): { keep: bigint; set: bigint } {
+  return { keep: ~(RES_MASK | lowMask(r)) & U64, set: (BigInt(r) << 52n) | lowMask(r) };
+}
+
+/** The [lo, hi] range of the resolution-`res` descendants of `cell` (contiguous in sorted order). */
+export function childRange(cell: bigint, cellRes: number, res: number): [bigint, bigint] {
+  const base = (cell & ~(RES_MASK | lowMask(cellRes)) & U64) | (BigInt(res) << 52n);
+  return [base | lowMask(res), base | lowMask(cellRes)];
+}
+
+/** `cellToParent` on the integer form. */
+export function parentOf(cell: bigint, r: number): bigint {
+  const { keep, set } = parentMasks(r);
+  return (cell & keep) | set;
 }

@@ -1,5 +1,4 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-
 import { CommandError, EXIT, UsageError } from './errors.ts';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
@@ -95,4 +94,12 @@ export function str(v: unknown): string | undefined {
 
 function firstLine(s: string): string {
   return s.trim().split('\n')[0];
+}
+
+/** parseArgs options: `valued` flags take a value (`--out DIR`), `switches` take none (`--force`). */
+export function flagOptions(valued: readonly string[], switches: readonly string[] = []): Options {
+  return Object.fromEntries([
+    ...valued.map((name) => [name, { type: 'string' as const }]),
+    ...switches.map((name) => [name, { type: 'boolean' as const }]),
+  ]);
 }
