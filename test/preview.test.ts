@@ -18,7 +18,6 @@ import { runCommand } from '../worker/core/command.ts';
 import {
   cellRing,
   childRange,
-  parentMasks,
   previewCommand,
   resolutionForZoom,
   startPreviewServer,
@@ -26,6 +25,7 @@ import {
   type LayerInfo,
   type PreviewServer,
 } from '../cli/preview/preview.ts';
+import { parentMasks } from '../worker/geo/h3/hierarchy.ts';
 import { makePadusLikeGdb } from './fixtures.ts';
 import { writeRaster } from './raster-fixtures.ts';
 import { ROOT } from './helpers.ts';

@@ -25,6 +25,7 @@ import { cellToBoundary, getHexagonAreaAvg, getHexagonEdgeLengthAvg, POLYGON_TO_
 import { parseManifests, readDist } from '../../constructs/index.ts';
 import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
 import { str, type Command } from '../../worker/core/command.ts';
+import { parentMasks } from '../../worker/geo/h3/hierarchy.ts';
 import { datasetStages } from '../local/runner.ts';
 
 const ASSETS = dirname(fileURLToPath(import.meta.url));
@@ -217,11 +218,6 @@ const RES_MASK = 0xfn << 52n;
 const U64 = (1n << 64n) - 1n;
 /** The digit bits below resolution `r` (digits r+1..15), all ones = "unused". */
 const lowMask = (r: number) => (1n << BigInt(3 * (15 - r))) - 1n;
-
-/** `cellToParent` on the integer form: the constants for `(h & keep) | set`. */
-export function parentMasks(r: number): { keep: bigint; set: bigint } {
-  return { keep: ~(RES_MASK | lowMask(r)) & U64, set: (BigInt(r) << 52n) | lowMask(r) };
-}
 
 /** The [lo, hi] range of the resolution-`res` descendants of `cell` (contiguous in sorted order). */
 export function childRange(cell: bigint, cellRes: number, res: number): [bigint, bigint] {
