@@ -24,7 +24,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
 import * as h3 from 'h3-js';
-import { parseWkb, polygonAreaSphericalKm2, shapesBBox, shapesToWkb, vertexCount, type Polygon, type Shapes } from '../worker/geo/h3/engine.ts';
+import { polygonAreaSphericalKm2, shapesBBox, vertexCount, type Polygon, type Shapes } from '../worker/geo/shapes.ts';
+import { parseWkb, shapesToWkb } from '../worker/geo/wkb.ts';
 import { runHex } from '../worker/vector/hex.ts';
 
 const RES = 10;

@@ -9,9 +9,10 @@ import gdal from 'gdal-async';
 import { getHexagonAreaAvg } from 'h3-js';
 import { CommandError, UsageError } from '../worker/core/errors.ts';
 import { convertLayer, convertStage, openSource, parseOgrDateTime, parseOgrTime, tableStage, type ConvertResult } from '../worker/vector/convert.ts';
-import {
-  decodeWkb, encodeWkb, hilbertIndex, lonLatHilbert, readGeoParquetMeta, scanWkb, toMultiWkb, unwrapAntimeridian, type Geom,
-} from '../worker/io/geoparquet.ts';
+import { readGeoParquetMeta } from '../worker/io/geoparquet.ts';
+import { unwrapAntimeridian } from '../worker/geo/geom.ts';
+import { hilbertIndex, lonLatHilbert } from '../worker/geo/hilbert.ts';
+import { decodeWkb, encodeWkb, scanWkb, toMultiWkb, type Geom } from '../worker/geo/wkb.ts';
 import { buildHexPlan, checkHexPlan, estimateCells, type HexPlan, type PlanFeature } from '../worker/vector/plan.ts';
 import { Storage } from '../worker/io/storage.ts';
 import { ROOT, s3Client, s3Env } from './helpers.ts';

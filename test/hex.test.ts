@@ -10,17 +10,12 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import * as h3 from 'h3-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandError } from '../worker/core/errors.ts';
-import {
-  DEFAULT_SPLIT,
-  H3Engine,
-  pairsToBigInts,
-  polygonCells,
-  shapesBBox,
-  shapesToWkb,
-  type Polygon,
-  type Shapes,
-  type SplitLimits,
-} from '../worker/geo/h3/engine.ts';
+import { shapesBBox, type Polygon, type Shapes } from '../worker/geo/shapes.ts';
+import { shapesToWkb } from '../worker/geo/wkb.ts';
+import { pairsToBigInts } from '../worker/geo/h3/cells.ts';
+import { H3Engine } from '../worker/geo/h3/engine.ts';
+import { DEFAULT_SPLIT, type SplitLimits } from '../worker/geo/h3/split.ts';
+import { polygonCells } from '../worker/geo/h3/tasks.ts';
 import { runHex, type HexPlan, type HexTuning } from '../worker/vector/hex.ts';
 import { ROOT } from './helpers.ts';
 

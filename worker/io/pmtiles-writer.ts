@@ -23,6 +23,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { open, rm, type FileHandle } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import { gzipSync } from 'node:zlib';
+import { tileIdToZxy as pmtilesTileIdToZxy, zxyToTileId as pmtilesZxyToTileId } from 'pmtiles';
 
 export const HEADER_BYTES = 127;
 /** The header and the root directory must fit in the first 16 KiB (spec). */
@@ -31,67 +32,23 @@ export const ROOT_LIMIT = 16384;
 export const Compression = { unknown: 0, none: 1, gzip: 2, brotli: 3, zstd: 4 } as const;
 export const TileType = { unknown: 0, mvt: 1, png: 2, jpeg: 3, webp: 4, avif: 5 } as const;
 
-/** Number of tiles in all zooms below `z`: (4^z - 1) / 3. */
-function zoomBase(z: number): number {
-  return (4 ** z - 1) / 3;
-}
-
 /**
  * PMTiles tile id of z/x/y: the tiles of every lower zoom, plus the position of (x, y) along the
- * Hilbert curve filling the 2^z × 2^z grid. Exact up to zoom 26 (ids < 2^53).
+ * Hilbert curve filling the 2^z × 2^z grid (the pmtiles package's numbering, with range checks).
+ * Exact up to zoom 26 (ids < 2^53).
  */
 export function zxyToTileId(z: number, x: number, y: number): number {
   if (!Number.isInteger(z) || z < 0 || z > 26) throw new RangeError(`zoom ${z} out of range 0..26`);
   const n = 2 ** z;
   if (!Number.isInteger(x) || !Number.isInteger(y) || x < 0 || y < 0 || x >= n || y >= n)
     throw new RangeError(`tile ${z}/${x}/${y} outside the ${n}×${n} grid`);
-  let d = 0;
-  for (let s = n / 2; s >= 1; s /= 2) {
-    const rx = x & s ? 1 : 0;
-    const ry = y & s ? 1 : 0;
-    d += s * s * ((3 * rx) ^ ry);
-    // rotate the quadrant so the sub-curve has the canonical orientation
-    if (ry === 0) {
-      if (rx === 1) {
-        x = s - 1 - (x & (s - 1));
-        y = s - 1 - (y & (s - 1));
-      }
-      const t = x;
-      x = y;
-      y = t;
-    }
-    x &= s - 1;
-    y &= s - 1;
-  }
-  return zoomBase(z) + d;
+  return pmtilesZxyToTileId(z, x, y);
 }
 
 /** Inverse of {@link zxyToTileId}. */
 export function tileIdToZxy(id: number): [number, number, number] {
   if (!Number.isSafeInteger(id) || id < 0) throw new RangeError(`bad tile id ${id}`);
-  let z = 0;
-  while (z < 27 && zoomBase(z + 1) <= id) z++;
-  let d = id - zoomBase(z);
-  const n = 2 ** z;
-  let x = 0;
-  let y = 0;
-  for (let s = 1; s < n; s *= 2) {
-    const rx = Math.floor(d / 2) % 2;
-    const ry = (d % 2) ^ rx;
-    if (ry === 0) {
-      if (rx === 1) {
-        x = s - 1 - x;
-        y = s - 1 - y;
-      }
-      const t = x;
-      x = y;
-      y = t;
-    }
-    x += s * rx;
-    y += s * ry;
-    d = Math.floor(d / 4);
-  }
-  return [z, x, y];
+  return pmtilesTileIdToZxy(id);
 }
 
 /** A growable byte buffer with unsigned LEB128 varints up to 2^53. */
@@ -120,6 +77,13 @@ class ByteWriter {
   }
 }
 
+/** A copy of a typed array with twice its length (the rest zeros). */
+function doubled<T extends Float64Array | Uint32Array>(a: T): T {
+  const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+  b.set(a);
+  return b;
+}
+
 /** Directory entries as parallel typed arrays (grown by doubling). */
 class Entries {
   ids = new Float64Array(1024);
@@ -130,15 +94,10 @@ class Entries {
 
   push(id: number, offset: number, length: number, run: number): void {
     if (this.count === this.ids.length) {
-      const grow = <T extends Float64Array | Uint32Array>(a: T): T => {
-        const b = new (a.constructor as new (n: number) => T)(a.length * 2);
-        b.set(a);
-        return b;
-      };
-      this.ids = grow(this.ids);
-      this.offsets = grow(this.offsets);
-      this.lengths = grow(this.lengths);
-      this.runs = grow(this.runs);
+      this.ids = doubled(this.ids);
+      this.offsets = doubled(this.offsets);
+      this.lengths = doubled(this.lengths);
+      this.runs = doubled(this.runs);
     }
     const i = this.count++;
     this.ids[i] = id;

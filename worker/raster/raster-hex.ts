@@ -52,7 +52,8 @@ import { CommandError } from '../core/errors.ts';
 import type { CogInfo } from './cog.ts';
 import { configureGdalS3, toGdalPath } from '../io/gdal.ts';
 import { sqlIdent, sqlString } from '../core/text.ts';
-import { H3Engine, parentMask } from '../geo/h3/engine.ts';
+import { H3Engine } from '../geo/h3/engine.ts';
+import { parentSql } from '../geo/h3/hierarchy.ts';
 import { configureGdalCache, openDuckDB, readLimits, type Limits } from '../core/limits.ts';
 import { CellLocator, findWork, LEAF, MAX_K, RasterGeometry, TileGeometry, UnitRegion, type TileWork } from './cells.ts';
 import { indexRanges, log, Progress } from '../core/log.ts';
@@ -305,13 +306,6 @@ function cellAreaM2(lo: number, hi: number): number {
 
 // ---------------------------------------------------------------------------------------------
 // raster-hex
-
-
-/** SQL for the parent at `p` of a UBIGINT cell column (bit operations, as cellToParent). */
-function parentSql(col: string, p: number): string {
-  const m = parentMask(p);
-  return `((${col} & ${m.and}::UBIGINT) | ${m.or}::UBIGINT)`;
-}
 
 /**
  * Partial per-cell sums in a scratch DuckDB file, then one row per cell: the unit's Parquet

@@ -67,11 +67,10 @@ import {
 import gdal, { type Dataset, type Feature, type Geometry, type Layer } from 'gdal-async';
 import { CommandError } from '../core/errors.ts';
 import { configureGdalS3, geometryTypeName, toGdalPath } from '../io/gdal.ts';
-import {
-  bboxStructSql, decodeWkb, encodeWkb, geoMetadata, geoParquetCopyOptions, lonLatHilbert, partsOfDimension,
-  polygonalPart, scanWkb, toMultiWkb, translateX, unwrapAntimeridian, WKB_TYPE_NAMES,
-  type BBox, type Geom, type WkbInfo,
-} from '../io/geoparquet.ts';
+import { bboxStructSql, geoMetadata, geoParquetCopyOptions, type BBox } from '../io/geoparquet.ts';
+import { partsOfDimension, polygonalPart, translateX, unwrapAntimeridian } from '../geo/geom.ts';
+import { lonLatHilbert } from '../geo/hilbert.ts';
+import { decodeWkb, encodeWkb, scanWkb, toMultiWkb, WKB_TYPE_NAMES, type Geom, type WkbInfo } from '../geo/wkb.ts';
 import { configureGdalCache, openDuckDB, readLimits } from '../core/limits.ts';
 import { log, Progress } from '../core/log.ts';
 import type { RawOptions } from '../stage.ts';

@@ -7,8 +7,9 @@
  *    WKB), streamed: only the features being cut are in memory.
  * 3. Per plan item: normalize at the antimeridian, clip to the item's longitude strip when it is a
  *    `piece`, cut polygons of more than ~1 M cells / 200,000 vertices into rectangles (exact planar
- *    clips), and hand the work as tasks to worker threads (worker/h3cells.ts, one h3-js each).
- *    Centre containment uses h3cells' own hierarchical polyfill, which asks h3-js only for cell
+ *    clips; worker/geo/h3/jobs.ts), and hand the work as tasks to worker threads
+ *    (worker/geo/h3/pool.ts, one h3-js each). Centre containment uses the engine's own
+ *    hierarchical polyfill (worker/geo/h3/center-polyfill.ts), which asks h3-js only for cell
  *    centres and tests them against an edge index, so its cost does not grow with vertices × cells:
  *    a 1.7-million-vertex feature takes seconds at full resolution. The resolution is never lowered.
  * 4. Results come back in task order (deterministic output) and are appended, as raw (fid, cell)
@@ -20,45 +21,23 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { BIGINT, DuckDBDataChunk, UBIGINT, type DuckDBAppender, type DuckDBConnection } from '@duckdb/node-api';
 import duckdb from '@duckdb/node-bindings';
-import gdal from 'gdal-async';
 import { CommandError } from '../core/errors.ts';
 import { workUnitIndex as jobWorkUnit, type RawOptions } from '../stage.ts';
 import { hexParents, hexStageDef } from './stages.ts';
-import {
-  DEFAULT_SPLIT,
-  FAST_SPLIT,
-  H3Engine,
-  clipShapesToPiece,
-  estimateCells,
-  isLeaf,
-  normalizeShapes,
-  parentMask,
-  parseWkb,
-  pointInPolygon,
-  pointOnSurface,
-  ringBBox,
-  runTask,
-  shapesBBox,
-  shapesEmpty,
-  shapesToWkb,
-  splitPolygonIter,
-  type BBox,
-  type Containment,
-  type Job,
-  type Polygon,
-  type Shapes,
-  type SplitLimits,
-  type Task,
-  type TaskResult,
-} from '../geo/h3/engine.ts';
+import { normalizeShapes } from '../geo/clip.ts';
+import { pointInPolygon, pointOnSurface, shapesBBox, shapesEmpty, type BBox, type Shapes } from '../geo/shapes.ts';
+import { parseWkb } from '../geo/wkb.ts';
+import { H3Engine, type Containment } from '../geo/h3/engine.ts';
+import { parentSql } from '../geo/h3/hierarchy.ts';
+import { pieceShapes, shapeJobs } from '../geo/h3/jobs.ts';
+import { CellPool } from '../geo/h3/pool.ts';
+import { DEFAULT_SPLIT, FAST_SPLIT, type SplitLimits } from '../geo/h3/split.ts';
+import type { Job, Task, TaskResult } from '../geo/h3/tasks.ts';
 import { openDuckDB, readLimits } from '../core/limits.ts';
 import { log } from '../core/log.ts';
 import { joinUrl, Storage } from '../io/storage.ts';
@@ -233,13 +212,17 @@ export function workUnitIndex(v: string | undefined, env: NodeJS.ProcessEnv): nu
   return hexStageDef.options.index.parse('index', v) ?? jobWorkUnit(env);
 }
 
-export function parsePlan(text: string, url: string): HexPlan {
-  let plan: HexPlan;
+/** The JSON document `text` read from `url`. */
+function parseJsonText<T>(text: string, url: string): T {
   try {
-    plan = JSON.parse(text) as HexPlan;
+    return JSON.parse(text) as T;
   } catch (err) {
     throw new CommandError(`'${url}' is not valid JSON: ${(err as Error).message}`);
   }
+}
+
+export function parsePlan(text: string, url: string): HexPlan {
+  const plan = parseJsonText<HexPlan>(text, url);
   if (plan?.version !== 1) throw new CommandError(`'${url}': unsupported hex plan version ${String(plan?.version)} (expected 1)`);
   if (!Number.isInteger(plan.units) || plan.units < 1 || !Array.isArray(plan.workUnits)) throw new CommandError(`'${url}': a hex plan needs 'units' (≥ 1) and 'workUnits'`);
   for (const u of plan.workUnits) {
@@ -250,12 +233,6 @@ export function parsePlan(text: string, url: string): HexPlan {
     }
   }
   return plan;
-}
-
-/** SQL for the parent at `p` of a UBIGINT cell column (bit operations, as cellToParent). */
-export function parentSql(col: string, p: number): string {
-  const m = parentMask(p);
-  return `((${col} & ${m.and}::UBIGINT) | ${m.or}::UBIGINT)`;
 }
 
 
@@ -386,7 +363,7 @@ class UnitHexer {
     const feature = normalizeShapes(raw);
     for (const it of items) {
       let shapes = feature;
-      if (it.pieces !== undefined && it.pieces > 1) shapes = this.mode === 'overlap' ? clipShapesGeos(feature, bbox, it.piece!, it.pieces) : clipShapesToPiece(feature, bbox, it.piece!, it.pieces);
+      if (it.pieces !== undefined && it.pieces > 1) shapes = pieceShapes(feature, bbox, it.piece!, it.pieces, this.mode);
       const item: ItemState = { fid, cells: 0, open: 0, sealed: false, shapes, feature, bbox, piece: it.piece, pieces: it.pieces };
       await this.itemJobs(item);
     }
@@ -394,28 +371,7 @@ class UnitHexer {
 
   /** Submits the jobs of an item, cutting large polygons here so that threads share them. */
   private async itemJobs(item: ItemState): Promise<void> {
-    const { shapes } = item;
-    for (const p of shapes.polygons) {
-      let v = 0;
-      for (const r of p) v += r.length / 2;
-      const cells = estimateCells(p, this.res);
-      if (this.mode === 'overlap') {
-        // threads cannot cut for overlap containment: cut here, with GEOS, down to leaf size
-        const pieces: Polygon[] = [];
-        if (isLeaf(v, cells, ringBBox(p[0]), this.res, this.t.split)) pieces.push(p);
-        else splitPolygonGeos(p, this.res, this.t.split, (q) => pieces.push(q));
-        for (const q of pieces) await this.add(item, { kind: 'polygon', rings: q, split: false }, verticesOf(q), q === p ? cells : estimateCells(q, this.res));
-      } else if (v <= this.t.taskVertices && cells <= this.t.taskCells) await this.add(item, { kind: 'polygon', rings: p, split: true }, v, cells);
-      else
-        for (const q of splitPolygonIter(p, this.res, { minVertices: 0, maxVertices: this.t.taskVertices, work: Infinity, maxCells: this.t.taskCells }))
-          await this.add(item, { kind: 'polygon', rings: q, split: true }, verticesOf(q), estimateCells(q, this.res));
-    }
-    if (shapes.lines.length > 0) {
-      let v = 0;
-      for (const l of shapes.lines) v += l.length / 2;
-      await this.add(item, { kind: 'lines', lines: shapes.lines }, v, v);
-    }
-    if (shapes.points.length > 0) await this.add(item, { kind: 'points', coords: Float64Array.from(shapes.points) }, shapes.points.length / 2, 1);
+    for (const { job, vertices, cells } of shapeJobs(item.shapes, this.res, this.mode, this.t)) await this.add(item, job, vertices, cells);
     item.sealed = true;
     // nothing of the feature in this piece's strip, or every job already written
     if (item.open === 0) this.itemDone(item);
@@ -504,206 +460,6 @@ class UnitHexer {
     const secs = Math.max((now - this.started) / 1000, 1e-3);
     log(STAGE, `${this.itemsDone}/${this.itemsTotal} items, ${this.sink.rows} cells, ${(this.sink.rows / secs).toFixed(0)} cells/s`);
   }
-}
-
-function verticesOf(p: Polygon): number {
-  let v = 0;
-  for (const r of p) v += r.length / 2;
-  return v;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Overlap mode: GEOS clipping (rings clipped one by one would leave zero-width bridges along the
-// cut, which overlap containment would count as touching cells).
-
-function clipShapesGeos(s: Shapes, bbox: BBox, piece: number, pieces: number): Shapes {
-  const w = (bbox.xmax - bbox.xmin) / pieces;
-  const a = piece === 0 ? -1000 : bbox.xmin + piece * w;
-  const b = piece === pieces - 1 ? 1000 : bbox.xmin + (piece + 1) * w;
-  const strip = clipShapesToPiece({ polygons: [], lines: s.lines, points: s.points }, bbox, piece, pieces);
-  for (const p of s.polygons) strip.polygons.push(...geosClip(p, { xmin: a, xmax: b, ymin: -1000, ymax: 1000 }));
-  return strip;
-}
-
-function geosClip(p: Polygon, r: BBox): Polygon[] {
-  const g = gdal.Geometry.fromWKB(Buffer.from(shapesToWkb({ polygons: [p], lines: [], points: [] })));
-  const rect = gdal.Geometry.fromWKT(`POLYGON((${r.xmin} ${r.ymin},${r.xmax} ${r.ymin},${r.xmax} ${r.ymax},${r.xmin} ${r.ymax},${r.xmin} ${r.ymin}))`);
-  const x = g.intersection(rect);
-  if (!x || x.isEmpty()) return [];
-  return parseWkb(new Uint8Array(x.toWKB())).polygons;
-}
-
-/** {@link splitPolygon} with GEOS intersections (exact polygons, no bridges) — main thread only. */
-function splitPolygonGeos(p: Polygon, res: number, limits: SplitLimits, leaf: (q: Polygon) => void): void {
-  const stack: Polygon[] = [p];
-  while (stack.length > 0) {
-    const q = stack.pop()!;
-    const b = ringBBox(q[0]);
-    let v = 0;
-    for (const r of q) v += r.length / 2;
-    const w = b.xmax - b.xmin;
-    const h = b.ymax - b.ymin;
-    if (isLeaf(v, estimateCells(q, res), b, res, limits) || Math.max(w, h) < 1e-9) {
-      leaf(q);
-      continue;
-    }
-    const axis = w * Math.cos((((b.ymin + b.ymax) / 2) * Math.PI) / 180) >= h ? 0 : 1;
-    const mid = axis === 0 ? b.xmin + w / 2 : b.ymin + h / 2;
-    const m = 1 + Math.max(w, h);
-    const lo = axis === 0 ? { xmin: b.xmin - m, xmax: mid, ymin: b.ymin - m, ymax: b.ymax + m } : { xmin: b.xmin - m, xmax: b.xmax + m, ymin: b.ymin - m, ymax: mid };
-    const hi = axis === 0 ? { xmin: mid, xmax: b.xmax + m, ymin: b.ymin - m, ymax: b.ymax + m } : { xmin: b.xmin - m, xmax: b.xmax + m, ymin: mid, ymax: b.ymax + m };
-    stack.push(...geosClip(q, hi).reverse(), ...geosClip(q, lo).reverse());
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Threads
-
-interface Waiting {
-  task: Task;
-  resolve: (r: TaskResult) => void;
-  reject: (e: Error) => void;
-}
-
-/** Worker threads, each with its own h3-js, fed from one queue (at most two tasks each). */
-export class CellPool {
-  private readonly queue: Waiting[] = [];
-  private readonly busy = new Map<Worker, Waiting[]>();
-  private failed: Error | null = null;
-  private local?: H3Engine;
-
-  private constructor(
-    private readonly workers: Worker[],
-    readonly fast: boolean,
-    private readonly fastH3: boolean,
-  ) {
-    for (const w of workers) {
-      this.busy.set(w, []);
-      w.on('message', (r: TaskResult) => {
-        const list = this.busy.get(w)!;
-        const i = list.findIndex((x) => x.task.seq === r.seq);
-        const [waiting] = list.splice(i, 1);
-        if (r.error) waiting.reject(new CommandError(`hexing failed: ${r.error}`));
-        else waiting.resolve(r);
-        this.pump();
-      });
-      w.on('error', (err) => this.fail(new CommandError(`hex worker thread failed: ${err.message}`)));
-      w.on('exit', (code) => {
-        if (code !== 0) this.fail(new CommandError(`hex worker thread exited with code ${code}`));
-      });
-    }
-  }
-
-  /** Threads in use: the workers and this one (which reads, cuts and writes). */
-  get threads(): number {
-    return this.workers.length + 1;
-  }
-
-  /** Starts `workers` worker threads (0: everything in this thread). */
-  static async start(workers: number, fastH3 = true): Promise<CellPool> {
-    if (workers <= 0) {
-      const engine = new H3Engine({ fast: fastH3 });
-      const pool = new CellPool([], engine.fast, fastH3);
-      pool.local = engine;
-      return pool;
-    }
-    const script = new URL('../geo/h3/engine.ts', import.meta.url).href;
-    const boot = `import(${JSON.stringify(tsxApi())}).then((m) => { m.register(); return import(${JSON.stringify(script)}); }).catch((e) => { console.error(e); process.exit(1); });`;
-    const list: Worker[] = [];
-    const ready: Promise<boolean>[] = [];
-    const cleanups: (() => void)[] = [];
-    for (let i = 0; i < workers; i++) {
-      const w = new Worker(boot, { eval: true, workerData: { cngHexWorker: true, fast: fastH3 } });
-      list.push(w);
-      ready.push(
-        new Promise((resolve, reject) => {
-          const onMessage = (m: { ready?: boolean; fast?: boolean }) => resolve(Boolean(m.fast));
-          const onExit = (code: number) => reject(new Error(`exited with code ${code}`));
-          w.once('message', onMessage);
-          w.once('error', reject);
-          w.once('exit', onExit);
-          // (removeAllListeners would also drop the Worker's own listener bookkeeping)
-          cleanups.push(() => {
-            w.off('message', onMessage);
-            w.off('error', reject);
-            w.off('exit', onExit);
-          });
-        }),
-      );
-    }
-    let fast: boolean[];
-    try {
-      fast = await Promise.all(ready);
-    } catch (err) {
-      await Promise.all(list.map((w) => w.terminate()));
-      throw new CommandError(`cannot start hex worker threads: ${(err as Error).message}`);
-    }
-    for (const c of cleanups) c();
-    return new CellPool(list, fast.every(Boolean), fastH3);
-  }
-
-  private engine(): H3Engine {
-    return (this.local ??= new H3Engine({ fast: this.fastH3 }));
-  }
-
-  run(task: Task): Promise<TaskResult> {
-    if (this.failed) return Promise.reject(this.failed);
-    if (this.workers.length === 0) return this.compute(task);
-    return new Promise((resolve, reject) => {
-      this.queue.push({ task, resolve, reject });
-      this.pump();
-    });
-  }
-
-  private compute(task: Task): Promise<TaskResult> {
-    try {
-      return Promise.resolve(runTask(this.engine(), task));
-    } catch (err) {
-      return Promise.reject(new CommandError(`hexing failed: ${(err as Error).message}`));
-    }
-  }
-
-  private pump(): void {
-    for (;;) {
-      if (this.queue.length === 0) return;
-      let best: Worker | null = null;
-      for (const [w, list] of this.busy) if (list.length < 2 && (!best || list.length < this.busy.get(best)!.length)) best = w;
-      if (!best) return;
-      const next = this.queue.shift()!;
-      this.busy.get(best)!.push(next);
-      best.postMessage(next.task);
-    }
-  }
-
-  private fail(err: Error): void {
-    if (this.failed) return;
-    this.failed = err;
-    for (const list of this.busy.values()) for (const w of list.splice(0)) w.reject(err);
-    for (const w of this.queue.splice(0)) w.reject(err);
-  }
-
-  /** Share of time each thread was busy since it started. */
-  busyShare(): number[] {
-    return this.workers.map((w) => w.performance.eventLoopUtilization().utilization);
-  }
-
-  async close(): Promise<void> {
-    this.failed ??= new CommandError('pool closed');
-    await Promise.all(this.workers.map((w) => w.terminate()));
-  }
-}
-
-/** tsx's ESM loader API, so that worker threads can load the TypeScript sources too. */
-function tsxApi(): string {
-  try {
-    if (typeof import.meta.resolve === 'function') return import.meta.resolve('tsx/esm/api');
-  } catch {
-    // fall through
-  }
-  const require = createRequire(import.meta.url);
-  const pkgPath = require.resolve('tsx/package.json');
-  const pkg = require(pkgPath) as { exports: Record<string, { import: { default: string } }> };
-  return pathToFileURL(join(dirname(pkgPath), pkg.exports['./esm/api'].import.default)).href;
 }
 
 // ---------------------------------------------------------------------------------------------

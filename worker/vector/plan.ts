@@ -15,7 +15,7 @@
  * features give the same plan.
  */
 import { getHexagonAreaAvg, getHexagonEdgeLengthAvg } from 'h3-js';
-import type { WkbInfo } from '../io/geoparquet.ts';
+import type { WkbInfo } from '../geo/wkb.ts';
 
 export interface PlanItem {
   fid: number;
