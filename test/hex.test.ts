@@ -12,10 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandError } from '../worker/core/errors.ts';
 import { shapesBBox, type Polygon, type Shapes } from '../worker/geo/shapes.ts';
 import { shapesToWkb } from '../worker/geo/wkb.ts';
-import { pairsToBigInts } from '../worker/geo/h3/cells.ts';
-import { H3Engine } from '../worker/geo/h3/engine.ts';
-import { DEFAULT_SPLIT, type SplitLimits } from '../worker/geo/h3/split.ts';
-import { polygonCells } from '../worker/geo/h3/tasks.ts';
+import { H3Engine, pairsToBigInts } from '../worker/geo/h3/engine.ts';
+import { DEFAULT_SPLIT, polygonCells, type SplitLimits } from '../worker/geo/h3/tasks.ts';
 import { runHex, type HexPlan, type HexTuning } from '../worker/vector/hex.ts';
 import { ROOT } from './helpers.ts';
 

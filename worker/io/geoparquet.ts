@@ -1,3 +1,7 @@
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { zxyToTileId } from 'pmtiles';
+import { sqlString } from '../core/text.ts';
+
 /**
  * GeoParquet 1.1 helpers shared by the stages: the `geo` file metadata, the COPY options that
  * write it with DuckDB, and reading it back. The WKB in the files is read and written by
@@ -12,8 +16,6 @@
  * (exactly one `geo` key results). `ROW_GROUP_SIZE n` is rounded *up* to a multiple of 2048
  * (50000 gives 51200-row groups), hence 49152 = 24 × 2048.
  */
-import type { DuckDBConnection } from '@duckdb/node-api';
-import { sqlString } from '../core/text.ts';
 
 /** Largest row-group size (rows) DuckDB honours without exceeding 50,000 (24 × 2048). */
 export const ROW_GROUP_ROWS = 49_152;
@@ -85,4 +87,24 @@ export async function readGeoParquetMeta(db: DuckDBConnection, path: string): Pr
   ).getRows();
   if (rows.length === 0) return null;
   return JSON.parse(String(rows[0][0])) as GeoMetadata;
+}
+
+/**
+ * The Hilbert curve: the one PMTiles numbers its tiles along within a zoom, here also ordering
+ * GeoParquet rows by the position of their bbox centre.
+ */
+
+/**
+ * Index of cell (x, y) on a Hilbert curve over a 2^order × 2^order grid (x, y integers in
+ * [0, 2^order)). Consecutive indices are edge-adjacent cells. The curve is PMTiles' (its tile id
+ * of order/x/y, less the tiles of all lower zooms), exact up to order 26.
+ */
+export function hilbertIndex(x: number, y: number, order = 16): number {
+  return zxyToTileId(order, x, y) - (4 ** order - 1) / 3;
+}
+
+/** Hilbert index (0 … 2³²−1) of a lon/lat point on a 16-bit-per-axis grid over the globe. */
+export function lonLatHilbert(lon: number, lat: number): number {
+  const cell = (v: number, lo: number, span: number) => Math.min(65535, Math.max(0, Math.floor(((v - lo) / span) * 65536)));
+  return hilbertIndex(cell(lon, -180, 360), cell(lat, -90, 180), 16);
 }

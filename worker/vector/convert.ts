@@ -67,10 +67,8 @@ import {
 import gdal, { type Dataset, type Feature, type Geometry, type Layer } from 'gdal-async';
 import { CommandError } from '../core/errors.ts';
 import { configureGdalS3, geometryTypeName, toGdalPath } from '../io/gdal.ts';
-import { bboxStructSql, geoMetadata, geoParquetCopyOptions, type BBox } from '../io/geoparquet.ts';
-import { partsOfDimension, polygonalPart, translateX, unwrapAntimeridian } from '../geo/geom.ts';
-import { lonLatHilbert } from '../geo/hilbert.ts';
-import { decodeWkb, encodeWkb, scanWkb, toMultiWkb, WKB_TYPE_NAMES, type Geom, type WkbInfo } from '../geo/wkb.ts';
+import { type BBox, bboxStructSql, geoMetadata, geoParquetCopyOptions, lonLatHilbert } from '../io/geoparquet.ts';
+import { decodeWkb, encodeWkb, type Geom, partsOfDimension, polygonalPart, scanWkb, toMultiWkb, translateX, unwrapAntimeridian, WKB_TYPE_NAMES, type WkbInfo } from '../geo/wkb.ts';
 import { configureGdalCache, openDuckDB, readLimits } from '../core/limits.ts';
 import { log, Progress } from '../core/log.ts';
 import type { RawOptions } from '../stage.ts';

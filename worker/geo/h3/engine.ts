@@ -1,3 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { type BBox, EARTH_RADIUS_KM, KM_PER_DEG, type Polygon, polygonAreaKm2, type Ring, ringBBox } from '../shapes.ts';
+import { EdgeIndex } from './edge-index.ts';
+import { CellBuffer, pushChildren } from './hierarchy.ts';
+
 /**
  * H3 operations on cells as (low, high) uint32 pairs ({@link H3Engine}, one per thread): polyfill,
  * cells of points and lines, cell centres.
@@ -13,10 +19,6 @@
  * (tested against h3-js). When the module cannot be reached (a future h3-js layout), the public
  * API is used, with identical results, only slower.
  */
-import { KM_PER_DEG, ringBBox, type Polygon, type Ring } from '../shapes.ts';
-import { bboxCells, hexToPairs, meanEdgeKm, uniqueCells } from './cells.ts';
-import { centerPolyfill } from './center-polyfill.ts';
-import { loadRawH3, pub, type RawH3 } from './internals.ts';
 
 export type Containment = 'center' | 'overlap';
 
@@ -206,3 +208,267 @@ export class H3Engine {
   }
 }
 
+/**
+ * Reaching h3-js: its public API, loaded on first use, and its compiled core. h3-js 4.5 is
+ * Emscripten (asm.js); {@link loadRawH3} evaluates its CommonJS build privately to reach the
+ * Emscripten module (heap, malloc) and the C bindings behind the public API — same C code, but
+ * cells as (low, high) words on the heap instead of hex strings. Null when h3-js's layout is not
+ * the expected one (a future version): callers then use the public API.
+ */
+
+type H3Js = typeof import('h3-js');
+let publicH3: H3Js | undefined;
+/** h3-js's public API, loaded on first use (threads on the fast path never need it). */
+export function pub(): H3Js {
+  return (publicH3 ??= createRequire(import.meta.url)('h3-js') as H3Js);
+}
+
+/** h3-js's Emscripten module (heap, allocator) and its wrapped C functions. */
+export interface RawH3 {
+  libh3: {
+    _malloc(n: number): number;
+    _calloc(n: number, size: number): number;
+    _free(p: number): void;
+    _cellToLatLng?: (lo: number, hi: number, out: number) => number;
+    HEAPU32: Uint32Array;
+    HEAPF64: Float64Array;
+  };
+  H3: Record<string, (...args: number[]) => number>;
+}
+
+/** Evaluates h3-js's CommonJS build privately to reach its Emscripten module and C bindings. */
+export function loadRawH3(): RawH3 | null {
+  try {
+    const require = createRequire(import.meta.url);
+    const main = require.resolve('h3-js');
+    const src = readFileSync(main, 'utf8');
+    const mod = { exports: {} as Record<string, unknown> };
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval
+    new Function('exports', 'require', 'module', `${src}\n;module.exports.__cngRaw = { libh3: libh3, H3: H3 };`)(mod.exports, require, mod);
+    const raw = mod.exports.__cngRaw as RawH3 | undefined;
+    if (!raw?.libh3?._malloc || typeof raw.H3?.polygonToCellsExperimental !== 'function') return null;
+    const H3 = raw.H3;
+    if (H3.sizeOfGeoPolygon() !== 16 || H3.sizeOfGeoLoop() !== 8 || H3.sizeOfLatLng() !== 16 || H3.sizeOfH3Index() !== 8) return null;
+    return raw;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * H3 cells as (low, high) uint32 pairs — the two words of a 64-bit index, which is also the
+ * little-endian memory layout of a UBIGINT column — and H3's mean cell sizes, for estimates.
+ */
+
+/** H3's average hexagon area (km²) and edge length (km) by resolution (getHexagonAreaAvg/EdgeLengthAvg). */
+const MEAN_AREA_KM2 = [
+  4357449.416078383, 609788.4417941332, 86801.7803989972, 12393.43465508816, 1770.347654491307, 252.9038581819449, 36.12906216441245, 5.161293359717191,
+  0.7373275975944177, 0.1053325134272067, 0.01504750190766435, 0.002149643129451879, 0.000307091875631606, 0.00004387026794728296, 0.000006267181135324313,
+  8.95311590760579e-7,
+];
+const MEAN_EDGE_KM = [
+  1281.256011, 483.0568391, 182.5129565, 68.97922179, 26.07175968, 9.85409099, 3.724532667, 1.406475763, 0.53141401, 0.200786148, 0.075863783, 0.028663897,
+  0.010830188, 0.00409201, 0.0015461, 0.000584169,
+];
+
+/** Mean H3 cell area (km²) at a resolution. */
+export function meanCellAreaKm2(res: number): number {
+  return MEAN_AREA_KM2[res];
+}
+
+/** Mean H3 cell edge length (km) at a resolution. */
+export function meanEdgeKm(res: number): number {
+  return MEAN_EDGE_KM[res];
+}
+
+/** Estimated cells of a polygon at a resolution (its area over the mean cell area). */
+export function estimateCells(p: Polygon, res: number): number {
+  return polygonAreaKm2(p) / meanCellAreaKm2(res);
+}
+
+/** Estimated cells in a bbox (its area scaled at the smaller of its absolute latitudes). */
+export function bboxCells(b: BBox, res: number): number {
+  const lat = Math.min(Math.abs(b.ymin), Math.abs(b.ymax)) * (Math.PI / 180);
+  const km2 = (b.xmax - b.xmin) * (b.ymax - b.ymin) * KM_PER_DEG * KM_PER_DEG * Math.cos(lat);
+  return km2 / meanCellAreaKm2(res);
+}
+
+/** Hex strings → (low, high) pairs. */
+export function hexToPairs(cells: readonly string[]): Uint32Array {
+  const out = new Uint32Array(2 * cells.length);
+  for (let i = 0; i < cells.length; i++) {
+    const s = cells[i];
+    out[2 * i] = parseInt(s.slice(-8), 16);
+    out[2 * i + 1] = parseInt(s.slice(0, -8), 16);
+  }
+  return out;
+}
+
+/** Sorted unique cells (a copy). */
+export function uniqueCells(pairs: Uint32Array): Uint32Array {
+  const n = pairs.length / 2;
+  if (n <= 1) return pairs.slice();
+  const v = new BigUint64Array(pairs.slice().buffer, 0, n).sort();
+  let k = 0;
+  for (let i = 0; i < n; i++) if (i === 0 || v[i] !== v[k - 1]) v[k++] = v[i];
+  return new Uint32Array(v.buffer, 0, 2 * k).slice();
+}
+
+/** A cell as a bigint (the UBIGINT value). */
+export function cellBigInt(lo: number, hi: number): bigint {
+  return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+}
+
+/** Cells as bigints. */
+export function pairsToBigInts(pairs: Uint32Array): bigint[] {
+  return Array.from(new BigUint64Array(pairs.slice().buffer));
+}
+
+/** Cell pairs of several arrays, one after the other. */
+export function concatCells(parts: Uint32Array[]): Uint32Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/**
+ * Centre containment computed here rather than by H3's polyfill (same cells): the hierarchy is
+ * walked from the cells of a grid disk around the polygon at a coarse resolution. A cell whose
+ * children's bounding box (H3's own bound: centre ± max edge, scaled 1.4) touches no polygon
+ * edge is wholly inside — all its descendants, enumerated with bit operations — or wholly
+ * outside — dropped (H3 descends those too, which is most of its cost); otherwise its children
+ * are visited. Cells at the resolution are kept when their centre is inside (even-odd, edges as
+ * straight lon/lat lines, as H3). Point and box tests go through an {@link EdgeIndex}, so the
+ * cost no longer grows with vertices × cells, and h3-js is asked only for cell centres. Small
+ * polygons test a grid disk at the resolution directly.
+ */
+
+/** H3's MAX_EDGE_LENGTH_RADS (polyfill.c) and CHILD_SCALE_FACTOR: a bbox covering all children. */
+const MAX_EDGE_RADS = [
+  0.2157720626513, 0.08308767068495, 0.03148970436439, 0.01190662871439, 0.00450053330908, 0.00170105523619, 0.00064293917678, 0.00024300820659,
+  0.00009184847087, 0.00003471545901, 0.00001312121017, 0.00000495935129, 0.0000018744586, 0.00000070847876, 0.0000002677798, 0.00000010121125,
+];
+const CHILD_SCALE = 1.4;
+const D = Math.PI / 180;
+
+function greatCircleKm(lat1: number, lng1: number, lat2: number, lng2: number): number {
+  const d = Math.PI / 180;
+  const s1 = Math.sin(((lat2 - lat1) * d) / 2);
+  const s2 = Math.sin(((lng2 - lng1) * d) / 2);
+  return 2 * EARTH_RADIUS_KM * Math.asin(Math.min(1, Math.sqrt(s1 * s1 + Math.cos(lat1 * d) * Math.cos(lat2 * d) * s2 * s2)));
+}
+
+/**
+ * The centre-containment cells of a polygon, using h3-js's compiled core (`tmp`: 64 bytes of its
+ * heap). Null when this does not apply (within 2° of a pole, or wider than 90°): the caller uses
+ * H3's polyfill.
+ */
+export function centerPolyfill(raw: RawH3, tmp: number, p: Polygon, res: number): Uint32Array | null {
+  const b = ringBBox(p[0]);
+  if (b.ymax > 88 || b.ymin < -88 || b.xmax - b.xmin > 90) return null; // H3's polyfill handles these
+  const idx = new EdgeIndex(p);
+  const out = new CellBuffer(1.15 * estimateCells(p, res) + 64);
+  const stack = startCells(raw, tmp, b, res);
+  if (!stack) return null;
+  descend(raw, tmp, idx, b, res, stack, out);
+  return out.take();
+}
+
+/**
+ * Where the walk starts: every cell of a coarse resolution near the polygon (a grid disk around
+ * the middle of its bbox), as (lo, hi, res) triples; null when h3-js fails.
+ */
+function startCells(raw: RawH3, tmp: number, b: BBox, res: number): number[] | null {
+  const { libh3, H3 } = raw;
+  const midLat = (b.ymin + b.ymax) / 2;
+  const midLng = (b.xmin + b.xmax) / 2;
+  const halfDiagKm = Math.max(
+    greatCircleKm(midLat, midLng, b.ymin, b.xmin),
+    greatCircleKm(midLat, midLng, b.ymin, b.xmax),
+    greatCircleKm(midLat, midLng, b.ymax, b.xmin),
+    greatCircleKm(midLat, midLng, b.ymax, b.xmax),
+  );
+  let rs = res;
+  while (rs > 0 && meanEdgeKm(rs) * 0.5 < halfDiagKm) rs--;
+  // A small polygon: test the cells of a grid disk at the resolution directly. Cell centres at
+  // grid distance k are ≥ ~1.5·k edges away (0.8 for distortion); inside centres are within
+  // the half-diagonal of the bbox centre, whose own cell centre is within ~1.2 edges of it.
+  const kDirect = Math.ceil((halfDiagKm + 1.2 * meanEdgeKm(res)) / (1.5 * 0.8 * meanEdgeKm(res))) + 1;
+  const direct = kDirect <= 6;
+  if (direct) rs = res;
+  const stack: number[] = []; // (lo, hi, res) triples
+  const f64 = libh3.HEAPF64;
+  f64[tmp >>> 3] = midLat * D;
+  f64[(tmp >>> 3) + 1] = midLng * D;
+  if (H3.latLngToCell(tmp, rs, tmp + 16) !== 0) return null;
+  const u = libh3.HEAPU32;
+  const clo = u[(tmp + 16) >>> 2];
+  const chi = u[((tmp + 16) >>> 2) + 1];
+  // Every cell with a descendant centre in the polygon lies within ~3.1 cells' radii of this
+  // cell's centre (half-diagonal ≤ ½ edge, + the cell, + H3's 1.4 × max-edge child bound);
+  // ring 2 reaches beyond 3 radii, ring 3 starts at ~4.5.
+  const k = direct ? kDirect : 2;
+  const size = 3 * k * (k + 1) + 1;
+  const disk = libh3._calloc(size, 8);
+  const err = H3.gridDisk(clo, chi, k, disk);
+  if (err !== 0) {
+    libh3._free(disk);
+    return null;
+  }
+  const du = libh3.HEAPU32;
+  for (let i = 0; i < size; i++) {
+    const lo = du[(disk >>> 2) + 2 * i];
+    const hi = du[(disk >>> 2) + 2 * i + 1];
+    if (hi !== 0) stack.push(lo, hi, rs);
+  }
+  libh3._free(disk);
+  return stack;
+}
+
+/** Walks the hierarchy from the cells on the stack down to `res`, collecting cells into `out`. */
+function descend(raw: RawH3, tmp: number, idx: EdgeIndex, b: BBox, res: number, stack: number[], out: CellBuffer): void {
+  const { libh3, H3 } = raw;
+  const bx0 = b.xmin * D;
+  const bx1 = b.xmax * D;
+  const by0 = b.ymin * D;
+  const by1 = b.ymax * D;
+  const cellToLatLng = libh3._cellToLatLng ?? H3.cellToLatLng; // the export itself skips cwrap's argument handling
+  const t8 = tmp >>> 3;
+  while (stack.length > 0) {
+    const r = stack.pop()!;
+    const hi = stack.pop()!;
+    const lo = stack.pop()!;
+    cellToLatLng(lo, hi, tmp);
+    const f64 = libh3.HEAPF64;
+    const lat = f64[t8];
+    const lng = f64[t8 + 1];
+    if (r === res) {
+      if (idx.contains(lng, lat)) out.push(lo, hi);
+      continue;
+    }
+    // H3's cellToBBox(cell, coverChildren = true)
+    const e = MAX_EDGE_RADS[r];
+    const halfH = e * CHILD_SCALE;
+    const halfW = (e / Math.cos(lat)) * CHILD_SCALE;
+    const n = lat + halfH;
+    const sth = lat - halfH;
+    const east = lng + halfW;
+    const west = lng - halfW;
+    const wild = n >= Math.PI / 2 || sth <= -Math.PI / 2 || east > Math.PI || west < -Math.PI || !Number.isFinite(halfW);
+    if (!wild) {
+      if (east < bx0 || west > bx1 || n < by0 || sth > by1) continue;
+      const side = idx.boxSide(west, sth, east, n);
+      if (side < 0) continue; // no descendant centre can be inside
+      if (side > 0) {
+        out.descendants(lo, hi, r, res);
+        continue;
+      }
+    }
+    pushChildren(stack, lo, hi, r);
+  }
+}

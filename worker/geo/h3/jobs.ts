@@ -10,10 +10,8 @@ import gdal from 'gdal-async';
 import { clipShapesToPiece } from '../clip.ts';
 import { polygonVertices, ringBBox, type BBox, type Polygon, type Shapes } from '../shapes.ts';
 import { parseWkb, shapesToWkb } from '../wkb.ts';
-import { estimateCells } from './cells.ts';
-import type { Containment } from './engine.ts';
-import { isLeaf, splitPolygonIter, type SplitLimits } from './split.ts';
-import type { Job } from './tasks.ts';
+import { type Containment, estimateCells } from './engine.ts';
+import { isLeaf, type Job, type SplitLimits, splitPolygonIter } from './tasks.ts';
 
 /** How the main thread cuts: pieces for H3's polyfill (overlap) and the size of one task. */
 export interface JobCut {
