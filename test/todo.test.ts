@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runCommand } from '../worker/core/command.ts';
 import { checkTodo, parseTodo, todoCommand } from '../cli/manifests/docs.ts';
-import { addTodoEntry } from '../cli/cluster/status.ts';
+import { addTodoEntry } from '../cli/cluster/doctor.ts';
 import { datasets } from '../datasets/index.ts';
 import { ROOT, smallSpec } from './helpers.ts';
 
