@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
+import { structuredPatch } from 'diff';
 import { parseManifests, readDist } from '../../constructs/index.ts';
 import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
 import type { Command } from '../../worker/core/command.ts';
@@ -63,47 +64,14 @@ export function datasetFile(root: string, dataset: string): string {
   return join(dir, hits[0]);
 }
 
-/** A small unified diff (for showing what --apply changed). */
+/**
+ * A small unified diff (for showing what --apply changed), by jsdiff. The texts are compared as
+ * lines split at '\n' (a final newline leaves an empty last line), so no "\ No newline" marker.
+ */
 export function unifiedDiff(a: string, b: string, name: string, context = 2): string {
-  const x = a.split('\n'), y = b.split('\n');
-  const n = x.length, m = y.length;
-  const lcs: number[][] = Array.from({ length: n + 1 }, () => new Array(m + 1).fill(0));
-  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) lcs[i][j] = x[i] === y[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
-  const ops: { op: ' ' | '-' | '+'; line: string; ai: number; bi: number }[] = [];
-  let i = 0, j = 0;
-  while (i < n || j < m) {
-    if (i < n && j < m && x[i] === y[j]) ops.push({ op: ' ', line: x[i], ai: i++, bi: j++ });
-    else if (i < n && (j >= m || lcs[i + 1][j] >= lcs[i][j + 1])) ops.push({ op: '-', line: x[i], ai: i++, bi: j });
-    else ops.push({ op: '+', line: y[j], ai: i, bi: j++ });
-  }
-  const out = [`--- a/${name}`, `+++ b/${name}`];
-  for (let k = 0; k < ops.length; ) {
-    if (ops[k].op === ' ') {
-      k++;
-      continue;
-    }
-    let s = Math.max(0, k - context);
-    let e = k;
-    while (e < ops.length) {
-      if (ops[e].op !== ' ') {
-        e++;
-        continue;
-      }
-      let run = e;
-      while (run < ops.length && ops[run].op === ' ') run++;
-      if (run - e > 2 * context || run === ops.length) {
-        e = Math.min(run, e + context);
-        break;
-      }
-      e = run;
-    }
-    const hunk = ops.slice(s, e);
-    const aStart = hunk[0].ai + 1, bStart = hunk[0].bi + 1;
-    out.push(`@@ -${aStart},${hunk.filter((o) => o.op !== '+').length} +${bStart},${hunk.filter((o) => o.op !== '-').length} @@`);
-    for (const o of hunk) out.push(`${o.op}${o.line}`);
-    k = e;
-  }
-  return out.join('\n') + '\n';
+  const { hunks } = structuredPatch(name, name, `${a}\n`, `${b}\n`, undefined, undefined, { context });
+  const lines = hunks.flatMap((h) => [`@@ -${h.oldStart},${h.oldLines} +${h.newStart},${h.newLines} @@`, ...h.lines]);
+  return [`--- a/${name}`, `+++ b/${name}`, ...lines].join('\n') + '\n';
 }
 
 export interface ApplyResult {
