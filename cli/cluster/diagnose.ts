@@ -173,6 +173,11 @@ function about(c: StageContext, kind: FindingKind): Pick<Finding, 'kind' | 'stag
   return { kind, stageId: c.s.stageId, ...(c.layer ? { layer: c.layer } : {}) };
 }
 
+/** `work unit 3` or `work units 3, 17`. */
+function workUnitsText(units: number[]): string {
+  return `work ${units.length === 1 ? 'unit' : 'units'} ${unitsText(units)}`;
+}
+
 function podsIn(jobs: JobInfo[], state: PodState): PodInfo[] {
   return jobs.flatMap((j) => j.problemPods.filter((p) => p.state === state));
 }
@@ -202,7 +207,7 @@ function oomFinding(c: StageContext, plans: HexPlanFile[] | undefined): { findin
   const estimate = plan ? planEstimate(plan, oomFailed.length ? oomFailed : oomUnits) : undefined;
   const steps = estimate && estimate.ratio > 4 ? 2 : 1;
   const next = nextMemory(memory, kind, steps);
-  const where = kind === 'hex' || oomUnits.length > 1 || (job.completions ?? 1) > 1 ? `work ${oomUnits.length === 1 ? 'unit' : 'units'} ${unitsText(oomUnits)} ` : '';
+  const where = kind === 'hex' || oomUnits.length > 1 || (job.completions ?? 1) > 1 ? `${workUnitsText(oomUnits)} ` : '';
   const est = estimate ? ` (${estimate.text})` : '';
   const start = { ...about(c, 'oom'), job: job.name };
   if (!oomFailed.length && !jobs.some((j) => j.state === 'failed'))
@@ -317,7 +322,7 @@ function failureCause(c: StageContext, units: number[], read: { pod: PodInfo; li
   const text = read.flatMap((r) => r.lines).join('\n');
   const denied = /'(s3:\/\/[^']+|\/vsis3\/[^']+)': access denied(?: \(([^)]+)\))?/.exec(text) ?? (/AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|HTTP (?:response )?code:? 403/.test(text) ? ([] as unknown as RegExpExecArray) : null);
   const missing = /'(s3:\/\/[^']+|\/vsis3\/[^']+)': no such object/.exec(text) ?? (/NoSuchKey|NoSuchBucket|HTTP (?:response )?code:? 404/.test(text) ? ([] as unknown as RegExpExecArray) : null);
-  const unitWords = units.length && (kind === 'hex' || c.jobs.some((j) => j.completions > 1)) ? `work ${units.length === 1 ? 'unit' : 'units'} ${unitsText(units)}` : 'the stage';
+  const unitWords = units.length && (kind === 'hex' || c.jobs.some((j) => j.completions > 1)) ? workUnitsText(units) : 'the stage';
   const first = read[0];
   const exit = first?.pod.exitCode !== undefined ? `exit code ${first.pod.exitCode}` : first?.pod.reason ?? 'failed';
   const upstream = d.stages.find((x) => x.layer === layer && x.kind === 'convert' && x.stageId !== s.stageId);
