@@ -5,7 +5,8 @@ import { inspectCommand } from './local/inspect.ts';
 import { previewCommand } from './preview/preview.ts';
 import { localCommand, runCommand } from './local/run.ts';
 import { sampleCommand } from './local/sample.ts';
-import { doctorCommand, statusCommand } from './cluster/status.ts';
+import { doctorCommand } from './cluster/doctor.ts';
+import { statusCommand } from './cluster/status.ts';
 import { synthCommand, validateCommand } from './manifests/synth.ts';
 import { workerCommand } from '../worker/main.ts';
 

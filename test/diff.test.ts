@@ -4,7 +4,9 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseManifests, renderManifests, synthesize, writeDist, type DatasetSpec, type Manifests } from '../constructs/index.ts';
-import { DIFF_MARKER, diffManifests, formatDiffMarkdown, readRevisionManifests, type ManifestDiff } from '../cli/manifests/diff.ts';
+import { diffManifests, type ManifestDiff } from '../cli/manifests/compare.ts';
+import { readRevisionManifests } from '../cli/manifests/diff.ts';
+import { DIFF_MARKER, formatDiffMarkdown } from '../cli/manifests/diff-markdown.ts';
 
 const CNG = resolve(import.meta.dirname, '../bin/cng.js');
 
@@ -341,7 +343,8 @@ describe('cng diff (git revisions)', () => {
 describe('mutable Job fields', () => {
   it('a parallelism change keeps Job names and is reported as rescaled, not re-run or in place', async () => {
     const { synthesize } = await import('../constructs/index.ts');
-    const { diffManifests, formatDiffMarkdown } = await import('../cli/manifests/diff.ts');
+    const { diffManifests } = await import('../cli/manifests/compare.ts');
+    const { formatDiffMarkdown } = await import('../cli/manifests/diff-markdown.ts');
     const spec = {
       name: 'scale-1', title: 'S', run: 1, source: 's3://b/raw.gdb', bucket: 'public-b',
       layers: { fee: { layer: 'Fee', features: 400_000 } },

@@ -19,10 +19,12 @@ import {
 import { padus41 } from '../datasets/padus-4-1.ts';
 import { commands } from '../cli/cng.ts';
 import { parseCommandArgs } from '../worker/core/command.ts';
-import {
-  addTodoEntry, classifyPod, doctorCommand, formatIndexSet, nextMemory, parseIndexSet, SpecFileEditor, statusCommand,
-  type StatusReport,
-} from '../cli/cluster/status.ts';
+import { classifyPod, formatIndexSet, parseIndexSet } from '../cli/cluster/classify.ts';
+import type { StatusReport } from '../cli/cluster/collect.ts';
+import { nextMemory } from '../cli/cluster/diagnose.ts';
+import { addTodoEntry, doctorCommand } from '../cli/cluster/doctor.ts';
+import { SpecFileEditor } from '../cli/cluster/spec-edit.ts';
+import { statusCommand } from '../cli/cluster/status.ts';
 import { schemaError } from '../cli/manifests/synth.ts';
 import { workUnitIndex } from '../worker/stage.ts';
 import { cng, repoCopy, ROOT, smallSpec } from './helpers.ts';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { checkTodo, parseTodo, todoCommand } from '../cli/manifests/docs.ts';
-import { addTodoEntry } from '../cli/cluster/status.ts';
+import { addTodoEntry } from '../cli/cluster/doctor.ts';
 import { datasets } from '../datasets/index.ts';
 import { ROOT, runCaptured, smallSpec } from './helpers.ts';
 

@@ -4,11 +4,14 @@
  *
  * The kubeconfig comes from KubeConfig.loadFromDefault(): $KUBECONFIG (every file it names),
  * else ~/.kube/config, else the in-cluster service account. Every failure becomes a one-line
- * CommandError (no kubeconfig, unknown context, unreachable API server, 401/403, …).
+ * CommandError (no kubeconfig, unknown context, unreachable API server, 401/403, …). The two
+ * commands share their --namespace and --context options (CLUSTER_OPTIONS) from here.
  */
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { ClusterProfile } from '../../constructs/index.ts';
+import { str, type ParsedArgs } from '../../worker/core/command.ts';
 import { CommandError } from '../../worker/core/errors.ts';
 import { oneLine } from '../../worker/core/text.ts';
 
@@ -35,6 +38,17 @@ export interface ConnectOptions {
   namespace: string;
   /** Kubeconfig context; default the current one. */
   context?: string;
+}
+
+/** The options of the commands that read the cluster: --namespace and --context. */
+export const CLUSTER_OPTIONS = {
+  namespace: { type: 'string' },
+  context: { type: 'string' },
+} as const;
+
+/** Connects as CLUSTER_OPTIONS say (namespace default: the NRP cluster profile's). Throws CommandError. */
+export function connectWithOptions(values: ParsedArgs['values']): Promise<ClusterReader> {
+  return connectCluster({ namespace: str(values.namespace) ?? ClusterProfile.NRP.namespace, context: str(values.context) });
 }
 
 /** Loads the kubeconfig and returns a reader bound to one namespace. Throws CommandError. */
