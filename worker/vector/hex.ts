@@ -61,7 +61,7 @@ import {
 } from '../geo/h3/engine.ts';
 import { openDuckDB, readLimits } from '../core/limits.ts';
 import { log } from '../core/log.ts';
-import { joinUrl, Storage } from '../io/storage.ts';
+import { joinUrl, parseJson, Storage } from '../io/storage.ts';
 import { sqlString } from '../core/text.ts';
 
 const STAGE = 'hex';
@@ -234,12 +234,7 @@ export function workUnitIndex(v: string | undefined, env: NodeJS.ProcessEnv): nu
 }
 
 export function parsePlan(text: string, url: string): HexPlan {
-  let plan: HexPlan;
-  try {
-    plan = JSON.parse(text) as HexPlan;
-  } catch (err) {
-    throw new CommandError(`'${url}' is not valid JSON: ${(err as Error).message}`);
-  }
+  const plan = parseJson<HexPlan>(text, url);
   if (plan?.version !== 1) throw new CommandError(`'${url}': unsupported hex plan version ${String(plan?.version)} (expected 1)`);
   if (!Number.isInteger(plan.units) || plan.units < 1 || !Array.isArray(plan.workUnits)) throw new CommandError(`'${url}': a hex plan needs 'units' (≥ 1) and 'workUnits'`);
   for (const u of plan.workUnits) {
