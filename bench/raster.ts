@@ -24,7 +24,8 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import gdal from 'gdal-async';
 import * as h3 from 'h3-js';
-import { rasterUnits, type RasterUnitStats } from '../worker/raster/raster-hex.ts';
+import { rasterUnits } from '../worker/raster/raster-hex.ts';
+import type { RasterUnitStats } from '../worker/raster/raster-layer.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const arg = (name: string, dflt: string) => {

@@ -14,7 +14,9 @@ import gdal from 'gdal-async';
 import * as h3 from 'h3-js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cogStage } from '../worker/raster/cog.ts';
-import { baseCells, rasterHexStage, rasterManifestStage, type RasterHexResult, type RasterManifest, type RasterUnitStats } from '../worker/raster/raster-hex.ts';
+import { rasterHexStage, type RasterHexResult } from '../worker/raster/raster-hex.ts';
+import { baseCells, type RasterUnitStats } from '../worker/raster/raster-layer.ts';
+import { rasterManifestStage, type RasterManifest } from '../worker/raster/raster-manifest.ts';
 import { writeRaster, type RasterFixture } from './raster-fixtures.ts';
 
 const R = 6371007.180918475;

@@ -306,6 +306,14 @@ interface Level {
   byteCounts: number[];
 }
 
+/** The images of a file in IFD order, the main image, its overviews, and each one's name in messages. */
+interface Images {
+  levels: Level[];
+  main: Level;
+  overviews: Level[];
+  name: (l: Level) => string;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Validation
 
@@ -386,8 +394,22 @@ export async function validateCog(pathOrUrl: string, opts: ValidateOptions = {})
 }
 
 async function check(reader: RangeReader, r: CogCheck, fullCheck: boolean): Promise<void> {
-  const { errors, warnings } = r;
-  // Header
+  const { tiff, firstIfd, headerSize } = await readHeader(reader, r);
+  const expectedIfd = await readStructuralMetadata(reader, r, headerSize);
+  const levels = await readLevels(tiff, firstIfd, r);
+  const main = levels[0]!;
+  const overviews = levels.filter((l) => l.kind === 'overview');
+  r.masks = levels.filter((l) => l.kind === 'mask').length;
+  await readMainFacts(tiff, main, overviews, r);
+  const name = (l: Level) => (l === main ? 'the main image' : l.kind === 'mask' ? `mask ${levels.filter((x) => x.kind === 'mask').indexOf(l)}` : `overview ${overviews.indexOf(l)}`);
+  const images: Images = { levels, main, overviews, name };
+  checkTilingAndOverviews(reader, images, r);
+  checkPlacement(images, expectedIfd, r);
+  if (fullCheck && !r.errors.some((e) => e.includes('past the end of the file'))) await fullTileCheck(reader, levels, name, r.structuralMetadata, r.errors);
+}
+
+/** The TIFF header: byte order and classic or BigTIFF (into `r`), and where the first IFD is. */
+async function readHeader(reader: RangeReader, r: CogCheck): Promise<{ tiff: TiffFile; firstIfd: number; headerSize: number }> {
   const head = await reader.read(0, 16);
   if (head.length < 8) throw new TiffError(`the file has only ${head.length} bytes`);
   const order = String.fromCharCode(head[0]!, head[1]!);
@@ -403,7 +425,15 @@ async function check(reader: RangeReader, r: CogCheck, fullCheck: boolean): Prom
   const tiff = new TiffFile(reader, little, big);
   const firstIfd = big ? Number(hv.getBigUint64(8, little)) : hv.getUint32(4, little);
   const headerSize = big ? 16 : 8;
+  return { tiff, firstIfd, headerSize };
+}
 
+/**
+ * GDAL's structural metadata after the header (into `r`) and what it says about the file; returns
+ * where the main IFD should start.
+ */
+async function readStructuralMetadata(reader: RangeReader, r: CogCheck, headerSize: number): Promise<number> {
+  const { errors, warnings } = r;
   // GDAL's ghost area: "GDAL_STRUCTURAL_METADATA_SIZE=XXXXXX bytes\n" + KEY=VALUE lines.
   let expectedIfd = headerSize;
   const prefix = 'GDAL_STRUCTURAL_METADATA_SIZE=';
@@ -423,8 +453,11 @@ async function check(reader: RangeReader, r: CogCheck, fullCheck: boolean): Prom
   if (md.KNOWN_INCOMPATIBLE_EDITION === 'YES')
     errors.push('KNOWN_INCOMPATIBLE_EDITION=YES: the file was modified after it was written as a COG, its layout is no longer guaranteed');
   if (r.layout === null) warnings.push('no GDAL structural metadata (LAYOUT=IFDS_BEFORE_DATA) at the start of the file: not written by GDAL\'s COG driver');
+  return expectedIfd;
+}
 
-  // IFD chain
+/** The images of the file, following the IFD chain from `firstIfd`: the main image first. */
+async function readLevels(tiff: TiffFile, firstIfd: number, r: CogCheck): Promise<Level[]> {
   const levels: Level[] = [];
   const seen = new Set<number>();
   for (let off = firstIfd; off !== 0; ) {
@@ -441,15 +474,15 @@ async function check(reader: RangeReader, r: CogCheck, fullCheck: boolean): Prom
     const offsets = (await tiff.values(ifd, tiled ? TAG.TileOffsets : TAG.StripOffsets)) ?? [];
     const byteCounts = (await tiff.values(ifd, tiled ? TAG.TileByteCounts : TAG.StripByteCounts)) ?? [];
     const kind = levels.length === 0 ? 'main' : subfile & 4 ? 'mask' : 'overview';
-    if (levels.length === 0 && subfile & 5) warnings.push(`the first IFD has NewSubfileType ${subfile} (expected the full-resolution image)`);
+    if (levels.length === 0 && subfile & 5) r.warnings.push(`the first IFD has NewSubfileType ${subfile} (expected the full-resolution image)`);
     levels.push({ ifd, kind, width, height, tiled, blockWidth, blockHeight, offsets, byteCounts });
     off = next;
   }
-  const main = levels[0]!;
-  const overviews = levels.filter((l) => l.kind === 'overview');
-  r.masks = levels.filter((l) => l.kind === 'mask').length;
+  return levels;
+}
 
-  // Facts of the main image
+/** The main image's facts (into `r`) and warnings about its compression. */
+async function readMainFacts(tiff: TiffFile, main: Level, overviews: Level[], r: CogCheck): Promise<void> {
   r.width = main.width;
   r.height = main.height;
   r.tiled = main.tiled;
@@ -466,11 +499,13 @@ async function check(reader: RangeReader, r: CogCheck, fullCheck: boolean): Prom
   r.overviews = overviews.map((o) => ({ width: o.width, height: o.height }));
   r.ifdOffsets = [main, ...overviews].map((l) => l.ifd.offset);
 
-  if (r.compression === 'NONE') warnings.push('the image data is not compressed');
-  if (!(r.compression in COMPRESSION_REVERSE)) warnings.push(`unknown compression (TIFF code ${compression})`);
+  if (r.compression === 'NONE') r.warnings.push('the image data is not compressed');
+  if (!(r.compression in COMPRESSION_REVERSE)) r.warnings.push(`unknown compression (TIFF code ${compression})`);
+}
 
-  // Tiling
-  const name = (l: Level) => (l === main ? 'the main image' : l.kind === 'mask' ? `mask ${levels.filter((x) => x.kind === 'mask').indexOf(l)}` : `overview ${overviews.indexOf(l)}`);
+/** Tiles (in multiples of 16) on the main image and each overview; internal overviews, by decreasing size. */
+function checkTilingAndOverviews(reader: RangeReader, { main, overviews, name }: Images, r: CogCheck): void {
+  const { errors, warnings } = r;
   for (const l of [main, ...overviews]) {
     if (!l.tiled) errors.push(`${name(l)} (${l.width}×${l.height}) is not tiled: stored in strips of ${l.blockHeight} rows`);
     else if (l.blockWidth % 16 !== 0 || l.blockHeight % 16 !== 0)
@@ -490,8 +525,14 @@ async function check(reader: RangeReader, r: CogCheck, fullCheck: boolean): Prom
     if (o.width >= prev.width && o.height >= prev.height)
       errors.push(`${name(o)} (${o.width}×${o.height}) is not smaller than ${name(prev)} (${prev.width}×${prev.height}): overviews must come by decreasing size`);
   }
+}
 
-  // IFD placement
+/**
+ * The layout: IFDs first (main image, then overviews by size), then the tile data from the
+ * smallest overview to the main image, all within the file.
+ */
+function checkPlacement({ levels, main, overviews, name }: Images, expectedIfd: number, r: CogCheck): void {
+  const { errors } = r;
   if (main.ifd.offset !== expectedIfd)
     errors.push(`the main IFD is at byte ${main.ifd.offset}, expected ${expectedIfd} (right after the header${r.layout !== null ? ' and GDAL\'s structural metadata' : ''})`);
   for (let i = 0; i < overviews.length; i++) {
@@ -528,8 +569,6 @@ async function check(reader: RangeReader, r: CogCheck, fullCheck: boolean): Prom
     if (end > r.bytes) errors.push(`the ${l.tiled ? 'tile' : 'strip'} data of ${name(l)} extends to byte ${end}, past the end of the file (${r.bytes} bytes): truncated?`);
     if (l.offsets.length !== l.byteCounts.length) errors.push(`${name(l)} has ${l.offsets.length} tile offsets but ${l.byteCounts.length} byte counts`);
   }
-
-  if (fullCheck && !errors.some((e) => e.includes('past the end of the file'))) await fullTileCheck(reader, levels, name, md, errors);
 }
 
 const COMPRESSION_REVERSE = Object.fromEntries(Object.values(COMPRESSION_NAMES).map((n) => [n, true]));

@@ -127,6 +127,15 @@ export function joinUrl(prefix: string, ...parts: string[]): string {
   return [prefix.replace(/\/+$/, ''), ...parts.map((p) => p.replace(/^\/+|\/+$/g, ''))].filter((p) => p !== '').join('/');
 }
 
+/** `text`, read from `url`, as JSON; a CommandError naming `url` when it is not JSON. */
+export function parseJson<T>(text: string, url: string): T {
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new CommandError(`'${url}' is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
 const withSlash = (p: string) => (p === '' || p.endsWith('/') ? p : `${p}/`);
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 /**
  * Where a raster's samples are on H3's sphere and which cell each one is in: the geometry under
- * raster-hex (worker/rasterhex.ts), as h3cells.ts is the vector hexer's.
+ * raster-hex (raster-hex.ts, unit-hexer.ts), as worker/geo/h3/ is the vector hexer's.
  *
  * - {@link RasterGeometry}: pixel coordinates → lon/lat (exact for unrotated WGS 84 lon/lat
  *   rasters, GDAL/PROJ otherwise, in traditional GIS axis order whatever the authority says).

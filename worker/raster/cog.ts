@@ -25,7 +25,7 @@
  * 4. GDAL's COG driver: 512×512 tiles, DEFLATE + predictor (2 for integers, 3 for floats),
  *    internal overviews resampled with AVERAGE (continuous, count) or MODE (categorical),
  *    BigTIFF when the output might exceed 4 GB, NUM_THREADS = the pod's CPUs. The result is
- *    checked with validateCog (worker/cogcheck.ts) before it is uploaded (atomically, COG
+ *    checked with validateCog (worker/io/cogcheck.ts) before it is uploaded (atomically, COG
  *    first, then the info JSON).
  * 5. A single source that already is a valid COG (DEFLATE, LZW or ZSTD, tiled, validated) and
  *    needs no band selection or nodata rewrite is copied byte for byte (`copied: true`).

@@ -50,7 +50,7 @@ export const rasterHexStageDef = defineStage({
 
 export const rasterManifestStageDef = defineStage({
   name: 'raster-manifest',
-  run: async (o) => void (await (await import('./raster-hex.ts')).rasterManifestStage(o)),
+  run: async (o) => void (await (await import('./raster-manifest.ts')).rasterManifestStage(o)),
   summary: 'check every raster-hex unit finished; write manifest.json; remove stale partitions',
   description:
     'Fails listing the missing work units unless all 122 raster-hex stats files exist; removes h0 partitions no unit wrote in this run; writes manifest.json (cells, nodata share, value range or classes, resolution, parents, method, nodata and collapsed values, COG facts).',

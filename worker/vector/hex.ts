@@ -39,7 +39,7 @@ import { CellPool } from '../geo/h3/pool.ts';
 import { DEFAULT_SPLIT, FAST_SPLIT, type Job, type SplitLimits, type Task, type TaskResult } from '../geo/h3/tasks.ts';
 import { openDuckDB, readLimits } from '../core/limits.ts';
 import { log } from '../core/log.ts';
-import { joinUrl, Storage } from '../io/storage.ts';
+import { joinUrl, parseJson, Storage } from '../io/storage.ts';
 import { sqlString } from '../core/text.ts';
 
 const STAGE = 'hex';
@@ -211,17 +211,8 @@ export function workUnitIndex(v: string | undefined, env: NodeJS.ProcessEnv): nu
   return hexStageDef.options.index.parse('index', v) ?? jobWorkUnit(env);
 }
 
-/** The JSON document `text` read from `url`. */
-function parseJsonText<T>(text: string, url: string): T {
-  try {
-    return JSON.parse(text) as T;
-  } catch (err) {
-    throw new CommandError(`'${url}' is not valid JSON: ${(err as Error).message}`);
-  }
-}
-
 export function parsePlan(text: string, url: string): HexPlan {
-  const plan = parseJsonText<HexPlan>(text, url);
+  const plan = parseJson<HexPlan>(text, url);
   if (plan?.version !== 1) throw new CommandError(`'${url}': unsupported hex plan version ${String(plan?.version)} (expected 1)`);
   if (!Number.isInteger(plan.units) || plan.units < 1 || !Array.isArray(plan.workUnits)) throw new CommandError(`'${url}': a hex plan needs 'units' (≥ 1) and 'workUnits'`);
   for (const u of plan.workUnits) {
