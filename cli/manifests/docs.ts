@@ -3,16 +3,17 @@ import { join, relative, resolve } from 'node:path';
 import { App } from 'cdk8s';
 import { buildDatasets, ClusterProfile, type DatasetSpec, type DocsInput } from '../../constructs/index.ts';
 import { datasets } from '../../datasets/index.ts';
-import {
-  checkProse, formatProblems, gatherFacts, generateDocs, schemaSnapshot, writingBrief, type ProseProblem, type SchemaSnapshot,
-} from '../../worker/publish/docs.ts';
+import { writingBrief } from '../../worker/publish/docs/brief.ts';
+import { checkProse, formatProblems, schemaSnapshot, type ProseProblem, type SchemaSnapshot } from '../../worker/publish/docs/check.ts';
+import { gatherFacts } from '../../worker/publish/docs/facts.ts';
+import { generateDocs } from '../../worker/publish/docs/stage.ts';
 import { DirStore, S3Store, s3OptionsFromEnv, Storage, type ObjectStore } from '../../worker/io/storage.ts';
 import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
 import { str, type Command } from '../../worker/core/command.ts';
 
 /**
  * `cng docs` (dataset documentation: README + STAC, the writing brief, the completeness check) and
- * `cng todo` (todo.md checks). The docs stage itself is worker/docs.ts; this is the local side.
+ * `cng todo` (todo.md checks). The docs stage itself is worker/publish/docs/; this is the local side.
  */
 
 const ROOT = resolve(import.meta.dirname, '../..');
