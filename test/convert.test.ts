@@ -8,7 +8,10 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import gdal from 'gdal-async';
 import { getHexagonAreaAvg } from 'h3-js';
 import { CommandError, UsageError } from '../worker/core/errors.ts';
-import { convertLayer, convertStage, openSource, parseOgrDateTime, parseOgrTime, tableStage, type ConvertResult } from '../worker/vector/convert.ts';
+import { parseOgrDateTime, parseOgrTime } from '../worker/vector/columns.ts';
+import { convertLayer, convertStage, type ConvertResult } from '../worker/vector/convert.ts';
+import { openSource } from '../worker/vector/source.ts';
+import { tableStage } from '../worker/vector/table.ts';
 import {
   decodeWkb, encodeWkb, hilbertIndex, lonLatHilbert, readGeoParquetMeta, scanWkb, toMultiWkb, unwrapAntimeridian, type Geom,
 } from '../worker/io/geoparquet.ts';
