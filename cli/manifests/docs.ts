@@ -10,6 +10,7 @@ import { generateDocs } from '../../worker/publish/docs/stage.ts';
 import { DirStore, S3Store, s3OptionsFromEnv, Storage, type ObjectStore } from '../../worker/io/storage.ts';
 import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
 import { str, type Command } from '../../worker/core/command.ts';
+import { plural } from '../../worker/core/text.ts';
 
 /**
  * `cng docs` (dataset documentation: README + STAC, the writing brief, the completeness check) and
@@ -296,7 +297,7 @@ Example:
       process.stderr.write(`${name}: ${problems.length} problem(s):\n${problems.map((p) => `  line ${p.line}: ${p.message}`).join('\n')}\n`);
       return EXIT.failure;
     }
-    process.stdout.write(`${name}: ${entries.length} run ${entries.length === 1 ? 'entry' : 'entries'}, each matching its dataset file (${entries.map((e) => `${e.dataset} run ${e.run}`).join(', ') || 'none'})\n`);
+    process.stdout.write(`${name}: ${plural(entries.length, 'run entry', 'run entries')}, each matching its dataset file (${entries.map((e) => `${e.dataset} run ${e.run}`).join(', ') || 'none'})\n`);
     return EXIT.ok;
   },
 };

@@ -5,6 +5,7 @@
  * vertices (the hex plan's input). Three numbers per feature, nothing more.
  */
 import { log } from '../core/log.ts';
+import { plural } from '../core/text.ts';
 import { WKB_TYPE_NAMES, type BBox } from '../io/geoparquet.ts';
 import type { NormalizedGeometry } from './normalize-geometry.ts';
 import { estimateCells, type PlanFeature } from './plan.ts';
@@ -68,7 +69,7 @@ export class FeatureTally {
     const s = this.stats;
     if (s.nullGeometries > 0)
       log('convert', `${s.nullGeometries} feature(s) with a null or empty geometry kept as rows with NULL geometry (${s.emptyGeometries} empty or emptied by repair; ${idName}: ${this.nullIds.join(', ')}${s.nullGeometries > this.nullIds.length ? ', …' : ''})`);
-    if (s.repaired) log('convert', `${s.repaired} invalid geometr${s.repaired === 1 ? 'y' : 'ies'} made valid (GEOS MakeValid)`);
+    if (s.repaired) log('convert', `${plural(s.repaired, 'invalid geometry', 'invalid geometries')} made valid (GEOS MakeValid)`);
     if (s.collapsed) log('convert', `${s.collapsed} polygon(s) had no area left after repair; kept as the lines/points that remain`);
     if (s.splitAtAntimeridian) log('convert', `${s.splitAtAntimeridian} feature(s) split at the antimeridian`);
     if (s.aroundPole) log('convert', `${s.aroundPole} feature(s) encircle a pole; left as they are`);

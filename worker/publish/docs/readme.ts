@@ -4,7 +4,7 @@
  * the order they appear.
  */
 import type { DocsInput, DocsRaster, ResolvedProse } from '../../../constructs/prose.ts';
-import { human } from '../../core/text.ts';
+import { human, plural } from '../../core/text.ts';
 import { parseS3Url } from '../../io/storage.ts';
 import { resolveProse, uniqueColumns } from './check.ts';
 import { layerColumnDescription, rasterColumnDescription } from './descriptions.ts';
@@ -167,7 +167,7 @@ function rasterSection(input: DocsInput, prose: ResolvedProse, r: RasterFacts): 
     const c = m?.cog;
     L.push(
       `- COG: ${url(r.raster.cog)} — ${human(r.cog.size)}` +
-        (c ? `, ${fmtInt(c.width)} × ${fmtInt(c.height)} pixels, ${m!.bands.length} band${m!.bands.length === 1 ? '' : 's'} (${m!.bands.map((b) => `${b.name} ${b.dataType}`).join(', ')}), ${c.crs.length > 40 ? 'CRS in the file' : c.crs}, ${c.overviews} overview level${c.overviews === 1 ? '' : 's'}` : '') +
+        (c ? `, ${fmtInt(c.width)} × ${fmtInt(c.height)} pixels, ${plural(m!.bands.length, 'band')} (${m!.bands.map((b) => `${b.name} ${b.dataType}`).join(', ')}), ${c.crs.length > 40 ? 'CRS in the file' : c.crs}, ${plural(c.overviews, 'overview level')}` : '') +
         (m ? `, nodata ${m.nodata ?? 'none'}${m.nodataCollapsed.length ? ` (also ${m.nodataCollapsed.join(', ')} in the source)` : ''}` : ''),
     );
   }
