@@ -1,6 +1,6 @@
 /**
- * Dataset documentation (worker/docs.ts, cli/docs.ts) and the manual's SQL, over a small PAD-US
- * product set built by the real pipeline: the PAD-US sample geodatabase, two layers (fee, marine)
+ * Dataset documentation (worker/publish/docs/, cli/manifests/docs.ts) and the manual's SQL, over a
+ * small PAD-US product set built by the real pipeline: the PAD-US sample geodatabase, two layers (fee, marine)
  * and four lookup tables, synthesized from the PAD-US dataset file (with its prose) and run by the
  * local runner — convert, hex, repartition, pmtiles, table, then the docs and sync stages.
  */
@@ -16,7 +16,9 @@ import { writePadusSample } from '../cli/local/padus-sample/writer.ts';
 import { synthesize, type DatasetSpec, type DocsInput } from '../constructs/index.ts';
 import { datasets } from '../datasets/index.ts';
 import { padus41 } from '../datasets/padus-4-1.ts';
-import { checkProse, gatherFacts, generateDocs, schemaSnapshot, type SchemaSnapshot } from '../worker/publish/docs.ts';
+import { checkProse, schemaSnapshot, type SchemaSnapshot } from '../worker/publish/docs/check.ts';
+import { gatherFacts } from '../worker/publish/docs/facts.ts';
+import { generateDocs } from '../worker/publish/docs/stage.ts';
 import { DirStore, S3Store } from '../worker/io/storage.ts';
 import { ROOT, runCaptured, STAC_COLLECTION_SCHEMA, stacProblems, stacValidate } from './helpers.ts';
 

@@ -18,7 +18,9 @@ import {
   checkManifests, ClusterProfile, parseDatasetSpec, synthesize, type DatasetProse, type DatasetSpec, type DocsInput, type Manifests,
 } from '../constructs/index.ts';
 import { padus41 } from '../datasets/padus-4-1.ts';
-import { checkProse, COG_MEDIA_TYPE, generateDocs } from '../worker/publish/docs.ts';
+import { checkProse } from '../worker/publish/docs/check.ts';
+import { generateDocs } from '../worker/publish/docs/stage.ts';
+import { COG_MEDIA_TYPE } from '../worker/publish/docs/stac.ts';
 import { STAGES, workerStages } from '../worker/main.ts';
 import { excludedKey } from '../worker/publish/sync.ts';
 import { DirStore, Storage } from '../worker/io/storage.ts';

@@ -3,16 +3,18 @@ import { join, relative, resolve } from 'node:path';
 import { App } from 'cdk8s';
 import { buildDatasets, ClusterProfile, type DatasetSpec, type DocsInput } from '../../constructs/index.ts';
 import { datasets } from '../../datasets/index.ts';
-import {
-  checkProse, formatProblems, gatherFacts, generateDocs, schemaSnapshot, writingBrief, type ProseProblem, type SchemaSnapshot,
-} from '../../worker/publish/docs.ts';
+import { writingBrief } from '../../worker/publish/docs/brief.ts';
+import { checkProse, formatProblems, schemaSnapshot, type ProseProblem, type SchemaSnapshot } from '../../worker/publish/docs/check.ts';
+import { gatherFacts } from '../../worker/publish/docs/facts.ts';
+import { generateDocs } from '../../worker/publish/docs/stage.ts';
 import { DirStore, S3Store, s3OptionsFromEnv, Storage, type ObjectStore } from '../../worker/io/storage.ts';
 import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
 import { str, type Command } from '../../worker/core/command.ts';
+import { plural } from '../../worker/core/text.ts';
 
 /**
  * `cng docs` (dataset documentation: README + STAC, the writing brief, the completeness check) and
- * `cng todo` (todo.md checks). The docs stage itself is worker/docs.ts; this is the local side.
+ * `cng todo` (todo.md checks). The docs stage itself is worker/publish/docs/; this is the local side.
  */
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -295,7 +297,7 @@ Example:
       process.stderr.write(`${name}: ${problems.length} problem(s):\n${problems.map((p) => `  line ${p.line}: ${p.message}`).join('\n')}\n`);
       return EXIT.failure;
     }
-    process.stdout.write(`${name}: ${entries.length} run ${entries.length === 1 ? 'entry' : 'entries'}, each matching its dataset file (${entries.map((e) => `${e.dataset} run ${e.run}`).join(', ') || 'none'})\n`);
+    process.stdout.write(`${name}: ${plural(entries.length, 'run entry', 'run entries')}, each matching its dataset file (${entries.map((e) => `${e.dataset} run ${e.run}`).join(', ') || 'none'})\n`);
     return EXIT.ok;
   },
 };

@@ -17,7 +17,7 @@ export const setupBucketStageDef = defineStage({
 
 export const docsStageDef = defineStage({
   name: 'docs',
-  run: async (o) => (await import('./docs.ts')).docsStage(o),
+  run: async (o) => (await import('./docs/stage.ts')).docsStage(o),
   summary: 'README.md + stac-collection.json from the published files (facts) and the dataset\'s prose',
   description:
     'Reads every product the dataset JSON lists (Parquet footers via DuckDB: schema, row count, GeoParquet bbox and geometry types; PMTiles header and vector layers; each layer\'s manifest.json; sizes), merges them with the prose, and writes README.md and a STAC 1.0.0 Collection (table and file extensions) at the bucket root. Fails, writing nothing, when a product is missing or a published column has no description.',

@@ -41,7 +41,7 @@ export const convertStageDef = defineStage({
 
 export const tableStageDef = defineStage({
   name: 'table',
-  run: async (o) => (await import('./convert.ts')).tableStage(o),
+  run: async (o) => (await import('./table.ts')).tableStage(o),
   summary: 'one non-spatial layer → Parquet (original names and types)',
   description: 'Exports every row and column of a non-spatial layer (e.g. a geodatabase lookup table) to Parquet, keeping column names and types; the file is named after the table.',
   options: {

@@ -1,0 +1,72 @@
+/**
+ * `table`: one non-spatial layer (e.g. a geodatabase lookup table) → Parquet, every row and
+ * column, names and types kept (columns.ts), rows in source order. The same GDAL pass as
+ * convert's, without geometry; no feature is dropped (rows read are checked against the source's
+ * count).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import gdal from 'gdal-async';
+import { CommandError } from '../core/errors.ts';
+import { configureGdalCache, openDuckDB } from '../core/limits.ts';
+import { log, Progress } from '../core/log.ts';
+import { sqlIdent, sqlString } from '../core/text.ts';
+import { configureGdalS3, geometryTypeName } from '../io/gdal.ts';
+import { Storage } from '../io/storage.ts';
+import type { RawOptions } from '../stage.ts';
+import { planColumns } from './columns.ts';
+import { streamTemp, translate } from './gdal-pass.ts';
+import { findLayer, openSource } from './source.ts';
+import { createStaging, SEQ } from './staging.ts';
+import { tableStageDef } from './stages.ts';
+
+export async function tableStage(opts: RawOptions): Promise<void> {
+  const { source, layer: name, out: outUrl } = tableStageDef.parse(opts);
+  const storage = new Storage();
+  configureGdalS3();
+  configureGdalCache();
+  const ds = await openSource(source, storage);
+  let work: string | undefined;
+  let db: DuckDBConnection | undefined;
+  try {
+    const layer = await findLayer(ds, name, source);
+    if (layer.geomType !== gdal.wkbNone)
+      throw new CommandError(`layer '${name}' of '${source}' has geometries (${geometryTypeName(layer.geomType)}); use 'cng-worker convert' for spatial layers`);
+    const sourceCount = await layer.features.countAsync();
+    const columns = planColumns(layer, [SEQ], (m) => log('table', m));
+    if (columns.length === 0) throw new CommandError(`table '${name}' of '${source}' has no columns`);
+    work = await mkdtemp(join(process.env.TMPDIR ?? tmpdir(), 'cng-table-'));
+    const tmpPath = join(work, 'table.gpkg');
+    db = await openDuckDB();
+    await createStaging(db, columns, false);
+    const appender = await db.createAppender('staging');
+    let n = 0;
+    try {
+      const progress = new Progress('table', 'rows', sourceCount);
+      const pass = () => translate(ds, layer.name, tmpPath, { spatial: false, stage: 'table', where: `table '${name}' of '${source}'` });
+      await streamTemp(tmpPath, pass, columns.length, (f) => {
+        const values = f.fields.toArray();
+        appender.appendBigInt(BigInt(++n));
+        for (const c of columns) c.append(appender, values[c.index]);
+        appender.endRow();
+        if ((n & 1023) === 0) progress.update(n);
+      });
+      progress.done(n);
+    } finally {
+      appender.closeSync();
+    }
+    if (n !== sourceCount) throw new CommandError(`read ${n} of ${sourceCount} rows of '${name}' in '${source}'; nothing was written`);
+    const out = join(work, 'table.parquet');
+    await db.run(
+      `COPY (SELECT ${columns.map((c) => sqlIdent(c.name)).join(', ')} FROM staging ORDER BY ${sqlIdent(SEQ)}) TO ${sqlString(out)} (FORMAT parquet, COMPRESSION zstd)`,
+    );
+    await storage.upload(out, outUrl);
+    log('table', `wrote ${n} rows × ${columns.length} columns of '${name}' to ${outUrl}`);
+  } finally {
+    db?.closeSync();
+    ds.close();
+    if (work) await rm(work, { recursive: true, force: true });
+  }
+}
