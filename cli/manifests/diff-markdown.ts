@@ -4,8 +4,7 @@
  * Kustomizations, Armada job sets and other objects that changed, and the files. Pure.
  */
 import { plural } from '../../worker/core/text.ts';
-import type { ArmadaRef, DatasetDiff, ManifestDiff, StageRef } from './compare.ts';
-import { isScalar, type FieldChange } from './value-diff.ts';
+import { type ArmadaRef, type DatasetDiff, type FieldChange, isScalar, type ManifestDiff, type StageRef } from './compare.ts';
 
 /** First line of every comment, so CI can find and update its previous comment. */
 export const DIFF_MARKER = '<!-- cng-manifest-diff -->';

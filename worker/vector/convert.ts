@@ -1,3 +1,22 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import gdal, { type Dataset, type Layer } from 'gdal-async';
+import { CommandError } from '../core/errors.ts';
+import { configureGdalCache, openDuckDB } from '../core/limits.ts';
+import { log } from '../core/log.ts';
+import { configureGdalS3 } from '../io/gdal.ts';
+import { type BBox, bboxStructSql, geoMetadata, geoParquetCopyOptions } from '../io/geoparquet.ts';
+import { Storage } from '../io/storage.ts';
+import type { RawOptions } from '../stage.ts';
+import { BB, checkUniqueIds, type Column, createStaging, HILBERT, loadFeatures, planColumns, SEQ, WKB } from './staging.ts';
+import type { FeatureTally, GeometryStats } from './geometry.ts';
+import { findLayer, openSource, translate } from './gdal-pass.ts';
+import { buildHexPlan, type HexPlan } from './plan.ts';
+import { convertStageDef } from './stages.ts';
+import { sqlIdent, sqlString } from '../core/text.ts';
+
 /**
  * `convert`: one vector layer → GeoParquet 1.1 + hex plan.
  *
@@ -58,26 +77,6 @@
  * - `--id-column` must name an integer attribute with unique, non-null values; it then replaces
  *   `_cng_fid` (the plan records the id column as `idColumn`).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { DuckDBConnection } from '@duckdb/node-api';
-import gdal, { type Dataset, type Layer } from 'gdal-async';
-import { CommandError } from '../core/errors.ts';
-import { configureGdalCache, openDuckDB } from '../core/limits.ts';
-import { log } from '../core/log.ts';
-import { configureGdalS3 } from '../io/gdal.ts';
-import type { BBox } from '../io/geoparquet.ts';
-import { Storage } from '../io/storage.ts';
-import type { RawOptions } from '../stage.ts';
-import { planColumns, type Column } from './columns.ts';
-import type { GeometryStats } from './feature-tally.ts';
-import { translate } from './gdal-pass.ts';
-import { buildHexPlan, type HexPlan } from './plan.ts';
-import { findLayer, openSource } from './source.ts';
-import { BB, checkUniqueIds, createStaging, HILBERT, loadFeatures, SEQ, WKB } from './staging.ts';
-import { convertStageDef } from './stages.ts';
-import { FID_COLUMN, writeGeoParquet } from './write-geoparquet.ts';
 
 export async function convertStage(opts: RawOptions): Promise<void> {
   const o = convertStageDef.parse(opts);
@@ -235,4 +234,29 @@ function crsName(layer: Layer): string {
   const code = srs.getAuthorityCode(null);
   const auth = srs.getAuthorityName(null);
   return auth && code ? `${auth}:${code}` : (srs.getAttrValue('PROJCS') ?? srs.getAttrValue('GEOGCS') ?? 'unnamed');
+}
+
+/**
+ * convert's GeoParquet, written by DuckDB from the staging table: rows in Hilbert order of their
+ * bbox centres (no geometry last), ZSTD, ≤ 49,152-row groups, the `_cng_fid` (when generated),
+ * the attributes, `geometry` and the `bbox` covering column, and our GeoParquet 1.1.0 `geo`
+ * metadata.
+ */
+
+/** The generated feature id column. */
+export const FID_COLUMN = '_cng_fid';
+
+/** Writes the staging table to `outPath`, with `_cng_fid` first when `generatedId`. */
+export async function writeGeoParquet(db: DuckDBConnection, outPath: string, columns: Column[], generatedId: boolean, tally: FeatureTally): Promise<void> {
+  const geo = geoMetadata({ geometryTypes: tally.geometryTypes, bbox: tally.bbox });
+  const attrs = columns.map((c) => sqlIdent(c.name));
+  const select = [...(generatedId ? [`${sqlIdent(SEQ)} AS ${sqlIdent(FID_COLUMN)}`] : []), ...attrs,
+    `ST_GeomFromWKB(${sqlIdent(WKB)}) AS geometry`,
+    `${bboxStructSql(...(BB.map(sqlIdent) as [string, string, string, string]), `${sqlIdent(WKB)} IS NULL`)} AS bbox`];
+  log('convert', `writing GeoParquet (${tally.rows} rows, Hilbert order)`);
+  const copyStarted = Date.now();
+  await db.run(
+    `COPY (SELECT ${select.join(', ')} FROM staging ORDER BY ${sqlIdent(HILBERT)} NULLS LAST, ${sqlIdent(SEQ)}) TO ${sqlString(outPath)} (${geoParquetCopyOptions(geo)})`,
+  );
+  log('convert', `GeoParquet written in ${((Date.now() - copyStarted) / 1000).toFixed(1)}s`);
 }

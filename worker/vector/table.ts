@@ -16,10 +16,8 @@ import { sqlIdent, sqlString } from '../core/text.ts';
 import { configureGdalS3, geometryTypeName } from '../io/gdal.ts';
 import { Storage } from '../io/storage.ts';
 import type { RawOptions } from '../stage.ts';
-import { planColumns } from './columns.ts';
-import { streamTemp, translate } from './gdal-pass.ts';
-import { findLayer, openSource } from './source.ts';
-import { createStaging, SEQ } from './staging.ts';
+import { createStaging, planColumns, SEQ } from './staging.ts';
+import { findLayer, openSource, streamTemp, translate } from './gdal-pass.ts';
 import { tableStageDef } from './stages.ts';
 
 export async function tableStage(opts: RawOptions): Promise<void> {

@@ -5,10 +5,9 @@
  */
 import { proseSchema, type DocsInput, type ResolvedProse } from '../../../constructs/prose.ts';
 import { human } from '../../core/text.ts';
-import { uniqueColumns, type ProseProblem } from './check.ts';
-import { layerColumnDescription, rasterColumnDescription } from './descriptions.ts';
+import { layerColumnDescription, type ProseProblem, rasterColumnDescription, uniqueColumns } from './check.ts';
 import type { Facts, LayerFacts, RasterFacts, Samples, TableFacts } from './facts.ts';
-import { fmtInt, truncate } from './markdown.ts';
+import { fmtInt, truncate } from './readme.ts';
 
 /** The writing brief: facts, samples, source links and exactly which descriptions are missing. */
 export function writingBrief(input: DocsInput, facts: Facts, samples: Samples | undefined, problems: ProseProblem[]): string {

@@ -1,17 +1,15 @@
+import type { DocsInput, DocsRaster, ResolvedProse } from '../../../constructs/prose.ts';
+import { human, plural } from '../../core/text.ts';
+import { parseS3Url } from '../../io/storage.ts';
+import { layerColumnDescription, rasterColumnDescription, resolveProse, uniqueColumns } from './check.ts';
+import { type Facts, type LayerFacts, mirrorBase, publicUrl, type RasterFacts } from './facts.ts';
+import { LAB_PROVIDER } from './stac.ts';
+
 /**
  * README.md of a dataset: every layer, raster, table, column and code with its public URL and
  * facts, how to read the data, and source, license and citation. One function per section, in
  * the order they appear.
  */
-import type { DocsInput, DocsRaster, ResolvedProse } from '../../../constructs/prose.ts';
-import { human, plural } from '../../core/text.ts';
-import { parseS3Url } from '../../io/storage.ts';
-import { resolveProse, uniqueColumns } from './check.ts';
-import { layerColumnDescription, rasterColumnDescription } from './descriptions.ts';
-import type { Facts, LayerFacts, RasterFacts } from './facts.ts';
-import { anchor, cell, fmtInt, fmtNum } from './markdown.ts';
-import { mirrorBase, publicUrl } from './public-urls.ts';
-import { LAB_PROVIDER } from './stac.ts';
 
 /** README.md: every layer, table, column and code, with public URLs and the facts. */
 export function renderReadme(input: DocsInput, facts: Facts): string {
@@ -308,4 +306,31 @@ function genericKey(key: string, name: string): string {
       break;
     }
   return parts.join('/');
+}
+
+/** Markdown and number formatting shared by the README and the writing brief. */
+
+/** A Markdown table cell: `|` escaped, line breaks folded into spaces. */
+export function cell(s: string): string {
+  return s.replace(/\|/g, '\\|').replace(/\n+/g, ' ');
+}
+
+/** The anchor id of a heading-like name: `layer-fee`, `codes-pub-access`. */
+export function anchor(s: string): string {
+  return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+}
+
+/** An integer with thousands separators: `1,234,567`. */
+export function fmtInt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+/** A number for prose: integers with separators, others with 4 significant digits. */
+export function fmtNum(n: number): string {
+  return Number.isInteger(n) ? fmtInt(n) : Number(n.toPrecision(4)).toLocaleString('en-US', { maximumFractionDigits: 12 });
+}
+
+/** At most `n` characters, `…` marking a cut. */
+export function truncate(s: string, n: number): string {
+  return s.length > n ? `${s.slice(0, n - 1)}…` : s;
 }

@@ -3,10 +3,8 @@
  * extensions), one asset per published product with its facts and column descriptions.
  */
 import type { DocsInput, ResolvedProse } from '../../../constructs/prose.ts';
-import { resolveProse } from './check.ts';
-import { layerColumnDescription, rasterColumnDescription, withCodes } from './descriptions.ts';
-import type { ColumnFact, Facts, LayerFacts, RasterFacts, RasterManifest, TableFacts } from './facts.ts';
-import { mirrorBase, publicUrl } from './public-urls.ts';
+import { layerColumnDescription, rasterColumnDescription, resolveProse, withCodes } from './check.ts';
+import { type ColumnFact, type Facts, type LayerFacts, mirrorBase, publicUrl, type RasterFacts, type RasterManifest, type TableFacts } from './facts.ts';
 
 const STAC_VERSION = '1.0.0';
 export const STAC_EXTENSIONS = {
