@@ -1,12 +1,121 @@
+import { readFileSync } from 'node:fs';
+import { placeName, type Region, type Rng } from './shapes.ts';
+
+/**
+ * The 6 spatial layers of the PAD-US-shaped sample: their real PAD-US 4.1 names, fields (names and
+ * types from padus-4-1.md; string widths are plausible values, not verified against the real
+ * geodatabase, nor is the position of the easement fields) and feature classes.
+ */
+
+/** The real PAD-US 4.1 layer names, by feature class. */
+export const PADUS_LAYER_NAMES = {
+  fee: 'PADUS4_1Fee',
+  easement: 'PADUS4_1Easement',
+  proclamation: 'PADUS4_1Proclamation',
+  marine: 'PADUS4_1Marine',
+  designation: 'PADUS4_1Designation',
+  combined: 'PADUS4_1Combined_Proclamation_Marine_Fee_Designation_Easement',
+} as const;
+
+export type LayerKey = keyof typeof PADUS_LAYER_NAMES;
+/** The layers features are drawn for; Combined is their union. */
+export type SourceKey = Exclude<LayerKey, 'combined'>;
+
+/** The order the spatial layers are written in. */
+export const LAYER_ORDER: LayerKey[] = ['fee', 'easement', 'proclamation', 'marine', 'designation', 'combined'];
+
+export type FieldSpec = [name: string, type: 'string' | 'integer' | 'real', width?: number];
+
+const COMMON_FIELDS: FieldSpec[] = [
+  ['FeatClass', 'string', 12], ['Category', 'string', 12], ['Own_Type', 'string', 5], ['Own_Name', 'string', 5],
+  ['Loc_Own', 'string', 254], ['Mang_Type', 'string', 5], ['Mang_Name', 'string', 5], ['Loc_Mang', 'string', 254],
+  ['Des_Tp', 'string', 5], ['Loc_Ds', 'string', 254], ['Unit_Nm', 'string', 254], ['Loc_Nm', 'string', 254],
+  ['State_Nm', 'string', 3], ['Agg_Src', 'string', 254], ['GIS_Src', 'string', 254], ['Src_Date', 'string', 10],
+  ['GIS_Acres', 'integer'], ['Source_PAID', 'string', 254], ['WDPA_Cd', 'integer'], ['Pub_Access', 'string', 3],
+  ['Access_Src', 'string', 254], ['Access_Dt', 'string', 10], ['GAP_Sts', 'string', 2], ['GAPCdSrc', 'string', 254],
+  ['GAPCdDt', 'string', 10], ['IUCN_Cat', 'string', 30], ['IUCNCtSrc', 'string', 254], ['IUCNCtDt', 'string', 10],
+  ['Date_Est', 'string', 10], ['Comments', 'string', 254],
+];
+const SHAPE_FIELDS: FieldSpec[] = [['SHAPE_Length', 'real'], ['SHAPE_Area', 'real']];
+const TERM_FIELDS: FieldSpec[] = [['Term', 'integer'], ['Duration', 'string', 10]];
+const HOLDER_FIELDS: FieldSpec[] = [['EsmtHldr', 'string', 254], ['EHoldTyp', 'string', 5]];
+
+/** The fields of each spatial layer, in order. */
+export const LAYER_FIELDS: Record<LayerKey, FieldSpec[]> = {
+  fee: [...COMMON_FIELDS, ...SHAPE_FIELDS],
+  easement: [...COMMON_FIELDS, ...HOLDER_FIELDS, ...TERM_FIELDS, ...SHAPE_FIELDS],
+  proclamation: [...COMMON_FIELDS, ...SHAPE_FIELDS],
+  marine: [...COMMON_FIELDS, ...SHAPE_FIELDS],
+  designation: [...COMMON_FIELDS, ...SHAPE_FIELDS],
+  combined: [...COMMON_FIELDS, ...TERM_FIELDS, ...SHAPE_FIELDS],
+};
+
+/** The FeatClass attribute of each source layer's features. */
+export const FEAT_CLASS: Record<SourceKey, string> = {
+  fee: 'Fee', easement: 'Easement', proclamation: 'Proclamation', marine: 'Marine', designation: 'Designation',
+};
+
+/** Order of the source layers inside Combined, as its name says. */
+export const COMBINED_ORDER: SourceKey[] = ['proclamation', 'marine', 'fee', 'designation', 'easement'];
+
+/**
+ * PAD-US 4.1's 8 lookup tables (the non-spatial layers, 204 rows: 4, 7, 63, 4, 10, 44, 11, 61 as in
+ * the project's PAD-US 4.1 reference notes), read from lookup-tables.json beside this file. Codes,
+ * descriptions, Old_Code and St_FIPS values are those of PAD-US 4.1's tables as listed in a public
+ * summary of their Parquet exports; that listing has all 63 Designation_Type and 44 Agency_Name
+ * rows but only 60 of the 61 State_Name rows, so one State_Name row (code 'ZZ', used by no
+ * feature) is a clearly-labelled placeholder that keeps the count right.
+ */
+
+/** A table row: column name → value (NULL where the table has none). */
+export type Row = Record<string, string | null>;
+
+interface TableData {
+  columns: string[];
+  rows: (string | null)[][];
+}
+
+const DATA: Record<string, TableData> = JSON.parse(readFileSync(new URL('./lookup-tables.json', import.meta.url), 'utf8'));
+
+/** The 8 lookup tables in the order they are written, with their rows. */
+export const PADUS_LOOKUP_TABLES: Record<string, Row[]> = Object.fromEntries(
+  Object.entries(DATA).map(([name, { columns, rows }]) => [
+    name,
+    rows.map((values) => Object.fromEntries(columns.map((c, i) => [c, values[i] ?? null]))),
+  ]),
+);
+
+/** Agency_Name codes by their Agency_Type (what kind of agency each is). */
+const AGENCIES_BY_TYPE: Record<string, string[]> = {
+  FED: ['ARS', 'BIA', 'BLM', 'BOEM', 'BPA', 'DOD', 'DOE', 'FWS', 'NOAA', 'NPS', 'NRCS', 'OTHF', 'TVA', 'USACE', 'USBR', 'USFS'],
+  STAT: ['OTHS', 'SDC', 'SDNR', 'SDOL', 'SFW', 'SLB', 'SPR'],
+  TERR: ['AS', 'FM', 'GU', 'MH', 'MP', 'PR', 'PW', 'UM', 'VI'],
+  LOC: ['CITY', 'CNTY', 'UNKL'],
+  DIST: ['REG', 'RWD'],
+  UNK: ['OTHR', 'UNK'],
+  DESG: ['DESG'], JNT: ['JNT'], NGO: ['NGO'], PVT: ['PVT'], TRIB: ['TRIB'],
+};
+
+/** Agency_Name code → its Agency_Type code. */
+export const AGENCY_TYPE_OF: Record<string, string> = Object.fromEntries(
+  Object.entries(AGENCIES_BY_TYPE).flatMap(([type, codes]) => codes.map((code) => [code, type])),
+);
+
+/** Agency_Name code → its description. */
+export const AGENCY_DOM: Record<string, string> = Object.fromEntries(
+  PADUS_LOOKUP_TABLES.Agency_Name.map((row) => [row.Code!, row.Dom!]),
+);
+
+/** Designation_Type code → its description. */
+export function designationDom(code: string): string | null {
+  return PADUS_LOOKUP_TABLES.Designation_Type.find((d) => d.Code === code)?.Dom ?? null;
+}
+
 /**
  * The sample's attribute rows: codes drawn so that they join the lookup tables (manager and owner
  * agencies, designation types, GAP status, IUCN category, public access) and plausible names,
  * sources and dates around them, per feature class.
  */
-import { AGENCY_DOM, AGENCY_TYPE_OF, designationDom } from './lookup-tables.ts';
-import { FEAT_CLASS, type SourceKey } from './layers.ts';
-import { placeName, type Region } from './places.ts';
-import type { Rng } from './random.ts';
 
 /** A feature's attribute values by field name (NULL = unset). */
 export type Attrs = Record<string, string | number | null>;

@@ -3,11 +3,8 @@
  * shape) drawn from the seed — proportional counts of ordinary features, with the hard cases
  * inserted evenly among them. The draw order is fixed: the same seed gives the same plan.
  */
-import { drawAttributes, type AttrInput, type Attrs } from './attributes.ts';
-import type { SourceKey } from './layers.ts';
-import { LAND_REGIONS, MARINE_REGIONS, pointIn, regionOf, type Region } from './places.ts';
-import type { Rng } from './random.ts';
-import { albersRect, bowTie, CURVES, ordinaryShape, starRing, type Ring, type Shape } from './shapes.ts';
+import { type AttrInput, type Attrs, drawAttributes, type SourceKey } from './attributes.ts';
+import { albersRect, bowTie, CURVES, LAND_REGIONS, MARINE_REGIONS, ordinaryShape, pointIn, type Region, regionOf, type Ring, type Rng, type Shape, starRing } from './shapes.ts';
 
 export interface PlannedFeature {
   cls: SourceKey;
