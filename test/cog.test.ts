@@ -10,13 +10,12 @@ import type { AddressInfo } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import gdal from 'gdal-async';
 import { CommandError } from '../worker/core/errors.ts';
 import { footprintBounds4326, makeCog, parseCogOptions, type CogInfo, type CogParams } from '../worker/raster/cog.ts';
 import { validateCog } from '../worker/io/cogcheck.ts';
 import { Storage } from '../worker/io/storage.ts';
-import { ROOT, cng, s3Client, s3Env } from './helpers.ts';
+import { ROOT, cng, s3TestBucket } from './helpers.ts';
 import { writeRaster } from './raster-fixtures.ts';
 
 let dir: string;
@@ -426,11 +425,7 @@ describe('cog: storage', () => {
 
   it('reads through /vsis3/ and range-validates on a real S3 server (CLI run)', async () => {
     const s3 = inject('s3');
-    const bucket = `test-cog-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
-    const env = s3Env(s3);
-    const client = s3Client(s3);
-    await client.send(new CreateBucketCommand({ Bucket: bucket }));
-    const storage = new Storage(env);
+    const { bucket, env, client, storage } = await s3TestBucket(s3, 'test-cog');
     const a = writeRaster(join(dir, 's3', 'a.tif'), { width: 600, height: 520, type: 'Int16', nodata: -1, geoTransform: [0, 0.01, 0, 10, 0, -0.01], value: (x, y) => (x + y) % 300 });
     const b = writeRaster(join(dir, 's3', 'b.tif'), { width: 600, height: 520, type: 'Int16', nodata: -2, geoTransform: [6, 0.01, 0, 10, 0, -0.01], value: (x) => (x % 5 === 0 ? -2 : 7) });
     await storage.upload(a, `s3://${bucket}/raw/a.tif`);

@@ -3,7 +3,6 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import gdal from 'gdal-async';
 import { getHexagonAreaAvg } from 'h3-js';
@@ -16,7 +15,7 @@ import { hilbertIndex, lonLatHilbert, readGeoParquetMeta } from '../worker/io/ge
 import { decodeWkb, encodeWkb, scanWkb, toMultiWkb, unwrapAntimeridian, type Geom } from '../worker/geo/wkb.ts';
 import { buildHexPlan, checkHexPlan, estimateCells, type HexPlan, type PlanFeature } from '../worker/vector/plan.ts';
 import { Storage } from '../worker/io/storage.ts';
-import { ROOT, s3Client, s3Env } from './helpers.ts';
+import { ROOT, s3TestBucket } from './helpers.ts';
 import { makeAleutianGpkg, makeCurvedGpkg, makePadusLikeGdb, makeVectorDataset, projectedBoxWkt } from './fixtures.ts';
 
 let dir: string;
@@ -434,11 +433,7 @@ describe('the real CLI', () => {
 describe('S3 (a real S3 server)', () => {
   it('converts a FileGDB read through /vsis3/ and uploads the GeoParquet and plan', async () => {
     const s3 = inject('s3');
-    const bucket = `test-convert-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
-    const env = s3Env(s3);
-    const client = s3Client(s3);
-    await client.send(new CreateBucketCommand({ Bucket: bucket }));
-    const storage = new Storage(env);
+    const { bucket, env, client, storage } = await s3TestBucket(s3, 'test-convert');
     for (const f of readdirSync(gdb)) await storage.upload(join(gdb, f), `s3://${bucket}/raw/padus_like.gdb/${f}`);
     const r = spawnSync(process.execPath, [
       join(ROOT, 'bin/cng-worker.js'), 'convert', '--source', `s3://${bucket}/raw/padus_like.gdb`, '--layer', 'PADUS4_1Marine',

@@ -2,12 +2,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { vi } from 'vitest';
 import type { DatasetSpec } from '../constructs/index.ts';
 import { runCommand, type Command } from '../worker/core/command.ts';
+import { Storage } from '../worker/io/storage.ts';
 import type { ProvidedS3 } from './global-setup.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..');
@@ -69,6 +70,15 @@ export function s3Client(s3: ProvidedS3): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
+}
+
+/** A new, uniquely named bucket on the tests' S3 server, with the env, SDK client and Storage that reach it. */
+export async function s3TestBucket(s3: ProvidedS3, prefix: string) {
+  const bucket = `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+  const env = s3Env(s3);
+  const client = s3Client(s3);
+  await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  return { bucket, env, client, storage: new Storage(env) };
 }
 
 /** Runs a `cng` command in-process, returning the exit code and what it printed. */
