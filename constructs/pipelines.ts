@@ -2,9 +2,10 @@ import { ApiObject, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { ClusterProfile } from './profile.ts';
 import {
-  DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, HEX_DEFAULTS, hexWorkUnits, parseDatasetSpec, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS, tableStageId,
-  type DatasetSpec, type HexSettings, type LayerSpec, type RasterSpec, type RasterValueKind, type ResolvedDatasetSpec, type TableSpec,
+  DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, hexWorkUnits, layerHexSettings, parseDatasetSpec, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS, tableStageId,
+  type DatasetSpec, type HexSettings, type LayerSpec, type RasterSpec, type ResolvedDatasetSpec, type TableSpec,
 } from './spec.ts';
+import { hexBudgetIssues, hexJobCounts, SpecError } from './spec-rules.ts';
 import type { DatasetProse, DocsInput, DocsLayer, DocsRaster, DocsTable } from './prose.ts';
 import { Stage, type DatasetContext, type StageKind, type StageProps, type StageResources } from './stage.ts';
 
@@ -27,6 +28,9 @@ export class Dataset extends Construct {
 
   constructor(scope: Construct, spec: DatasetSpec, profile: ClusterProfile = ClusterProfile.NRP) {
     const resolved = parseDatasetSpec(spec);
+    // Before any Job is built: hex Jobs that cannot fit the dataset's pods.
+    const budget = hexBudgetIssues(resolved, profile);
+    if (budget.length) throw new SpecError(resolved.name, budget);
     super(scope, resolved.name);
     this.spec = resolved;
     this.context = { name: resolved.name, run: resolved.run, profile };
@@ -35,11 +39,7 @@ export class Dataset extends Construct {
     // Hex pods (vector hex and raster-hex Jobs, which may run at the same time) share what the
     // single-pod stages leave of maxPods.
     const rasterEntries = Object.entries(resolved.rasters);
-    const hexJobs =
-      Object.values(resolved.layers).reduce(
-        (n, l) => n + (this.hexSettings(l).runner === 'flux' ? Math.ceil(this.hexUnits(l) / profile.maxCompletionsPerJob) : 0),
-        0,
-      ) + rasterEntries.length * Math.ceil(RASTER_HEX_UNITS / profile.maxCompletionsPerJob);
+    const hexJobs = hexJobCounts(resolved, profile).total;
     const singlePodStages = 1 + Object.keys(resolved.layers).length * 3 + resolved.tables.length + rasterEntries.length * 2;
     const hexParallelism = Math.max(1, Math.floor((resolved.maxPods - singlePodStages) / Math.max(1, hexJobs)));
 
@@ -136,6 +136,9 @@ export class Dataset extends Construct {
       resources?: Partial<StageResources>; retryIndexes?: number[]; env?: StageProps['env'];
     },
   ): Stage {
+    // Stage ids name charts (cdk8s rejects a repeat with a stack trace) and Kustomizations.
+    if (this.stages.some((s) => s.stageId === stageId))
+      throw new SpecError(this.context.name, [{ path: [], message: `two stages would be named "${stageId}" (layer keys and table names make the stage ids); rename one` }]);
     const stage = new Stage(this, stageId, {
       dataset: this.context,
       stageId,
@@ -150,7 +153,7 @@ export class Dataset extends Construct {
 
   /** Effective hex settings of a layer (dataset defaults, then the layer's overrides). */
   hexSettings(l: LayerSpec): HexSettings {
-    return { ...HEX_DEFAULTS, ...this.spec.hex, ...l.hex };
+    return layerHexSettings(this.spec.hex, l.hex);
   }
 
   /** Work units of a layer's hex stage. */
