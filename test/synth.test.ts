@@ -7,7 +7,7 @@ import { App, ApiObject, JsonPatch } from 'cdk8s';
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  buildDatasets, checkManifests, credentialIn, jobName, ClusterProfile, collectManifests, maxConcurrentPods, PolicyError,
+  buildDatasets, checkManifests, credentialIn, jobName, ClusterProfile, collectManifests, maxConcurrentPods, PolicyError, publicKeys,
   parseDatasetSpec, readDist, renderManifests, synthesize, writeDist, type DatasetSpec, type Manifests, type Violation,
 } from '../constructs/index.ts';
 import { datasets } from '../datasets/index.ts';
@@ -580,3 +580,34 @@ describe('credentialIn', () => {
   ])('%s → none', (source) => expect(credentialIn(source)).toBeUndefined());
 });
 
+describe('setup-bucket publishes the product keys, and a changed key list re-runs setup-bucket only', () => {
+  it('lists what STAC points at: GeoParquet, PMTiles, manifests, hex directories, tables, README/STAC; never raw/ or _work/', () => {
+    const spec = parseDatasetSpec(smallSpec({ prose: padus41.prose, rasters: { r: { source: 's3://public-demo/raw/r.tif', valueKind: 'count' } } }));
+    expect(publicKeys(spec)).toEqual([
+      'README.md', 'stac-collection.json',
+      'demo-1/fee.parquet', 'demo-1/fee.pmtiles', 'demo-1/fee/manifest.json', 'demo-1/fee/hex/',
+      'demo-1/marine.parquet', 'demo-1/marine.pmtiles', 'demo-1/marine/manifest.json', 'demo-1/marine/hex/',
+      'demo-1/lookup/Public_Access.parquet',
+      'demo-1/cog/r.tif', 'demo-1/hex/r/',
+    ]);
+    expect(publicKeys(parseDatasetSpec({ ...spec, layout: 'named' }))).toContain('demo-1/r/manifest.json');
+    expect(publicKeys(parseDatasetSpec(smallSpec())).join(',')).not.toMatch(/raw\/|_work|README/);
+  });
+
+  it('passes them to setup-bucket with the dataset name', () => {
+    const job = jobs(synthesize([smallSpec()]).manifests).find((j) => j.metadata.labels['cng/stage'] === 'setup-bucket')!;
+    expect(container(job).command).toEqual([
+      'cng-worker', 'setup-bucket', '--bucket', 'public-demo', '--dataset', 'demo-1', '--public',
+      'demo-1/fee.parquet,demo-1/fee.pmtiles,demo-1/fee/manifest.json,demo-1/fee/hex/,demo-1/marine.parquet,demo-1/marine.pmtiles,demo-1/marine/manifest.json,demo-1/marine/hex/,demo-1/lookup/Public_Access.parquet',
+    ]);
+  });
+
+  it('an added layer re-applies the policy (setup-bucket renamed) without renaming any other Job', () => {
+    const id = (j: any) => `${j.metadata.labels['cng/stage']}:${j.metadata.labels['cng/layer'] ?? (j.metadata.labels['cng/stage'] === 'table' ? container(j).command[5] : '')}`;
+    const names = (spec: DatasetSpec) => new Map(jobs(synthesize([spec]).manifests).map((j) => [id(j), j.metadata.name]));
+    const a = names(smallSpec());
+    const b = names(smallSpec({ layers: { ...smallSpec().layers, extra: { layer: 'Extra', features: 10 } } }));
+    expect(a.size).toBe(10);
+    expect([...a.keys()].filter((k) => a.get(k) !== b.get(k))).toEqual(['setup-bucket:']);
+  });
+});
