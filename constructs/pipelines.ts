@@ -2,9 +2,10 @@ import { ApiObject, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { ClusterProfile } from './profile.ts';
 import {
-  DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, HEX_DEFAULTS, hexWorkUnits, parseDatasetSpec, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS, tableStageId,
-  type DatasetSpec, type HexSettings, type LayerSpec, type RasterSpec, type RasterValueKind, type ResolvedDatasetSpec, type TableSpec,
+  DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, hexWorkUnits, layerHexSettings, parseDatasetSpec, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS, tableStageId,
+  type DatasetSpec, type HexSettings, type LayerSpec, type RasterSpec, type ResolvedDatasetSpec, type TableSpec,
 } from './spec.ts';
+import { hexBudgetIssues, hexJobCounts, SpecError } from './spec-rules.ts';
 import type { DatasetProse, DocsInput, DocsLayer, DocsRaster, DocsTable } from './prose.ts';
 import { Stage, type DatasetContext, type StageKind, type StageProps, type StageResources } from './stage.ts';
 
@@ -27,6 +28,9 @@ export class Dataset extends Construct {
 
   constructor(scope: Construct, spec: DatasetSpec, profile: ClusterProfile = ClusterProfile.NRP) {
     const resolved = parseDatasetSpec(spec);
+    // Before any Job is built: hex Jobs that cannot fit the dataset's pods.
+    const budget = hexBudgetIssues(resolved, profile);
+    if (budget.length) throw new SpecError(resolved.name, budget);
     super(scope, resolved.name);
     this.spec = resolved;
     this.context = { name: resolved.name, run: resolved.run, profile };
@@ -35,11 +39,7 @@ export class Dataset extends Construct {
     // Hex pods (vector hex and raster-hex Jobs, which may run at the same time) share what the
     // single-pod stages leave of maxPods.
     const rasterEntries = Object.entries(resolved.rasters);
-    const hexJobs =
-      Object.values(resolved.layers).reduce(
-        (n, l) => n + (this.hexSettings(l).runner === 'flux' ? Math.ceil(this.hexUnits(l) / profile.maxCompletionsPerJob) : 0),
-        0,
-      ) + rasterEntries.length * Math.ceil(RASTER_HEX_UNITS / profile.maxCompletionsPerJob);
+    const hexJobs = hexJobCounts(resolved, profile).total;
     const singlePodStages = 1 + Object.keys(resolved.layers).length * 3 + resolved.tables.length + rasterEntries.length * 2;
     const hexParallelism = Math.max(1, Math.floor((resolved.maxPods - singlePodStages) / Math.max(1, hexJobs)));
 
@@ -120,10 +120,17 @@ export class Dataset extends Construct {
     }
   }
 
-  /** The setup-bucket stage (created once, shared by every pipeline). */
+  /**
+   * The setup-bucket stage (created once, shared by every pipeline). It makes the dataset's
+   * published keys world-readable (`--public`, statements named after `--dataset`). Stages
+   * downstream depend on the bucket, not on who may read it: their names follow `--bucket` only,
+   * so a changed product list re-applies the policy and re-runs nothing else.
+   */
   setupBucket(): Stage {
+    const bucket = ['--bucket', this.spec.bucket];
     return (this.bucketStage ??= this.addStage('setup-bucket', 'setup-bucket', {
-      args: ['--bucket', this.spec.bucket],
+      args: [...bucket, '--dataset', this.spec.name, '--public', publicKeys(this.spec).join(',')],
+      dependentArgs: bucket,
     }));
   }
 
@@ -133,9 +140,12 @@ export class Dataset extends Construct {
     kind: StageKind,
     props: {
       args: string[]; layer?: string; workItems?: number; parallelism?: number; dependsOn?: Stage[]; runner?: 'flux' | 'armada';
-      resources?: Partial<StageResources>; retryIndexes?: number[]; env?: StageProps['env'];
+      resources?: Partial<StageResources>; retryIndexes?: number[]; env?: StageProps['env']; dependentArgs?: string[];
     },
   ): Stage {
+    // Stage ids name charts (cdk8s rejects a repeat with a stack trace) and Kustomizations.
+    if (this.stages.some((s) => s.stageId === stageId))
+      throw new SpecError(this.context.name, [{ path: [], message: `two stages would be named "${stageId}" (layer keys and table names make the stage ids); rename one` }]);
     const stage = new Stage(this, stageId, {
       dataset: this.context,
       stageId,
@@ -150,7 +160,7 @@ export class Dataset extends Construct {
 
   /** Effective hex settings of a layer (dataset defaults, then the layer's overrides). */
   hexSettings(l: LayerSpec): HexSettings {
-    return { ...HEX_DEFAULTS, ...this.spec.hex, ...l.hex };
+    return layerHexSettings(this.spec.hex, l.hex);
   }
 
   /** Work units of a layer's hex stage. */
@@ -171,6 +181,11 @@ export class Dataset extends Construct {
           ` (the stage changed); submit dist/armada/${this.context.name}-${stage.stageId}.yaml and set ${field} to the new id once it has completed, or remove it`,
       );
     this.armadaCompleted.set(stage, jobSetId);
+  }
+
+  /** `s3://<bucket>/<key>`: the URL of an object of this dataset's bucket. */
+  url(key: string): string {
+    return s3(this.spec.bucket, key);
   }
 
   /** Object key of a product: `<prefix>/<name><suffix>`. */
@@ -264,12 +279,13 @@ export class VectorLayerPipeline {
 
   constructor(dataset: Dataset, key: string, props: VectorLayerPipelineProps) {
     const { layer } = props;
-    const bucket = dataset.spec.bucket;
     const name = layer.name ?? key;
-    const geoparquet = s3(bucket, dataset.key(name, '.parquet'));
-    const work = dataset.key(name, '/_work');
-    const plan = s3(bucket, `${work}/hex-plan.json`);
-    const chunks = s3(bucket, `${work}/chunks`);
+    const paths = layerPaths((p) => dataset.key(p), name);
+    const url = (k: string) => dataset.url(k);
+    const geoparquet = url(paths.geoparquet);
+    const work = paths.work;
+    const plan = url(`${work}/hex-plan.json`);
+    const chunks = url(`${work}/chunks`);
     const hex = dataset.hexSettings(layer);
     const units = dataset.hexUnits(layer);
     const res = (kind: StageKind) => layer.resources?.[kind];
@@ -279,10 +295,10 @@ export class VectorLayerPipeline {
       name,
       sourceLayer: layer.layer,
       geoparquet,
-      pmtiles: s3(bucket, dataset.key(name, '.pmtiles')),
+      pmtiles: url(paths.pmtiles),
       pmtilesLayer: name,
-      hex: s3(bucket, dataset.key(name, '/hex')),
-      manifest: s3(bucket, dataset.key(name, '/manifest.json')),
+      hex: url(paths.hex),
+      manifest: url(paths.manifest),
       resolution: hex.resolution,
       parents: hex.parents,
     };
@@ -314,7 +330,7 @@ export class VectorLayerPipeline {
       resources: res('repartition'),
       args: [
         '--input', geoparquet, '--plan', plan, '--chunks', chunks, ...cells, '--containment', hex.containment,
-        '--out', s3(bucket, dataset.key(name, '/hex')), '--manifest', s3(bucket, dataset.key(name, '/manifest.json')),
+        '--out', url(paths.hex), '--manifest', url(paths.manifest),
       ],
     });
     this.pmtiles = dataset.addStage(`${key}-pmtiles`, 'pmtiles', {
@@ -322,7 +338,7 @@ export class VectorLayerPipeline {
       dependsOn: [this.convert],
       resources: res('pmtiles'),
       args: [
-        '--input', geoparquet, '--out', s3(bucket, dataset.key(name, '.pmtiles')), '--layer-name', name,
+        '--input', geoparquet, '--out', url(paths.pmtiles), '--layer-name', name,
         '--min-zoom', String(layer.pmtiles?.minZoom ?? 0), '--max-zoom', String(layer.pmtiles?.maxZoom ?? 14),
       ],
     });
@@ -344,7 +360,7 @@ export class TableExport {
   readonly products: DocsTable;
 
   constructor(dataset: Dataset, props: TableExportProps) {
-    const out = s3(dataset.spec.bucket, join(dataset.spec.prefix, dataset.spec.tablesDir, `${props.name ?? props.table}.parquet`));
+    const out = dataset.url(tablePath(dataset.spec, props.name ?? props.table));
     this.products = { name: props.name ?? props.table, sourceLayer: props.table, url: out };
     this.stage = dataset.addStage(tableStageId(props.table), 'table', {
       dependsOn: [dataset.setupBucket()],
@@ -377,10 +393,9 @@ export class RasterLayerPipeline {
 
   constructor(dataset: Dataset, key: string, props: RasterLayerPipelineProps) {
     const { raster } = props;
-    const bucket = dataset.spec.bucket;
     const name = raster.name ?? key;
     const paths = rasterPaths(dataset.spec.layout, (suffix) => dataset.key(suffix), name);
-    const url = (k: string) => s3(bucket, k);
+    const url = (k: string) => dataset.url(k);
     const sources = typeof raster.source === 'string' ? [raster.source] : raster.source;
     const resolution = raster.hex?.resolution ?? RASTER_HEX_DEFAULTS.resolution;
     const parents = raster.hex?.parents ?? [...RASTER_HEX_DEFAULTS.parents];
@@ -434,3 +449,33 @@ export function rasterPaths(
   return { ...p, info: `${p.work}/cog.json`, stats: `${p.work}/stats` };
 }
 
+
+/** Object keys of a vector layer's products and work files (`key` adds the dataset prefix). */
+export function layerPaths(key: (path: string) => string, name: string): { geoparquet: string; pmtiles: string; hex: string; manifest: string; work: string } {
+  return { geoparquet: key(`${name}.parquet`), pmtiles: key(`${name}.pmtiles`), hex: key(`${name}/hex`), manifest: key(`${name}/manifest.json`), work: key(`${name}/_work`) };
+}
+
+/** Object key of a table export: `<prefix>/<tablesDir>/<name>.parquet`. */
+export function tablePath(spec: Pick<ResolvedDatasetSpec, 'prefix' | 'tablesDir'>, name: string): string {
+  return join(spec.prefix, spec.tablesDir, `${name}.parquet`);
+}
+
+/**
+ * What a dataset publishes, as setup-bucket's `--public` list: the object keys README/STAC point
+ * at, and (ending in '/') the directories readers list, i.e. the hex partitions. Never `raw/`
+ * sources or `_work/` files. README.md and stac-collection.json only with a docs stage.
+ */
+export function publicKeys(spec: ResolvedDatasetSpec): string[] {
+  const key = (p: string) => join(spec.prefix, p);
+  const out = spec.prose ? ['README.md', 'stac-collection.json'] : [];
+  for (const [k, l] of Object.entries(spec.layers)) {
+    const p = layerPaths(key, l.name ?? k);
+    out.push(p.geoparquet, p.pmtiles, p.manifest, `${p.hex}/`);
+  }
+  for (const t of spec.tables) out.push(tablePath(spec, typeof t === 'string' ? t : t.name));
+  for (const [k, r] of Object.entries(spec.rasters)) {
+    const p = rasterPaths(spec.layout, key, r.name ?? k);
+    out.push(p.cog, `${p.hex}/`, ...(p.manifest.startsWith(`${p.hex}/`) ? [] : [p.manifest]));
+  }
+  return out;
+}

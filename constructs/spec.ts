@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { proseSchema } from './prose.ts';
-import type { StageKind, StageResources } from './stage.ts';
+import { datasetIssues, SpecError } from './spec-rules.ts';
+import type { StageKind } from './stage.ts';
+
+export {
+  DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, HEX_DEFAULTS, hexWorkUnits, layerHexSettings, MAX_HEX_UNITS, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS,
+  slugify, tableStageId, type HexSettings,
+} from './defaults.ts';
 
 /**
  * The dataset file format. A dataset file exports one `DatasetSpec`; everything about the cluster
@@ -12,6 +18,9 @@ const dnsLabel = z
   .string()
   .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be lower-case letters, digits and "-" (a DNS label)')
   .max(40, 'must be at most 40 characters so Job names fit in 63');
+
+/** A key path inside a bucket ('' or `a/b-c/d.e`): no wildcard or separator characters. */
+const KEY_PATH = /^([a-z0-9][-a-z0-9_.]*(\/[a-z0-9][-a-z0-9_.]*)*)?$/;
 
 const quantity = z.string().regex(/^[0-9.]+(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/, 'must be a Kubernetes quantity like "2", "500m" or "4Gi"');
 
@@ -141,7 +150,8 @@ const raster = z
   })
   .strict();
 
-export const datasetSpecSchema = z
+/** The dataset file's fields; `datasetSpecSchema` adds the rules between them (spec-rules.ts). */
+const datasetShape = z
   .object({
     /** Dataset id, a DNS label: prefix of every Job and Kustomization, e.g. 'padus-4-1'. */
     name: dnsLabel,
@@ -156,7 +166,7 @@ export const datasetSpecSchema = z
     /** Bucket of the products (public-<name>). */
     bucket: z.string().regex(/^[a-z0-9][-a-z0-9.]{2,62}$/),
     /** Key prefix of the products inside the bucket. @default '' (bucket root) */
-    prefix: z.string().regex(/^([a-z0-9][-a-z0-9_.]*(\/[a-z0-9][-a-z0-9_.]*)*)?$/).default(''),
+    prefix: z.string().regex(KEY_PATH).default(''),
     /** Spatial layers by key (the key names stages and, by default, products). */
     layers: z.record(dnsLabel, layer).default({}),
     /**
@@ -180,7 +190,7 @@ export const datasetSpecSchema = z
      */
     layout: z.enum(['formats', 'named']).default('formats'),
     /** Directory of the table exports. @default 'lookup' */
-    tablesDir: z.string().default('lookup'),
+    tablesDir: z.string().regex(KEY_PATH, 'must be lower-case letters, digits, "-", "_" and "." in "/"-separated parts').default('lookup'),
     /** Hex settings for every layer (a layer may override). */
     hex: hex.partial().default({}),
     /** Pods this dataset may run at once; hex parallelism is derived from it. @default 100 */
@@ -201,143 +211,24 @@ export const datasetSpecSchema = z
      */
     prose: proseSchema.optional(),
   })
-  .strict()
-  .superRefine((d, ctx) => {
-    const rasterKeys = Object.keys(d.rasters);
-    if (Object.keys(d.layers).length + d.tables.length + rasterKeys.length === 0)
-      ctx.addIssue({ code: 'custom', message: 'a dataset needs at least one layer, table or raster' });
-    // The dataset source is what layers without their own source and every table read.
-    if (d.source === undefined && (d.tables.length > 0 || Object.values(d.layers).some((l) => l.source === undefined)))
-      ctx.addIssue({
-        code: 'custom',
-        path: ['source'],
-        message: rasterKeys.length ? 'Required by the layers without their own source and the tables (a raster-only dataset needs none)' : 'Required',
-      });
-    // Kustomization names (<dataset>-<stage>) end up in label values: at most 63 characters.
-    const check = (path: (string | number)[], stageId: string) => {
-      const name = `${d.name}-${stageId}`;
-      if (name.length > 63)
-        ctx.addIssue({ code: 'custom', path, message: `stage name "${name}" is ${name.length} characters; shorten the dataset name or this key so it fits 63` });
-    };
-    for (const key of Object.keys(d.layers)) check(['layers', key], `${key}-repartition`);
-    for (const [key, l] of Object.entries(d.layers)) {
-      const indexes = l.hex?.retry?.indexes;
-      if (!indexes) continue;
-      const units = hexWorkUnits(l.features, l.hex?.featuresPerUnit ?? d.hex.featuresPerUnit ?? HEX_DEFAULTS.featuresPerUnit);
-      const path = ['layers', key, 'hex', 'retry', 'indexes'];
-      const retryRun = l.hex?.retry?.run;
-      if (retryRun !== undefined && retryRun !== d.run)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['layers', key, 'hex', 'retry', 'run'],
-          message: `retries the failed Jobs of run ${retryRun}, but the dataset is now run ${d.run}: remove layers.${key}.hex.retry (a new run re-runs every work unit)`,
-        });
-      const outside = indexes.filter((i) => i >= units);
-      if (outside.length)
-        ctx.addIssue({ code: 'custom', path, message: `work unit(s) ${outside.join(', ')} outside 0..${units - 1} (the layer has ${units} hex work units)` });
-      const dups = [...new Set(indexes.filter((i, n) => indexes.indexOf(i) !== n))];
-      if (dups.length) ctx.addIssue({ code: 'custom', path, message: `work unit(s) ${dups.join(', ')} listed more than once` });
-    }
-    d.tables.forEach((t, i) => check(['tables', i], tableStageId(typeof t === 'string' ? t : t.layer)));
-    const layerNames = new Map(Object.entries(d.layers).map(([k, l]) => [l.name ?? k, k]));
-    const rasterNames = new Map<string, string>();
-    for (const [key, r] of Object.entries(d.rasters)) {
-      check(['rasters', key], `${key}-raster-manifest`);
-      if (key in d.layers)
-        ctx.addIssue({ code: 'custom', path: ['rasters', key], message: `"${key}" is also a layer key; raster and layer keys must differ (they name the stages)` });
-      const name = r.name ?? key;
-      const clash = rasterNames.get(name);
-      if (clash !== undefined)
-        ctx.addIssue({ code: 'custom', path: ['rasters', key, 'name'], message: `product name "${name}" is also raster ${clash}'s; every raster needs its own name` });
-      rasterNames.set(name, key);
-      const layer = layerNames.get(name);
-      if (layer !== undefined)
-        ctx.addIssue({ code: 'custom', path: ['rasters', key, 'name'], message: `product name "${name}" is also layer ${layer}'s; rasters and layers need different names (products, STAC assets)` });
-      const res = r.hex?.resolution ?? RASTER_HEX_DEFAULTS.resolution;
-      const badParents = (r.hex?.parents ?? []).filter((p) => p >= res);
-      if (badParents.length)
-        ctx.addIssue({ code: 'custom', path: ['rasters', key, 'hex', 'parents'], message: `parent resolution(s) ${badParents.join(', ')} are not coarser than the resolution ${res}` });
-      if (r.valueKind === 'categorical' && (r.bands?.length ?? 1) > 1)
-        ctx.addIssue({ code: 'custom', path: ['rasters', key, 'bands'], message: `a categorical raster has one band; got ${r.bands!.length}` });
-    }
-  });
+  .strict();
 
-/** Stage id of a table export: `table-<slug>`. */
-export function tableStageId(table: string): string {
-  return `table-${slugify(table)}`;
-}
+export const datasetSpecSchema = datasetShape.superRefine((d, ctx) => {
+  for (const i of datasetIssues(d)) ctx.addIssue({ code: 'custom', path: i.path, message: i.message });
+});
 
 /** What a dataset file writes (defaults may be omitted). */
 export type DatasetSpec = z.input<typeof datasetSpecSchema>;
 /** A dataset spec with every default filled in. */
-export type ResolvedDatasetSpec = z.output<typeof datasetSpecSchema>;
+export type ResolvedDatasetSpec = z.output<typeof datasetShape>;
 export type LayerSpec = z.output<typeof layer>;
 export type TableSpec = ResolvedDatasetSpec['tables'][number];
 export type RasterSpec = z.output<typeof raster>;
-export type HexSettings = Required<Omit<z.output<typeof hex>, 'parallelism'>> & {
-  parallelism?: number;
-  /** Layer only: re-run just these work units. */
-  retry?: { indexes: number[] };
-  /** Layer only, runner 'armada': the job set known to have completed. */
-  completedJobSet?: string;
-};
-
-/** Work units of a layer's hex stage: ceil(features / featuresPerUnit), at least 1. */
-export function hexWorkUnits(features: number, featuresPerUnit: number): number {
-  return Math.max(1, Math.ceil(features / featuresPerUnit));
-}
-
-export const HEX_DEFAULTS: HexSettings = { resolution: 10, parents: [9, 8], containment: 'center', featuresPerUnit: 2000, runner: 'flux' };
-
-/**
- * Raster hex settings when the raster does not set them. Work units are always the 122 H3
- * resolution-0 cells (one raster-hex completion each).
- */
-export const RASTER_HEX_DEFAULTS = { resolution: 8, parents: [] as number[] } as const;
-
-/** Work units of every raster-hex stage: one per H3 base cell. */
-export const RASTER_HEX_UNITS = 122;
-
-/** Resources of each stage kind when nothing overrides them. Requests equal limits. */
-export const DEFAULT_RESOURCES: Record<StageKind, StageResources> = {
-  'setup-bucket': { cpu: '500m', memory: '512Mi', ephemeralStorage: '1Gi' },
-  convert: { cpu: '2', memory: '8Gi', ephemeralStorage: '40Gi' },
-  table: { cpu: '1', memory: '2Gi', ephemeralStorage: '5Gi' },
-  hex: { cpu: '2', memory: '4Gi', ephemeralStorage: '10Gi' },
-  repartition: { cpu: '2', memory: '8Gi', ephemeralStorage: '60Gi' },
-  pmtiles: { cpu: '4', memory: '16Gi', ephemeralStorage: '60Gi' },
-  cog: { cpu: '2', memory: '8Gi', ephemeralStorage: '100Gi' },
-  'raster-hex': { cpu: '1', memory: '4Gi', ephemeralStorage: '20Gi' },
-  'raster-manifest': { cpu: '500m', memory: '1Gi', ephemeralStorage: '1Gi' },
-  docs: { cpu: '1', memory: '2Gi', ephemeralStorage: '10Gi' },
-  sync: { cpu: '1', memory: '2Gi', ephemeralStorage: '1Gi' },
-};
-
-/** How long Flux waits for each stage before marking it failed. */
-export const DEFAULT_TIMEOUTS: Record<StageKind, string> = {
-  'setup-bucket': '10m',
-  convert: '3h',
-  table: '30m',
-  hex: '12h',
-  repartition: '4h',
-  pmtiles: '12h',
-  cog: '6h',
-  'raster-hex': '6h',
-  'raster-manifest': '30m',
-  docs: '30m',
-  sync: '6h',
-};
 
 /** Validates a dataset spec, naming the dataset and the field in the error. */
 export function parseDatasetSpec(spec: DatasetSpec): ResolvedDatasetSpec {
   const r = datasetSpecSchema.safeParse(spec);
   if (r.success) return r.data;
   const name = typeof (spec as any)?.name === 'string' ? (spec as any).name : '<unnamed>';
-  const issues = r.error.issues.map((i) => `  ${i.path.join('.') || '(dataset)'}: ${i.message}`).join('\n');
-  throw new Error(`dataset ${name}: invalid dataset file:\n${issues}`);
-}
-
-/** Lower-cases a layer or table name and replaces runs of non-alphanumerics by '-'. */
-export function slugify(name: string): string {
-  return name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+  throw new SpecError(name, r.error.issues.map((i) => ({ path: i.path, message: i.message })));
 }

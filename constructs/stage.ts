@@ -180,6 +180,12 @@ export interface StageProps {
   readonly retryIndexes?: number[];
   /** Extra container env of the stage's Jobs. @default [] */
   readonly env?: k8s.EnvVar[];
+  /**
+   * The arguments the stages downstream depend on: `hash` (which their names include) is taken
+   * over this stage's Jobs with only these arguments, so changing the others re-runs this stage
+   * alone (setup-bucket's public key list). Flux Jobs without retry only. @default args
+   */
+  readonly dependentArgs?: string[];
 }
 
 /**
@@ -190,7 +196,7 @@ export class Stage extends Chart {
   readonly stageId: string;
   readonly kind: StageKind;
   readonly layer?: string;
-  /** Hash over all of this stage's Jobs: what downstream names depend on. */
+  /** Hash over all of this stage's Jobs (with `dependentArgs` only, when given): what downstream names depend on. */
   readonly hash: string;
   readonly jobs: StageJob[] = [];
   readonly dependsOn: Stage[];
@@ -268,7 +274,8 @@ export class Stage extends Chart {
       this.hash = contentHash(this.jobs.map((j) => j.hash));
     } else if (this.runner === 'flux') {
       for (let p = 0; p < parts; p++) this.jobs.push(new StageJob(this, `part${p}`, jobProps(p)));
-      this.hash = contentHash(this.jobs.map((j) => j.hash));
+      const dependent = props.dependentArgs;
+      this.hash = contentHash(dependent ? this.jobs.map((_, p) => buildJob({ ...jobProps(p), args: dependent }).hash) : this.jobs.map((j) => j.hash));
     } else {
       // Armada runs one pod per work unit: the Job's pod template, given its index directly.
       const template = buildJob({ ...jobProps(0), part: undefined, labels, completions: 1, parallelism: 1 });

@@ -6,7 +6,8 @@ import YAML from 'yaml';
 import { Dataset } from './pipelines.ts';
 import { checkJob, checkPod, checkPodBudget, PolicyError, type RuleId, type ScheduledStage, type Violation } from './policy.ts';
 import { ClusterProfile } from './profile.ts';
-import type { DatasetSpec } from './spec.ts';
+import { parseDatasetSpec, type DatasetSpec } from './spec.ts';
+import { datasetsTogetherIssues, SpecError } from './spec-rules.ts';
 
 /** Manifests by path relative to dist/ (e.g. `padus-4-1/fee-hex/manifest.yaml`), each a list of objects. */
 export type Manifests = Map<string, Record<string, any>[]>;
@@ -28,14 +29,39 @@ export function synthesize(specs: DatasetSpec[], profile: ClusterProfile = Clust
   return { manifests, datasets };
 }
 
-/** Instantiates one Dataset construct per spec (names must be unique). */
+/**
+ * Instantiates one Dataset construct per spec. Names must be unique and no two datasets may share
+ * a bucket and prefix. Every invalid dataset file is reported, not just the first: throws its
+ * SpecError, or for several one Error holding their messages in the order of `specs`.
+ */
 export function buildDatasets(app: App, specs: DatasetSpec[], profile: ClusterProfile): Dataset[] {
   const names = new Set<string>();
-  return specs.map((spec) => {
+  for (const spec of specs) {
     if (names.has(spec.name)) throw new Error(`dataset ${spec.name}: defined twice`);
     names.add(spec.name);
-    return new Dataset(app, spec, profile);
+  }
+  const errors = new Map<number, SpecError>();
+  const attempt = <T>(i: number, f: () => T): T | undefined => {
+    try {
+      return f();
+    } catch (err) {
+      if (!(err instanceof SpecError)) throw err;
+      errors.set(i, err);
+      return undefined;
+    }
+  };
+  const parsed = specs.map((spec, i) => attempt(i, () => parseDatasetSpec(spec)));
+  const together = datasetsTogetherIssues(parsed.filter((d) => d !== undefined));
+  const datasets = specs.map((spec, i) => {
+    const issues = parsed[i] && together.get(parsed[i].name);
+    if (issues) errors.set(i, new SpecError(spec.name, issues));
+    else if (parsed[i]) return attempt(i, () => new Dataset(app, spec, profile));
+    return undefined;
   });
+  const all = [...errors].sort(([a], [b]) => a - b).map(([, e]) => e);
+  if (all.length === 1) throw all[0];
+  if (all.length) throw new Error(all.map((e) => e.message).join('\n'));
+  return datasets as Dataset[];
 }
 
 /** The dist/ files of built datasets, in a stable order (escape-hatch patches included). */

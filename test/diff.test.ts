@@ -113,7 +113,7 @@ describe('diffManifests', () => {
     expect(md.match(/run bumped \(`cng\/run` 1 → 2\)/g)).toHaveLength(6);
   });
 
-  it('an added layer adds its four stages (Kustomizations and Jobs) and re-runs nothing', () => {
+  it("an added layer adds its four stages (Kustomizations and Jobs) and re-runs only setup-bucket (to publish the layer's keys)", () => {
     const base = synth(spec());
     const head = synth(spec({ layers: { fee: { layer: 'Mini_Fee', features: 5_000 }, marine: { layer: 'Mini_Marine', features: 300 } } }));
     const diff = diffManifests(base, head);
@@ -128,19 +128,23 @@ describe('diffManifests', () => {
     });
     expect(d.jobsAdded.map((j) => j.stageId).sort()).toEqual(stages);
     expect(d.jobsAdded.every((j) => j.newStage)).toBe(true);
-    expect(d.jobsRerun).toEqual([]);
+    // setup-bucket's --public list grows by the layer's keys; no other stage depends on that list.
+    expect(d.jobsRerun.map((j) => [j.stageId, j.reason, j.upstream, j.changes.map((c) => c.path)])).toEqual([
+      ['setup-bucket', 'spec changed (1 field)', [], ['spec.template.spec.containers[0].command']],
+    ]);
+    expect(String(d.jobsRerun[0].changes[0].new)).toContain('mini-1/marine.parquet');
     expect(d.jobsRemoved).toEqual([]);
     expect(d.stagesRemoved).toEqual([]);
     expect(d.changedInPlace).toEqual([]);
     expect(d.kustomizationsChanged).toEqual([]);
     expect(diff.files.added).toEqual(stages.map((s) => `mini-1/${s}/manifest.yaml`));
-    expect(diff.files.modified).toEqual(['flux/mini-1.yaml']);
-    expect(diff.summary).toMatchObject({ jobsRerun: 0, stagesAdded: 4, jobsAdded: 0 });
+    expect(diff.files.modified).toEqual(['flux/mini-1.yaml', 'mini-1/setup-bucket/manifest.yaml']);
+    expect(diff.summary).toMatchObject({ jobsRerun: 1, stagesAdded: 4, jobsAdded: 0 });
 
     const md = formatDiffMarkdown(diff);
-    expect(md).toContain('1 dataset changed: 0 Jobs re-run, 4 stages added, 0 removed');
+    expect(md).toContain('1 dataset changed: 1 Job re-run, 4 stages added, 0 removed');
     expect(md).toContain('- `marine-hex` → `./dist/mini-1/marine-hex`');
-    expect(md).not.toContain('Jobs re-run (');
+    expect(md).toContain('**Jobs re-run (1)**\n\n- `setup-bucket`: ');
     expect(md).not.toContain('**Jobs added');
   });
 

@@ -272,6 +272,17 @@ describe('Storage in local mode (CNG_STORAGE_DIR)', () => {
     expect(await storage.setupPublicBucket('public-local')).toMatchObject({ created: false });
   });
 
+  it('a directory store has no policy or lifecycle rules: published keys and the upload rule are no-ops', async () => {
+    const before = walk(dir);
+    expect(await storage.setupPublicBucket('public-local', { dataset: 'demo-1', keys: ['demo-1/a.parquet', 'demo-1/a/hex/'] })).toEqual({
+      created: false,
+      publicRead: 'none',
+      cors: 'none',
+    });
+    expect(await storage.expireIncompleteUploads('public-local')).toEqual({ result: 'none' });
+    expect(walk(dir)).toEqual(before);
+  });
+
   it('uploads and downloads byte for byte', async () => {
     await storage.upload(big, url('dir/big.bin'));
     expect(readFileSync(join(dir, 'public-local', 'dir', 'big.bin')).equals(bigBytes)).toBe(true);

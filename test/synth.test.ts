@@ -4,10 +4,10 @@ import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { App, ApiObject, JsonPatch } from 'cdk8s';
 import YAML from 'yaml';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  buildDatasets, checkManifests, jobName, ClusterProfile, collectManifests, maxConcurrentPods, PolicyError,
-  renderManifests, synthesize, writeDist, type Manifests, type Violation,
+  buildDatasets, checkManifests, credentialIn, jobName, ClusterProfile, collectManifests, maxConcurrentPods, PolicyError, publicKeys,
+  parseDatasetSpec, readDist, renderManifests, synthesize, writeDist, type DatasetSpec, type Manifests, type Violation,
 } from '../constructs/index.ts';
 import { datasets } from '../datasets/index.ts';
 import { padus41 } from '../datasets/padus-4-1.ts';
@@ -249,7 +249,7 @@ describe('policy violations are rejected at synth time', () => {
 
   it('the same budget counts independent datasets together', () => {
     const layers = { fee: { layer: 'Fee', features: 400_000 } };
-    const a = smallSpec({ name: 'a', maxPods: 120, layers }), b = smallSpec({ name: 'b', maxPods: 120, layers });
+    const a = smallSpec({ name: 'a', prefix: 'a', maxPods: 120, layers }), b = smallSpec({ name: 'b', prefix: 'b', maxPods: 120, layers });
     expect(() => synthesize([a])).not.toThrow();
     expect(() => synthesize([a, b])).toThrow(/pod-budget/);
   });
@@ -423,5 +423,190 @@ describe('docs and sync stages', () => {
     const b = names(synthesize([edited]).manifests);
     expect([...a.keys()]).toEqual([...b.keys()]);
     expect([...a.keys()].filter((k) => a.get(k) !== b.get(k)).sort()).toEqual(['padus-4-1-docs', 'padus-4-1-sync']);
+  });
+});
+
+describe('cng synth rejects dataset files that would collide, leak or never finish (issue #16)', () => {
+  const base = (over: Partial<DatasetSpec>): DatasetSpec => ({
+    name: 'x', title: 'Bad', run: 1, source: 's3://public-bad/raw/bad.gdb', bucket: 'public-bad', prefix: 'x',
+    layers: { fee: { layer: 'Fee', features: 5_000 } }, ...over,
+  });
+  /** One dataset file per kind of problem (those that break several rules at once share one). */
+  const bad: DatasetSpec[] = [
+    base({
+      name: 'names-1',
+      prefix: 'names-1',
+      layers: {
+        a: { layer: 'A', features: 10, name: 'x' },
+        x: { layer: 'X', features: 10 },
+        fine: { layer: 'F', features: 10, hex: { resolution: 8 } },
+        zoom: { layer: 'Z', features: 10, pmtiles: { minZoom: 12, maxZoom: 9 } },
+      },
+      tables: ['Public_Access', 'public access'],
+    }),
+    base({ name: 'absurd-1', prefix: 'absurd-1', layers: { big: { layer: 'Big', features: 100_000_000, hex: { featuresPerUnit: 1 } } } }),
+    base({
+      name: 'creds-1',
+      prefix: 'creds-1',
+      source: 'https://reader:S3CRETPASS@example.org/data.gdb',
+      layers: {
+        b: { layer: 'B', features: 10, source: 's3://AKIAIOSFODNN7EXAMPLE:S3CRETKEY@public-bad/raw/b.gpkg' },
+        c: { layer: 'C', features: 10, source: '/vsicurl/https://example.org/c.gpkg?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=S3CRETSIG' },
+        d: { layer: 'D', features: 10, source: '/vsis3/public-bad/raw/d.gpkg?AWS_SECRET_ACCESS_KEY=S3CRETKEY2' },
+        e: { layer: 'E', features: 10, source: 'PG:host=db dbname=gis password=S3CRETPW' },
+      },
+      rasters: { r: { source: ['s3://public-bad/raw/r1.tif', 'https://example.org/r2.tif?sv=2022&sig=S3CRETSAS'], valueKind: 'continuous' } },
+    }),
+    base({ name: 'budget-1', prefix: 'budget-1', maxPods: 10, layers: { big: { layer: 'Big', features: 5_000_000 } } }),
+    base({ name: 'place-a', bucket: 'public-place', prefix: 'p' }),
+    base({ name: 'place-b', bucket: 'public-place', prefix: 'p' }),
+  ];
+  const secret = `the source is copied literally into dist/ and git: give the Jobs credentials through the 'aws' secret, or use a public URL`;
+  /** Each problem's exact line under its dataset's header. */
+  const expected: Record<string, string[]> = {
+    'names-1': [
+      '  layers.x.name: product name "x" is also layer a\'s; every layer needs its own name (both would write x.parquet, x.pmtiles and x/hex)',
+      '  layers.fine.hex.parents: parent resolution(s) 9, 8 are not coarser than the resolution 8 (the default parents are 9, 8: set hex.parents)',
+      '  layers.zoom.pmtiles.minZoom: minZoom 12 is above maxZoom 9',
+      '  tables.1: table "public access" gets the stage id table-public-access of tables.0; list each table once',
+    ],
+    'absurd-1': [
+      '  layers.big.hex.featuresPerUnit: 100000000 features at 1 per unit make 100000000 hex work units, over the limit of 10000 per layer; raise featuresPerUnit to at least 10000',
+    ],
+    'creds-1': [
+      `  source: contains a credential (a user name or password in the URL); ${secret}`,
+      `  layers.b.source: contains a credential (a user name or password in the URL); ${secret}`,
+      `  layers.c.source: contains a credential (the query parameter X-Amz-Signature); ${secret}`,
+      `  layers.d.source: contains a credential (the query parameter AWS_SECRET_ACCESS_KEY); ${secret}`,
+      `  layers.e.source: contains a credential (the option password); ${secret}`,
+      `  rasters.r.source.1: contains a credential (the query parameter sig); ${secret}`,
+    ],
+    'budget-1': [
+      "  layers.big.hex.featuresPerUnit: 5000000 features in 2500 hex work units make 13 Jobs of ≤200 completions, each running one pod at least, and the dataset's 13 hex Jobs exceed maxPods 10: split it into fewer, larger units (featuresPerUnit ≥ 2500), run it through Armada (hex: { runner: 'armada' }), or raise maxPods to 13",
+    ],
+    'place-b': [
+      '  prefix: bucket public-place with prefix "p" is also dataset place-a\'s; give each dataset its own prefix (both would write the same products and work files)',
+    ],
+  };
+
+  let dir: string;
+  let r: ReturnType<typeof cng>;
+  let seconds: number;
+  beforeAll(() => {
+    dir = repoCopy();
+    writeFileSync(join(dir, 'datasets/index.ts'), `export const datasets = ${JSON.stringify(bad, null, 2)};\n`);
+    const t = Date.now();
+    r = cng(['synth'], { cwd: dir });
+    seconds = (Date.now() - t) / 1000;
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('exits 1, prints a header per dataset and one line per problem, no stack trace, and writes nothing', () => {
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    const lines = r.stderr.trimEnd().split('\n');
+    const want = Object.entries(expected).flatMap(([name, problems]) => [`dataset ${name}: invalid dataset file:`, ...problems]);
+    want[0] = `cng synth: ${want[0]}`;
+    expect(lines).toEqual(want);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect(readDist(join(dir, 'dist'))).toEqual(readDist(join(ROOT, 'dist')));
+  });
+
+  it.each([
+    ['two layers with the same output name', 'names-1', 'layers.x.name'],
+    ['parent resolutions not coarser than the resolution', 'names-1', 'layers.fine.hex.parents'],
+    ['minZoom above maxZoom', 'names-1', 'layers.zoom.pmtiles.minZoom'],
+    ['duplicate table slugs (no stack trace from cdk8s)', 'names-1', 'tables.1'],
+    ['an absurd work-unit count, capped before any Job is built', 'absurd-1', 'layers.big.hex.featuresPerUnit'],
+    ['credentials in a source', 'creds-1', 'source'],
+    ['more hex Jobs than the pod budget: says how to split or use Armada', 'budget-1', 'layers.big.hex.featuresPerUnit'],
+    ['two datasets with the same bucket and prefix', 'place-b', 'prefix'],
+  ])('%s: dataset %s, field %s', (_what, dataset, field) => {
+    const lines = r.stderr.split('\n');
+    const header = lines.findIndex((l) => l.endsWith(`dataset ${dataset}: invalid dataset file:`));
+    expect(header).toBeGreaterThanOrEqual(0);
+    const mine = expected[dataset].filter((l) => l.startsWith(`  ${field}: `));
+    expect(mine.length).toBeGreaterThan(0);
+    for (const line of mine) expect(lines.slice(header + 1)).toContain(line);
+  });
+
+  it('never copies the secret into the message', () => {
+    expect(r.stderr).not.toMatch(/S3CRET|AKIAIOSFODNN7EXAMPLE|reader:/);
+  });
+
+  it('the absurd count is answered at once (it ran over 300 s before the cap)', () => {
+    expect(seconds).toBeLessThan(100); // the whole `cng synth` process, on a shared machine
+    const t = Date.now();
+    expect(() => synthesize([bad[1]])).toThrow(/over the limit of 10000 per layer/);
+    expect(() => synthesize([{ ...bad[1], layers: { big: { layer: 'Big', features: 100_000_000, hex: { featuresPerUnit: 1, runner: 'armada' } } } }])).toThrow(
+      /over the limit of 10000 per layer/,
+    );
+    expect(Date.now() - t).toBeLessThan(5_000);
+  });
+
+  it('a valid dataset is not affected by an invalid one reported beside it', () => {
+    expect(() => parseDatasetSpec(bad[4])).not.toThrow();
+    expect(() => synthesize([bad[4]])).not.toThrow();
+  });
+});
+
+describe('credentialIn', () => {
+  it.each([
+    ['https://user:pass@example.org/a.gdb', 'a user name or password in the URL'],
+    ['https://token@example.org/a.gdb', 'a user name or password in the URL'],
+    ['/vsicurl/https://u:p@example.org/a.tif', 'a user name or password in the URL'],
+    ['s3://AKIAIOSFODNN7EXAMPLE:secret@bucket/a.gdb', 'a user name or password in the URL'],
+    ['https://bucket.s3.amazonaws.com/a.tif?X-Amz-Credential=x&X-Amz-Signature=y', 'the query parameter X-Amz-Credential'],
+    ['https://storage.googleapis.com/b/a.tif?X-Goog-Signature=y', 'the query parameter X-Goog-Signature'],
+    ['https://acct.blob.core.windows.net/c/a.tif?sv=2022&sig=y', 'the query parameter sig'],
+    ['https://example.org/a.tif?access_token=y', 'the query parameter access_token'],
+    ['https://example.org/a.tif?api_key=y', 'the query parameter api_key'],
+    ['/vsis3/b/a.gdb?AWS_SECRET_ACCESS_KEY=y', 'the query parameter AWS_SECRET_ACCESS_KEY'],
+    ['/vsis3/b/a.gdb?aws%5Fsession%5Ftoken=y', 'the query parameter aws_session_token'],
+    ['PG:host=db user=me password=y', 'the option password'],
+    ['PG:"dbname=gis PASSWORD=y"', 'the option PASSWORD'],
+    ['/vsis3/b/AKIAIOSFODNN7EXAMPLE/a.gdb', 'an AWS access key id'],
+  ])('%s → %s', (source, what) => expect(credentialIn(source)).toBe(what));
+
+  it.each([
+    's3://public-padus/raw/PADUS4_1Geodatabase.gdb',
+    '/vsis3/public-cpad/raw/CPAD_2025b.gdb',
+    '/vsicurl/https://example.org/a.tif?version=2&format=tif',
+    'https://example.org/path/@user/a.gpkg',
+    'PG:host=db dbname=gis',
+    '/data/passwords-are-not-here.gpkg',
+    'https://example.org/AKIA-report.tif',
+  ])('%s → none', (source) => expect(credentialIn(source)).toBeUndefined());
+});
+
+describe('setup-bucket publishes the product keys, and a changed key list re-runs setup-bucket only', () => {
+  it('lists what STAC points at: GeoParquet, PMTiles, manifests, hex directories, tables, README/STAC; never raw/ or _work/', () => {
+    const spec = parseDatasetSpec(smallSpec({ prose: padus41.prose, rasters: { r: { source: 's3://public-demo/raw/r.tif', valueKind: 'count' } } }));
+    expect(publicKeys(spec)).toEqual([
+      'README.md', 'stac-collection.json',
+      'demo-1/fee.parquet', 'demo-1/fee.pmtiles', 'demo-1/fee/manifest.json', 'demo-1/fee/hex/',
+      'demo-1/marine.parquet', 'demo-1/marine.pmtiles', 'demo-1/marine/manifest.json', 'demo-1/marine/hex/',
+      'demo-1/lookup/Public_Access.parquet',
+      'demo-1/cog/r.tif', 'demo-1/hex/r/',
+    ]);
+    expect(publicKeys(parseDatasetSpec({ ...spec, layout: 'named' }))).toContain('demo-1/r/manifest.json');
+    expect(publicKeys(parseDatasetSpec(smallSpec())).join(',')).not.toMatch(/raw\/|_work|README/);
+  });
+
+  it('passes them to setup-bucket with the dataset name', () => {
+    const job = jobs(synthesize([smallSpec()]).manifests).find((j) => j.metadata.labels['cng/stage'] === 'setup-bucket')!;
+    expect(container(job).command).toEqual([
+      'cng-worker', 'setup-bucket', '--bucket', 'public-demo', '--dataset', 'demo-1', '--public',
+      'demo-1/fee.parquet,demo-1/fee.pmtiles,demo-1/fee/manifest.json,demo-1/fee/hex/,demo-1/marine.parquet,demo-1/marine.pmtiles,demo-1/marine/manifest.json,demo-1/marine/hex/,demo-1/lookup/Public_Access.parquet',
+    ]);
+  });
+
+  it('an added layer re-applies the policy (setup-bucket renamed) without renaming any other Job', () => {
+    const id = (j: any) => `${j.metadata.labels['cng/stage']}:${j.metadata.labels['cng/layer'] ?? (j.metadata.labels['cng/stage'] === 'table' ? container(j).command[5] : '')}`;
+    const names = (spec: DatasetSpec) => new Map(jobs(synthesize([spec]).manifests).map((j) => [id(j), j.metadata.name]));
+    const a = names(smallSpec());
+    const b = names(smallSpec({ layers: { ...smallSpec().layers, extra: { layer: 'Extra', features: 10 } } }));
+    expect(a.size).toBe(10);
+    expect([...a.keys()].filter((k) => a.get(k) !== b.get(k))).toEqual(['setup-bucket:']);
   });
 });

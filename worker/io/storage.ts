@@ -6,10 +6,13 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
   CreateBucketCommand, DeleteObjectsCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command,
-  PutBucketAclCommand, PutBucketCorsCommand, PutBucketPolicyCommand, S3Client, type S3ServiceException,
+  PutBucketAclCommand, S3Client, type S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { CommandError } from '../core/errors.ts';
+import { addContentMd5, applyAbortIncompleteUploads, applyCors, applyPublicReadPolicy, type LifecycleSetup, type PublicScope } from './bucket-settings.ts';
+
+export { PUBLIC_CORS, type LifecycleSetup, type PublicScope } from './bucket-settings.ts';
 
 /**
  * Object storage for the worker, in two layers:
@@ -52,12 +55,15 @@ export interface BucketSetup {
   /** Whether the bucket (or, locally, the directory) was created by this call. */
   readonly created: boolean;
   /**
-   * How public read was granted: the bucket policy; or, on a store without bucket policies
-   * (OpenStack Swift's s3api answers NotImplemented), the canned `public-read` ACL; 'none' locally.
+   * How public read was granted: the bucket policy, to the published keys only; or, on a store
+   * without bucket policies (OpenStack Swift's s3api answers NotImplemented), the canned
+   * `public-read` ACL, which opens every key; 'none' locally, or when no keys were given.
    */
   readonly publicRead: 'policy' | 'acl' | 'none';
   /** CORS rules applied, or the store does not implement PutBucketCors (Swift); 'none' locally. */
   readonly cors: 'applied' | 'unsupported' | 'none';
+  /** Sids of whole-bucket statements of earlier versions that the merged policy dropped. */
+  readonly dropped?: string[];
 }
 
 export interface ObjectHead {
@@ -101,8 +107,13 @@ export interface ObjectStore {
   deletePrefix(bucket: string, key: string): Promise<number>;
   /** Creates the bucket when it does not exist; returns whether it was created. */
   ensureBucket(bucket: string): Promise<boolean>;
-  /** Creates the bucket when missing and makes it world-readable for browsers (see Storage). */
-  setupPublicBucket(bucket: string): Promise<BucketSetup>;
+  /** Creates the bucket when missing and makes the published keys world-readable for browsers (see Storage). */
+  setupPublicBucket(bucket: string, scope?: PublicScope): Promise<BucketSetup>;
+  /**
+   * Sets the lifecycle rule that aborts multipart uploads still incomplete after a day (other
+   * rules kept): 'unsupported' where the store has no lifecycle rules (Swift), 'none' locally.
+   */
+  expireIncompleteUploads(bucket: string): Promise<LifecycleSetup>;
   /** A local path of the object when the store is a directory (DuckDB, GDAL read it directly). */
   localPath?(bucket: string, key: string): string;
 }
@@ -214,13 +225,19 @@ export class Storage {
   }
 
   /**
-   * Creates a bucket when missing and applies a public-read policy and CORS for browsers
-   * (range reads of PMTiles/Parquet). Idempotent. Where the store answers NotImplemented (OpenStack
-   * Swift's s3api has neither bucket policies nor CORS), public read falls back to the canned
-   * `public-read` ACL and CORS is reported as unsupported: the result says what was applied.
+   * Creates a bucket when missing and applies public read to what `scope` publishes (merged into
+   * the bucket policy, bucket-settings.ts) and CORS for browsers (range reads of PMTiles/Parquet).
+   * Idempotent. Where the store answers NotImplemented (OpenStack Swift's s3api has neither bucket
+   * policies nor CORS), public read falls back to the canned `public-read` ACL (every key) and CORS
+   * is reported as unsupported: the result says what was applied.
    */
-  async setupPublicBucket(bucket: string): Promise<BucketSetup> {
-    return this.store().setupPublicBucket(bucket);
+  async setupPublicBucket(bucket: string, scope?: PublicScope): Promise<BucketSetup> {
+    return this.store().setupPublicBucket(bucket, scope);
+  }
+
+  /** The lifecycle rule aborting incomplete multipart uploads after a day (see ObjectStore). */
+  async expireIncompleteUploads(bucket: string): Promise<LifecycleSetup> {
+    return this.store().expireIncompleteUploads(bucket);
   }
 
   /** The store of `s3://` URLs: the directory store under CNG_STORAGE_DIR, else S3. */
@@ -237,30 +254,6 @@ export class Storage {
     return loc.kind === 's3' ? { store: this.store(), bucket: loc.bucket, key: loc.key } : { store: this.files, bucket: '', key: loc.path };
   }
 }
-
-/** The bucket policy that makes products world-readable (list, locate, get). */
-export function publicReadPolicy(bucket: string) {
-  return {
-    Version: '2012-10-17',
-    Statement: [
-      { Sid: 'PublicList', Effect: 'Allow', Principal: '*', Action: ['s3:ListBucket', 's3:GetBucketLocation'], Resource: [`arn:aws:s3:::${bucket}`] },
-      { Sid: 'PublicRead', Effect: 'Allow', Principal: '*', Action: ['s3:GetObject'], Resource: [`arn:aws:s3:::${bucket}/*`] },
-    ],
-  };
-}
-
-/** CORS for browsers range-reading PMTiles and Parquet. */
-export const PUBLIC_CORS = {
-  CORSRules: [
-    {
-      AllowedOrigins: ['*'],
-      AllowedMethods: ['GET', 'HEAD'],
-      AllowedHeaders: ['*'],
-      ExposeHeaders: ['ETag', 'Content-Length', 'Content-Type', 'Accept-Ranges', 'Content-Range'],
-      MaxAgeSeconds: 3600,
-    },
-  ],
-};
 
 /** Content-Type of a product by its file name. */
 export function contentTypeOf(key: string): string {
@@ -433,27 +426,20 @@ export class S3Store implements ObjectStore {
     return this.createIfMissing(bucket, true);
   }
 
-  async setupPublicBucket(bucket: string): Promise<BucketSetup> {
+  async setupPublicBucket(bucket: string, scope?: PublicScope): Promise<BucketSetup> {
     const url = `s3://${bucket}`;
     const created = await this.createIfMissing(bucket, false);
     const c = this.s3();
-    let publicRead: BucketSetup['publicRead'] = 'policy';
-    try {
-      await c.send(new PutBucketPolicyCommand({ Bucket: bucket, Policy: JSON.stringify(publicReadPolicy(bucket)) }));
-    } catch (err) {
-      if (!isNotImplemented(err)) throw this.error(err, url);
-      // No bucket policies (OpenStack Swift's s3api): the canned ACL grants the same public read.
-      await this.call(url, () => c.send(new PutBucketAclCommand({ Bucket: bucket, ACL: 'public-read' })));
-      publicRead = 'acl';
-    }
-    let cors: BucketSetup['cors'] = 'applied';
-    try {
-      await c.send(new PutBucketCorsCommand({ Bucket: bucket, CORSConfiguration: PUBLIC_CORS }));
-    } catch (err) {
-      if (!isNotImplemented(err)) throw this.error(err, url);
-      cors = 'unsupported';
-    }
-    return { created, publicRead, cors };
+    const policy = await this.call(url, () => applyPublicReadPolicy(c, bucket, scope));
+    // No bucket policies (OpenStack Swift's s3api): the canned ACL is the only public read there is.
+    if (policy.result === 'unsupported') await this.call(url, () => c.send(new PutBucketAclCommand({ Bucket: bucket, ACL: 'public-read' })));
+    const publicRead = policy.result === 'unsupported' ? 'acl' : policy.result;
+    const cors = await this.call(url, () => applyCors(c, bucket));
+    return { created, publicRead, cors, ...(policy.dropped.length ? { dropped: policy.dropped } : {}) };
+  }
+
+  async expireIncompleteUploads(bucket: string): Promise<LifecycleSetup> {
+    return this.call(`s3://${bucket}`, () => applyAbortIncompleteUploads(this.s3(), bucket));
   }
 
   /** Creates the bucket when HEAD says it is missing; returns whether this call created it. */
@@ -509,27 +495,6 @@ export class S3Store implements ObjectStore {
 function isNotFound(err: unknown): boolean {
   const e = err as S3ServiceException;
   return e?.$metadata?.httpStatusCode === 404 || ['NotFound', 'NoSuchKey', 'NoSuchBucket'].includes(e?.name);
-}
-
-function isNotImplemented(err: unknown): boolean {
-  const e = err as S3ServiceException;
-  return e?.name === 'NotImplemented' || e?.$metadata?.httpStatusCode === 501;
-}
-
-/**
- * DeleteObjects must carry Content-MD5 on Swift's s3api (and older Ceph RGW); recent SDKs send only
- * a CRC32 checksum. Adds it after serialization, before signing.
- */
-function addContentMd5(cmd: DeleteObjectsCommand): void {
-  cmd.middlewareStack.add(
-    (next) => async (args) => {
-      const req = args.request as { headers?: Record<string, string>; body?: unknown };
-      if (req?.headers && (typeof req.body === 'string' || req.body instanceof Uint8Array))
-        req.headers['content-md5'] = createHash('md5').update(req.body).digest('base64');
-      return next(args);
-    },
-    { step: 'build', name: 'cngContentMd5' },
-  );
 }
 
 function unquote(etag: string | undefined): string {
@@ -634,8 +599,12 @@ export class DirStore implements ObjectStore {
     return !existed;
   }
 
-  async setupPublicBucket(bucket: string): Promise<BucketSetup> {
+  async setupPublicBucket(bucket: string, _scope?: PublicScope): Promise<BucketSetup> {
     return { created: await this.ensureBucket(bucket), publicRead: 'none', cors: 'none' };
+  }
+
+  async expireIncompleteUploads(_bucket: string): Promise<LifecycleSetup> {
+    return { result: 'none' };
   }
 
   private async headOf(key: string, path: string, withMetadata: boolean): Promise<ObjectHead> {

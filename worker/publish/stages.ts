@@ -9,10 +9,15 @@ import { defineStage, flag, int, text, textList } from '../stage.ts';
 export const setupBucketStageDef = defineStage({
   name: 'setup-bucket',
   run: async (o) => (await import('./setup-bucket.ts')).setupBucketStage(o),
-  summary: 'create the bucket if missing; apply public-read policy and CORS (idempotent)',
-  description: 'Creates the bucket when it does not exist and (re)applies the public-read bucket policy (ListBucket, GetBucketLocation, GetObject) and CORS rules (GET/HEAD; exposes ETag, Content-Length, Content-Type, Accept-Ranges, Content-Range).',
-  options: { bucket: text('bucket name, e.g. public-padus') },
-  example: 'cng-worker setup-bucket --bucket public-padus',
+  summary: 'create the bucket if missing; apply public-read policy, CORS and upload lifecycle (idempotent)',
+  description:
+    "Creates the bucket when it does not exist and (re)applies public read of the published keys (--public: GetObject on each key, and ListBucket inside each directory ending in '/'; statements named after --dataset, merged into the bucket's policy; never raw/ or _work/), CORS rules (GET/HEAD; exposes ETag, Content-Length, Content-Type, Accept-Ranges, Content-Range) and a lifecycle rule aborting multipart uploads left incomplete for a day.",
+  options: {
+    bucket: text('bucket name, e.g. public-padus'),
+    dataset: text('dataset name: names the bucket-policy statements that grant its keys (with --public)').optional(),
+    public: text("comma-separated keys readers may get; one ending in '/' is a directory (its objects, and listing it)").optional(),
+  },
+  example: 'cng-worker setup-bucket --bucket public-padus --dataset padus-4-1 --public README.md,stac-collection.json,padus-4-1/fee.parquet,padus-4-1/fee/hex/',
 });
 
 export const docsStageDef = defineStage({

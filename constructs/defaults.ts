@@ -1,0 +1,88 @@
+import type { StageKind, StageResources } from './stage.ts';
+
+/**
+ * What a dataset file leaves out: hex settings, per-stage pod sizes and Flux timeouts, and the
+ * names and counts derived from the file (work units, table stage ids). The documented defaults
+ * (docs/datasets.md); spec.ts re-exports them.
+ */
+
+/** Hex settings of a vector layer (the dataset's `hex`, then the layer's `hex`, over these). */
+export interface HexSettings {
+  resolution: number;
+  parents: number[];
+  containment: 'center' | 'overlap';
+  featuresPerUnit: number;
+  runner: 'flux' | 'armada';
+  parallelism?: number;
+  /** Layer only: re-run just these work units. */
+  retry?: { indexes: number[] };
+  /** Layer only, runner 'armada': the job set known to have completed. */
+  completedJobSet?: string;
+}
+
+export const HEX_DEFAULTS: HexSettings = { resolution: 10, parents: [9, 8], containment: 'center', featuresPerUnit: 2000, runner: 'flux' };
+
+/** Effective hex settings of a layer: the defaults, then the dataset's `hex`, then the layer's. */
+export function layerHexSettings(datasetHex: Partial<HexSettings>, layerHex: Partial<HexSettings> | undefined): HexSettings {
+  return { ...HEX_DEFAULTS, ...datasetHex, ...layerHex };
+}
+
+/** Work units of a layer's hex stage: ceil(features / featuresPerUnit), at least 1. */
+export function hexWorkUnits(features: number, featuresPerUnit: number): number {
+  return Math.max(1, Math.ceil(features / featuresPerUnit));
+}
+
+/**
+ * Most hex work units one layer may have. Each is a Job completion (or an Armada job, ~2.6 KB of
+ * dist/ each): 10,000 units are 50 Jobs, or a 26 MB Armada job set that takes ~25 s to synthesize.
+ */
+export const MAX_HEX_UNITS = 10_000;
+
+/**
+ * Raster hex settings when the raster does not set them. Work units are always the 122 H3
+ * resolution-0 cells (one raster-hex completion each).
+ */
+export const RASTER_HEX_DEFAULTS = { resolution: 8, parents: [] as number[] } as const;
+
+/** Work units of every raster-hex stage: one per H3 base cell. */
+export const RASTER_HEX_UNITS = 122;
+
+/** Resources of each stage kind when nothing overrides them. Requests equal limits. */
+export const DEFAULT_RESOURCES: Record<StageKind, StageResources> = {
+  'setup-bucket': { cpu: '500m', memory: '512Mi', ephemeralStorage: '1Gi' },
+  convert: { cpu: '2', memory: '8Gi', ephemeralStorage: '40Gi' },
+  table: { cpu: '1', memory: '2Gi', ephemeralStorage: '5Gi' },
+  hex: { cpu: '2', memory: '4Gi', ephemeralStorage: '10Gi' },
+  repartition: { cpu: '2', memory: '8Gi', ephemeralStorage: '60Gi' },
+  pmtiles: { cpu: '4', memory: '16Gi', ephemeralStorage: '60Gi' },
+  cog: { cpu: '2', memory: '8Gi', ephemeralStorage: '100Gi' },
+  'raster-hex': { cpu: '1', memory: '4Gi', ephemeralStorage: '20Gi' },
+  'raster-manifest': { cpu: '500m', memory: '1Gi', ephemeralStorage: '1Gi' },
+  docs: { cpu: '1', memory: '2Gi', ephemeralStorage: '10Gi' },
+  sync: { cpu: '1', memory: '2Gi', ephemeralStorage: '1Gi' },
+};
+
+/** How long Flux waits for each stage before marking it failed. */
+export const DEFAULT_TIMEOUTS: Record<StageKind, string> = {
+  'setup-bucket': '10m',
+  convert: '3h',
+  table: '30m',
+  hex: '12h',
+  repartition: '4h',
+  pmtiles: '12h',
+  cog: '6h',
+  'raster-hex': '6h',
+  'raster-manifest': '30m',
+  docs: '30m',
+  sync: '6h',
+};
+
+/** Stage id of a table export: `table-<slug>`. */
+export function tableStageId(table: string): string {
+  return `table-${slugify(table)}`;
+}
+
+/** Lower-cases a layer or table name and replaces runs of non-alphanumerics by '-'. */
+export function slugify(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+}
