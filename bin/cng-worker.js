@@ -10,7 +10,7 @@ const peakRss = () => `cng-worker ${argv[0]}: peak RSS ${Math.round(process.reso
 const quiet = !argv.length || argv.includes('--help') || argv.includes('-h');
 
 if (process.env.CNG_WORKER_SERVE === '1' && process.send) {
-  // The local runner's reusable process (cli/runner.ts): the same command line, run once per
+  // The local runner's reusable process (cli/local/runner.ts): the same command line, run once per
   // Indexed-Job index it is sent — {index, tmpdir} in, JOB_COMPLETION_INDEX and TMPDIR set as a
   // pod's would be — so hundreds of small work units don't each pay for a Node start-up. After
   // each index a record-separator line on stderr ends that index's log: "\x1eCNG-DONE <index> <code>".

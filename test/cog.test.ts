@@ -1,5 +1,5 @@
 /**
- * The `cog` stage (worker/cog.ts) and the COG layout validator (worker/cogcheck.ts), on GeoTIFF
+ * The `cog` stage (worker/raster/cog.ts) and the COG layout validator (worker/io/cogcheck.ts), on GeoTIFF
  * fixtures written here with GDAL; every output is read back (pixels, GDAL's metadata, our layout
  * check, the info JSON).
  */

@@ -1,5 +1,5 @@
 /**
- * worker/storage.ts against a real S3 server (Swift + s3api, started once per run by
+ * worker/io/storage.ts against a real S3 server (Swift + s3api, started once per run by
  * test/global-setup.ts) and in the local directory mode (CNG_STORAGE_DIR).
  */
 import { describe, it, expect, beforeAll, afterAll, inject, vi } from 'vitest';
@@ -14,7 +14,7 @@ import { Storage } from '../worker/io/storage.ts';
 import { s3Client, s3Env } from './helpers.ts';
 
 // Failure injection for "an upload that fails midway": while `failAfter.bytes` > 0, every read
-// stream that worker/storage.ts opens errors once it has delivered that many bytes (a disk error
+// stream that worker/io/storage.ts opens errors once it has delivered that many bytes (a disk error
 // in the middle of a large upload).
 const failAfter = vi.hoisted(() => ({ bytes: 0 }));
 vi.mock('node:fs', async (importOriginal) => {

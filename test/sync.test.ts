@@ -1,5 +1,5 @@
 /**
- * The sync stage (worker/sync.ts) against the real S3 server: the "two systems" are two buckets
+ * The sync stage (worker/publish/sync.ts) against the real S3 server: the "two systems" are two buckets
  * on the same server, reached through the stage's separate AWS_* and MIRROR_* settings.
  */
 import { createHash, randomBytes } from 'node:crypto';

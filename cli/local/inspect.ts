@@ -175,7 +175,7 @@ export interface RasterInfo {
   pixelSize: [number, number] | null;
   /** West, south, east, north in lon/lat (west > east across 180°); null without CRS. */
   bounds4326: [number, number, number, number] | null;
-  /** For TIFFs: the COG layout check (worker/cogcheck.ts); null for other formats. */
+  /** For TIFFs: the COG layout check (worker/io/cogcheck.ts); null for other formats. */
   cog: { valid: boolean; errors: string[] } | null;
   /** The value kind a dataset file would most likely declare (a guess: check it). */
   suggestedValueKind: 'continuous' | 'categorical';

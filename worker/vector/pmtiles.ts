@@ -11,7 +11,7 @@
  *    zooms --min-zoom..--max-zoom, tile caps MAX_SIZE/MAX_FEATURES, which make GDAL reduce
  *    precision and drop the smallest features in crowded low-zoom tiles; geometries simplified to
  *    one tile unit below the max zoom). Tiles come out gzipped.
- * 4. The tiles are packed into a PMTiles v3 archive (worker/pmtiles-writer.ts): read one by one in
+ * 4. The tiles are packed into a PMTiles v3 archive (worker/io/pmtiles-writer.ts): read one by one in
  *    tile-id order, tile bytes written sequentially, only directory entries kept in memory;
  *    identical tiles stored once. Header: MVT, gzip tiles, gzip internal compression, clustered,
  *    zooms, bounds from the data extent, centre; metadata from GDAL's metadata.json
