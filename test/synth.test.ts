@@ -366,6 +366,15 @@ describe('cng synth / validate on an edited dataset file', () => {
     expect(cng(['frobnicate']).code).toBe(2);
     expect(cng(['--help']).stdout).toMatch(/synth.*\n.*validate.*\n.*diff.*\n.*inspect/);
   });
+
+  it('command tables keep a space between every name and its summary (raster-manifest is the longest stage)', () => {
+    for (const args of [['--help'], ['worker', '--help']]) {
+      const rows = cng(args).stdout.split('\n').filter((l) => /^  [a-z]/.test(l));
+      expect(rows.length).toBeGreaterThan(5);
+      for (const row of rows) expect(row, row).toMatch(/^  [a-z][a-z0-9-]* {2,}\S/);
+    }
+    expect(cng(['worker', '--help']).stdout).toMatch(/^  raster-manifest {2,}check every raster-hex unit finished/m);
+  });
 });
 
 describe('docs and sync stages', () => {

@@ -68,7 +68,8 @@ export async function runCommand(cmd: Command, argv: string[], prog: string): Pr
 /** Dispatches `prog <command> ...` over a command table; prints the table for `--help`. */
 export async function dispatch(prog: string, intro: string, commands: Command[], argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  const table = commands.map((c) => `  ${c.name.padEnd(14)}${c.summary}`).join('\n');
+  const width = Math.max(14, ...commands.map((c) => c.name.length + 2));
+  const table = commands.map((c) => `  ${c.name.padEnd(width)}${c.summary}`).join('\n');
   const overview = `${intro}\n\nUsage: ${prog} <command> [options]\n\nCommands:\n${table}\n\nRun '${prog} <command> --help' for a command's options.\n`;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process[name === undefined ? 'stderr' : 'stdout'].write(overview);
