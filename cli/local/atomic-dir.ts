@@ -6,6 +6,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { processAlive } from './pid.ts';
 
 /** The file written last into a complete directory. */
 export const COMPLETE_MARKER = '.cng-complete';
@@ -13,16 +14,6 @@ export const COMPLETE_MARKER = '.cng-complete';
 /** True when `dir` was written to the end (it has the completion marker). */
 export function isCompleteDir(dir: string): boolean {
   return existsSync(join(dir, COMPLETE_MARKER));
-}
-
-/** True while process `pid` exists (EPERM: it exists but is not ours). */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** The temporary sibling a process writes `out` into; it keeps `out`'s name last (drivers look at the extension). */
