@@ -149,6 +149,28 @@ describe('cng run (directory store)', () => {
     expect(existsSync(join(data, 'store/public-fixture/fixture-1/marine.pmtiles'))).toBe(true);
   }, 120_000);
 
+  it("removes a killed run's scratch at the start of the next run (one line), never a running one's", () => {
+    const scratch = join(data, 'runs/fixture/scratch');
+    const plant = (owner: number) => {
+      mkdirSync(join(scratch, 'fixture-1-fee-hex-0/duckdb'), { recursive: true });
+      for (const f of ['a.tmp', 'b.tmp', 'duckdb/c.wal']) writeFileSync(join(scratch, 'fixture-1-fee-hex-0', f), 'x'.repeat(100));
+      writeFileSync(join(scratch, 'owner.pid'), `${owner}\n`);
+    };
+    const dead = spawnSync('true').pid!;
+    plant(dead);
+    const next = run(['--data-dir', data]);
+    expect(next.code).toBe(0);
+    expect(next.stderr).toContain(`cng run: removed 3 scratch files (300 B) left by an earlier run in ${scratch}\n`);
+    expect(readdirSync(scratch).some((f) => f.startsWith('fixture-1-fee-hex-0'))).toBe(false);
+    expect(existsSync(join(scratch, 'owner.pid'))).toBe(false);
+    plant(process.pid); // a run still going: this test process, alive and not the new run
+    const beside = run(['--data-dir', data]);
+    expect(beside.code).toBe(0);
+    expect(beside.stderr).toContain(`cng run: scratch in ${scratch} belongs to a run still going (pid ${process.pid}); not removing it\n`);
+    expect(readdirSync(join(scratch, 'fixture-1-fee-hex-0')).sort()).toEqual(['a.tmp', 'b.tmp', 'duckdb']);
+    rmSync(scratch, { recursive: true, force: true });
+  }, 120_000);
+
   it('--layers runs one layer and what it needs; an unknown layer is a clear error', () => {
     const only = run(['--data-dir', data, '--layers', 'marine', '--force']);
     expect(only.code).toBe(0);

@@ -2,8 +2,8 @@
  * `cng sample padus`: a small PAD-US-shaped File Geodatabase, checked by reading it back with GDAL
  * (layers, tables, fields, CRS, lookup codes, every hard case, determinism, CLI errors).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import gdal, { type Geometry, type MultiPolygon, type Polygon } from 'gdal-async';
@@ -12,6 +12,8 @@ import { parseCommandArgs } from '../worker/core/command.ts';
 import { inspectSource, type SourceInfo } from '../cli/local/inspect.ts';
 import { sampleCommand } from '../cli/local/sample.ts';
 import { writePadusSample, type SampleSummary } from '../cli/local/padus-sample/writer.ts';
+import { placeSample } from '../cli/local/run.ts';
+import { COMPLETE_MARKER, writeDirAtomically } from '../cli/local/atomic-dir.ts';
 import { cng } from './helpers.ts';
 
 const FEE = 'PADUS4_1Fee';
@@ -357,5 +359,47 @@ describe('cng sample: command line', () => {
     await expect(run(['padus', '--out', join(dir, 'x.zip')])).rejects.toThrow(/--out must end in \.gdb/);
     expect(() => parseCommandArgs(sampleCommand, ['padus', '--bogus'])).toThrow(UsageError);
     expect(sampleCommand.help).toMatch(/^Usage: cng sample padus \[--out PATH\] \[--features N\] \[--seed S\] \[--big-vertices V\]/);
+  });
+});
+
+describe('cng sample: a write cut short (disk full, killed)', () => {
+  const tiny = (out: string, force: boolean) => writePadusSample({ out, force, features: 3, bigVertices: 200, seed: 1 });
+
+  it('writes the sample next to the target and renames it into place, marker last', async () => {
+    const out = join(dir, 'atomic.gdb');
+    await tiny(out, false);
+    expect(readdirSync(out)).toContain(COMPLETE_MARKER);
+    expect(readdirSync(dir).filter((f) => f.startsWith('.partial-'))).toEqual([]);
+  });
+
+  it('a failed write leaves no target directory and no temporary one', async () => {
+    const out = join(dir, 'full.gdb');
+    const spy = vi.spyOn(gdal, 'vectorTranslateAsync').mockRejectedValue(new Error('No space left on device'));
+    try {
+      await expect(tiny(out, false)).rejects.toThrow(/No space left on device/);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.startsWith('.partial-'))).toEqual([]);
+    const failing = join(dir, 'failing');
+    await expect(writeDirAtomically(failing, false, async (tmp) => {
+      mkdirSync(tmp);
+      writeFileSync(join(tmp, 'a'), 'x');
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    })).rejects.toThrow(/ENOSPC/);
+    expect(existsSync(failing)).toBe(false);
+  });
+
+  it('cng run --sample rebuilds a sample directory left incomplete (no marker) and reuses a complete one', async () => {
+    const out = join(dir, 'cut-short.gdb');
+    mkdirSync(out);
+    for (const f of ['gdb', 'a00000001.gdbtable', 'a00000001.gdbtablx', 'a00000004.gdbtable']) writeFileSync(join(out, f), 'partial');
+    expect(await placeSample(out, 'padus-4-1', tiny)).toBe(true);
+    expect(readdirSync(out)).toContain(COMPLETE_MARKER);
+    const ds = gdal.open(out);
+    expect(ds.layers.get(FEE).features.count()).toBeGreaterThan(0);
+    ds.close();
+    expect(await placeSample(out, 'padus-4-1', () => Promise.reject(new Error('must not rewrite')))).toBe(false);
   });
 });

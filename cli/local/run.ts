@@ -11,11 +11,15 @@ import { type Command, flagOptions, str } from '../../worker/core/command.ts';
 import { datasetStages, jobArg, runStages, selectStages, targetEnv, type RunStage, type StageResult } from './runner.ts';
 import { inspectSource, isRasterSource } from './inspect.ts';
 import { writePadusSample } from './padus-sample/writer.ts';
+import { COMPLETE_MARKER, isCompleteDir } from './atomic-dir.ts';
 import { human } from '../../worker/core/text.ts';
 
 /** Sample generators by dataset name: `cng run <dataset> --sample` puts one at the dataset's source. */
-const SAMPLES: Record<string, (out: string) => Promise<unknown>> = {
-  'padus-4-1': (out) => writePadusSample({ out }),
+/** Writes a sample at `out`; `replace`: an incomplete one is there. */
+type WriteSample = (out: string, replace: boolean) => Promise<unknown>;
+
+const SAMPLES: Record<string, WriteSample> = {
+  'padus-4-1': (out, replace) => writePadusSample({ out, force: replace }),
 };
 
 export const runCommand: Command = {
@@ -106,10 +110,21 @@ async function ensureSample(dataset: string, stages: RunStage[], target: { store
   for (const src of sources(stages)) {
     const loc = storage.resolve(src);
     if (loc.kind !== 'file') throw new CommandError(`cannot place a sample at '${src}'`);
-    if (existsSync(loc.path)) continue;
-    process.stderr.write(`cng run: writing a sample ${dataset} source at ${loc.path}\n`);
-    await make(loc.path);
+    await placeSample(loc.path, dataset, make);
   }
+}
+
+/**
+ * Writes a sample `dataset` source at `path` unless a complete one is there; a sample without its
+ * completion marker was cut short (killed, disk full) and is written again. Returns whether it wrote.
+ */
+export async function placeSample(path: string, dataset: string, make: WriteSample): Promise<boolean> {
+  const exists = existsSync(path);
+  if (exists && isCompleteDir(path)) return false;
+  if (exists) process.stderr.write(`cng run: ${path} is an incomplete sample (no ${COMPLETE_MARKER}); writing it again\n`);
+  else process.stderr.write(`cng run: writing a sample ${dataset} source at ${path}\n`);
+  await make(path, exists);
+  return true;
 }
 
 /** Stage kinds of a raster pipeline (the others with a layer label are vector stages). */

@@ -7,6 +7,7 @@ import { type Manifests } from '../../constructs/index.ts';
 import { Storage } from '../../worker/io/storage.ts';
 import { CommandError } from '../../worker/core/errors.ts';
 import { parseQuantity, plural } from '../../worker/core/text.ts';
+import { claimScratch, releaseScratch } from './scratch.ts';
 
 /**
  * The local runner: executes a dataset's synthesized Jobs on this machine, in the order Flux would
@@ -131,9 +132,16 @@ export interface StageResult {
 /** Runs the stages; returns per-stage results (throws nothing for a failed index: see status). */
 export async function runStages(opts: RunOptions): Promise<StageResult[]> {
   const run = new Run(opts);
-  const results = await scheduleStages(run);
-  if (run.failed) reportFailure(run.out, run.failed, results);
-  return opts.stages.map((s) => results.get(s.kustomization)!);
+  const scratch = join(opts.stateDir, 'scratch');
+  const cleaned = claimScratch(scratch);
+  if (cleaned) run.line(`cng run: ${cleaned}`);
+  try {
+    const results = await scheduleStages(run);
+    if (run.failed) reportFailure(run.out, run.failed, results);
+    return opts.stages.map((s) => results.get(s.kustomization)!);
+  } finally {
+    releaseScratch(scratch);
+  }
 }
 
 /** The first failed index of a run: no stage starts after it. */

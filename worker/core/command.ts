@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { CommandError, EXIT, UsageError } from './errors.ts';
+import { diskFullError } from './disk-full.ts';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -56,8 +57,9 @@ export async function runCommand(cmd: Command, argv: string[], prog: string): Pr
       process.stderr.write(`${prog} ${cmd.name}: ${err.message}\n${firstLine(cmd.help)}\nTry '${prog} ${cmd.name} --help'.\n`);
       return EXIT.usage;
     }
-    if (err instanceof CommandError) {
-      process.stderr.write(`${prog} ${cmd.name}: ${err.message}\n`);
+    const failure = diskFullError(err) ?? err;
+    if (failure instanceof CommandError) {
+      process.stderr.write(`${prog} ${cmd.name}: ${failure.message}\n`);
       return EXIT.failure;
     }
     process.stderr.write(`${prog} ${cmd.name}: ${(err as Error)?.stack ?? String(err)}\n`);

@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { CommandError } from '../core/errors.ts';
+import { isNoSpace, noteSpace } from '../core/disk-full.ts';
 import { addContentMd5, applyAbortIncompleteUploads, applyCors, applyPublicReadPolicy, type LifecycleSetup, type PublicScope } from './bucket-settings.ts';
 
 export { PUBLIC_CORS, type LifecycleSetup, type PublicScope } from './bucket-settings.ts';
@@ -138,12 +139,18 @@ export function joinUrl(prefix: string, ...parts: string[]): string {
   return [prefix.replace(/\/+$/, ''), ...parts.map((p) => p.replace(/^\/+|\/+$/g, ''))].filter((p) => p !== '').join('/');
 }
 
-/** `text`, read from `url`, as JSON; a CommandError naming `url` when it is not JSON. */
+/**
+ * `text`, read from `url`, as JSON; a CommandError naming `url` when it is not JSON (and saying so
+ * when it ends early: a file cut short by a failed write, e.g. a full disk).
+ */
 export function parseJson<T>(text: string, url: string): T {
   try {
     return JSON.parse(text) as T;
   } catch (err) {
-    throw new CommandError(`'${url}' is not valid JSON: ${(err as Error).message}`);
+    const message = (err as Error).message;
+    if (text.trim() === '' || /Unexpected end of JSON input|Unterminated/i.test(message))
+      throw new CommandError(`'${url}' is cut short (${text.length} bytes of JSON): its write failed, e.g. on a full disk; run the stage that writes it again`);
+    throw new CommandError(`'${url}' is not valid JSON: ${message}`);
   }
 }
 
@@ -174,7 +181,13 @@ export class Storage {
   /** Copies an object to a local file (written atomically). */
   async download(url: string, localPath: string): Promise<void> {
     const t = this.target(url);
-    await writeLocal(localPath, localPath, (tmp) => t.store.download(t.bucket, t.key, tmp));
+    try {
+      await writeLocal(localPath, localPath, (tmp) => t.store.download(t.bucket, t.key, tmp));
+    } catch (err) {
+      // A full disk: the message says how much the object needs.
+      if (isNoSpace(err)) noteSpace(err, dirname(localPath), (await this.stat(url).catch(() => null))?.size);
+      throw err;
+    }
   }
 
   /** Uploads a local file so that it appears under `url` only when complete. */

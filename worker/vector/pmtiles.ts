@@ -40,7 +40,7 @@ import { log, Progress } from '../core/log.ts';
 import type { RawOptions } from '../stage.ts';
 import { pmtilesStageDef } from './stages.ts';
 import { PmtilesWriter, zxyToTileId, tileIdToZxy, type ArchiveStats } from '../io/pmtiles-writer.ts';
-import { Storage } from '../io/storage.ts';
+import { parseJson, Storage } from '../io/storage.ts';
 import { sqlString } from '../core/text.ts';
 
 const STAGE = 'pmtiles';
@@ -411,7 +411,7 @@ export async function packDirectory(
   if (ids.n === 0) throw new CommandError('GDAL wrote no tiles (is the data outside the Web Mercator area?)');
   const sorted = ids.a.subarray(0, ids.n).sort();
 
-  const gdalMeta = JSON.parse(await readFile(join(dir, 'metadata.json'), 'utf8').catch(() => '{}')) as Record<string, unknown>;
+  const gdalMeta = parseJson<Record<string, unknown>>(await readFile(join(dir, 'metadata.json'), 'utf8').catch(() => '{}'), join(dir, 'metadata.json'));
   let json: { vector_layers?: Record<string, unknown>[]; tilestats?: unknown } = {};
   try {
     json = typeof gdalMeta.json === 'string' ? JSON.parse(gdalMeta.json) : {};

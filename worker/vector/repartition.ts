@@ -7,7 +7,7 @@ import { openDuckDB } from '../core/limits.ts';
 import { indexRanges, log } from '../core/log.ts';
 import type { RawOptions } from '../stage.ts';
 import { hexParents, repartitionStageDef } from './stages.ts';
-import { joinUrl, listLocalFiles, Storage } from '../io/storage.ts';
+import { joinUrl, listLocalFiles, parseJson, Storage } from '../io/storage.ts';
 
 /** What repartition needs from the hex plan (docs/stages.md). */
 interface PlanHeader {
@@ -42,7 +42,7 @@ export interface LayerManifest {
 export async function repartitionStage(opts: RawOptions): Promise<void> {
   const { input, plan: planUrl, chunks, resolution: res, parents: given, containment, out, manifest: manifestUrl } = repartitionStageDef.parse(opts);
   const storage = new Storage();
-  const plan = JSON.parse(await storage.readText(planUrl)) as PlanHeader;
+  const plan = parseJson<PlanHeader>(await storage.readText(planUrl), planUrl);
   if (plan.resolution !== res)
     throw new CommandError(`plan '${planUrl}' is for resolution ${plan.resolution}, but --resolution is ${res}: re-run convert`);
   const parents = hexParents(given, res);

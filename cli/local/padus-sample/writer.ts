@@ -1,10 +1,11 @@
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import gdal, { type CoordinateTransformation, type Dataset, type Geometry, type Layer, type SpatialReference } from 'gdal-async';
 import { type Attrs, COMBINED_ORDER, type FieldSpec, LAYER_FIELDS, LAYER_ORDER, PADUS_LAYER_NAMES, PADUS_LOOKUP_TABLES, type Row, type SourceKey } from './attributes.ts';
 import { lonLatWkt, Rng, type Shape } from './shapes.ts';
 import { CommandError } from '../../../worker/core/errors.ts';
 import { type Plan, planSample } from './plan.ts';
+import { writeDirAtomically } from '../atomic-dir.ts';
 
 /**
  * Writing the sample's features and tables into an open File Geodatabase (GDAL's OpenFileGDB
@@ -197,7 +198,7 @@ export async function writePadusSample(opts: PadusSampleOptions): Promise<Sample
   const bigVertices = checkCount('--big-vertices', opts.bigVertices, 100, 10_000_000) ?? PADUS_SAMPLE_DEFAULTS.bigVertices;
   const log = opts.log ?? (() => {});
   const out = opts.out;
-  prepareOutput(out, Boolean(opts.force));
+  const replace = checkOutput(out, Boolean(opts.force));
 
   const albers = gdal.SpatialReference.fromUserInput('ESRI:102039');
   const ct = new gdal.CoordinateTransformation(gdal.SpatialReference.fromUserInput('OGC:CRS83'), albers);
@@ -208,9 +209,12 @@ export async function writePadusSample(opts: PadusSampleOptions): Promise<Sample
 
   log(`planning: seed ${seed}, ${features} ordinary Fee features, big polygon ${bigVertices} vertices`);
   const written = realizePlan(planSample(new Rng(seed), features, bigVertices, toAlbers), ct);
-  const vertices = await writeGeodatabase(out, written, albers, log);
-  // Counts come from the written file, not from the plan.
-  const { layers, tables } = await countRows(out);
+  // Written next to `out` and renamed into place when complete: a failed write leaves no `out`.
+  const { vertices, layers, tables } = await writeDirAtomically(out, replace, async (dir) => {
+    const vertices = await writeGeodatabase(dir, written, albers, log);
+    // Counts come from the written file, not from the plan.
+    return { vertices, ...(await countRows(dir)) };
+  });
   return { out, seed, layers, tables, vertices, bytes: directorySize(out), seconds: (Date.now() - started) / 1000 };
 }
 
@@ -234,15 +238,13 @@ function checkCount(name: string, value: number | undefined, min: number, max: n
   return value;
 }
 
-/** Checks the output path and clears the way: an existing File Geodatabase is removed only with `force`. */
-function prepareOutput(out: string, force: boolean): void {
+/** Checks the output path; true when an existing File Geodatabase is to be replaced (only with `force`). */
+function checkOutput(out: string, force: boolean): boolean {
   if (!/\.gdb$/i.test(out)) throw new CommandError(`output must be a File Geodatabase path ending in .gdb, got '${out}'`);
-  if (existsSync(out)) {
-    if (!force) throw new CommandError(`'${out}' already exists; pass --force to replace it`);
-    if (!looksLikeFileGdb(out)) throw new CommandError(`refusing to replace '${out}': it is not a File Geodatabase directory`);
-    rmSync(out, { recursive: true, force: true });
-  }
-  mkdirSync(dirname(out), { recursive: true });
+  if (!existsSync(out)) return false;
+  if (!force) throw new CommandError(`'${out}' already exists; pass --force to replace it`);
+  if (!looksLikeFileGdb(out)) throw new CommandError(`refusing to replace '${out}': it is not a File Geodatabase directory`);
+  return true;
 }
 
 /** True for a directory that GDAL wrote as a File Geodatabase (or an empty one). */

@@ -5,7 +5,7 @@ import { PMTiles, type Source } from 'pmtiles';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { DocsInput, DocsLayer, DocsRaster, DocsTable } from '../../../constructs/prose.ts';
 import { CommandError } from '../../core/errors.ts';
-import { type ObjectStore, parseS3Url } from '../../io/storage.ts';
+import { type ObjectStore, parseJson, parseS3Url } from '../../io/storage.ts';
 import type { LayerManifest } from '../../vector/repartition.ts';
 import { openDuckDB } from '../../core/limits.ts';
 import { sqlIdent, sqlString } from '../../core/text.ts';
@@ -173,7 +173,7 @@ async function hexColumns(store: ObjectStore, reader: ParquetReader, hexUrl: str
 
 async function readHex(store: ObjectStore, reader: ParquetReader, layer: DocsLayer): Promise<HexFact> {
   const m = parseS3Url(layer.manifest);
-  const manifest = JSON.parse(await store.readText(m.bucket, m.key)) as LayerManifest;
+  const manifest = parseJson<LayerManifest>(await store.readText(m.bucket, m.key), layer.manifest);
   const columns = await hexColumns(store, reader, layer.hex);
   if (!columns) throw new CommandError(`'${layer.hex}': no such object (no h0=… partition files)`);
   return { url: layer.hex, manifest, columns };
