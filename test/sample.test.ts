@@ -13,7 +13,7 @@ import { inspectSource, type SourceInfo } from '../cli/local/inspect.ts';
 import { sampleCommand } from '../cli/local/sample.ts';
 import { writePadusSample, type SampleSummary } from '../cli/local/padus-sample/writer.ts';
 import { placeSample } from '../cli/local/run.ts';
-import { COMPLETE_MARKER, writeDirAtomically } from '../cli/local/atomic-dir.ts';
+import { COMPLETE_MARKER, writeDirAtomically } from '../cli/local/workdirs.ts';
 import { cng } from './helpers.ts';
 
 const FEE = 'PADUS4_1Fee';

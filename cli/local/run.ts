@@ -11,7 +11,7 @@ import { type Command, flagOptions, str } from '../../worker/core/command.ts';
 import { datasetStages, jobArg, runStages, selectStages, targetEnv, type RunStage, type StageResult } from './runner.ts';
 import { inspectSource, isRasterSource } from './inspect.ts';
 import { writePadusSample } from './padus-sample/writer.ts';
-import { COMPLETE_MARKER, isCompleteDir } from './atomic-dir.ts';
+import { COMPLETE_MARKER, isCompleteDir } from './workdirs.ts';
 import { human } from '../../worker/core/text.ts';
 
 /** Sample generators by dataset name: `cng run <dataset> --sample` puts one at the dataset's source. */

@@ -7,7 +7,7 @@ import { type Manifests } from '../../constructs/index.ts';
 import { Storage } from '../../worker/io/storage.ts';
 import { CommandError } from '../../worker/core/errors.ts';
 import { parseQuantity, plural } from '../../worker/core/text.ts';
-import { claimScratch, releaseScratch } from './scratch.ts';
+import { claimScratch, releaseScratch } from './workdirs.ts';
 
 /**
  * The local runner: executes a dataset's synthesized Jobs on this machine, in the order Flux would

@@ -5,7 +5,7 @@ import { type Attrs, COMBINED_ORDER, type FieldSpec, LAYER_FIELDS, LAYER_ORDER, 
 import { lonLatWkt, Rng, type Shape } from './shapes.ts';
 import { CommandError } from '../../../worker/core/errors.ts';
 import { type Plan, planSample } from './plan.ts';
-import { writeDirAtomically } from '../atomic-dir.ts';
+import { writeDirAtomically } from '../workdirs.ts';
 
 /**
  * Writing the sample's features and tables into an open File Geodatabase (GDAL's OpenFileGDB
