@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll, afterAll, inject } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, inject, vi } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -306,6 +306,59 @@ describe('convert: awkward geometries and attributes', () => {
     expect(scanWkb(across.wkb as Uint8Array).areaKm2 / expected).toBeCloseTo(1, 3);
     expect(polygons(anchorage.wkb)).toHaveLength(1);
     expect((anchorage.bbox as { xmin: number }).xmin).toBeCloseTo(-150, 3);
+  });
+
+  it('wraps longitudes beyond 180° itself (no GDAL -wrapdateline) and cuts what then crosses the antimeridian', async () => {
+    const path = await makeVectorDataset(join(dir, 'over180.gpkg'), 'GPKG', [{
+      name: 'over', fields: [['name', gdal.OFTString]],
+      rows: [
+        { name: 'across', wkt: 'POLYGON ((170 0, 190 0, 190 1, 170 1, 170 0))' },
+        { name: 'east', wkt: 'POLYGON ((200 0, 201 0, 201 1, 200 1, 200 0))' },
+      ],
+    }]);
+    const c = await convert(path, 'over');
+    const [across, east] = await expectGeoParquet(c, 2);
+    expect(c.result.stats.splitAtAntimeridian).toBe(1);
+    expect(polygons(across.wkb)).toHaveLength(2);
+    expect(planarArea(across.wkb)).toBeCloseTo(20, 9);
+    expect(across.bbox).toEqual({ xmin: -180, ymin: 0, xmax: 180, ymax: 1 });
+    expect(east.bbox).toEqual({ xmin: -160, ymin: 0, xmax: -159, ymax: 1 });
+  });
+
+  it('keeps the parts of a GeometryCollection the layer can hold, and reports the others with their ids', async () => {
+    const path = await makeVectorDataset(join(dir, 'collections.gpkg'), 'GPKG', [{
+      name: 'gc', fields: [['name', gdal.OFTString]],
+      rows: [
+        { name: 'polygon', wkt: 'POLYGON ((0 0, 1 0, 1 1, 0 1, 0 0))' },
+        { name: 'point+polygon', wkt: 'GEOMETRYCOLLECTION (POINT (5 5), POLYGON ((2 0, 3 0, 3 1, 2 1, 2 0)))' },
+        { name: 'point+line', wkt: 'GEOMETRYCOLLECTION (POINT (6 6), LINESTRING (0 0, 1 1))' },
+      ],
+    }]);
+    const err: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
+    let c: Converted;
+    try {
+      c = await convert(path, 'gc');
+    } finally {
+      spy.mockRestore();
+    }
+    const [polygon, withPoint, withLine] = await expectGeoParquet(c, 3);
+    expect(wkbTypeName(polygon.wkb)).toBe('MultiPolygon');
+    expect(wkbTypeName(withPoint.wkb)).toBe('MultiPolygon'); // the polygon is kept
+    expect(planarArea(withPoint.wkb)).toBeCloseTo(1, 9);
+    expect(wkbTypeName(withLine.wkb)).toBe('MultiLineString'); // no polygon: the highest dimension is kept
+    expect(c.result.stats.partsDropped).toBe(2);
+    expect(c.plan.droppedParts).toEqual({ features: 2, parts: 2, ids: [2, 3] });
+    const line = err.filter((l) => l.includes('parts dropped (other dimension)'));
+    expect(line).toEqual(['cng-worker convert: parts dropped (other dimension): 2 parts of 2 features not of the layer\'s geometry type (_cng_fid: 2, 3); recorded in the hex plan and manifest.json as dropped_parts\n']);
+    // A layer of unknown type (GeoJSON) keeps the whole collection: nothing dropped.
+    const gj = join(dir, 'collections.geojson');
+    writeFileSync(gj, JSON.stringify({ type: 'FeatureCollection', features: [{ type: 'Feature', properties: {}, geometry: { type: 'GeometryCollection', geometries: [{ type: 'Point', coordinates: [5, 5] }, { type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 0]]] }] } }] }));
+    const whole = await convert(gj, 'collections');
+    const [kept] = await expectGeoParquet(whole, 1);
+    expect(wkbTypeName(kept.wkb)).toBe('GeometryCollection');
+    expect(whole.result.stats.partsDropped).toBe(0);
+    expect(whole.plan).not.toHaveProperty('droppedParts');
   });
 
   it('keeps strings as they are: trailing spaces, Latin-1 shapefiles, invalid UTF-8 bytes', async () => {

@@ -391,6 +391,32 @@ export function translateX(g: Geom, dx: number): Geom {
   return g;
 }
 
+/** Brings every longitude into [-180, 180] (in place), vertex by vertex: edges may then jump 360°. */
+export function wrapLongitudes(g: Geom): Geom {
+  const wrap = (c: Float64Array) => {
+    for (let i = 0; i < c.length; i += 2) if (c[i] > 180 || c[i] < -180) c[i] -= 360 * Math.round(c[i] / 360);
+  };
+  const walk = (h: Geom) => {
+    if (h.type === 1 || h.type === 2) wrap(h.coords);
+    else if (h.type === 3) h.rings.forEach(wrap);
+    else h.parts.forEach(walk);
+  };
+  walk(g);
+  return g;
+}
+
+/** The number of non-empty points, lines and polygons in a geometry (nested collections flattened). */
+export function partCounts(g: Geom): [number, number, number] {
+  const n: [number, number, number] = [0, 0, 0];
+  const walk = (h: Geom) => {
+    if (h.type === 3) n[2] += h.rings.length ? 1 : 0;
+    else if (h.type === 1 || h.type === 2) n[h.type - 1] += h.coords.length ? 1 : 0;
+    else h.parts.forEach(walk);
+  };
+  walk(g);
+  return n;
+}
+
 /** Makes a coordinate sequence continuous in longitude (no step > 180°); returns the net wrap. */
 function unwrapSeq(c: Float64Array): number {
   let offset = 0;

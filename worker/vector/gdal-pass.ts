@@ -66,7 +66,7 @@ export async function findLayer(ds: Dataset, name: string, source: string): Prom
 /**
  * The GDAL pass of the convert and table stages: one `vectorTranslate` (C++, in a libuv thread)
  * from the source layer into a temporary GeoPackage (for a spatial layer: curves linearized, multi
- * forced, Z/M dropped, reprojected to EPSG:4326 lon/lat, longitudes wrapped into [-180, 180]),
+ * forced, Z/M dropped, reprojected to EPSG:4326 lon/lat),
  * read back feature by feature while GDAL is still writing it. 64-bit integers and dates/times
  * travel as GDAL's text form so nothing is rounded (JavaScript numbers, and gdal-async's
  * whole-second date objects, would lose digits). GDAL's own messages go to a log file so that a
@@ -78,10 +78,11 @@ const TEXT_TYPES = 'Integer64=String,Date=String,DateTime=String,Time=String';
 
 /**
  * The arguments of the GDAL pass of a spatial layer: linearize, force multi, 2-D, EPSG:4326
- * lon/lat, longitudes wrapped into [-180, 180].
+ * lon/lat. No `-wrapdateline`: GDAL 3.6's drops the points of every GeometryCollection (even far
+ * from 180°); convert wraps longitudes into [-180, 180] itself (geometry.ts).
  */
 export const GEOMETRY_ARGS = [
-  '-nlt', 'CONVERT_TO_LINEAR', '-nlt', 'PROMOTE_TO_MULTI', '-dim', 'XY', '-t_srs', 'EPSG:4326', '-wrapdateline',
+  '-nlt', 'CONVERT_TO_LINEAR', '-nlt', 'PROMOTE_TO_MULTI', '-dim', 'XY', '-t_srs', 'EPSG:4326',
 ];
 
 /** FID column of the temporary GeoPackage (1…N in source order). */

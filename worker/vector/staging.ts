@@ -187,7 +187,7 @@ export async function createStaging(db: DuckDBConnection, columns: Column[], spa
  */
 export async function loadFeatures(
   db: DuckDBConnection, tmpPath: string, pass: () => Promise<void>, columns: Column[], idCol: Column | undefined, total: number,
-  resolution: number, where: string,
+  resolution: number, where: string, layerDim?: 0 | 1 | 2,
 ): Promise<FeatureTally> {
   const appender = await db.createAppender('staging');
   const tally = new FeatureTally(resolution);
@@ -206,7 +206,7 @@ export async function loadFeatures(
       }
       appender.appendBigInt(BigInt(seq));
       for (const c of columns) c.append(appender, values[c.index]);
-      const g = normalizeGeometry(f.getGeometry());
+      const g = normalizeGeometry(f.getGeometry(), layerDim);
       tally.add(fid, g);
       appendGeometry(appender, g);
       appender.endRow();
