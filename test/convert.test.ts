@@ -361,7 +361,7 @@ describe('convert: awkward geometries and attributes', () => {
     expect(whole.plan).not.toHaveProperty('droppedParts');
   });
 
-  it('keeps strings as they are: trailing spaces, Latin-1 shapefiles, invalid UTF-8 bytes', async () => {
+  it('keeps strings as they are (trailing spaces, Latin-1 shapefiles) and refuses bytes that are not UTF-8', async () => {
     // A shapefile whose DBF is ISO-8859-1 (declared in its .cpg): GDAL recodes to UTF-8.
     const shp = await makeVectorDataset(join(dir, 'latin1.shp'), 'ESRI Shapefile', [{
       name: 'latin1', geometryType: gdal.wkbPolygon, options: ['ENCODING=ISO-8859-1'], fields: [['name', gdal.OFTString]],
@@ -372,10 +372,14 @@ describe('convert: awkward geometries and attributes', () => {
     expect(latin.name).toBe('Café Zoë');
     // A CSV with bytes that are not UTF-8 and trailing spaces; geometry from lon/lat columns.
     const csv = join(dir, 'points.csv');
-    writeFileSync(csv, Buffer.concat([Buffer.from('lon,lat,name\n-120.5,38.25,"A'), Buffer.from([0xff, 0xfe]), Buffer.from('B  "\n10,20,ok\n')]));
+    writeFileSync(csv, Buffer.concat([Buffer.from('lon,lat,name\n10,20,ok\n-120.5,38.25,"A'), Buffer.from([0xff, 0xfe]), Buffer.from('B  "\n')]));
+    await expect(convert(csv, 'points')).rejects.toThrow(
+      `layer 'points' of '${csv}': column 'name' has text that is not valid UTF-8 (feature 2: 'A\uFFFD\uFFFDB'): the source is in a legacy encoding; declare encoding: 'ISO-8859-1' (or the right one) for this layer (cng-worker convert --encoding)`,
+    );
+    writeFileSync(csv, 'lon,lat,name\n-120.5,38.25,"AB  "\n10,20,ok\n');
     const c = await convert(csv, 'points');
     const [a, ok] = await expectGeoParquet(c, 2);
-    expect(a.name).toBe('A\uFFFD\uFFFDB  ');
+    expect(a.name).toBe('AB  ');
     expect(ok.name).toBe('ok');
     expect(wkbTypeName(a.wkb)).toBe('MultiPoint');
     expect(a.bbox).toEqual({ xmin: -120.5, ymin: 38.25, xmax: -120.5, ymax: 38.25 });
@@ -480,6 +484,47 @@ describe('the real CLI', () => {
     const bad = run('y');
     expect(bad.status).toBe(1);
     expect(bad.stderr).toBe(`cng-worker convert: no layer 'y' in '${gpkg}'; available: x\n`);
+  });
+});
+
+describe('a shapefile in a legacy encoding (Latin-1 .dbf without a right .cpg)', () => {
+  let shp: string;
+  beforeAll(async () => {
+    mkdirSync(join(dir, 'latin'), { recursive: true });
+    shp = await makeVectorDataset(join(dir, 'latin', 'places.shp'), 'ESRI Shapefile', [{
+      name: 'places', geometryType: gdal.wkbPolygon, options: ['ENCODING=ISO-8859-1'], fields: [['name', gdal.OFTString]],
+      rows: [{ name: 'plain', wkt: 'POLYGON ((0 0, 1 0, 1 1, 0 0))' }, { name: 'Café Zürich', wkt: 'POLYGON ((2 0, 3 0, 3 1, 2 0))' }],
+    }]);
+    rmSync(join(dir, 'latin', 'places.cpg'));
+    expect(readFileSync(join(dir, 'latin', 'places.dbf')).includes(Buffer.from('Caf\xe9 Z\xfcrich', 'latin1'))).toBe(true);
+  });
+  const run = (out: string, extra: string[] = []) =>
+    spawnSync(process.execPath, [join(ROOT, 'bin/cng-worker.js'), 'convert', '--source', shp, '--layer', 'places', '--out', `${out}/p.parquet`, '--plan', `${out}/plan.json`, '--resolution', '8', '--units', '1', ...extra], { encoding: 'utf8', timeout: 60_000 });
+  const refused = (stderr: string) => stderr.split('\n').filter((l) => / not valid UTF-8/.test(l));
+
+  it('fails without --encoding, naming the column, a sample row and the fix (also with a wrong UTF-8 .cpg)', () => {
+    for (const cpg of [undefined, 'UTF-8']) {
+      if (cpg) writeFileSync(join(dir, 'latin', 'places.cpg'), cpg);
+      const out = join(dir, 'latin-out', cpg ?? 'none');
+      const r = run(out);
+      expect(r.status).toBe(1);
+      expect(refused(r.stderr)).toEqual([
+        `cng-worker convert: layer 'places' of '${shp}': column 'name' has text that is not valid UTF-8 (feature 2: 'Caf\uFFFD Z\uFFFDrich'): the source is in a legacy encoding; declare encoding: 'ISO-8859-1' (or the right one) for this layer (cng-worker convert --encoding)`,
+      ]);
+      expect(readdirSync(dir)).not.toContain('latin-out'); // nothing written
+    }
+    rmSync(join(dir, 'latin', 'places.cpg'));
+  });
+
+  it('with --encoding ISO-8859-1, "Café Zürich" round-trips into the GeoParquet', async () => {
+    const out = join(dir, 'latin-ok');
+    const r = run(out, ['--encoding', 'ISO-8859-1']);
+    expect(r.status, r.stderr).toBe(0);
+    const names = await rows(`SELECT name FROM read_parquet(${q(`${out}/p.parquet`)}) ORDER BY _cng_fid`);
+    expect(names).toEqual([{ name: 'plain' }, { name: 'Café Zürich' }]);
+    const bad = spawnSync(process.execPath, [join(ROOT, 'bin/cng-worker.js'), 'convert', '--source', gdb, '--layer', 'PADUS4_1Fee', '--out', `${out}/g.parquet`, '--plan', `${out}/g.json`, '--resolution', '8', '--units', '1', '--encoding', 'ISO-8859-1'], { encoding: 'utf8', timeout: 60_000 });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toBe(`cng-worker convert: --encoding ISO-8859-1: '${gdb}' is not a shapefile (the encoding of other formats is their driver's)\n`);
   });
 });
 

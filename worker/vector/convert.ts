@@ -69,8 +69,9 @@ import { sqlIdent, sqlString } from '../core/text.ts';
  * - Column names: DuckDB and most Parquet readers ignore case, so a name equal (case-folded) to
  *   an earlier one, or to `geometry`, `bbox` or the generated `_cng_fid`, becomes `<name>_2`
  *   (`_3`, … skipping names the layer has), logged. Strings are kept as GDAL decodes them
- *   (trailing spaces kept; GDAL recodes shapefile/FileGDB code pages); bytes that are not valid
- *   UTF-8 become U+FFFD.
+ *   (trailing spaces kept; GDAL recodes shapefile/FileGDB code pages). Text that is not valid
+ *   UTF-8 (a shapefile without a right .cpg) is an error naming the column and a sample, unless
+ *   `--encoding` gives the source's encoding (GDAL's ENCODING open option).
  * - Types: integer → INTEGER, integer64 → BIGINT, real → DOUBLE, string → VARCHAR, date → DATE,
  *   datetime → TIMESTAMP (values with a UTC offset converted to UTC, others kept as written),
  *   time → TIME, binary → BLOB, list types → VARCHAR (GeoJSON arrays as JSON text, other lists
@@ -84,7 +85,7 @@ import { sqlIdent, sqlString } from '../core/text.ts';
 export async function convertStage(opts: RawOptions): Promise<void> {
   const o = convertStageDef.parse(opts);
   const result = await convertLayer({
-    source: o.source, layer: o.layer, resolution: o.resolution, units: o.units, idColumn: o.idColumn,
+    source: o.source, layer: o.layer, resolution: o.resolution, units: o.units, idColumn: o.idColumn, encoding: o.encoding,
     upload: { out: o.out, plan: o.plan },
   });
   log('convert', `wrote ${o.out} (${result.rows} rows) and ${o.plan} (${o.units} work units, ~${result.plan.estimatedCells} cells)`);
@@ -96,6 +97,8 @@ export interface ConvertOptions {
   resolution: number;
   units: number;
   idColumn?: string;
+  /** The source's text encoding (a shapefile's; GDAL's ENCODING open option). */
+  encoding?: string;
   /** Where to put the products (URLs or paths, via Storage). */
   upload: { out: string; plan: string };
 }
@@ -114,7 +117,7 @@ export async function convertLayer(o: ConvertOptions): Promise<ConvertResult> {
   const storage = new Storage();
   configureGdalS3();
   configureGdalCache();
-  const ds = await openSource(o.source, storage);
+  const ds = await openSource(o.source, storage, o.encoding);
   let work: string | undefined;
   let db: DuckDBConnection | undefined;
   try {

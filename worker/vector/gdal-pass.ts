@@ -24,10 +24,12 @@ export const CSV_OPEN_OPTIONS = [
 /**
  * Opens a vector source read-only: `s3://` (a local file under CNG_STORAGE_DIR, else `/vsis3/`),
  * `http(s)://` (`/vsicurl/`), `/vsi*` or a path. CSV files get {@link CSV_OPEN_OPTIONS}; GeoJSON
- * arrays are read as JSON strings.
- * @throws CommandError naming `source` when it is missing or unreadable.
+ * arrays are read as JSON strings. `encoding` (e.g. ISO-8859-1) opens a shapefile with GDAL's
+ * ENCODING open option.
+ * @throws CommandError naming `source` when it is missing or unreadable, or not a shapefile when
+ * `encoding` is given.
  */
-export async function openSource(source: string, storage = new Storage()): Promise<Dataset> {
+export async function openSource(source: string, storage = new Storage(), encoding?: string): Promise<Dataset> {
   let path: string;
   if (/^s3:\/\//.test(source)) {
     const loc = storage.resolve(source);
@@ -39,8 +41,10 @@ export async function openSource(source: string, storage = new Storage()): Promi
   let ds: Dataset;
   try {
     // Synchronous: gdal-async's Driver.openAsync ignores open options (its 3rd argument).
-    ds = /\.(csv|tsv)$/i.test(path) ? gdal.drivers.get('CSV').open(path, 'r', CSV_OPEN_OPTIONS) : await gdal.openAsync(path, 'r');
+    if (encoding) ds = openShapefile(path, source, encoding);
+    else ds = /\.(csv|tsv)$/i.test(path) ? gdal.drivers.get('CSV').open(path, 'r', CSV_OPEN_OPTIONS) : await gdal.openAsync(path, 'r');
   } catch (err) {
+    if (err instanceof CommandError) throw err;
     throw new CommandError(`cannot open '${source}': ${firstLine((err as Error).message)}`);
   } finally {
     gdal.config.set('OGR_GEOJSON_ARRAY_AS_STRING', previous ?? null);
@@ -49,6 +53,17 @@ export async function openSource(source: string, storage = new Storage()): Promi
     const driver = ds.driver.description;
     ds.close();
     throw new CommandError(`'${source}' has no vector layers (driver ${driver})`);
+  }
+  return ds;
+}
+
+/** A shapefile (or a directory of them) read in `encoding`. @throws CommandError when it is not one. */
+function openShapefile(path: string, source: string, encoding: string): Dataset {
+  let ds: Dataset;
+  try {
+    ds = gdal.drivers.get('ESRI Shapefile').open(path, 'r', [`ENCODING=${encoding}`]);
+  } catch {
+    throw new CommandError(`--encoding ${encoding}: '${source}' is not a shapefile (the encoding of other formats is their driver's)`);
   }
   return ds;
 }
