@@ -124,6 +124,13 @@ function polygons(wkb: unknown): Geom[] {
   return g.type === 6 ? g.parts : g.type === 3 ? [g] : [];
 }
 
+/** `<dir>/<layer>.gpkg`: a MultiPolygon layer (EPSG:4326) of features with a `name` and the given WKT, in order. */
+function namedShapes(layer: string, shapes: Record<string, string>): Promise<string> {
+  return makeVectorDataset(join(dir, `${layer}.gpkg`), 'GPKG', [{
+    name: layer, fields: [['name', gdal.OFTString]], rows: Object.entries(shapes).map(([name, wkt]) => ({ name, wkt })),
+  }]);
+}
+
 function planarArea(wkb: unknown): number {
   return (gdal.Geometry.fromWKB(Buffer.from(wkb as Uint8Array)) as unknown as { getArea(): number }).getArea();
 }
@@ -309,13 +316,10 @@ describe('convert: awkward geometries and attributes', () => {
   });
 
   it('wraps longitudes beyond 180° itself (no GDAL -wrapdateline) and cuts what then crosses the antimeridian', async () => {
-    const path = await makeVectorDataset(join(dir, 'over180.gpkg'), 'GPKG', [{
-      name: 'over', fields: [['name', gdal.OFTString]],
-      rows: [
-        { name: 'across', wkt: 'POLYGON ((170 0, 190 0, 190 1, 170 1, 170 0))' },
-        { name: 'east', wkt: 'POLYGON ((200 0, 201 0, 201 1, 200 1, 200 0))' },
-      ],
-    }]);
+    const path = await namedShapes('over', {
+      across: 'POLYGON ((170 0, 190 0, 190 1, 170 1, 170 0))',
+      east: 'POLYGON ((200 0, 201 0, 201 1, 200 1, 200 0))',
+    });
     const c = await convert(path, 'over');
     const [across, east] = await expectGeoParquet(c, 2);
     expect(c.result.stats.splitAtAntimeridian).toBe(1);
@@ -326,14 +330,11 @@ describe('convert: awkward geometries and attributes', () => {
   });
 
   it('keeps the parts of a GeometryCollection the layer can hold, and reports the others with their ids', async () => {
-    const path = await makeVectorDataset(join(dir, 'collections.gpkg'), 'GPKG', [{
-      name: 'gc', fields: [['name', gdal.OFTString]],
-      rows: [
-        { name: 'polygon', wkt: 'POLYGON ((0 0, 1 0, 1 1, 0 1, 0 0))' },
-        { name: 'point+polygon', wkt: 'GEOMETRYCOLLECTION (POINT (5 5), POLYGON ((2 0, 3 0, 3 1, 2 1, 2 0)))' },
-        { name: 'point+line', wkt: 'GEOMETRYCOLLECTION (POINT (6 6), LINESTRING (0 0, 1 1))' },
-      ],
-    }]);
+    const path = await namedShapes('gc', {
+      polygon: 'POLYGON ((0 0, 1 0, 1 1, 0 1, 0 0))',
+      'point+polygon': 'GEOMETRYCOLLECTION (POINT (5 5), POLYGON ((2 0, 3 0, 3 1, 2 1, 2 0)))',
+      'point+line': 'GEOMETRYCOLLECTION (POINT (6 6), LINESTRING (0 0, 1 1))',
+    });
     const err: string[] = [];
     const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
     let c: Converted;
