@@ -93,6 +93,11 @@ const layer = z
     source: z.string().optional(),
     /** Column to use as the feature id instead of a generated 1-based `_cng_fid`. */
     idColumn: z.string().optional(),
+    /**
+     * The source's text encoding when it is not UTF-8 and the source does not say so (a
+     * shapefile's .dbf without a right .cpg), e.g. 'ISO-8859-1'. @default what the source declares
+     */
+    encoding: z.string().regex(/^[A-Za-z0-9][-A-Za-z0-9_.:]*$/).optional(),
     hex: layerHex.optional(),
     pmtiles: z.object({ minZoom: z.number().int().min(0).max(15), maxZoom: z.number().int().min(0).max(15) }).partial().strict().optional(),
     resources: resourceOverrides.optional(),

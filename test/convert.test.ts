@@ -1,4 +1,4 @@
-import { describe, it, expect, beforeAll, afterAll, inject } from 'vitest';
+import { describe, it, expect, beforeAll, afterAll, inject, vi } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -122,6 +122,13 @@ async function expectGeoParquet(c: Converted, expectedRows: number, id = '_cng_f
 function polygons(wkb: unknown): Geom[] {
   const g = decodeWkb(wkb as Uint8Array);
   return g.type === 6 ? g.parts : g.type === 3 ? [g] : [];
+}
+
+/** `<dir>/<layer>.gpkg`: a MultiPolygon layer (EPSG:4326) of features with a `name` and the given WKT, in order. */
+function namedShapes(layer: string, shapes: Record<string, string>): Promise<string> {
+  return makeVectorDataset(join(dir, `${layer}.gpkg`), 'GPKG', [{
+    name: layer, fields: [['name', gdal.OFTString]], rows: Object.entries(shapes).map(([name, wkt]) => ({ name, wkt })),
+  }]);
 }
 
 function planarArea(wkb: unknown): number {
@@ -308,7 +315,54 @@ describe('convert: awkward geometries and attributes', () => {
     expect((anchorage.bbox as { xmin: number }).xmin).toBeCloseTo(-150, 3);
   });
 
-  it('keeps strings as they are: trailing spaces, Latin-1 shapefiles, invalid UTF-8 bytes', async () => {
+  it('wraps longitudes beyond 180° itself (no GDAL -wrapdateline) and cuts what then crosses the antimeridian', async () => {
+    const path = await namedShapes('over', {
+      across: 'POLYGON ((170 0, 190 0, 190 1, 170 1, 170 0))',
+      east: 'POLYGON ((200 0, 201 0, 201 1, 200 1, 200 0))',
+    });
+    const c = await convert(path, 'over');
+    const [across, east] = await expectGeoParquet(c, 2);
+    expect(c.result.stats.splitAtAntimeridian).toBe(1);
+    expect(polygons(across.wkb)).toHaveLength(2);
+    expect(planarArea(across.wkb)).toBeCloseTo(20, 9);
+    expect(across.bbox).toEqual({ xmin: -180, ymin: 0, xmax: 180, ymax: 1 });
+    expect(east.bbox).toEqual({ xmin: -160, ymin: 0, xmax: -159, ymax: 1 });
+  });
+
+  it('keeps the parts of a GeometryCollection the layer can hold, and reports the others with their ids', async () => {
+    const path = await namedShapes('gc', {
+      polygon: 'POLYGON ((0 0, 1 0, 1 1, 0 1, 0 0))',
+      'point+polygon': 'GEOMETRYCOLLECTION (POINT (5 5), POLYGON ((2 0, 3 0, 3 1, 2 1, 2 0)))',
+      'point+line': 'GEOMETRYCOLLECTION (POINT (6 6), LINESTRING (0 0, 1 1))',
+    });
+    const err: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
+    let c: Converted;
+    try {
+      c = await convert(path, 'gc');
+    } finally {
+      spy.mockRestore();
+    }
+    const [polygon, withPoint, withLine] = await expectGeoParquet(c, 3);
+    expect(wkbTypeName(polygon.wkb)).toBe('MultiPolygon');
+    expect(wkbTypeName(withPoint.wkb)).toBe('MultiPolygon'); // the polygon is kept
+    expect(planarArea(withPoint.wkb)).toBeCloseTo(1, 9);
+    expect(wkbTypeName(withLine.wkb)).toBe('MultiLineString'); // no polygon: the highest dimension is kept
+    expect(c.result.stats.partsDropped).toBe(2);
+    expect(c.plan.droppedParts).toEqual({ features: 2, parts: 2, ids: [2, 3] });
+    const line = err.filter((l) => l.includes('parts dropped (other dimension)'));
+    expect(line).toEqual(['cng-worker convert: parts dropped (other dimension): 2 parts of 2 features not of the layer\'s geometry type (_cng_fid: 2, 3); recorded in the hex plan and manifest.json as dropped_parts\n']);
+    // A layer of unknown type (GeoJSON) keeps the whole collection: nothing dropped.
+    const gj = join(dir, 'collections.geojson');
+    writeFileSync(gj, JSON.stringify({ type: 'FeatureCollection', features: [{ type: 'Feature', properties: {}, geometry: { type: 'GeometryCollection', geometries: [{ type: 'Point', coordinates: [5, 5] }, { type: 'Polygon', coordinates: [[[0, 0], [1, 0], [1, 1], [0, 0]]] }] } }] }));
+    const whole = await convert(gj, 'collections');
+    const [kept] = await expectGeoParquet(whole, 1);
+    expect(wkbTypeName(kept.wkb)).toBe('GeometryCollection');
+    expect(whole.result.stats.partsDropped).toBe(0);
+    expect(whole.plan).not.toHaveProperty('droppedParts');
+  });
+
+  it('keeps strings as they are (trailing spaces, Latin-1 shapefiles) and refuses bytes that are not UTF-8', async () => {
     // A shapefile whose DBF is ISO-8859-1 (declared in its .cpg): GDAL recodes to UTF-8.
     const shp = await makeVectorDataset(join(dir, 'latin1.shp'), 'ESRI Shapefile', [{
       name: 'latin1', geometryType: gdal.wkbPolygon, options: ['ENCODING=ISO-8859-1'], fields: [['name', gdal.OFTString]],
@@ -319,10 +373,14 @@ describe('convert: awkward geometries and attributes', () => {
     expect(latin.name).toBe('Café Zoë');
     // A CSV with bytes that are not UTF-8 and trailing spaces; geometry from lon/lat columns.
     const csv = join(dir, 'points.csv');
-    writeFileSync(csv, Buffer.concat([Buffer.from('lon,lat,name\n-120.5,38.25,"A'), Buffer.from([0xff, 0xfe]), Buffer.from('B  "\n10,20,ok\n')]));
+    writeFileSync(csv, Buffer.concat([Buffer.from('lon,lat,name\n10,20,ok\n-120.5,38.25,"A'), Buffer.from([0xff, 0xfe]), Buffer.from('B  "\n')]));
+    await expect(convert(csv, 'points')).rejects.toThrow(
+      `layer 'points' of '${csv}': column 'name' has text that is not valid UTF-8 (feature 2: 'A\uFFFD\uFFFDB'): the source is in a legacy encoding; declare encoding: 'ISO-8859-1' (or the right one) for this layer (cng-worker convert --encoding)`,
+    );
+    writeFileSync(csv, 'lon,lat,name\n-120.5,38.25,"AB  "\n10,20,ok\n');
     const c = await convert(csv, 'points');
     const [a, ok] = await expectGeoParquet(c, 2);
-    expect(a.name).toBe('A\uFFFD\uFFFDB  ');
+    expect(a.name).toBe('AB  ');
     expect(ok.name).toBe('ok');
     expect(wkbTypeName(a.wkb)).toBe('MultiPoint');
     expect(a.bbox).toEqual({ xmin: -120.5, ymin: 38.25, xmax: -120.5, ymax: 38.25 });
@@ -427,6 +485,47 @@ describe('the real CLI', () => {
     const bad = run('y');
     expect(bad.status).toBe(1);
     expect(bad.stderr).toBe(`cng-worker convert: no layer 'y' in '${gpkg}'; available: x\n`);
+  });
+});
+
+describe('a shapefile in a legacy encoding (Latin-1 .dbf without a right .cpg)', () => {
+  let shp: string;
+  beforeAll(async () => {
+    mkdirSync(join(dir, 'latin'), { recursive: true });
+    shp = await makeVectorDataset(join(dir, 'latin', 'places.shp'), 'ESRI Shapefile', [{
+      name: 'places', geometryType: gdal.wkbPolygon, options: ['ENCODING=ISO-8859-1'], fields: [['name', gdal.OFTString]],
+      rows: [{ name: 'plain', wkt: 'POLYGON ((0 0, 1 0, 1 1, 0 0))' }, { name: 'Café Zürich', wkt: 'POLYGON ((2 0, 3 0, 3 1, 2 0))' }],
+    }]);
+    rmSync(join(dir, 'latin', 'places.cpg'));
+    expect(readFileSync(join(dir, 'latin', 'places.dbf')).includes(Buffer.from('Caf\xe9 Z\xfcrich', 'latin1'))).toBe(true);
+  });
+  const run = (out: string, extra: string[] = []) =>
+    spawnSync(process.execPath, [join(ROOT, 'bin/cng-worker.js'), 'convert', '--source', shp, '--layer', 'places', '--out', `${out}/p.parquet`, '--plan', `${out}/plan.json`, '--resolution', '8', '--units', '1', ...extra], { encoding: 'utf8', timeout: 60_000 });
+  const refused = (stderr: string) => stderr.split('\n').filter((l) => / not valid UTF-8/.test(l));
+
+  it('fails without --encoding, naming the column, a sample row and the fix (also with a wrong UTF-8 .cpg)', () => {
+    for (const cpg of [undefined, 'UTF-8']) {
+      if (cpg) writeFileSync(join(dir, 'latin', 'places.cpg'), cpg);
+      const out = join(dir, 'latin-out', cpg ?? 'none');
+      const r = run(out);
+      expect(r.status).toBe(1);
+      expect(refused(r.stderr)).toEqual([
+        `cng-worker convert: layer 'places' of '${shp}': column 'name' has text that is not valid UTF-8 (feature 2: 'Caf\uFFFD Z\uFFFDrich'): the source is in a legacy encoding; declare encoding: 'ISO-8859-1' (or the right one) for this layer (cng-worker convert --encoding)`,
+      ]);
+      expect(readdirSync(dir)).not.toContain('latin-out'); // nothing written
+    }
+    rmSync(join(dir, 'latin', 'places.cpg'));
+  });
+
+  it('with --encoding ISO-8859-1, "Café Zürich" round-trips into the GeoParquet', async () => {
+    const out = join(dir, 'latin-ok');
+    const r = run(out, ['--encoding', 'ISO-8859-1']);
+    expect(r.status, r.stderr).toBe(0);
+    const names = await rows(`SELECT name FROM read_parquet(${q(`${out}/p.parquet`)}) ORDER BY _cng_fid`);
+    expect(names).toEqual([{ name: 'plain' }, { name: 'Café Zürich' }]);
+    const bad = spawnSync(process.execPath, [join(ROOT, 'bin/cng-worker.js'), 'convert', '--source', gdb, '--layer', 'PADUS4_1Fee', '--out', `${out}/g.parquet`, '--plan', `${out}/g.json`, '--resolution', '8', '--units', '1', '--encoding', 'ISO-8859-1'], { encoding: 'utf8', timeout: 60_000 });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toBe(`cng-worker convert: --encoding ISO-8859-1: '${gdb}' is not a shapefile (the encoding of other formats is their driver's)\n`);
   });
 });
 

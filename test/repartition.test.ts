@@ -9,7 +9,7 @@ import { repartitionStage } from '../worker/vector/repartition.ts';
 const u64 = (h: string) => BigInt('0x' + h);
 
 /** A GeoParquet of 3 features (fid 2 has a null geometry) and two chunks with real H3 cells. */
-async function fixture(dir: string, opts: { dropFid3?: boolean; skipChunk1?: boolean } = {}) {
+async function fixture(dir: string, opts: { dropFid3?: boolean; skipChunk1?: boolean; droppedParts?: object } = {}) {
   const db = await DuckDBInstance.create(':memory:');
   const c = await db.connect();
   const pt = 'from_hex(\'0101000000000000000000F03F0000000000000040\')';
@@ -29,7 +29,7 @@ async function fixture(dir: string, opts: { dropFid3?: boolean; skipChunk1?: boo
   };
   await chunk(0, [...yos.map((h) => row(1, h)), ...(opts.dropFid3 ? [] : [row(3, ak)])]);
   if (!opts.skipChunk1) await chunk(1, opts.dropFid3 ? [] : [row(3, ak), row(1, yos[0])]);
-  writeFileSync(`${dir}/plan.json`, JSON.stringify({ version: 1, layer: 'PADUS4_1Fee', resolution: 10, units: 2, features: 3, nullGeometries: 1, workUnits: [] }));
+  writeFileSync(`${dir}/plan.json`, JSON.stringify({ version: 1, layer: 'PADUS4_1Fee', resolution: 10, units: 2, features: 3, nullGeometries: 1, ...(opts.droppedParts ? { droppedParts: opts.droppedParts } : {}), workUnits: [] }));
   c.closeSync();
   return { yos, ak };
 }
@@ -72,6 +72,16 @@ describe('repartition', () => {
     expect(manifest).toMatchObject({ version: 1, layer: 'fee', source_layer: 'PADUS4_1Fee', resolution: 10, parents: [9, 8], containment: 'center', features: 3, null_geometries: 1, features_hexed: 2, cells: 4, partitions: parts.length });
     expect(manifest.bytes).toBeGreaterThan(0);
     expect(existsSync(`${dir}/chunks`)).toBe(false);
+  });
+
+  it("carries convert's dropped parts (other dimension) into manifest.json, and nothing when none were dropped", async () => {
+    await fixture(dir, { droppedParts: { features: 1, parts: 2, ids: [3] } });
+    await repartitionStage(opts(dir));
+    expect(JSON.parse(readFileSync(`${dir}/fee/manifest.json`, 'utf8')).dropped_parts).toEqual({ features: 1, parts: 2, ids: [3] });
+    const clean = mkdtempSync(join(tmpdir(), 'cng-repart-'));
+    await fixture(clean);
+    await repartitionStage(opts(clean));
+    expect(JSON.parse(readFileSync(`${clean}/fee/manifest.json`, 'utf8'))).not.toHaveProperty('dropped_parts');
   });
 
   it('fails naming the missing work units, writing nothing', async () => {

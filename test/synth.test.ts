@@ -261,6 +261,19 @@ describe('policy violations are rejected at synth time', () => {
   });
 });
 
+describe("a layer's declared source encoding", () => {
+  it('reaches convert as --encoding (a command the worker accepts); bad values are rejected naming the field', () => {
+    const spec = smallSpec({ source: 's3://public-demo/raw/places.shp', tables: [], layers: { fee: { layer: 'places', features: 10, encoding: 'ISO-8859-1' } } });
+    const convert = jobs(synthesize([spec]).manifests).find((j) => j.metadata.labels['cng/stage'] === 'convert')!;
+    const [, stage, ...args] = container(convert).command;
+    expect(args.join(' ')).toContain('--layer places --out');
+    expect(args.slice(-2)).toEqual(['--encoding', 'ISO-8859-1']);
+    expect(parseCommandArgs(workerStages.find((s) => s.name === stage)!, args).values).toMatchObject({ encoding: 'ISO-8859-1' });
+    expect(container(jobs(synthesize([smallSpec()]).manifests).find((j) => j.metadata.labels['cng/stage'] === 'convert')).command).not.toContain('--encoding');
+    expect(() => synthesize([smallSpec({ layers: { fee: { layer: 'x', features: 1, encoding: 'latin 1; rm -rf' } } })])).toThrow(/layers\.fee\.encoding/);
+  });
+});
+
 describe('every Job runs a command the worker accepts', () => {
   it('parses each synthesized container command with the worker CLI', () => {
     for (const job of jobs(synthesize(datasets).manifests)) {

@@ -379,16 +379,39 @@ export function partsOfDimension(g: Geom, dim: 0 | 1 | 2): Geom | null {
   return parts.length ? ({ type: base + 3, parts } as Geom) : null;
 }
 
-/** Adds `dx` to every x coordinate (in place). */
-export function translateX(g: Geom, dx: number): Geom {
-  const shift = (c: Float64Array) => { for (let i = 0; i < c.length; i += 2) c[i] += dx; };
+/** Calls `f` with every coordinate sequence (points, lines, rings) of `g`; returns `g`. */
+function eachSequence(g: Geom, f: (c: Float64Array) => void): Geom {
   const walk = (h: Geom) => {
-    if (h.type === 1 || h.type === 2) shift(h.coords);
-    else if (h.type === 3) h.rings.forEach(shift);
+    if (h.type === 1 || h.type === 2) f(h.coords);
+    else if (h.type === 3) h.rings.forEach(f);
     else h.parts.forEach(walk);
   };
   walk(g);
   return g;
+}
+
+/** Adds `dx` to every x coordinate (in place). */
+export function translateX(g: Geom, dx: number): Geom {
+  return eachSequence(g, (c) => { for (let i = 0; i < c.length; i += 2) c[i] += dx; });
+}
+
+/** Brings every longitude into [-180, 180] (in place), vertex by vertex: edges may then jump 360°. */
+export function wrapLongitudes(g: Geom): Geom {
+  return eachSequence(g, (c) => {
+    for (let i = 0; i < c.length; i += 2) if (c[i] > 180 || c[i] < -180) c[i] -= 360 * Math.round(c[i] / 360);
+  });
+}
+
+/** The number of non-empty points, lines and polygons in a geometry (nested collections flattened). */
+export function partCounts(g: Geom): [number, number, number] {
+  const n: [number, number, number] = [0, 0, 0];
+  const walk = (h: Geom) => {
+    if (h.type === 3) n[2] += h.rings.length ? 1 : 0;
+    else if (h.type === 1 || h.type === 2) n[h.type - 1] += h.coords.length ? 1 : 0;
+    else h.parts.forEach(walk);
+  };
+  walk(g);
+  return n;
 }
 
 /** Makes a coordinate sequence continuous in longitude (no step > 180°); returns the net wrap. */

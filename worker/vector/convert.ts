@@ -11,7 +11,7 @@ import { type BBox, bboxStructSql, geoMetadata, geoParquetCopyOptions } from '..
 import { Storage } from '../io/storage.ts';
 import type { RawOptions } from '../stage.ts';
 import { BB, checkUniqueIds, type Column, createStaging, HILBERT, loadFeatures, planColumns, SEQ, WKB } from './staging.ts';
-import type { FeatureTally, GeometryStats } from './geometry.ts';
+import { type FeatureTally, type GeometryStats, layerDimension } from './geometry.ts';
 import { findLayer, openSource, translate } from './gdal-pass.ts';
 import { buildHexPlan, type HexPlan } from './plan.ts';
 import { convertStageDef } from './stages.ts';
@@ -23,7 +23,7 @@ import { sqlIdent, sqlString } from '../core/text.ts';
  * Pipeline:
  * 1. One GDAL pass (gdal-pass.ts: `vectorTranslate`, C++, in a libuv thread) from the source
  *    layer into a temporary GeoPackage: curves linearized, multi forced, Z/M dropped, reprojected
- *    to EPSG:4326 lon/lat, `-wrapdateline` (longitudes into [-180, 180]). 64-bit integers and
+ *    to EPSG:4326 lon/lat (no `-wrapdateline`: it drops the points of GeometryCollections). 64-bit integers and
  *    dates/times travel as GDAL's text form so nothing is rounded (JavaScript numbers, and
  *    gdal-async's whole-second date objects, would lose digits).
  * 2. At the same time, on the main thread, a streaming pass (staging.ts) reads what GDAL has
@@ -43,17 +43,20 @@ import { sqlIdent, sqlString } from '../core/text.ts';
  *   become rows with a NULL geometry and bbox, counted in the plan's `nullGeometries` and logged
  *   with their ids.
  * - Repair: GEOS MakeValid, here rather than GDAL 3.6's `-makevalid`, which runs after
- *   reprojection *and* `-wrapdateline` and turns polygons crossing the antimeridian into garbage.
+ *   reprojection and turns polygons crossing the antimeridian into garbage.
  *   For a polygonal input only the polygonal part of the result is kept (bow-tie → MultiPolygon
  *   of two triangles; GeometryCollection(polygon, lines) → MultiPolygon). When nothing polygonal
  *   remains (a polygon collapsed to a line), what remains is kept (MultiLineString), logged, and
  *   listed in the metadata's geometry_types — never dropped.
  * - Antimeridian: GDAL 3.6's `-wrapdateline` does not split polygons that reach 180° from a
- *   projected CRS (e.g. Aleutians in Alaska Albers): it only wraps longitudes, leaving edges that
- *   jump 360°. Any geometry with an edge spanning more than 180° of longitude is therefore
+ *   projected CRS (e.g. Aleutians in Alaska Albers) and drops the points of GeometryCollections,
+ *   so it is not used: longitudes beyond ±180° are wrapped vertex by vertex. Any geometry with an edge spanning more than 180° of longitude is therefore
  *   unwrapped (continuous longitudes), repaired, and cut into parts east and west of 180°, none
  *   spanning more than 180°. A ring around a pole (it does not close once unwrapped) is left as
  *   it is and logged.
+ * - Mixed dimensions: a GeometryCollection in a layer of one geometry type keeps the parts of the
+ *   layer's dimension; the others are dropped and reported (log line with the ids, `droppedParts`
+ *   in the hex plan, `dropped_parts` in manifest.json) — never quietly.
  * - CRS: a layer without a CRS (or with an engineering/local one) is an error — its coordinates
  *   could be in any unit and guessing would misplace them silently — with a hint when its extent
  *   looks like lon/lat. Exceptions: CSV sources, whose geometry comes from lon/lat columns
@@ -66,8 +69,9 @@ import { sqlIdent, sqlString } from '../core/text.ts';
  * - Column names: DuckDB and most Parquet readers ignore case, so a name equal (case-folded) to
  *   an earlier one, or to `geometry`, `bbox` or the generated `_cng_fid`, becomes `<name>_2`
  *   (`_3`, … skipping names the layer has), logged. Strings are kept as GDAL decodes them
- *   (trailing spaces kept; GDAL recodes shapefile/FileGDB code pages); bytes that are not valid
- *   UTF-8 become U+FFFD.
+ *   (trailing spaces kept; GDAL recodes shapefile/FileGDB code pages). Text that is not valid
+ *   UTF-8 (a shapefile without a right .cpg) is an error naming the column and a sample, unless
+ *   `--encoding` gives the source's encoding (GDAL's ENCODING open option).
  * - Types: integer → INTEGER, integer64 → BIGINT, real → DOUBLE, string → VARCHAR, date → DATE,
  *   datetime → TIMESTAMP (values with a UTC offset converted to UTC, others kept as written),
  *   time → TIME, binary → BLOB, list types → VARCHAR (GeoJSON arrays as JSON text, other lists
@@ -81,7 +85,7 @@ import { sqlIdent, sqlString } from '../core/text.ts';
 export async function convertStage(opts: RawOptions): Promise<void> {
   const o = convertStageDef.parse(opts);
   const result = await convertLayer({
-    source: o.source, layer: o.layer, resolution: o.resolution, units: o.units, idColumn: o.idColumn,
+    source: o.source, layer: o.layer, resolution: o.resolution, units: o.units, idColumn: o.idColumn, encoding: o.encoding,
     upload: { out: o.out, plan: o.plan },
   });
   log('convert', `wrote ${o.out} (${result.rows} rows) and ${o.plan} (${o.units} work units, ~${result.plan.estimatedCells} cells)`);
@@ -93,6 +97,8 @@ export interface ConvertOptions {
   resolution: number;
   units: number;
   idColumn?: string;
+  /** The source's text encoding (a shapefile's; GDAL's ENCODING open option). */
+  encoding?: string;
   /** Where to put the products (URLs or paths, via Storage). */
   upload: { out: string; plan: string };
 }
@@ -111,7 +117,7 @@ export async function convertLayer(o: ConvertOptions): Promise<ConvertResult> {
   const storage = new Storage();
   configureGdalS3();
   configureGdalCache();
-  const ds = await openSource(o.source, storage);
+  const ds = await openSource(o.source, storage, o.encoding);
   let work: string | undefined;
   let db: DuckDBConnection | undefined;
   try {
@@ -135,7 +141,7 @@ export async function convertLayer(o: ConvertOptions): Promise<ConvertResult> {
     await createStaging(db, columns, true);
     const tmpPath = join(work, 'layer.gpkg');
     const tally = await loadFeatures(db, tmpPath, () => translate(ds, layer.name, tmpPath, { spatial: true, extra, stage: 'convert', where }),
-      columns, idCol, sourceCount, o.resolution, where);
+      columns, idCol, sourceCount, o.resolution, where, layerDimension(layer.geomType));
     if (tally.rows !== sourceCount)
       throw new CommandError(`GDAL delivered ${tally.rows} of the ${sourceCount} features of ${where}; nothing was written`);
     if (idCol) await checkUniqueIds(db, idCol.name, o.idColumn!, where);
@@ -150,7 +156,7 @@ export async function convertLayer(o: ConvertOptions): Promise<ConvertResult> {
 
     const plan = buildHexPlan({
       layer: o.layer, idColumn: idName, resolution: o.resolution, units: o.units,
-      featureCount: tally.rows, nullGeometries: tally.stats.nullGeometries, features: tally.planFeatures,
+      featureCount: tally.rows, nullGeometries: tally.stats.nullGeometries, droppedParts: tally.dropped, features: tally.planFeatures,
     });
     await storage.upload(outPath, o.upload.out);
     await storage.writeText(o.upload.plan, JSON.stringify(plan) + '\n');
@@ -215,7 +221,7 @@ function lonLatHint(layer: Layer): string {
 
 /**
  * A geographic layer whose extent is not lon/lat (e.g. metres declared as EPSG:4326) is refused
- * before GDAL runs: its `-wrapdateline` would silently turn such geometries into empty ones.
+ * before GDAL runs: wrapping their longitudes would silently turn such geometries into garbage.
  */
 function checkLonLatExtent(layer: Layer, where: string): void {
   let e;

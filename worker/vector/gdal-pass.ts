@@ -24,10 +24,12 @@ export const CSV_OPEN_OPTIONS = [
 /**
  * Opens a vector source read-only: `s3://` (a local file under CNG_STORAGE_DIR, else `/vsis3/`),
  * `http(s)://` (`/vsicurl/`), `/vsi*` or a path. CSV files get {@link CSV_OPEN_OPTIONS}; GeoJSON
- * arrays are read as JSON strings.
- * @throws CommandError naming `source` when it is missing or unreadable.
+ * arrays are read as JSON strings. `encoding` (e.g. ISO-8859-1) opens a shapefile with GDAL's
+ * ENCODING open option.
+ * @throws CommandError naming `source` when it is missing or unreadable, or not a shapefile when
+ * `encoding` is given.
  */
-export async function openSource(source: string, storage = new Storage()): Promise<Dataset> {
+export async function openSource(source: string, storage = new Storage(), encoding?: string): Promise<Dataset> {
   let path: string;
   if (/^s3:\/\//.test(source)) {
     const loc = storage.resolve(source);
@@ -39,8 +41,10 @@ export async function openSource(source: string, storage = new Storage()): Promi
   let ds: Dataset;
   try {
     // Synchronous: gdal-async's Driver.openAsync ignores open options (its 3rd argument).
-    ds = /\.(csv|tsv)$/i.test(path) ? gdal.drivers.get('CSV').open(path, 'r', CSV_OPEN_OPTIONS) : await gdal.openAsync(path, 'r');
+    if (encoding) ds = openShapefile(path, source, encoding);
+    else ds = /\.(csv|tsv)$/i.test(path) ? gdal.drivers.get('CSV').open(path, 'r', CSV_OPEN_OPTIONS) : await gdal.openAsync(path, 'r');
   } catch (err) {
+    if (err instanceof CommandError) throw err;
     throw new CommandError(`cannot open '${source}': ${firstLine((err as Error).message)}`);
   } finally {
     gdal.config.set('OGR_GEOJSON_ARRAY_AS_STRING', previous ?? null);
@@ -49,6 +53,17 @@ export async function openSource(source: string, storage = new Storage()): Promi
     const driver = ds.driver.description;
     ds.close();
     throw new CommandError(`'${source}' has no vector layers (driver ${driver})`);
+  }
+  return ds;
+}
+
+/** A shapefile (or a directory of them) read in `encoding`. @throws CommandError when it is not one. */
+function openShapefile(path: string, source: string, encoding: string): Dataset {
+  let ds: Dataset;
+  try {
+    ds = gdal.drivers.get('ESRI Shapefile').open(path, 'r', [`ENCODING=${encoding}`]);
+  } catch {
+    throw new CommandError(`--encoding ${encoding}: '${source}' is not a shapefile (the encoding of other formats is their driver's)`);
   }
   return ds;
 }
@@ -66,7 +81,7 @@ export async function findLayer(ds: Dataset, name: string, source: string): Prom
 /**
  * The GDAL pass of the convert and table stages: one `vectorTranslate` (C++, in a libuv thread)
  * from the source layer into a temporary GeoPackage (for a spatial layer: curves linearized, multi
- * forced, Z/M dropped, reprojected to EPSG:4326 lon/lat, longitudes wrapped into [-180, 180]),
+ * forced, Z/M dropped, reprojected to EPSG:4326 lon/lat),
  * read back feature by feature while GDAL is still writing it. 64-bit integers and dates/times
  * travel as GDAL's text form so nothing is rounded (JavaScript numbers, and gdal-async's
  * whole-second date objects, would lose digits). GDAL's own messages go to a log file so that a
@@ -78,10 +93,11 @@ const TEXT_TYPES = 'Integer64=String,Date=String,DateTime=String,Time=String';
 
 /**
  * The arguments of the GDAL pass of a spatial layer: linearize, force multi, 2-D, EPSG:4326
- * lon/lat, longitudes wrapped into [-180, 180].
+ * lon/lat. No `-wrapdateline`: GDAL 3.6's drops the points of every GeometryCollection (even far
+ * from 180°); convert wraps longitudes into [-180, 180] itself (geometry.ts).
  */
 export const GEOMETRY_ARGS = [
-  '-nlt', 'CONVERT_TO_LINEAR', '-nlt', 'PROMOTE_TO_MULTI', '-dim', 'XY', '-t_srs', 'EPSG:4326', '-wrapdateline',
+  '-nlt', 'CONVERT_TO_LINEAR', '-nlt', 'PROMOTE_TO_MULTI', '-dim', 'XY', '-t_srs', 'EPSG:4326',
 ];
 
 /** FID column of the temporary GeoPackage (1…N in source order). */

@@ -1,14 +1,20 @@
 import gdal, { type Geometry } from 'gdal-async';
-import { decodeWkb, encodeWkb, type Geom, partsOfDimension, polygonalPart, scanWkb, toMultiWkb, translateX, unwrapAntimeridian, WKB_TYPE_NAMES, type WkbInfo } from '../geo/wkb.ts';
+import { decodeWkb, encodeWkb, type Geom, partCounts, partsOfDimension, polygonalPart, scanWkb, toMultiWkb, translateX, unwrapAntimeridian, WKB_TYPE_NAMES, type WkbInfo, wrapLongitudes } from '../geo/wkb.ts';
 import { log } from '../core/log.ts';
 import { plural } from '../core/text.ts';
 import type { BBox } from '../io/geoparquet.ts';
-import { estimateCells, type PlanFeature } from './plan.ts';
+import { type DroppedParts, estimateCells, type PlanFeature } from './plan.ts';
 
 /**
  * Finishing one geometry of convert's GDAL pass (EPSG:4326, linear, 2-D) in GEOS:
+ * - Longitudes outside [-180, 180] are wrapped vertex by vertex (GDAL's `-wrapdateline` is not
+ *   used: it drops the points of a GeometryCollection).
+ * - Mixed dimensions: a geometry with parts of several dimensions (a GeometryCollection of a point
+ *   and a polygon) in a layer of one dimension keeps the parts of the layer's dimension (or, when
+ *   it has none, of its highest); the other parts are dropped, counted and reported per feature.
+ *   A layer of unknown or mixed type keeps the whole collection.
  * - Repair: GEOS MakeValid, here rather than GDAL 3.6's `-makevalid`, which runs after
- *   reprojection *and* `-wrapdateline` and turns polygons crossing the antimeridian into garbage.
+ *   reprojection and turns polygons crossing the antimeridian into garbage.
  *   For a polygonal input only the polygonal part of the result is kept (bow-tie → MultiPolygon
  *   of two triangles; GeometryCollection(polygon, lines) → MultiPolygon). When nothing polygonal
  *   remains (a polygon collapsed to a line), what remains is kept (MultiLineString).
@@ -31,6 +37,17 @@ export interface NormalizedGeometry {
   collapsed: boolean;
   split: boolean;
   aroundPole: boolean;
+  /** Parts of another dimension than the one kept (see {@link layerDimension}). */
+  droppedParts: number;
+}
+
+/** The dimension of a layer's geometry type (0 points, 1 lines, 2 polygons), undefined when unknown or mixed. */
+export function layerDimension(geomType: number): 0 | 1 | 2 | undefined {
+  const base = (geomType & 0x7fffffff) % 1000;
+  if ([3, 6, 10, 12].includes(base)) return 2; // (Multi)Polygon, CurvePolygon, MultiSurface
+  if ([2, 5, 8, 9, 11].includes(base)) return 1; // (Multi)LineString, CircularString, CompoundCurve, MultiCurve
+  if (base === 1 || base === 4) return 0;
+  return undefined;
 }
 
 /**
@@ -38,8 +55,8 @@ export interface NormalizedGeometry {
  * antimeridian crossings unwrapped, repaired and cut at 180°; invalid geometries made valid
  * (polygonal part kept for polygonal input, unless none remains); single parts promoted to multi.
  */
-export function normalizeGeometry(g: Geometry | null): NormalizedGeometry {
-  const r: NormalizedGeometry = { wkb: null, info: null, empty: false, repaired: false, collapsed: false, split: false, aroundPole: false };
+export function normalizeGeometry(g: Geometry | null, layerDim?: 0 | 1 | 2): NormalizedGeometry {
+  const r: NormalizedGeometry = { wkb: null, info: null, empty: false, repaired: false, collapsed: false, split: false, aroundPole: false, droppedParts: 0 };
   if (!g) return r;
   let wkb: Uint8Array = g.toWKB(gdal.wkbNDR);
   let info = scanWkb(wkb);
@@ -47,8 +64,21 @@ export function normalizeGeometry(g: Geometry | null): NormalizedGeometry {
     r.empty = true;
     return r;
   }
-  const polygonal = info.polygons > 0 && info.lines === 0 && info.points === 0;
   let geom = g;
+  const mixed = (info.points > 0 ? 1 : 0) + (info.lines > 0 ? 1 : 0) + (info.polygons > 0 ? 1 : 0) > 1;
+  if (info.xmin < -180 || info.xmax > 180 || (mixed && layerDim !== undefined)) {
+    let h = wrapLongitudes(decodeWkb(wkb));
+    if (mixed && layerDim !== undefined) {
+      const counts = partCounts(h);
+      const dim = counts[layerDim] > 0 ? layerDim : counts[2] > 0 ? 2 : counts[1] > 0 ? 1 : 0;
+      h = partsOfDimension(h, dim)!;
+      r.droppedParts = counts[0] + counts[1] + counts[2] - counts[dim];
+    }
+    wkb = encodeWkb(h);
+    info = scanWkb(wkb);
+    geom = gdal.Geometry.fromWKB(Buffer.from(wkb));
+  }
+  const polygonal = info.polygons > 0 && info.lines === 0 && info.points === 0;
   let changed = false;
   let crossing = info.crossesAntimeridian;
   if (crossing) {
@@ -131,12 +161,18 @@ export interface GeometryStats {
   splitAtAntimeridian: number;
   /** Rings around a pole, left as they were. */
   aroundPole: number;
+  /** Features that lost parts of another dimension than the layer's (see normalizeGeometry). */
+  partsDropped: number;
 }
+
+/** How many ids the log and the hex plan list. */
+const MAX_IDS = 20;
 
 export class FeatureTally {
   /** Features added, with or without geometry. */
   rows = 0;
-  readonly stats: GeometryStats = { nullGeometries: 0, emptyGeometries: 0, repaired: 0, collapsed: 0, splitAtAntimeridian: 0, aroundPole: 0 };
+  readonly stats: GeometryStats = { nullGeometries: 0, emptyGeometries: 0, repaired: 0, collapsed: 0, splitAtAntimeridian: 0, aroundPole: 0, partsDropped: 0 };
+  readonly dropped: DroppedParts = { features: 0, parts: 0, ids: [] };
   readonly geometryTypes = new Set<string>();
   /** The hex plan's input: one entry per feature with a geometry. */
   readonly planFeatures: PlanFeature[] = [];
@@ -154,10 +190,16 @@ export class FeatureTally {
     if (g.collapsed) s.collapsed++;
     if (g.split) s.splitAtAntimeridian++;
     if (g.aroundPole) s.aroundPole++;
+    if (g.droppedParts) {
+      s.partsDropped++;
+      this.dropped.features++;
+      this.dropped.parts += g.droppedParts;
+      if (this.dropped.ids.length < MAX_IDS) this.dropped.ids.push(fid);
+    }
     if (g.wkb === null || g.info === null) {
       s.nullGeometries++;
       if (g.empty) s.emptyGeometries++;
-      if (this.nullIds.length < 20) this.nullIds.push(fid);
+      if (this.nullIds.length < MAX_IDS) this.nullIds.push(fid);
       return;
     }
     const i = g.info;
@@ -184,5 +226,8 @@ export class FeatureTally {
     if (s.collapsed) log('convert', `${s.collapsed} polygon(s) had no area left after repair; kept as the lines/points that remain`);
     if (s.splitAtAntimeridian) log('convert', `${s.splitAtAntimeridian} feature(s) split at the antimeridian`);
     if (s.aroundPole) log('convert', `${s.aroundPole} feature(s) encircle a pole; left as they are`);
+    const d = this.dropped;
+    if (d.features)
+      log('convert', `parts dropped (other dimension): ${plural(d.parts, 'part')} of ${plural(d.features, 'feature')} not of the layer's geometry type (${idName}: ${d.ids.join(', ')}${d.features > d.ids.length ? `, … ${d.features} in all` : ''}); recorded in the hex plan and manifest.json as dropped_parts`);
   }
 }

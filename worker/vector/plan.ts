@@ -42,8 +42,18 @@ export interface HexPlan {
   /** All rows of the layer, including those with a null geometry. */
   features: number;
   nullGeometries: number;
+  /** Features that lost parts of another dimension than the layer's (absent when none did). */
+  droppedParts?: DroppedParts;
   estimatedCells: number;
   workUnits: WorkUnit[];
+}
+
+/** The features whose geometry lost parts of another dimension: how many, the parts in all, the first ids. */
+export interface DroppedParts {
+  features: number;
+  parts: number;
+  /** The first ids (at most 20). */
+  ids: number[];
 }
 
 /** Estimates of one feature with a non-null geometry. */
@@ -87,6 +97,7 @@ export function buildHexPlan(opts: {
   units: number;
   featureCount: number;
   nullGeometries: number;
+  droppedParts?: DroppedParts;
   features: readonly PlanFeature[];
 }): HexPlan {
   const { units } = opts;
@@ -135,6 +146,7 @@ export function buildHexPlan(opts: {
     units,
     features: opts.featureCount,
     nullGeometries: opts.nullGeometries,
+    ...(opts.droppedParts?.features ? { droppedParts: opts.droppedParts } : {}),
     estimatedCells: cellsTotal,
     workUnits,
   };

@@ -8,6 +8,7 @@ import { indexRanges, log } from '../core/log.ts';
 import type { RawOptions } from '../stage.ts';
 import { hexParents, repartitionStageDef } from './stages.ts';
 import { joinUrl, listLocalFiles, parseJson, Storage } from '../io/storage.ts';
+import type { DroppedParts } from './plan.ts';
 
 /** What repartition needs from the hex plan (docs/stages.md). */
 interface PlanHeader {
@@ -15,6 +16,7 @@ interface PlanHeader {
   units: number;
   resolution: number;
   idColumn?: string;
+  droppedParts?: DroppedParts;
 }
 
 /** `<layer>/manifest.json`: the counts docs and STAC are generated from. */
@@ -27,6 +29,8 @@ export interface LayerManifest {
   containment: string;
   features: number;
   null_geometries: number;
+  /** Features that lost parts of another dimension in convert (absent when none did). */
+  dropped_parts?: DroppedParts;
   features_hexed: number;
   cells: number;
   partitions: number;
@@ -120,6 +124,7 @@ export async function repartitionStage(opts: RawOptions): Promise<void> {
       containment,
       features,
       null_geometries: nullGeometries,
+      ...(plan.droppedParts ? { dropped_parts: plan.droppedParts } : {}),
       features_hexed: hexed,
       cells,
       partitions: new Set(files.map((f) => dirname(f))).size,

@@ -2,7 +2,7 @@ import { type DuckDBAppender, type DuckDBConnection, DuckDBDateValue, DuckDBTime
 import type { Layer } from 'gdal-async';
 import { CommandError } from '../core/errors.ts';
 import { Progress } from '../core/log.ts';
-import { sqlIdent } from '../core/text.ts';
+import { oneLine, sqlIdent } from '../core/text.ts';
 import { lonLatHilbert } from '../io/geoparquet.ts';
 import { FeatureTally, type NormalizedGeometry, normalizeGeometry } from './geometry.ts';
 import { streamTemp } from './gdal-pass.ts';
@@ -91,6 +91,23 @@ export function planColumns(layer: Layer, reserved: string[], report: (msg: stri
   });
 }
 
+/**
+ * A string value with bytes that were not valid UTF-8 (GDAL passes a shapefile's bytes through
+ * when its .cpg is missing or wrong; they arrive as U+FFFD).
+ */
+class NotUtf8 extends CommandError {
+  constructor(readonly column: string, readonly value: string) {
+    super(`column '${column}' has text that is not valid UTF-8: '${oneLine(value, 80)}'`);
+  }
+}
+
+/** The one-line error for {@link NotUtf8} in feature `seq` of `where`, with the fix. */
+function notUtf8Error(e: NotUtf8, seq: number, where: string): CommandError {
+  return new CommandError(
+    `${where}: column '${e.column}' has text that is not valid UTF-8 (feature ${seq}: '${oneLine(e.value, 80)}'): the source is in a legacy encoding; declare encoding: 'ISO-8859-1' (or the right one) for this layer (cng-worker convert --encoding)`,
+  );
+}
+
 function appenderFor(kind: Kind, column: string): Column['append'] {
   /** GDAL's text form of a value, parsed: null stays null, text that does not parse is an error. */
   const fromText = <T>(parse: (s: string) => T | null, append: (a: DuckDBAppender, value: T) => void): Column['append'] =>
@@ -108,6 +125,12 @@ function appenderFor(kind: Kind, column: string): Column['append'] {
     case 'real':
       return (a, v) => (v === null || v === undefined ? a.appendNull() : a.appendDouble(v as number));
     case 'string':
+      return (a, v) => {
+        if (v === null || v === undefined) return a.appendNull();
+        const text = typeof v === 'string' ? v : JSON.stringify(v);
+        if (text.includes('\uFFFD')) throw new NotUtf8(column, text);
+        a.appendVarchar(text);
+      };
     case 'list':
       return (a, v) => (v === null || v === undefined ? a.appendNull() : a.appendVarchar(typeof v === 'string' ? v : JSON.stringify(v)));
     case 'binary':
@@ -187,7 +210,7 @@ export async function createStaging(db: DuckDBConnection, columns: Column[], spa
  */
 export async function loadFeatures(
   db: DuckDBConnection, tmpPath: string, pass: () => Promise<void>, columns: Column[], idCol: Column | undefined, total: number,
-  resolution: number, where: string,
+  resolution: number, where: string, layerDim?: 0 | 1 | 2,
 ): Promise<FeatureTally> {
   const appender = await db.createAppender('staging');
   const tally = new FeatureTally(resolution);
@@ -205,8 +228,12 @@ export async function loadFeatures(
         if (!Number.isSafeInteger(fid)) throw new CommandError(`--id-column '${idCol.source}' of ${where}: value ${v} is beyond ±2^53`);
       }
       appender.appendBigInt(BigInt(seq));
-      for (const c of columns) c.append(appender, values[c.index]);
-      const g = normalizeGeometry(f.getGeometry());
+      try {
+        for (const c of columns) c.append(appender, values[c.index]);
+      } catch (e) {
+        throw e instanceof NotUtf8 ? notUtf8Error(e, seq, where) : e;
+      }
+      const g = normalizeGeometry(f.getGeometry(), layerDim);
       tally.add(fid, g);
       appendGeometry(appender, g);
       appender.endRow();
