@@ -7,6 +7,7 @@ import { CommandError } from '../core/errors.ts';
 import { configureGdalCache, openDuckDB } from '../core/limits.ts';
 import { log } from '../core/log.ts';
 import { configureGdalS3 } from '../io/gdal.ts';
+import { gdalLogOffset, gdalMessages, gdalReason } from '../io/gdal-log.ts';
 import { type BBox, bboxStructSql, geoMetadata, geoParquetCopyOptions } from '../io/geoparquet.ts';
 import { Storage } from '../io/storage.ts';
 import type { RawOptions } from '../stage.ts';
@@ -82,7 +83,7 @@ export async function convertStage(opts: RawOptions): Promise<void> {
   const o = convertStageDef.parse(opts);
   const result = await convertLayer({
     source: o.source, layer: o.layer, resolution: o.resolution, units: o.units, idColumn: o.idColumn,
-    upload: { out: o.out, plan: o.plan },
+    expectedFeatures: o.expectedFeatures, upload: { out: o.out, plan: o.plan },
   });
   log('convert', `wrote ${o.out} (${result.rows} rows) and ${o.plan} (${o.units} work units, ~${result.plan.estimatedCells} cells)`);
 }
@@ -93,6 +94,8 @@ export interface ConvertOptions {
   resolution: number;
   units: number;
   idColumn?: string;
+  /** The layer's declared feature count (the dataset file's `features`): see {@link checkDeclaredCount}. */
+  expectedFeatures?: number;
   /** Where to put the products (URLs or paths, via Storage). */
   upload: { out: string; plan: string };
 }
@@ -111,6 +114,7 @@ export async function convertLayer(o: ConvertOptions): Promise<ConvertResult> {
   const storage = new Storage();
   configureGdalS3();
   configureGdalCache();
+  const logStart = gdalLogOffset();
   const ds = await openSource(o.source, storage);
   let work: string | undefined;
   let db: DuckDBConnection | undefined;
@@ -138,6 +142,8 @@ export async function convertLayer(o: ConvertOptions): Promise<ConvertResult> {
       columns, idCol, sourceCount, o.resolution, where);
     if (tally.rows !== sourceCount)
       throw new CommandError(`GDAL delivered ${tally.rows} of the ${sourceCount} features of ${where}; nothing was written`);
+    checkGdalErrors(logStart, tmpPath, where);
+    checkDeclaredCount(tally.rows, o.expectedFeatures, where);
     if (idCol) await checkUniqueIds(db, idCol.name, o.idColumn!, where);
     tally.logStats(idName);
     checkLonLatBbox(tally.bbox, layer, where);
@@ -160,6 +166,31 @@ export async function convertLayer(o: ConvertOptions): Promise<ConvertResult> {
     ds.close();
     if (work) await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * A read during which GDAL logged an error failed, even when GDAL carried on: OpenFileGDB, for
+ * one, reports a layer of 0 features after a failed read of its table header (an HTTP 503, a
+ * reset or a cut body), which would otherwise publish an empty layer.
+ * @throws CommandError naming the layer and GDAL's first error.
+ */
+function checkGdalErrors(logStart: number, tmpPath: string, where: string): void {
+  const { errors } = gdalMessages(logStart, tmpPath);
+  if (errors.length > 0) throw new CommandError(`cannot read ${where}: ${gdalReason(errors, 'GDAL error')}; nothing was written`);
+}
+
+/** Below this share of the declared feature count, a layer counts as not read. */
+export const MIN_SHARE_OF_DECLARED = 0.5;
+
+/**
+ * The count read against the layer's declared one (`--expected-features`, from the dataset
+ * file's `features`): a layer that comes back empty, or with fewer than half of its declared
+ * features, is a failed read (declared sizes are estimates, so more, or somewhat fewer, is fine).
+ * @throws CommandError naming the layer, the count read and the expected count.
+ */
+export function checkDeclaredCount(rows: number, expected: number | undefined, where: string): void {
+  if (!expected || rows >= expected * MIN_SHARE_OF_DECLARED) return;
+  throw new CommandError(`${where}: read ${rows} features, expected ${expected} (declared features; less than ${MIN_SHARE_OF_DECLARED * 100}% is a failed read); nothing was written`);
 }
 
 /**
