@@ -311,6 +311,7 @@ export class VectorLayerPipeline {
         '--source', props.source, '--layer', layer.layer, '--out', geoparquet, '--plan', plan,
         '--resolution', String(hex.resolution), '--units', String(units),
         ...(layer.idColumn ? ['--id-column', layer.idColumn] : []),
+        '--expected-features', String(layer.features),
       ],
     });
     this.hex = dataset.addStage(`${key}-hex`, 'hex', {
