@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { CommandError } from '../worker/core/errors.ts';
 import { gdalReason } from '../worker/io/gdal-log.ts';
 import { checkDeclaredCount, convertLayer } from '../worker/vector/convert.ts';
+import { useIndependentCounts } from '../cli/local/layer-counts.ts';
+import type { RunStage } from '../cli/local/runner.ts';
 import { ROOT, s3TestBucket } from './helpers.ts';
 import { makePadusLikeGdb } from './fixtures.ts';
 
@@ -79,6 +81,17 @@ describe('the declared feature count', () => {
   });
 });
 
+describe('cng run', () => {
+  it("replaces each convert Job's declared --expected-features by GDAL's own count of the layer", async () => {
+    const command = ['cng-worker', 'convert', '--source', gdb, '--layer', 'PADUS4_1Fee', '--expected-features', '296456'];
+    const missing = ['cng-worker', 'convert', '--source', join(dir, 'missing.gdb'), '--layer', 'x', '--expected-features', '7'];
+    const job = (c: string[]) => ({ spec: { template: { spec: { containers: [{ command: c }] } } } });
+    await useIndependentCounts([{ jobs: [job(command), job(missing)] } as unknown as RunStage], { storeDir: dir });
+    expect(command.at(-1)).toBe('3');
+    expect(missing.at(-1)).toBe('7'); // unreadable here: convert reports it
+  });
+});
+
 describe("GDAL's real reason", () => {
   it("replaces 'Cannot open …: Success' (errno 0) by an earlier error, or says what it means", () => {
     const success = 'Cannot open /vsis3/b/x.gdb/a00000004.gdbtable: Success';
@@ -139,7 +152,8 @@ describe('an HTTP 503 on the read of the table header (a proxy in front of the t
           '--plan', `s3://${bucket}/p/failed.json`, '--resolution', '9', '--units', '2', '--expected-features', '3',
         ], { ...env, AWS_ENDPOINT_URL_S3: noRetry.endpoint, GDAL_HTTP_MAX_RETRY: '0' });
         expect(failed.status).toBe(1);
-        expect(lastLine(failed.stderr)).toMatch(/^cng-worker convert: .*PADUS4_1Fee.*/);
+        // Exactly the fault of issue 16: before, GDAL reported 0 features and convert published them.
+        expect(lastLine(failed.stderr)).toMatch(/^cng-worker convert: cannot read layer 'PADUS4_1Fee' of 's3:\/\/.*\/raw\/padus_like\.gdb': Error occurred in .*filegdbtable\.cpp at line \d+; nothing was written$/);
         expect(await storage.exists(`s3://${bucket}/p/failed.parquet`)).toBe(false);
         expect(await storage.exists(`s3://${bucket}/p/failed.json`)).toBe(false);
       } finally {
