@@ -21,13 +21,10 @@ import { makePadusLikeGdb } from './fixtures.ts';
 /** The `.gdbtable` of PADUS4_1Fee in makePadusLikeGdb's geodatabase (tables are numbered in creation order). */
 const FEE_TABLE = 'a00000009.gdbtable';
 
-let dir: string;
+const dir = mkdtempSync(join(tmpdir(), 'cng-read-faults-'));
 let gdb: string;
 
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'cng-read-faults-'));
-  gdb = await makePadusLikeGdb(dir);
-});
+beforeAll(async () => void (gdb = await makePadusLikeGdb(dir)));
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -40,7 +40,9 @@ import { sqlIdent, sqlString } from '../core/text.ts';
  *
  * Decisions:
  * - No feature is dropped: the rows read back from GDAL's pass are checked against the source's
- *   feature count. Null and empty geometries (also geometries that GEOS reduces to nothing)
+ *   feature count, and no failed read publishes: an error GDAL logs while the source is opened
+ *   or read fails the stage (checkGdalErrors), and so does a count below half the declared one
+ *   (`--expected-features`, checkDeclaredCount). Null and empty geometries (also geometries that GEOS reduces to nothing)
  *   become rows with a NULL geometry and bbox, counted in the plan's `nullGeometries` and logged
  *   with their ids.
  * - Repair: GEOS MakeValid, here rather than GDAL 3.6's `-makevalid`, which runs after
