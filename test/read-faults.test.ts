@@ -78,12 +78,12 @@ describe('the declared feature count', () => {
   });
 });
 
-describe('cng run', () => {
+describe('the local runner (cng run)', () => {
   it("replaces each convert Job's declared --expected-features by GDAL's own count of the layer", async () => {
     const command = ['cng-worker', 'convert', '--source', gdb, '--layer', 'PADUS4_1Fee', '--expected-features', '296456'];
     const missing = ['cng-worker', 'convert', '--source', join(dir, 'missing.gdb'), '--layer', 'x', '--expected-features', '7'];
     const job = (c: string[]) => ({ spec: { template: { spec: { containers: [{ command: c }] } } } });
-    await useIndependentCounts([{ jobs: [job(command), job(missing)] } as unknown as RunStage], { storeDir: dir });
+    await useIndependentCounts([{ jobs: [job(command), job(missing)] } as unknown as RunStage], { CNG_STORAGE_DIR: dir });
     expect(command.at(-1)).toBe('3');
     expect(missing.at(-1)).toBe('7'); // unreadable here: convert reports it
   });

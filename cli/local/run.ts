@@ -10,7 +10,6 @@ import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
 import { type Command, flagOptions, str } from '../../worker/core/command.ts';
 import { datasetStages, jobArg, runStages, selectStages, targetEnv, type RunStage, type StageResult } from './runner.ts';
 import { inspectSource, isRasterSource } from './inspect.ts';
-import { useIndependentCounts } from './layer-counts.ts';
 import { writePadusSample } from './padus-sample/writer.ts';
 import { human } from '../../worker/core/text.ts';
 
@@ -63,7 +62,6 @@ Examples:
     const stages = selectStages(datasetStages(manifests, dataset), listOption(values.layers));
     const target = { storeDir: resolve(dataDir, 'store'), s3Endpoint: str(values['s3-endpoint']) };
     if (values.sample) await ensureSample(dataset, stages, target);
-    await useIndependentCounts(stages, target);
     const out = process.stderr;
     out.write(`cng run: ${dataset}: ${stages.length} stages, ${jobs} at once, target ${target.s3Endpoint ?? target.storeDir}\n`);
     const results = await runStages({ dataset, stages, ...target, stateDir: resolve(dataDir, 'runs', dataset), jobs, force: Boolean(values.force) });
