@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { CommandError } from '../worker/core/errors.ts';
 import { gdalReason } from '../worker/io/gdal-log.ts';
 import { checkDeclaredCount, convertLayer } from '../worker/vector/convert.ts';
+import { tableStage } from '../worker/vector/table.ts';
 import { useIndependentCounts } from '../cli/local/layer-counts.ts';
 import type { RunStage } from '../cli/local/runner.ts';
 import { ROOT, s3TestBucket } from './helpers.ts';
@@ -55,6 +56,18 @@ describe('a FileGDB layer whose table is cut', () => {
       expect(existsSync(`${out}/plan.json`)).toBe(false);
     });
   }
+});
+
+describe('a FileGDB table (non-spatial) whose .gdbtable is cut', () => {
+  it('fails the table stage naming the table and GDAL\'s reason, and publishes nothing', async () => {
+    const cut = join(dir, 'cut-table.gdb');
+    cpSync(gdb, cut, { recursive: true });
+    truncateSync(join(cut, 'a0000000b.gdbtable'), 30); // Public_Access
+    const out = join(dir, 'cut-table', 'Public_Access.parquet');
+    await expect(tableStage({ source: cut, layer: 'Public_Access', out })).rejects.toThrow(
+      new RegExp(`^cannot read table 'Public_Access' of '${cut}': Error occurred in .*filegdbtable\\.cpp at line \\d+; nothing was written$`));
+    expect(existsSync(out)).toBe(false);
+  });
 });
 
 describe('the declared feature count', () => {

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import gdal from 'gdal-async';
+import { CommandError } from '../core/errors.ts';
 
 /**
  * GDAL's own messages, kept in a log file (CPL_LOG) instead of being dropped (gdal-async's
@@ -82,4 +83,16 @@ export function gdalReason(errors: string[], fallback: string): string {
   if (real) return real;
   const first = errors[0] ?? fallback;
   return success.test(first) ? first.replace(success, ': the read failed without a system error (a network error or a truncated file)') : first;
+}
+
+/**
+ * A read during which GDAL logged an error failed, even when GDAL carried on: OpenFileGDB, for
+ * one, reports a layer of 0 features after a failed read of its table header (an HTTP 503, a
+ * reset or a cut body), which would otherwise publish an empty layer.
+ * `where` names the layer; `tmpPath` is the stage's temporary file, if any (its noise is left out).
+ * @throws CommandError naming the layer and GDAL's first error.
+ */
+export function checkGdalErrors(logStart: number, tmpPath: string | undefined, where: string): void {
+  const { errors } = gdalMessages(logStart, tmpPath);
+  if (errors.length > 0) throw new CommandError(`cannot read ${where}: ${gdalReason(errors, 'GDAL error')}; nothing was written`);
 }

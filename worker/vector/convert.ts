@@ -7,7 +7,7 @@ import { CommandError } from '../core/errors.ts';
 import { configureGdalCache, openDuckDB } from '../core/limits.ts';
 import { log } from '../core/log.ts';
 import { configureGdalS3 } from '../io/gdal.ts';
-import { gdalLogOffset, gdalMessages, gdalReason } from '../io/gdal-log.ts';
+import { checkGdalErrors, gdalLogOffset } from '../io/gdal-log.ts';
 import { type BBox, bboxStructSql, geoMetadata, geoParquetCopyOptions } from '../io/geoparquet.ts';
 import { Storage } from '../io/storage.ts';
 import type { RawOptions } from '../stage.ts';
@@ -168,17 +168,6 @@ export async function convertLayer(o: ConvertOptions): Promise<ConvertResult> {
     ds.close();
     if (work) await rm(work, { recursive: true, force: true });
   }
-}
-
-/**
- * A read during which GDAL logged an error failed, even when GDAL carried on: OpenFileGDB, for
- * one, reports a layer of 0 features after a failed read of its table header (an HTTP 503, a
- * reset or a cut body), which would otherwise publish an empty layer.
- * @throws CommandError naming the layer and GDAL's first error.
- */
-function checkGdalErrors(logStart: number, tmpPath: string, where: string): void {
-  const { errors } = gdalMessages(logStart, tmpPath);
-  if (errors.length > 0) throw new CommandError(`cannot read ${where}: ${gdalReason(errors, 'GDAL error')}; nothing was written`);
 }
 
 /** Below this share of the declared feature count, a layer counts as not read. */
