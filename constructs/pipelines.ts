@@ -312,6 +312,7 @@ export class VectorLayerPipeline {
         '--resolution', String(hex.resolution), '--units', String(units),
         ...(layer.idColumn ? ['--id-column', layer.idColumn] : []),
         ...(layer.encoding ? ['--encoding', layer.encoding] : []),
+        '--expected-features', String(layer.features),
       ],
     });
     this.hex = dataset.addStage(`${key}-hex`, 'hex', {

@@ -8,6 +8,7 @@ import { Storage } from '../../worker/io/storage.ts';
 import { CommandError } from '../../worker/core/errors.ts';
 import { parseQuantity, plural } from '../../worker/core/text.ts';
 import { claimScratch, releaseScratch } from './workdirs.ts';
+import { useIndependentCounts } from './layer-counts.ts';
 
 /**
  * The local runner: executes a dataset's synthesized Jobs on this machine, in the order Flux would
@@ -129,8 +130,9 @@ export interface StageResult {
   readonly ran: number;
 }
 
-/** Runs the stages; returns per-stage results (throws nothing for a failed index: see status). */
+/** Runs the stages, each convert checked against GDAL's own count of its layer (layer-counts.ts); returns per-stage results (throws nothing for a failed index: see status). */
 export async function runStages(opts: RunOptions): Promise<StageResult[]> {
+  await useIndependentCounts(opts.stages, targetEnv(opts));
   const run = new Run(opts);
   const scratch = join(opts.stateDir, 'scratch');
   const cleaned = claimScratch(scratch);

@@ -27,11 +27,13 @@ export interface GdalS3Options {
  * `AWS_HTTPS` (from the scheme) and path-style addressing; random writes (e.g. COG output) are
  * staged in a temporary file. Without an endpoint nothing is changed, so real AWS keeps working.
  * Credentials are left to GDAL, which reads `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` itself.
+ * GDAL's HTTP retries ({@link GDAL_HTTP_RETRY}) are set in every case, for `/vsicurl/` as well.
  *
  * @returns the options that were set, or `null` when no endpoint is configured.
  * @throws CommandError when the endpoint is not an http(s) URL.
  */
 export function configureGdalS3(env: NodeJS.ProcessEnv = process.env): GdalS3Options | null {
+  configureGdalHttpRetry(env);
   const variable = env.AWS_ENDPOINT_URL_S3 ? 'AWS_ENDPOINT_URL_S3' : env.AWS_ENDPOINT_URL ? 'AWS_ENDPOINT_URL' : null;
   if (variable === null) return null;
   const value = env[variable] as string;
@@ -52,6 +54,18 @@ export function configureGdalS3(env: NodeJS.ProcessEnv = process.env): GdalS3Opt
   };
   for (const [key, val] of Object.entries(options)) gdal.config.set(key, val);
   return options;
+}
+
+/**
+ * GDAL's retries of a failed HTTP request (`/vsis3/`, `/vsicurl/`; GDAL 3.6: 429, 500, 502,
+ * 503, 504, and connection resets/timeouts): 5 retries, the first after 1 s, each delay about
+ * doubling (≈ 31 s in all). GDAL's default is no retry, so one transient error failed a read.
+ */
+export const GDAL_HTTP_RETRY = { GDAL_HTTP_MAX_RETRY: '5', GDAL_HTTP_RETRY_DELAY: '1' } as const;
+
+/** Sets {@link GDAL_HTTP_RETRY}, except an option given in the environment (GDAL reads that itself). */
+export function configureGdalHttpRetry(env: NodeJS.ProcessEnv = process.env): void {
+  for (const [key, val] of Object.entries(GDAL_HTTP_RETRY)) if (env[key] === undefined) gdal.config.set(key, val);
 }
 
 /**

@@ -7,6 +7,7 @@ import { CommandError } from '../core/errors.ts';
 import { configureGdalCache, openDuckDB } from '../core/limits.ts';
 import { log } from '../core/log.ts';
 import { configureGdalS3 } from '../io/gdal.ts';
+import { checkGdalErrors, gdalLogOffset } from '../io/gdal-log.ts';
 import { type BBox, bboxStructSql, geoMetadata, geoParquetCopyOptions } from '../io/geoparquet.ts';
 import { Storage } from '../io/storage.ts';
 import type { RawOptions } from '../stage.ts';
@@ -39,7 +40,9 @@ import { sqlIdent, sqlString } from '../core/text.ts';
  *
  * Decisions:
  * - No feature is dropped: the rows read back from GDAL's pass are checked against the source's
- *   feature count. Null and empty geometries (also geometries that GEOS reduces to nothing)
+ *   feature count, and no failed read publishes: an error GDAL logs while the source is opened
+ *   or read fails the stage (checkGdalErrors), and so does a count below half the declared one
+ *   (`--expected-features`, checkDeclaredCount). Null and empty geometries (also geometries that GEOS reduces to nothing)
  *   become rows with a NULL geometry and bbox, counted in the plan's `nullGeometries` and logged
  *   with their ids.
  * - Repair: GEOS MakeValid, here rather than GDAL 3.6's `-makevalid`, which runs after
@@ -86,7 +89,7 @@ export async function convertStage(opts: RawOptions): Promise<void> {
   const o = convertStageDef.parse(opts);
   const result = await convertLayer({
     source: o.source, layer: o.layer, resolution: o.resolution, units: o.units, idColumn: o.idColumn, encoding: o.encoding,
-    upload: { out: o.out, plan: o.plan },
+    expectedFeatures: o.expectedFeatures, upload: { out: o.out, plan: o.plan },
   });
   log('convert', `wrote ${o.out} (${result.rows} rows) and ${o.plan} (${o.units} work units, ~${result.plan.estimatedCells} cells)`);
 }
@@ -99,6 +102,8 @@ export interface ConvertOptions {
   idColumn?: string;
   /** The source's text encoding (a shapefile's; GDAL's ENCODING open option). */
   encoding?: string;
+  /** The layer's declared feature count (the dataset file's `features`): see {@link checkDeclaredCount}. */
+  expectedFeatures?: number;
   /** Where to put the products (URLs or paths, via Storage). */
   upload: { out: string; plan: string };
 }
@@ -117,6 +122,7 @@ export async function convertLayer(o: ConvertOptions): Promise<ConvertResult> {
   const storage = new Storage();
   configureGdalS3();
   configureGdalCache();
+  const logStart = gdalLogOffset();
   const ds = await openSource(o.source, storage, o.encoding);
   let work: string | undefined;
   let db: DuckDBConnection | undefined;
@@ -144,6 +150,8 @@ export async function convertLayer(o: ConvertOptions): Promise<ConvertResult> {
       columns, idCol, sourceCount, o.resolution, where, layerDimension(layer.geomType));
     if (tally.rows !== sourceCount)
       throw new CommandError(`GDAL delivered ${tally.rows} of the ${sourceCount} features of ${where}; nothing was written`);
+    checkGdalErrors(logStart, tmpPath, where);
+    checkDeclaredCount(tally.rows, o.expectedFeatures, where);
     if (idCol) await checkUniqueIds(db, idCol.name, o.idColumn!, where);
     tally.logStats(idName);
     checkLonLatBbox(tally.bbox, layer, where);
@@ -166,6 +174,20 @@ export async function convertLayer(o: ConvertOptions): Promise<ConvertResult> {
     ds.close();
     if (work) await rm(work, { recursive: true, force: true });
   }
+}
+
+/** Below this share of the declared feature count, a layer counts as not read. */
+export const MIN_SHARE_OF_DECLARED = 0.5;
+
+/**
+ * The count read against the layer's declared one (`--expected-features`, from the dataset
+ * file's `features`): a layer that comes back empty, or with fewer than half of its declared
+ * features, is a failed read (declared sizes are estimates, so more, or somewhat fewer, is fine).
+ * @throws CommandError naming the layer, the count read and the expected count.
+ */
+export function checkDeclaredCount(rows: number, expected: number | undefined, where: string): void {
+  if (!expected || rows >= expected * MIN_SHARE_OF_DECLARED) return;
+  throw new CommandError(`${where}: read ${rows} features, expected ${expected} (declared features; less than ${MIN_SHARE_OF_DECLARED * 100}% is a failed read); nothing was written`);
 }
 
 /**

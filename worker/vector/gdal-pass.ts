@@ -1,10 +1,9 @@
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import gdal, { type Dataset, type Feature, type Layer } from 'gdal-async';
 import { CommandError } from '../core/errors.ts';
 import { firstLine } from '../core/text.ts';
 import { toGdalPath } from '../io/gdal.ts';
+import { gdalLogOffset, gdalMessages, gdalReason } from '../io/gdal-log.ts';
 import { Storage } from '../io/storage.ts';
 import { readLimits } from '../core/limits.ts';
 import { log } from '../core/log.ts';
@@ -38,6 +37,7 @@ export async function openSource(source: string, storage = new Storage(), encodi
   if (!path.startsWith('/vsi') && !existsSync(path)) throw new CommandError(`'${source}': no such file or directory`);
   const previous = gdal.config.get('OGR_GEOJSON_ARRAY_AS_STRING');
   gdal.config.set('OGR_GEOJSON_ARRAY_AS_STRING', 'YES');
+  const logStart = gdalLogOffset();
   let ds: Dataset;
   try {
     // Synchronous: gdal-async's Driver.openAsync ignores open options (its 3rd argument).
@@ -45,7 +45,10 @@ export async function openSource(source: string, storage = new Storage(), encodi
     else ds = /\.(csv|tsv)$/i.test(path) ? gdal.drivers.get('CSV').open(path, 'r', CSV_OPEN_OPTIONS) : await gdal.openAsync(path, 'r');
   } catch (err) {
     if (err instanceof CommandError) throw err;
-    throw new CommandError(`cannot open '${source}': ${firstLine((err as Error).message)}`);
+    const thrown = firstLine((err as Error).message);
+    // GDAL throws its last error; "Cannot open x: Success" says nothing, an earlier one may.
+    const reason = /: Success$/.test(thrown) ? gdalReason([...gdalMessages(logStart).errors, thrown], thrown) : thrown;
+    throw new CommandError(`cannot open '${source}': ${reason}`);
   } finally {
     gdal.config.set('OGR_GEOJSON_ARRAY_AS_STRING', previous ?? null);
   }
@@ -152,66 +155,6 @@ export async function translate(
   for (const w of warnings.slice(0, 5)) log(o.stage, `GDAL: ${w}`);
   if (warnings.length > 5) log(o.stage, `GDAL: … and ${warnings.length - 5} more distinct warnings`);
   log(o.stage, `GDAL pass done in ${((Date.now() - started) / 1000).toFixed(1)}s`);
-}
-
-let gdalLogPath: string | undefined;
-
-/**
- * GDAL's messages go to a log file (CPL_LOG) instead of being dropped (gdal-async's default) or
- * printed on stderr (which must stay one line on failure), so that a failed pass can report its
- * real cause. Returns the current end of the log.
- */
-function gdalLogOffset(): number {
-  if (!gdalLogPath) {
-    removeStaleGdalLogs();
-    const path = join(tmpdir(), `cng-gdal-${process.pid}.log`);
-    gdal.config.set('CPL_LOG', path); // read once, at GDAL's first message
-    gdal.verbose();
-    gdalLogPath = path;
-    process.once('exit', () => rmSync(path, { force: true }));
-  }
-  try {
-    return statSync(gdalLogPath).size;
-  } catch {
-    return 0;
-  }
-}
-
-/** Removes the GDAL logs of processes that are gone (killed before their 'exit' hook ran). */
-function removeStaleGdalLogs(): void {
-  for (const name of readdirSync(tmpdir())) {
-    const pid = Number(/^cng-gdal-(\d+)\.log$/.exec(name)?.[1]);
-    if (!pid || pid === process.pid) continue;
-    try {
-      process.kill(pid, 0);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ESRCH') rmSync(join(tmpdir(), name), { force: true });
-    }
-  }
-}
-
-/**
- * Distinct GDAL errors and warnings logged since `offset`, leaving out noise about the temporary
- * file (`tmpPath`: opened by streamTemp before GDAL has written its header; geometry types).
- */
-function gdalMessages(offset: number, tmpPath: string): { errors: string[]; warnings: string[] } {
-  let text = '';
-  try {
-    text = readFileSync(gdalLogPath!).subarray(offset).toString('utf8');
-  } catch {
-    // no messages
-  }
-  const errors = new Set<string>();
-  const warnings = new Set<string>();
-  for (const m of text.split(/\n(?=(?:ERROR|Warning) \d+: )/)) {
-    const r = /^(ERROR|Warning) \d+: ([\s\S]*)$/.exec(m.trim());
-    if (!r) continue;
-    const msg = r[2].replace(/\s+/g, ' ').trim();
-    if (msg.includes(tmpPath)) continue;
-    if (r[1] === 'ERROR') errors.add(msg);
-    else if (!/not normally allowed by the GeoPackage|already exists\. Renaming it|Progress turned off/.test(msg)) warnings.add(msg);
-  }
-  return { errors: [...errors], warnings: [...warnings] };
 }
 
 /** Sets GDAL config options; returns a function restoring the previous values. */

@@ -36,6 +36,7 @@ export const convertStageDef = defineStage({
     units: int('number of hex work units (the hex Job completions)', { min: 1, max: 1_000_000 }),
     'id-column': text('use this column as the feature id instead of a generated _cng_fid').optional(),
     encoding: text("the source's text encoding, e.g. ISO-8859-1 (a shapefile's .dbf without a right .cpg; GDAL's ENCODING open option)").optional(),
+    'expected-features': int('declared feature count of the layer: fail, publishing nothing, when fewer than half are read').optional(),
   },
   example: 'cng-worker convert --source s3://public-padus/raw/PADUS4_1Geodatabase.gdb --layer PADUS4_1Fee --out s3://public-padus/padus-4-1/fee.parquet --plan s3://public-padus/padus-4-1/fee/_work/hex-plan.json --resolution 10 --units 149',
 });

@@ -17,6 +17,7 @@ import { configureGdalS3, geometryTypeName } from '../io/gdal.ts';
 import { Storage } from '../io/storage.ts';
 import type { RawOptions } from '../stage.ts';
 import { createStaging, planColumns, SEQ } from './staging.ts';
+import { checkGdalErrors, gdalLogOffset } from '../io/gdal-log.ts';
 import { findLayer, openSource, streamTemp, translate } from './gdal-pass.ts';
 import { tableStageDef } from './stages.ts';
 
@@ -25,6 +26,7 @@ export async function tableStage(opts: RawOptions): Promise<void> {
   const storage = new Storage();
   configureGdalS3();
   configureGdalCache();
+  const logStart = gdalLogOffset();
   const ds = await openSource(source, storage);
   let work: string | undefined;
   let db: DuckDBConnection | undefined;
@@ -33,7 +35,9 @@ export async function tableStage(opts: RawOptions): Promise<void> {
     if (layer.geomType !== gdal.wkbNone)
       throw new CommandError(`layer '${name}' of '${source}' has geometries (${geometryTypeName(layer.geomType)}); use 'cng-worker convert' for spatial layers`);
     const sourceCount = await layer.features.countAsync();
+    const where = `table '${name}' of '${source}'`;
     const columns = planColumns(layer, [SEQ], (m) => log('table', m));
+    checkGdalErrors(logStart, undefined, where); // a cut header reads as a table without columns
     if (columns.length === 0) throw new CommandError(`table '${name}' of '${source}' has no columns`);
     work = await mkdtemp(join(process.env.TMPDIR ?? tmpdir(), 'cng-table-'));
     const tmpPath = join(work, 'table.gpkg');
@@ -43,7 +47,7 @@ export async function tableStage(opts: RawOptions): Promise<void> {
     let n = 0;
     try {
       const progress = new Progress('table', 'rows', sourceCount);
-      const pass = () => translate(ds, layer.name, tmpPath, { spatial: false, stage: 'table', where: `table '${name}' of '${source}'` });
+      const pass = () => translate(ds, layer.name, tmpPath, { spatial: false, stage: 'table', where });
       await streamTemp(tmpPath, pass, columns.length, (f) => {
         const values = f.fields.toArray();
         appender.appendBigInt(BigInt(++n));
@@ -56,6 +60,7 @@ export async function tableStage(opts: RawOptions): Promise<void> {
       appender.closeSync();
     }
     if (n !== sourceCount) throw new CommandError(`read ${n} of ${sourceCount} rows of '${name}' in '${source}'; nothing was written`);
+    checkGdalErrors(logStart, tmpPath, where);
     const out = join(work, 'table.parquet');
     await db.run(
       `COPY (SELECT ${columns.map((c) => sqlIdent(c.name)).join(', ')} FROM staging ORDER BY ${sqlIdent(SEQ)}) TO ${sqlString(out)} (FORMAT parquet, COMPRESSION zstd)`,
