@@ -19,8 +19,9 @@ import { type DroppedParts, estimateCells, type PlanFeature } from './plan.ts';
  *   of two triangles; GeometryCollection(polygon, lines) → MultiPolygon). When nothing polygonal
  *   remains (a polygon collapsed to a line), what remains is kept (MultiLineString).
  * - Antimeridian: a geometry with an edge spanning more than 180° of longitude is unwrapped
- *   (continuous longitudes), repaired, and cut into parts east and west of 180°, none spanning
- *   more than 180°. A ring around a pole (it does not close once unwrapped) is left as it is.
+ *   (continuous longitudes), repaired, and cut into parts east and west of 180°. A ring around a
+ *   pole (it does not close once unwrapped) is first closed along the pole it encircles (the one
+ *   on the side of its mean latitude): its parts end on ±180° and run along ±90°.
  * - Empty geometries (also those GEOS reduces to nothing) become null; single parts become multi.
  */
 
@@ -36,6 +37,7 @@ export interface NormalizedGeometry {
   repaired: boolean;
   collapsed: boolean;
   split: boolean;
+  /** A ring went around a pole: closed along the pole, then split at 180° like any crossing. */
   aroundPole: boolean;
   /** Parts of another dimension than the one kept (see {@link layerDimension}). */
   droppedParts: number;
@@ -80,16 +82,12 @@ export function normalizeGeometry(g: Geometry | null, layerDim?: 0 | 1 | 2): Nor
   }
   const polygonal = info.polygons > 0 && info.lines === 0 && info.points === 0;
   let changed = false;
-  let crossing = info.crossesAntimeridian;
+  const crossing = info.crossesAntimeridian;
   if (crossing) {
-    const unwrapped = unwrapAntimeridian(decodeWkb(wkb));
-    if (unwrapped) {
-      geom = gdal.Geometry.fromWKB(Buffer.from(encodeWkb(unwrapped)));
-      changed = true;
-    } else {
-      crossing = false;
-      r.aroundPole = true;
-    }
+    const { geom: unwrapped, poles } = unwrapAntimeridian(decodeWkb(wkb));
+    geom = gdal.Geometry.fromWKB(Buffer.from(encodeWkb(unwrapped)));
+    changed = true;
+    r.aroundPole = poles > 0;
   }
   if (info.polygons + info.lines > 0 && !geom.isValid()) {
     geom = geom.makeValid();
@@ -111,6 +109,7 @@ export function normalizeGeometry(g: Geometry | null, layerDim?: 0 | 1 | 2): Nor
         collect(pick(decodeWkb(geom.toWKB(gdal.wkbNDR))));
       }
       if (parts.length === 0) collect(pick(decodeWkb(geom.toWKB(gdal.wkbNDR))));
+      if (r.aroundPole && polygonal && parts.length > 1) unionParts(parts);
       const types = new Set(parts.map((p) => p.type));
       out = parts.length === 0 ? { type: 7, parts } : types.size === 1 ? ({ type: parts[0].type + 3, parts } as Geom) : { type: 7, parts };
     } else {
@@ -139,6 +138,17 @@ export function normalizeGeometry(g: Geometry | null, layerDim?: 0 | 1 | 2): Nor
   return r;
 }
 
+/**
+ * Replaces polygon parts by their union: the east and west parts of a ring closed along a pole
+ * overlap where its coast doubles back across the cut at 180°.
+ */
+function unionParts(parts: Geom[]): void {
+  let u = gdal.Geometry.fromWKB(Buffer.from(encodeWkb(parts[0])));
+  for (const p of parts.slice(1)) u = u.union(gdal.Geometry.fromWKB(Buffer.from(encodeWkb(p))));
+  const poly = polygonalPart(decodeWkb(u.toWKB(gdal.wkbNDR)));
+  if (poly) parts.splice(0, parts.length, ...(poly as { parts: Geom[] }).parts);
+}
+
 /** Polygons, else lines, else points of a geometry, as one multi geometry (or null). */
 function mixedParts(h: Geom): Geom | null {
   return partsOfDimension(h, 2) ?? partsOfDimension(h, 1) ?? partsOfDimension(h, 0);
@@ -159,7 +169,7 @@ export interface GeometryStats {
   /** Polygons that kept no polygonal part after MakeValid (kept as lines/points). */
   collapsed: number;
   splitAtAntimeridian: number;
-  /** Rings around a pole, left as they were. */
+  /** Features with a ring around a pole (closed along the pole, split at 180°). */
   aroundPole: number;
   /** Features that lost parts of another dimension than the layer's (see normalizeGeometry). */
   partsDropped: number;
@@ -225,7 +235,7 @@ export class FeatureTally {
     if (s.repaired) log('convert', `${plural(s.repaired, 'invalid geometry', 'invalid geometries')} made valid (GEOS MakeValid)`);
     if (s.collapsed) log('convert', `${s.collapsed} polygon(s) had no area left after repair; kept as the lines/points that remain`);
     if (s.splitAtAntimeridian) log('convert', `${s.splitAtAntimeridian} feature(s) split at the antimeridian`);
-    if (s.aroundPole) log('convert', `${s.aroundPole} feature(s) encircle a pole; left as they are`);
+    if (s.aroundPole) log('convert', `${s.aroundPole} feature(s) encircle a pole; closed along the pole and split at the antimeridian`);
     const d = this.dropped;
     if (d.features)
       log('convert', `parts dropped (other dimension): ${plural(d.parts, 'part')} of ${plural(d.features, 'feature')} not of the layer's geometry type (${idName}: ${d.ids.join(', ')}${d.features > d.ids.length ? `, … ${d.features} in all` : ''}); recorded in the hex plan and manifest.json as dropped_parts`);
