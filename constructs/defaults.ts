@@ -1,3 +1,4 @@
+import { parseQuantity } from '../worker/core/text.ts';
 import type { StageKind, StageResources } from './stage.ts';
 
 /**
@@ -85,4 +86,46 @@ export function tableStageId(table: string): string {
 /** Lower-cases a layer or table name and replaces runs of non-alphanumerics by '-'. */
 export function slugify(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+}
+
+/** What the dataset file declares about a layer's or raster's size (the scratch estimates' input). */
+export interface SizeEstimate {
+  /** A layer's features (`layers.<key>.features`). */
+  features?: number;
+  /** A layer's vertices (`layers.<key>.vertices`); else {@link VERTICES_PER_FEATURE} per feature. */
+  vertices?: number;
+  /** A raster's samples: width × height × bands (`rasters.<key>.size`, `bands`). */
+  samples?: number;
+}
+
+/** Vertices assumed per feature when a layer does not declare `vertices` (PAD-US: ~250). */
+export const VERTICES_PER_FEATURE = 250;
+
+/**
+ * The scratch disk (`ephemeralStorage`: the emptyDir's sizeLimit and the pod's ephemeral-storage)
+ * a stage needs for a layer or raster of this size, never below the stage kind's default; null
+ * when the stage's scratch does not grow with the data. The estimates (docs/datasets.md#scratch-disk):
+ * a layer's raw size R = vertices × 16 B + features × 2 KiB and GeoParquet G = vertices × 12 B +
+ * features × 1 KiB; convert 3 R (temporary GeoPackage, DuckDB staging, GeoParquet), hex 2 G (the
+ * GeoParquet and the unit's cells), repartition 3 G (the GeoParquet and every chunk), pmtiles 4 G
+ * (the GeoParquet and the tiles); a raster's cog 3 × samples × 4 B (source, mosaic, COG with
+ * overviews). Rounded up to whole GiB. A `resources.<stage>.ephemeralStorage` in the dataset file
+ * overrides it.
+ */
+export function scratchStorage(kind: StageKind, e: SizeEstimate): string | null {
+  const features = e.features ?? 0;
+  const vertices = e.vertices ?? features * VERTICES_PER_FEATURE;
+  const raw = vertices * 16 + features * 2048;
+  const parquet = vertices * 12 + features * 1024;
+  const need: Partial<Record<StageKind, number>> = {
+    convert: 3 * raw,
+    hex: 2 * parquet,
+    repartition: 3 * parquet,
+    pmtiles: 4 * parquet,
+    cog: 3 * (e.samples ?? 0) * 4,
+  };
+  const bytes = need[kind];
+  if (bytes === undefined) return null;
+  const floor = parseQuantity(DEFAULT_RESOURCES[kind].ephemeralStorage);
+  return bytes <= floor ? DEFAULT_RESOURCES[kind].ephemeralStorage : `${Math.ceil(bytes / 2 ** 30)}Gi`;
 }

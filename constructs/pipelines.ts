@@ -5,6 +5,7 @@ import {
   DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, hexWorkUnits, layerHexSettings, parseDatasetSpec, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS, tableStageId,
   type DatasetSpec, type HexSettings, type LayerSpec, type RasterSpec, type ResolvedDatasetSpec, type TableSpec,
 } from './spec.ts';
+import { scratchStorage, type SizeEstimate } from './defaults.ts';
 import { hexBudgetIssues, hexJobCounts, SpecError } from './spec-rules.ts';
 import type { DatasetProse, DocsInput, DocsLayer, DocsRaster, DocsTable } from './prose.ts';
 import { Stage, type DatasetContext, type StageKind, type StageProps, type StageResources } from './stage.ts';
@@ -152,10 +153,23 @@ export class Dataset extends Construct {
       kind,
       timeout: DEFAULT_TIMEOUTS[kind],
       ...props,
-      resources: { ...DEFAULT_RESOURCES[kind], ...this.spec.resources[kind], ...props.resources },
+      resources: { ...DEFAULT_RESOURCES[kind], ...this.scratch(kind, props.layer), ...this.spec.resources[kind], ...props.resources },
     });
     this.stages.push(stage);
     return stage;
+  }
+
+  /** The scratch disk a layer's or raster's stage needs for its declared size (overridden by `resources`). */
+  private scratch(kind: StageKind, key: string | undefined): Partial<StageResources> {
+    const layer = key === undefined ? undefined : this.spec.layers[key];
+    const raster = key === undefined ? undefined : this.spec.rasters[key];
+    const estimate: SizeEstimate | null = layer
+      ? { features: layer.features, vertices: layer.vertices }
+      : raster?.size
+        ? { samples: raster.size.width * raster.size.height * (raster.bands?.length ?? raster.size.bands ?? 1) }
+        : null;
+    const storage = estimate && scratchStorage(kind, estimate);
+    return storage ? { ephemeralStorage: storage } : {};
   }
 
   /** Effective hex settings of a layer (dataset defaults, then the layer's overrides). */

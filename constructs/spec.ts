@@ -87,6 +87,8 @@ const layer = z
     layer: z.string().min(1),
     /** Feature count from `cng inspect`; sizes the hex Jobs (the plan always covers every feature). */
     features: z.number().int().nonnegative(),
+    /** Vertex count (all features), when known: sizes the scratch disks. @default 250 a feature */
+    vertices: z.number().int().nonnegative().optional(),
     /** Product base name (file name without extension). @default the layer key */
     name: z.string().regex(/^[a-z0-9][-a-z0-9_.]*$/).optional(),
     /** Source of this layer when it differs from the dataset's. */
@@ -145,6 +147,8 @@ const raster = z
     valueKind: z.enum(RASTER_VALUE_KINDS),
     /** 1-based bands to keep. @default every band */
     bands: z.array(z.number().int().positive()).min(1).optional(),
+    /** The raster's size (of the mosaic, for tiles): sizes the cog stage's scratch disk. @default the stage's default disk */
+    size: z.object({ width: z.number().int().positive(), height: z.number().int().positive(), bands: z.number().int().positive().optional() }).strict().optional(),
     /** Values that also mean "no data", collapsed into the COG's one nodata value. @default [] */
     nodata: z.array(z.number()).min(1).optional(),
     /** Product base name (`cog/<name>.tif`, `hex/<name>/`). @default the raster key */

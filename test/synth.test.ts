@@ -177,6 +177,51 @@ describe('hex stage splitting', () => {
   });
 });
 
+describe('scratch disks sized from the dataset file', () => {
+  /** Each stage's scratch: the container's ephemeral-storage and the emptyDir's sizeLimit (they must agree). */
+  function scratch(spec: DatasetSpec): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const job of jobs(synthesize([spec]).manifests)) {
+      const pod = job.spec.template.spec;
+      const limit = container(job).resources.limits['ephemeral-storage'];
+      expect(pod.volumes.find((v: any) => v.name === 'scratch').emptyDir.sizeLimit).toBe(limit);
+      out[job.metadata.name] = limit;
+    }
+    return out;
+  }
+  const stageOf = (all: Record<string, string>, id: string) => Object.entries(all).find(([k]) => k.startsWith(`demo-1-${id}-`))?.[1];
+
+  it('grows convert, hex, repartition and pmtiles with features and vertices, never below the defaults; a raster\'s size sizes cog', () => {
+    const small = scratch(smallSpec());
+    for (const id of ['fee-convert', 'fee-hex', 'fee-repartition', 'fee-pmtiles']) expect(stageOf(small, id), id).toBeDefined();
+    expect([stageOf(small, 'fee-convert'), stageOf(small, 'fee-hex'), stageOf(small, 'fee-repartition'), stageOf(small, 'fee-pmtiles')]).toEqual(['40Gi', '10Gi', '60Gi', '60Gi']);
+    // 2 M features of 2,000 vertices: R = 4e9 × 16 + 2e6 × 2 KiB, G = 4e9 × 12 + 2e6 × 1 KiB
+    const big = scratch(smallSpec({ layers: { fee: { layer: 'Demo_Fee', features: 2_000_000, vertices: 4_000_000_000, hex: { featuresPerUnit: 20_000 } } } }));
+    const R = 4e9 * 16 + 2e6 * 2048;
+    const G = 4e9 * 12 + 2e6 * 1024;
+    const gi = (b: number) => `${Math.ceil(b / 2 ** 30)}Gi`;
+    expect([stageOf(big, 'fee-convert'), stageOf(big, 'fee-hex'), stageOf(big, 'fee-repartition'), stageOf(big, 'fee-pmtiles')]).toEqual([gi(3 * R), gi(2 * G), gi(3 * G), gi(4 * G)]);
+    expect(stageOf(big, 'table-public-access')).toBe('5Gi');
+    // without `vertices`: 250 a feature
+    const noVertices = scratch(smallSpec({ layers: { fee: { layer: 'Demo_Fee', features: 20_000_000, hex: { featuresPerUnit: 200_000 } } } }));
+    expect(stageOf(noVertices, 'fee-convert')).toBe(gi(3 * (20e6 * 250 * 16 + 20e6 * 2048)));
+    // a raster of 200,000 × 100,000 pixels, 2 bands
+    const raster = scratch(smallSpec({ layers: {}, tables: [], source: undefined, rasters: { dem: { source: 's3://public-demo/raw/dem.tif', valueKind: 'continuous', size: { width: 200_000, height: 100_000, bands: 2 } } } }));
+    expect(stageOf(raster, 'dem-cog')).toBe(gi(3 * 200_000 * 100_000 * 2 * 4));
+    expect(stageOf(raster, 'dem-raster-hex')).toBe('20Gi');
+  });
+
+  it('the dataset file\'s resources.<stage>.ephemeralStorage overrides the estimate (dataset-wide and per layer)', () => {
+    const over = scratch(smallSpec({
+      resources: { convert: { ephemeralStorage: '7Gi' } },
+      layers: { fee: { layer: 'Demo_Fee', features: 2_000_000, vertices: 4_000_000_000, hex: { featuresPerUnit: 20_000 }, resources: { pmtiles: { ephemeralStorage: '9Gi' } } } },
+    }));
+    expect(stageOf(over, 'fee-convert')).toBe('7Gi');
+    expect(stageOf(over, 'fee-pmtiles')).toBe('9Gi');
+    expect(stageOf(over, 'fee-hex')).not.toBe('10Gi');
+  });
+});
+
 describe('policy violations are rejected at synth time', () => {
   /** Builds the small dataset, applies an escape-hatch patch to one Job, and checks against NRP. */
   function violations(patch: (job: ApiObject) => void, profile = NRP): Violation[] {
