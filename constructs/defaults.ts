@@ -1,3 +1,4 @@
+import { layerBytes, VERTICES_PER_FEATURE } from '../worker/core/disk-full.ts';
 import { parseQuantity } from '../worker/core/text.ts';
 import type { StageKind, StageResources } from './stage.ts';
 
@@ -98,9 +99,6 @@ export interface SizeEstimate {
   samples?: number;
 }
 
-/** Vertices assumed per feature when a layer does not declare `vertices` (PAD-US: ~250). */
-export const VERTICES_PER_FEATURE = 250;
-
 /**
  * The scratch disk (`ephemeralStorage`: the emptyDir's sizeLimit and the pod's ephemeral-storage)
  * a stage needs for a layer or raster of this size, never below the stage kind's default; null
@@ -113,10 +111,7 @@ export const VERTICES_PER_FEATURE = 250;
  * overrides it.
  */
 export function scratchStorage(kind: StageKind, e: SizeEstimate): string | null {
-  const features = e.features ?? 0;
-  const vertices = e.vertices ?? features * VERTICES_PER_FEATURE;
-  const raw = vertices * 16 + features * 2048;
-  const parquet = vertices * 12 + features * 1024;
+  const { raw, parquet } = layerBytes(e.features ?? 0, e.vertices);
   const need: Partial<Record<StageKind, number>> = {
     convert: 3 * raw,
     hex: 2 * parquet,

@@ -34,8 +34,9 @@
  */
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { expectScratch, noteWriteFailure } from '../core/disk-full.ts';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import gdal, { type Dataset, type SpatialReference } from 'gdal-async';
@@ -176,6 +177,8 @@ export async function makeCog(p: CogParams, env: NodeJS.ProcessEnv = process.env
     work = await mkdtemp(join(env.TMPDIR ?? tmpdir(), 'cng-cog-'));
     const threads = readLimits(env).cpus;
     let input = await mosaic(sources, bands, names, plan.nodata, join(work, 'mosaic.vrt'), sources.length > 1 && !sameResolution(sources));
+    const bytesPerSample = Number(/\d+/.exec(input.bands.get(1).dataType ?? '')?.[0] ?? 8) / 8; // Float32: 4, Byte: 1
+    expectScratch(work, (plan.rewrite.length > 0 ? 2 : 1) * 1.34 * input.rasterSize.x * input.rasterSize.y * input.bands.count() * bytesPerSample); // the COG with overviews (and the collapsed copy)
     const local = join(work, 'out.tif');
     try {
       if (plan.rewrite.length > 0) {
@@ -522,7 +525,9 @@ async function writeCog(src: Dataset, path: string, kind: ValueKind, threads: nu
     });
     out.close();
   } catch (err) {
-    throw new CommandError(`cannot write the COG from ${quoted(sources)}: ${firstLine((err as Error).message)}`);
+    const e = new CommandError(`cannot write the COG from ${quoted(sources)}: ${firstLine((err as Error).message)}`);
+    noteWriteFailure(e, dirname(path)); // GDAL's TIFF writer does not say its disk is full
+    throw e;
   }
 }
 

@@ -49,6 +49,7 @@ import duckdb from '@duckdb/node-bindings';
 import gdal, { type Dataset, type RasterBand } from 'gdal-async';
 import * as h3 from 'h3-js';
 import { CommandError } from '../core/errors.ts';
+import { expectScratch } from '../core/disk-full.ts';
 import type { CogInfo } from './cog.ts';
 import { configureGdalS3, toGdalPath } from '../io/gdal.ts';
 import { sqlIdent, sqlString } from '../core/text.ts';
@@ -318,6 +319,7 @@ export async function rasterHexStage(opts: RawOptions): Promise<RasterHexResult>
   try {
     const { width, height, geom, bands, nodata, T } = checkedRaster(ds, info, input, o.info);
     const tiles = findWork(geom, new UnitRegion(base, res), width, height, T);
+    expectScratch(work, tiles.length * T * T * 8); // the spilled sums and the partition: at most ~8 B a pixel read
     log(STAGE, `unit ${unit} (base cell ${baseNumber}, ${base}): ${tiles.length} tile(s) of ${T}×${T} to read, ${kind}, resolution ${res}, parents ${parents.join(',') || '-'}${geom.direct ? ', lon/lat' : ''} → ${partition.url}`);
 
     const sums = new CellSums(bands.length, baseNumber);

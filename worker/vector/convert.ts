@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { expectScratch, layerBytes } from '../core/disk-full.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
@@ -143,6 +144,7 @@ export async function convertLayer(o: ConvertOptions): Promise<ConvertResult> {
 
     // 1. + 2. The GDAL pass, streamed into DuckDB while GDAL writes (see streamTemp).
     work = await mkdtemp(join(process.env.TMPDIR ?? tmpdir(), 'cng-convert-'));
+    expectScratch(work, 3 * layerBytes(sourceCount).raw); // GeoPackage, staging, GeoParquet
     db = await openDuckDB();
     await createStaging(db, columns, true);
     const tmpPath = join(work, 'layer.gpkg');

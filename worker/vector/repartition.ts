@@ -1,4 +1,5 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { expectScratch } from '../core/disk-full.ts';
 import { basename, dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { CommandError } from '../core/errors.ts';
@@ -64,6 +65,8 @@ export async function repartitionStage(opts: RawOptions): Promise<void> {
       );
     log('repartition', `downloading ${plan.units} chunks and the GeoParquet`);
     const geoparquet = join(work, 'layer.parquet');
+    const sizes = await Promise.all([input, ...expected.map((name) => joinUrl(chunks, name))].map(async (u) => (await storage.stat(u))?.size ?? 0));
+    expectScratch(work, 2 * sizes.reduce((a, b) => a + b, 0)); // the downloads, then the partitions
     await storage.download(input, geoparquet);
     await Promise.all(expected.map((name) => storage.download(joinUrl(chunks, name), join(work, 'chunks', name))));
 
