@@ -11,7 +11,7 @@ import { imageTagCommand, synthCommand, validateCommand } from './manifests/synt
 import { workerCommand } from '../worker/main.ts';
 
 export const commands: Command[] = [
-  synthCommand, validateCommand, imageTagCommand, diffCommand, inspectCommand, statusCommand, doctorCommand, docsCommand, todoCommand, sampleCommand, runCommand, localCommand, previewCommand, workerCommand,
+  synthCommand, validateCommand, diffCommand, inspectCommand, statusCommand, doctorCommand, docsCommand, todoCommand, imageTagCommand, sampleCommand, runCommand, localCommand, previewCommand, workerCommand,
 ];
 
 /** `cng`: the dataset factory's command line. Returns the exit code. */
