@@ -7,11 +7,11 @@ import { localCommand, runCommand } from './local/run.ts';
 import { sampleCommand } from './local/sample.ts';
 import { doctorCommand } from './cluster/doctor.ts';
 import { statusCommand } from './cluster/status.ts';
-import { synthCommand, validateCommand } from './manifests/synth.ts';
+import { imageTagCommand, synthCommand, validateCommand } from './manifests/synth.ts';
 import { workerCommand } from '../worker/main.ts';
 
 export const commands: Command[] = [
-  synthCommand, validateCommand, diffCommand, inspectCommand, statusCommand, doctorCommand, docsCommand, todoCommand, sampleCommand, runCommand, localCommand, previewCommand, workerCommand,
+  synthCommand, validateCommand, diffCommand, inspectCommand, statusCommand, doctorCommand, docsCommand, todoCommand, imageTagCommand, sampleCommand, runCommand, localCommand, previewCommand, workerCommand,
 ];
 
 /** `cng`: the dataset factory's command line. Returns the exit code. */

@@ -34,6 +34,8 @@ export class Dataset extends Construct {
     if (budget.length) throw new SpecError(resolved.name, budget);
     super(scope, resolved.name);
     this.spec = resolved;
+    // A pinned worker replaces only the tag of the profile's image.
+    if (resolved.worker) profile = profile.with({ image: `${profile.image.replace(/[:@][^/]*$/, '')}:${resolved.worker}` });
     this.context = { name: resolved.name, run: resolved.run, profile };
     this.flux = new Chart(this, 'flux', { namespace: profile.namespace, disableResourceNameHashes: true });
 

@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
-
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+import { workerImage } from './worker-image.ts';
 
 /** A node-selector requirement every pod must carry (scheduling away from some nodes). */
 export interface AvoidNodes {
@@ -24,7 +22,10 @@ export interface ClusterProfileProps {
   readonly priorityClassName?: string;
   /** Node label that must NOT be 'true' (keeps pods off GPU nodes). @default pci-10de (NVIDIA) present */
   readonly avoidNodes?: AvoidNodes;
-  /** Worker image, pinned (never `:latest`). @default `ghcr.io/boettiger-lab/cng-worker:<package.json version>` */
+  /**
+   * Worker image, pinned (never `:latest`). @default `ghcr.io/boettiger-lab/cng-worker:src-<digest>`,
+   * the digest of the worker's sources, lockfile and Dockerfile (./worker-image.ts)
+   */
   readonly image?: string;
   /** Completions allowed in one Job (etcd load). @default 200 */
   readonly maxCompletionsPerJob?: number;
@@ -74,7 +75,7 @@ export class ClusterProfile {
     this.s3Region = props.s3Region ?? 'us-east-1';
     this.priorityClassName = props.priorityClassName ?? 'opportunistic';
     this.avoidNodes = props.avoidNodes ?? { key: 'feature.node.kubernetes.io/pci-10de.present', values: ['true'] };
-    this.image = props.image ?? `ghcr.io/boettiger-lab/cng-worker:${pkg.version}`;
+    this.image = props.image ?? workerImage();
     this.maxCompletionsPerJob = props.maxCompletionsPerJob ?? 200;
     this.podBudget = props.podBudget ?? 200;
     this.fluxSource = props.fluxSource ?? 'cng-datasets';

@@ -168,6 +168,12 @@ const datasetShape = z
     /** Run number; bump it (through a PR) to re-process every stage. */
     run: z.number().int().positive(),
     /**
+     * The worker image tag this dataset's Jobs run (`src-<12 hex>`, see `cng image-tag`) instead of
+     * the current worker's: a dataset whose products are final keeps the worker that made them, so
+     * a worker change does not re-run it (docs/runbook.md, "A new worker"). @default the current worker
+     */
+    worker: z.string().regex(/^src-[0-9a-f]{12}$/, 'must be a worker image tag, src-<12 hex digits> (cng image-tag --tag)').optional(),
+    /**
      * GDAL-readable source of the layers and tables: s3://, /vsis3/, /vsicurl/, https:// or a path.
      * Required unless every layer has its own `source` and there are no tables (e.g. a raster-only dataset).
      */

@@ -7,6 +7,7 @@ import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { vi } from 'vitest';
 import type { DatasetSpec } from '../constructs/index.ts';
+import { WORKER_IMAGE_SOURCES } from '../constructs/worker-image.ts';
 import { runCommand, type Command } from '../worker/core/command.ts';
 import { Storage } from '../worker/io/storage.ts';
 import type { ProvidedS3 } from './global-setup.ts';
@@ -24,10 +25,13 @@ export function cng(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEn
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** A copy of the repository's sources (node_modules linked) that a test may edit freely. */
+/**
+ * A copy of the repository's sources (node_modules linked) that a test may edit freely; with the
+ * worker image's files, so its Jobs name the same image as the repository's.
+ */
 export function repoCopy(): string {
   const dir = mkdtempSync(join(tmpdir(), 'cng-repo-'));
-  for (const p of ['package.json', 'bin', 'cli', 'constructs', 'datasets', 'worker', 'main.ts', 'dist'])
+  for (const p of new Set(['bin', 'cli', 'constructs', 'datasets', 'main.ts', 'dist', ...WORKER_IMAGE_SOURCES.map((s) => s.replace(/\/$/, ''))]))
     cpSync(join(ROOT, p), join(dir, p), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
   return dir;

@@ -386,7 +386,7 @@ function imagePullFinding(c: StageContext): Finding | undefined {
   return {
     ...about(c, 'image-pull'),
     job: j.name,
-    sentence: `${c.label}: ${plural(images.length, 'pod')} cannot pull image ${j.image ?? '?'} (${p.reason}${p.message ? `: ${p.message.slice(0, 160)}` : ''}); the tag is package.json's version (constructs/profile.ts): publish that image (the image workflow) or fix the version, then re-synthesize.`,
+    sentence: `${c.label}: ${plural(images.length, 'pod')} cannot pull image ${j.image ?? '?'} (${p.reason}${p.message ? `: ${p.message.slice(0, 160)}` : ''}); the tag is a digest of the worker's files (cng image-tag): the image workflow pushes it after the merge and the pods start once it exists; if it never does, check that workflow's run and that the package is public (docs/runbook.md#a-new-worker).`,
   };
 }
 

@@ -6,6 +6,7 @@ import {
   checkManifests, ClusterProfile, compareFiles, formatViolation, parseManifests, PolicyError, readDist,
   renderManifests, synthesize, writeDist, type Violation,
 } from '../../constructs/index.ts';
+import { WORKER_IMAGE_SOURCES, workerImage, workerImageFiles, workerImageTag } from '../../constructs/worker-image.ts';
 import { datasets } from '../../datasets/index.ts';
 import { CommandError, EXIT } from '../../worker/core/errors.ts';
 import { str, type Command } from '../../worker/core/command.ts';
@@ -78,6 +79,34 @@ Examples:
       return EXIT.failure;
     }
     process.stdout.write(`cng validate: ${dist} is valid (schemas, policy${values['no-drift'] ? '' : ', no drift'})\n`);
+    return EXIT.ok;
+  },
+};
+
+export const imageTagCommand: Command = {
+  name: 'image-tag',
+  summary: 'print the worker image reference dist/ uses (a digest of the worker\'s files)',
+  help: `Usage: cng image-tag [--tag] [--files]
+
+Prints the worker image reference every synthesized Job runs, e.g.
+ghcr.io/boettiger-lab/cng-worker:src-0123456789ab. The tag is a digest of the files the
+image is built from: ${WORKER_IMAGE_SOURCES.join(', ')}
+(constructs/worker-image.ts). The image workflow tags what it builds with the same digest,
+so a changed worker means a new tag, new Job names and new Jobs (docs/runbook.md, "A new worker").
+Without anything installed: node constructs/worker-image.ts [--tag] (Node >= 22.18).
+
+Options:
+  --tag        print only the tag (src-<12 hex digits>)
+  --files      list the files the digest covers instead
+  -h, --help   show this help
+
+Examples:
+  cng image-tag
+  docker build -f worker/Dockerfile -t "$(npx cng image-tag)" .`,
+  options: { tag: { type: 'boolean' }, files: { type: 'boolean' } },
+  async run({ values }) {
+    const out = values.files ? workerImageFiles().join('\n') : values.tag ? workerImageTag() : workerImage();
+    process.stdout.write(`${out}\n`);
     return EXIT.ok;
   },
 };
