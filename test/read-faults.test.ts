@@ -1,7 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll, inject } from 'vitest';
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, truncateSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommandError } from '../worker/core/errors.ts';
@@ -12,6 +11,7 @@ import { useIndependentCounts } from '../cli/local/layer-counts.ts';
 import type { RunStage } from '../cli/local/runner.ts';
 import { ROOT, s3TestBucket } from './helpers.ts';
 import { makePadusLikeGdb } from './fixtures.ts';
+import { type FaultProxy, startFaultProxy } from './fault-proxy.ts';
 
 /**
  * Issue 16, items 1 and 9: a source read that fails never publishes an empty or partial layer.
@@ -118,27 +118,11 @@ describe("GDAL's real reason", () => {
  * A loopback proxy in front of the test S3 server that answers 503 to the first GET of each
  * object whose key ends with `suffix` (GDAL's read of the table header).
  */
-async function faultyProxy(target: string, suffix: string): Promise<{ server: Server; endpoint: string; faults: () => number }> {
-  const upstream = new URL(target);
+function faultyProxy(target: string, suffix: string): Promise<FaultProxy> {
   const failed = new Set<string>();
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '').split('?')[0];
-    if (req.method === 'GET' && path.endsWith(suffix) && !failed.has(path)) {
-      failed.add(path);
-      req.resume();
-      res.writeHead(503, { 'content-type': 'application/xml' }).end('<Error><Code>SlowDown</Code></Error>');
-      return;
-    }
-    const forward = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
-    forward.on('error', () => res.destroy());
-    req.pipe(forward);
+  return startFaultProxy(target, {
+    rule: ({ method, path }) => (method === 'GET' && path.endsWith(suffix) && !failed.has(path) && failed.add(path) ? '503' : undefined),
   });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const port = (server.address() as { port: number }).port;
-  return { server, endpoint: `http://127.0.0.1:${port}`, faults: () => failed.size };
 }
 
 describe('an HTTP 503 on the read of the table header (a proxy in front of the test S3 server)', () => {
@@ -154,7 +138,7 @@ describe('an HTTP 503 on the read of the table header (a proxy in front of the t
       ], { ...env, AWS_ENDPOINT_URL_S3: proxy.endpoint, ...extra });
       const retried = await run('retried', {});
       expect(retried.status, retried.stderr).toBe(0);
-      expect(proxy.faults()).toBe(1);
+      expect(proxy.faults['503']).toBe(1);
       expect(retried.stderr).toMatch(/wrote s3:\/\/.*retried\.parquet \(3 rows\)/);
 
       // A second fault (a new proxy) with retries turned off: a failed read, never an empty layer.
@@ -170,10 +154,10 @@ describe('an HTTP 503 on the read of the table header (a proxy in front of the t
         expect(await storage.exists(`s3://${bucket}/p/failed.parquet`)).toBe(false);
         expect(await storage.exists(`s3://${bucket}/p/failed.json`)).toBe(false);
       } finally {
-        noRetry.server.close();
+        await noRetry.close();
       }
     } finally {
-      proxy.server.close();
+      await proxy.close();
     }
   });
 });
