@@ -8,13 +8,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseManifests, readDist } from '../constructs/index.ts';
 import { datasetStages } from '../cli/local/runner.ts';
 import { Storage } from '../worker/io/storage.ts';
 import { makePadusLikeGdb } from './fixtures.ts';
-import { cng, repoCopy } from './helpers.ts';
+import { cng, parquetRows, repoCopy } from './helpers.ts';
 
 const FIXTURE_SPEC = `import type { DatasetSpec } from '../constructs/index.ts';
 export const fixture: DatasetSpec = {
@@ -35,17 +34,6 @@ export const fixture: DatasetSpec = {
 
 let repo: string;
 let gdb: string;
-
-/** Rows of every Parquet file under a directory, as sorted JSON lines (order-independent). */
-async function parquetRows(glob: string): Promise<string[]> {
-  const c = await (await DuckDBInstance.create(':memory:')).connect();
-  const r = await c.runAndReadAll(`SELECT * EXCLUDE (geometry) FROM read_parquet('${glob}', union_by_name=true, hive_partitioning=true)`).catch(async () =>
-    c.runAndReadAll(`SELECT * FROM read_parquet('${glob}', union_by_name=true, hive_partitioning=true)`),
-  );
-  const rows = r.getRowObjectsJson().map((o) => JSON.stringify(o));
-  c.closeSync();
-  return rows.sort();
-}
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}) {
   return cng(['run', 'fixture', ...args], { cwd: repo, env });
