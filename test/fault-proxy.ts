@@ -15,6 +15,7 @@
  */
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { mulberry32 } from '../cli/local/padus-sample/shapes.ts';
 
 export type FaultKind = '500' | '503' | 'reset' | 'slow';
 
@@ -45,22 +46,10 @@ export interface FaultProxy {
   close(): Promise<void>;
 }
 
-/** mulberry32: a small seeded PRNG in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Starts the proxy on a free loopback port, forwarding to `target` (an http:// endpoint). */
 export async function startFaultProxy(target: string, o: FaultProxyOptions = {}): Promise<FaultProxy> {
   const upstream = new URL(target);
-  const random = prng(o.seed ?? 1);
+  const random = mulberry32(o.seed ?? 1);
   const kinds = o.kinds ?? ['500', '503', 'reset', 'slow'];
   const maxFaults = o.maxFaults ?? 50;
   const perRequest = new Map<string, number>();
