@@ -329,6 +329,7 @@ export class VectorLayerPipeline {
         ...(layer.idColumn ? ['--id-column', layer.idColumn] : []),
         ...(layer.encoding ? ['--encoding', layer.encoding] : []),
         '--expected-features', String(layer.features),
+        ...(layer.badGeometry === 'null' ? ['--bad-geometry', 'null'] : []),
       ],
     });
     this.hex = dataset.addStage(`${key}-hex`, 'hex', {

@@ -244,22 +244,31 @@ export function hexBudgetIssues(d: ResolvedDatasetSpec, profile: ClusterProfile)
 
 /**
  * Problems between datasets: two that share a bucket and prefix would write each other's
- * products, work files and bucket policy statements. Keyed by the dataset that repeats the place.
+ * products, work files and bucket policy statements; two with prose in one bucket would both
+ * write README.md and stac-collection.json at its root. Keyed by the dataset that repeats it.
  */
 export function datasetsTogetherIssues(specs: ResolvedDatasetSpec[]): Map<string, SpecIssue[]> {
   const out = new Map<string, SpecIssue[]>();
+  const add = (name: string, issue: SpecIssue) => (out.get(name) ?? out.set(name, []).get(name)!).push(issue);
   const places = new Map<string, string>();
+  const documented = new Map<string, string>();
   for (const d of specs) {
     const place = `${d.bucket}/${d.prefix}`;
     const other = places.get(place);
     if (other !== undefined)
-      out.set(d.name, [
-        {
-          path: ['prefix'],
-          message: `bucket ${d.bucket} with prefix "${d.prefix}" is also dataset ${other}'s; give each dataset its own prefix (both would write the same products and work files)`,
-        },
-      ]);
+      add(d.name, {
+        path: ['prefix'],
+        message: `bucket ${d.bucket} with prefix "${d.prefix}" is also dataset ${other}'s; give each dataset its own prefix (both would write the same products and work files)`,
+      });
     else places.set(place, d.name);
+    if (!d.prose) continue;
+    const documenter = documented.get(d.bucket);
+    if (documenter !== undefined)
+      add(d.name, {
+        path: ['prose'],
+        message: `bucket ${d.bucket} already gets README.md and stac-collection.json from dataset ${documenter}'s prose (the docs stage writes both at the bucket root); give dataset ${d.name} its own bucket, or leave its prose out`,
+      });
+    else documented.set(d.bucket, d.name);
   }
   return out;
 }

@@ -100,6 +100,12 @@ const layer = z
      * shapefile's .dbf without a right .cpg), e.g. 'ISO-8859-1'. @default what the source declares
      */
     encoding: z.string().regex(/^[A-Za-z0-9][-A-Za-z0-9_.:]*$/).optional(),
+    /**
+     * A feature whose geometry no engine can use (a NaN or infinite coordinate, or one GEOS fails
+     * on): 'fail' convert, listing every such feature by source FID, or keep its row with a 'null'
+     * geometry, recorded in manifest.json (`bad_geometries`) and the README. @default 'fail'
+     */
+    badGeometry: z.enum(['fail', 'null']).optional(),
     hex: layerHex.optional(),
     pmtiles: z.object({ minZoom: z.number().int().min(0).max(15), maxZoom: z.number().int().min(0).max(15) }).partial().strict().optional(),
     resources: resourceOverrides.optional(),

@@ -3,6 +3,7 @@ import { cpSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { DuckDBInstance } from '@duckdb/node-api';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { vi } from 'vitest';
@@ -129,3 +130,15 @@ export function stacProblems(stac: { stac_extensions: string[] }): string[] {
     return r.ok ? [] : [`${id}: ${r.errors}`];
   });
 }
+
+/** Rows of every Parquet file under a directory, as sorted JSON lines (order-independent). */
+export async function parquetRows(glob: string): Promise<string[]> {
+  const c = await (await DuckDBInstance.create(':memory:')).connect();
+  const r = await c.runAndReadAll(`SELECT * EXCLUDE (geometry) FROM read_parquet('${glob}', union_by_name=true, hive_partitioning=true)`).catch(async () =>
+    c.runAndReadAll(`SELECT * FROM read_parquet('${glob}', union_by_name=true, hive_partitioning=true)`),
+  );
+  const rows = r.getRowObjectsJson().map((o) => JSON.stringify(o));
+  c.closeSync();
+  return rows.sort();
+}
+

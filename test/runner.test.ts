@@ -4,17 +4,16 @@
  * stage blocks its dependents with a clear message, re-runs resume, and the Swift S3 target gives
  * the same products as the directory store.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseManifests, readDist } from '../constructs/index.ts';
 import { datasetStages } from '../cli/local/runner.ts';
 import { Storage } from '../worker/io/storage.ts';
 import { makePadusLikeGdb } from './fixtures.ts';
-import { cng, repoCopy } from './helpers.ts';
+import { cng, parquetRows, repoCopy } from './helpers.ts';
 
 const FIXTURE_SPEC = `import type { DatasetSpec } from '../constructs/index.ts';
 export const fixture: DatasetSpec = {
@@ -35,17 +34,6 @@ export const fixture: DatasetSpec = {
 
 let repo: string;
 let gdb: string;
-
-/** Rows of every Parquet file under a directory, as sorted JSON lines (order-independent). */
-async function parquetRows(glob: string): Promise<string[]> {
-  const c = await (await DuckDBInstance.create(':memory:')).connect();
-  const r = await c.runAndReadAll(`SELECT * EXCLUDE (geometry) FROM read_parquet('${glob}', union_by_name=true, hive_partitioning=true)`).catch(async () =>
-    c.runAndReadAll(`SELECT * FROM read_parquet('${glob}', union_by_name=true, hive_partitioning=true)`),
-  );
-  const rows = r.getRowObjectsJson().map((o) => JSON.stringify(o));
-  c.closeSync();
-  return rows.sort();
-}
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}) {
   return cng(['run', 'fixture', ...args], { cwd: repo, env });
@@ -200,6 +188,35 @@ describe('cng run failures', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/no dataset 'nope' in the manifests; known: fixture/);
   });
+});
+
+describe('two cng runs of one dataset and data directory', () => {
+  it('refuses the second while the first goes (exit 3, one line naming it); takes over the lock of a killed run', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'cng-runner-lock-'));
+    cpSync(gdb, join(data, 'store/public-fixture/raw/fixture.gdb'), { recursive: true });
+    const lock = join(data, 'runs/fixture/run.lock');
+    const args = ['run', 'fixture', '--data-dir', data, '--layers', 'marine'];
+    const first = spawn(process.execPath, [join(repo, 'bin/cng.js'), ...args], { cwd: repo, stdio: 'ignore' });
+    const firstDone = new Promise<number | null>((done) => first.on('close', done));
+    while (!existsSync(lock) && first.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+    const owner = JSON.parse(readFileSync(lock, 'utf8'));
+    expect(owner).toEqual({ pid: first.pid, host: hostname(), started: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), command: `cng run ${args.slice(1).join(' ')}` });
+    const second = run(args.slice(2));
+    expect(second.code).toBe(3);
+    expect(second.stderr).toBe(
+      `cng run: another run holds ${lock} (pid ${first.pid} on ${hostname()}, started ${owner.started}: cng run ${args.slice(1).join(' ')}); wait for it to end, or use another data directory; if that process is gone, delete the file\n`,
+    );
+    expect(await firstDone).toBe(0); // undisturbed
+    expect(existsSync(lock)).toBe(false); // released
+
+    const dead = spawnSync('true').pid!;
+    const stale = { pid: dead, host: hostname(), started: '2026-01-01T00:00:00.000Z', command: 'cng run fixture' };
+    writeFileSync(lock, JSON.stringify(stale));
+    const next = run(args.slice(2));
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.stderr.split('\n')[0]).toBe(`cng run: took over the lock of a run that is gone (pid ${dead} on ${hostname()}, started 2026-01-01T00:00:00.000Z: cng run fixture)`);
+    expect(existsSync(lock)).toBe(false);
+  }, 180_000);
 });
 
 describe('cng run against S3 (Swift)', () => {

@@ -528,6 +528,8 @@ describe('cng synth rejects dataset files that would collide, leak or never fini
     base({ name: 'budget-1', prefix: 'budget-1', maxPods: 10, layers: { big: { layer: 'Big', features: 5_000_000 } } }),
     base({ name: 'place-a', bucket: 'public-place', prefix: 'p' }),
     base({ name: 'place-b', bucket: 'public-place', prefix: 'p' }),
+    base({ name: 'prose-a', bucket: 'public-prose', prefix: 'a', prose: padus41.prose }),
+    base({ name: 'prose-b', bucket: 'public-prose', prefix: 'b', prose: padus41.prose }),
   ];
   const secret = `the source is copied literally into dist/ and git: give the Jobs credentials through the 'aws' secret, or use a public URL`;
   /** Each problem's exact line under its dataset's header. */
@@ -554,6 +556,9 @@ describe('cng synth rejects dataset files that would collide, leak or never fini
     ],
     'place-b': [
       '  prefix: bucket public-place with prefix "p" is also dataset place-a\'s; give each dataset its own prefix (both would write the same products and work files)',
+    ],
+    'prose-b': [
+      "  prose: bucket public-prose already gets README.md and stac-collection.json from dataset prose-a's prose (the docs stage writes both at the bucket root); give dataset prose-b its own bucket, or leave its prose out",
     ],
   };
 
@@ -589,6 +594,7 @@ describe('cng synth rejects dataset files that would collide, leak or never fini
     ['credentials in a source', 'creds-1', 'source'],
     ['more hex Jobs than the pod budget: says how to split or use Armada', 'budget-1', 'layers.big.hex.featuresPerUnit'],
     ['two datasets with the same bucket and prefix', 'place-b', 'prefix'],
+    ['two datasets with prose in one bucket (both would write README.md and stac-collection.json at its root)', 'prose-b', 'prose'],
   ])('%s: dataset %s, field %s', (_what, dataset, field) => {
     const lines = r.stderr.split('\n');
     const header = lines.findIndex((l) => l.endsWith(`dataset ${dataset}: invalid dataset file:`));

@@ -11,7 +11,7 @@ import { type Command, flagOptions, str } from '../../worker/core/command.ts';
 import { datasetStages, jobArg, runStages, selectStages, targetEnv, type RunStage, type StageResult } from './runner.ts';
 import { inspectSource, isRasterSource } from './inspect.ts';
 import { writePadusSample } from './padus-sample/writer.ts';
-import { COMPLETE_MARKER, isCompleteDir } from './workdirs.ts';
+import { COMPLETE_MARKER, isCompleteDir, lockRun } from './workdirs.ts';
 import { human } from '../../worker/core/text.ts';
 
 /** Sample generators by dataset name: `cng run <dataset> --sample` puts one at the dataset's source. */
@@ -36,6 +36,9 @@ The cluster's S3 endpoint and secrets are mapped to the local target:
 Resumable: completed indices (their Job name + index, with outputs present) are skipped;
 --force redoes them. On a failure, dependent stages are not started, the failing index's
 last log lines are printed and the exit status is 1. Logs: DIR/runs/<dataset>/logs/.
+One run of a dataset per data directory: a run holds DIR/runs/<dataset>/run.lock (pid, host,
+start time, command); a second one is refused naming the first (exit 3); the lock of a run that
+was killed is taken over, with a line saying so.
 
 Options:
   --layers LIST      only these spatial layers, rasters (keys) and/or tables (comma-separated),
@@ -49,7 +52,8 @@ Options:
   --fresh            synthesize the manifests in memory instead of reading dist/
   -h, --help         show this help
 
-Exit status: 0 all stages complete, 1 a stage failed, 2 usage error.
+Exit status: 0 all stages complete, 1 a stage failed, 2 usage error, 3 another run of the
+dataset holds the data directory's lock.
 
 Examples:
   cng run padus-4-1 --sample
@@ -65,10 +69,12 @@ Examples:
     const manifests: Manifests = values.fresh ? synthesize(datasets).manifests : parseManifests(readDist(resolve('dist')));
     const stages = selectStages(datasetStages(manifests, dataset), listOption(values.layers));
     const target = { storeDir: resolve(dataDir, 'store'), s3Endpoint: str(values['s3-endpoint']) };
-    if (values.sample) await ensureSample(dataset, stages, target);
-    const out = process.stderr;
-    out.write(`cng run: ${dataset}: ${stages.length} stages, ${jobs} at once, target ${target.s3Endpoint ?? target.storeDir}\n`);
-    const results = await runStages({ dataset, stages, ...target, stateDir: resolve(dataDir, 'runs', dataset), jobs, force: Boolean(values.force) });
+    const stateDir = resolve(dataDir, 'runs', dataset);
+    const results = await withRunLock(stateDir, 'cng run', `cng run ${process.argv.slice(3).join(' ')}`, async () => {
+      if (values.sample) await ensureSample(dataset, stages, target);
+      process.stderr.write(`cng run: ${dataset}: ${stages.length} stages, ${jobs} at once, target ${target.s3Endpoint ?? target.storeDir}\n`);
+      return runStages({ dataset, stages, ...target, stateDir, jobs, force: Boolean(values.force) });
+    });
     process.stdout.write(await summary(results, new Storage(targetEnv(target))));
     if (results.some((r) => r.status === 'failed' || r.status === 'blocked')) return EXIT.failure;
     if (!target.s3Endpoint) {
@@ -78,6 +84,17 @@ Examples:
     return EXIT.ok;
   },
 };
+
+/** Runs `f` holding the run lock of `stateDir` (workdirs.ts: another run there is refused, exit 3). */
+async function withRunLock<T>(stateDir: string, prog: string, command: string, f: () => Promise<T>): Promise<T> {
+  const lock = lockRun(stateDir, command);
+  if (lock.tookOver) process.stderr.write(`${prog}: ${lock.tookOver}\n`);
+  try {
+    return await f();
+  } finally {
+    lock.release();
+  }
+}
 
 /** `--jobs N`: worker processes at once, by default one per CPU. */
 function jobsOption(value: unknown): number {
@@ -222,7 +239,8 @@ by commas are tiles mosaicked into one): cog, raster-hex and raster-manifest. Wi
 count (an amount per pixel: mass-conserving sum) or categorical (class codes: majority class
 and per-class fractions).
 
-Logs and resume markers go to DIR/.cng-run/. Use it to try a dataset before opening a PR.
+Logs and resume markers go to DIR/.cng-run/ (with the lock that refuses a second run of the
+same DIR at once, exit 3). Use it to try a dataset before opening a PR.
 
 Options:
   --out DIR             output directory (required)
@@ -235,7 +253,7 @@ Options:
   --force               redo completed work
   -h, --help            show this help
 
-Exit status: 0 done, 1 failed, 2 usage error.
+Exit status: 0 done, 1 failed, 2 usage error, 3 another run uses DIR.
 
 Examples:
   cng local data/store/public-padus/raw/PADUS4_1Geodatabase.gdb --out out/padus --layers PADUS4_1Marine
@@ -289,11 +307,13 @@ Examples:
     const { mkdirSync, rmSync, symlinkSync } = await import('node:fs');
     mkdirSync(out, { recursive: true });
     const store = resolve(out, '.cng-run', 'store');
-    rmSync(store, { recursive: true, force: true });
-    mkdirSync(store, { recursive: true });
-    symlinkSync(out, resolve(store, spec.bucket));
     const stages = datasetStages(synthesize([spec]).manifests, spec.name);
-    const results = await runStages({ dataset: spec.name, stages, storeDir: store, stateDir: resolve(out, '.cng-run'), jobs, force: Boolean(values.force) });
+    const results = await withRunLock(resolve(out, '.cng-run'), 'cng local', `cng local ${process.argv.slice(3).join(' ')}`, async () => {
+      rmSync(store, { recursive: true, force: true });
+      mkdirSync(store, { recursive: true });
+      symlinkSync(out, resolve(store, spec.bucket));
+      return runStages({ dataset: spec.name, stages, storeDir: store, stateDir: resolve(out, '.cng-run'), jobs, force: Boolean(values.force) });
+    });
     process.stdout.write(await summary(results, new Storage(targetEnv({ storeDir: store }))));
     return results.some((r) => r.status === 'failed' || r.status === 'blocked') ? EXIT.failure : EXIT.ok;
   },

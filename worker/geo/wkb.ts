@@ -180,6 +180,8 @@ export interface WkbInfo {
   lines: number;
   /** An edge jumps more than 180° of longitude (crosses the antimeridian as stored). */
   crossesAntimeridian: boolean;
+  /** Some coordinate is NaN or infinite (an empty point, NaN NaN, excepted): no engine can use the geometry. */
+  nonFinite: boolean;
 }
 
 const RAD = Math.PI / 180;
@@ -193,7 +195,7 @@ const RAD = Math.PI / 180;
 export function scanWkb(wkb: Uint8Array): WkbInfo {
   const info: WkbInfo = {
     type: 0, vertices: 0, xmin: Infinity, ymin: Infinity, xmax: -Infinity, ymax: -Infinity,
-    areaKm2: 0, lengthKm: 0, points: 0, polygons: 0, lines: 0, crossesAntimeridian: false,
+    areaKm2: 0, lengthKm: 0, points: 0, polygons: 0, lines: 0, crossesAntimeridian: false, nonFinite: false,
   };
   const r = reader(wkb);
   const seq = (n: number, dims: number, le: boolean, mode: 'line' | 'ring'): number => {
@@ -204,6 +206,7 @@ export function scanWkb(wkb: Uint8Array): WkbInfo {
       const x = dv.getFloat64(r.off, le);
       const y = dv.getFloat64(r.off + 8, le);
       r.off += 8 * dims;
+      if (x - x + (y - y) !== 0) info.nonFinite = true; // NaN when either is NaN or infinite
       if (x < info.xmin) info.xmin = x;
       if (x > info.xmax) info.xmax = x;
       if (y < info.ymin) info.ymin = y;
@@ -232,7 +235,10 @@ export function scanWkb(wkb: Uint8Array): WkbInfo {
         if (!Number.isNaN(x) && !Number.isNaN(y)) {
           seq(1, dims, le, 'line');
           info.points++;
-        } else r.off += 8 * dims;
+        } else {
+          if (!Number.isNaN(x) || !Number.isNaN(y)) info.nonFinite = true; // one NaN: not the empty point
+          r.off += 8 * dims;
+        }
         return;
       }
       case 2: {

@@ -91,6 +91,13 @@ export async function findLayer(ds: Dataset, name: string, source: string): Prom
  * failed pass reports its real cause.
  */
 
+/** A failed GDAL pass, with the errors GDAL logged (convert looks for unreadable rows in them). */
+export class GdalPassError extends CommandError {
+  constructor(message: string, readonly gdalErrors: string[]) {
+    super(message);
+  }
+}
+
 /** GDAL types that travel as text through the temporary GeoPackage (exact values). */
 const TEXT_TYPES = 'Integer64=String,Date=String,DateTime=String,Time=String';
 
@@ -146,7 +153,7 @@ export async function translate(
     // message is its last one, often cleanup noise of the temporary file.
     const cause = errors.find((e) => /Failed to reproject/.test(e)) ?? errors[0] ?? firstLine((err as Error).message);
     const detail = errors[0] && errors[0] !== cause ? ` (${errors[0]})` : '';
-    throw new CommandError(`cannot convert ${o.where}: ${cause}${detail}`);
+    throw new GdalPassError(`cannot convert ${o.where}: ${cause}${detail}`, errors);
   } finally {
     restore(); // read by GDAL's thread when it creates the file: restored only when it is done
   }

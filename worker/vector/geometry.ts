@@ -41,7 +41,12 @@ export interface NormalizedGeometry {
   aroundPole: boolean;
   /** Parts of another dimension than the one kept (see {@link layerDimension}). */
   droppedParts: number;
+  /** Why the geometry is unusable (non-finite coordinates, or GEOS failed on it); wkb is then null. */
+  bad?: string;
 }
+
+/** The reason {@link normalizeGeometry} gives for coordinates that are NaN or infinite. */
+export const NON_FINITE = 'coordinates that are not finite numbers (NaN or infinite)';
 
 /** The dimension of a layer's geometry type (0 points, 1 lines, 2 polygons), undefined when unknown or mixed. */
 export function layerDimension(geomType: number): 0 | 1 | 2 | undefined {
@@ -56,12 +61,26 @@ export function layerDimension(geomType: number): 0 | 1 | 2 | undefined {
  * Finishes one geometry read from the GDAL pass (EPSG:4326, linear, 2-D): empty → null;
  * antimeridian crossings unwrapped, repaired and cut at 180°; invalid geometries made valid
  * (polygonal part kept for polygonal input, unless none remains); single parts promoted to multi.
+ * A geometry no engine can use — a NaN or infinite coordinate, or one GEOS throws on — comes back
+ * with `bad` (the reason) and no WKB: the caller decides (convert's `--bad-geometry`).
  */
 export function normalizeGeometry(g: Geometry | null, layerDim?: 0 | 1 | 2): NormalizedGeometry {
   const r: NormalizedGeometry = { wkb: null, info: null, empty: false, repaired: false, collapsed: false, split: false, aroundPole: false, droppedParts: 0 };
   if (!g) return r;
+  try {
+    return normalize(g, layerDim, r);
+  } catch (err) {
+    return { ...r, wkb: null, info: null, bad: `GEOS: ${String((err as Error)?.message ?? err).split('\n')[0]}` };
+  }
+}
+
+function normalize(g: Geometry, layerDim: 0 | 1 | 2 | undefined, r: NormalizedGeometry): NormalizedGeometry {
   let wkb: Uint8Array = g.toWKB(gdal.wkbNDR);
   let info = scanWkb(wkb);
+  if (info.nonFinite) {
+    r.bad = NON_FINITE;
+    return r;
+  }
   if (info.vertices === 0) {
     r.empty = true;
     return r;
@@ -173,15 +192,29 @@ export interface GeometryStats {
   aroundPole: number;
   /** Features that lost parts of another dimension than the layer's (see normalizeGeometry). */
   partsDropped: number;
+  /** Unusable geometries (NaN/infinite coordinates, GEOS failures); also counted in nullGeometries. */
+  badGeometries: number;
 }
 
 /** How many ids the log and the hex plan list. */
 const MAX_IDS = 20;
 
+/** How many unusable geometries the tally keeps by position (all are counted). */
+export const MAX_BAD_KEPT = 10_000;
+
+/** A feature whose geometry is unusable: its position in the source (1-based), its id, and why. */
+export interface BadFeature {
+  seq: number;
+  id: number;
+  reason: string;
+}
+
 export class FeatureTally {
   /** Features added, with or without geometry. */
   rows = 0;
-  readonly stats: GeometryStats = { nullGeometries: 0, emptyGeometries: 0, repaired: 0, collapsed: 0, splitAtAntimeridian: 0, aroundPole: 0, partsDropped: 0 };
+  readonly stats: GeometryStats = { nullGeometries: 0, emptyGeometries: 0, repaired: 0, collapsed: 0, splitAtAntimeridian: 0, aroundPole: 0, partsDropped: 0, badGeometries: 0 };
+  /** The first {@link MAX_BAD_KEPT} unusable geometries, in source order. */
+  readonly bad: BadFeature[] = [];
   readonly dropped: DroppedParts = { features: 0, parts: 0, ids: [] };
   readonly geometryTypes = new Set<string>();
   /** The hex plan's input: one entry per feature with a geometry. */
@@ -193,9 +226,14 @@ export class FeatureTally {
   /** @param resolution H3 resolution the plan's cell estimates are for. */
   constructor(private readonly resolution: number) {}
 
-  add(fid: number, g: NormalizedGeometry): void {
+  /** Adds feature `fid` (its id), the `seq`-th of the source (1-based; the id unless --id-column). */
+  add(fid: number, g: NormalizedGeometry, seq = fid): void {
     const s = this.stats;
     this.rows++;
+    if (g.bad !== undefined) {
+      s.badGeometries++;
+      if (this.bad.length < MAX_BAD_KEPT) this.bad.push({ seq, id: fid, reason: g.bad });
+    }
     if (g.repaired) s.repaired++;
     if (g.collapsed) s.collapsed++;
     if (g.split) s.splitAtAntimeridian++;
