@@ -77,6 +77,13 @@ export const DEFAULT_TIMEOUTS: Record<StageKind, string> = {
   sync: '6h',
 };
 
+/**
+ * Top-level directories of dist/ that are not a dataset's (`cng synth` writes the Flux
+ * Kustomizations to `flux/` and Armada job sets to `armada/`); no dataset may be named so, or its
+ * stage directories would land among them.
+ */
+export const RESERVED_DATASET_NAMES = ['flux', 'armada'] as const;
+
 /** Stage id of a table export: `table-<slug>`. */
 export function tableStageId(table: string): string {
   return `table-${slugify(table)}`;

@@ -6,7 +6,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { vi } from 'vitest';
-import type { DatasetSpec } from '../constructs/index.ts';
+import { ClusterProfile, type DatasetSpec } from '../constructs/index.ts';
 import { runCommand, type Command } from '../worker/core/command.ts';
 import { Storage } from '../worker/io/storage.ts';
 import type { ProvidedS3 } from './global-setup.ts';
@@ -36,6 +36,9 @@ export function repoCopy(): string {
 export function git(cwd: string, ...args: string[]): string {
   return execFileSync('git', ['-c', 'user.email=test@example.org', '-c', 'user.name=test', ...args], { cwd, encoding: 'utf8' });
 }
+
+/** NRP once the mirror (source.coop) secret exists and is declared: datasets with a mirror get their sync stage. */
+export const MIRRORED = ClusterProfile.NRP.withSecret({ name: 'source-coop', keys: ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] });
 
 /** A small two-layer, one-table dataset for construct tests. */
 export function smallSpec(over: Partial<DatasetSpec> = {}): DatasetSpec {
