@@ -14,7 +14,7 @@
  */
 import { DEFAULT_RESOURCES, parseDatasetSpec, synthesize, type DatasetSpec, type ResolvedDatasetSpec, type StageKind } from '../../constructs/index.ts';
 import { parseQuantity, plural } from '../../worker/core/text.ts';
-import { reasonCounts, unitsText, type JobInfo, type PodInfo, type PodState } from './classify.ts';
+import { podStartFix, reasonCounts, unitsText, type JobInfo, type PodInfo, type PodState } from './classify.ts';
 import type { ClusterState, DatasetInfo, LocalDataset, StageInfo } from './collect.ts';
 import { tsString, type SpecEdit } from './spec-edit.ts';
 
@@ -22,7 +22,7 @@ import { tsString, type SpecEdit } from './spec-edit.ts';
 // Findings
 
 export type FindingKind =
-  | 'oom' | 'preempted' | 'evicted' | 'quota' | 'create-failed' | 's3-denied' | 's3-missing' | 'failed' | 'image-pull'
+  | 'oom' | 'preempted' | 'evicted' | 'quota' | 'create-failed' | 's3-denied' | 's3-missing' | 'failed' | 'image-pull' | 'config-error'
   | 'unschedulable' | 'dependency' | 'flux' | 'armada' | 'stale' | 'running';
 
 export interface Finding {
@@ -108,6 +108,7 @@ async function stageFindings(c: StageContext, opts: DiagnoseOptions): Promise<Fi
   if (!c.editable) withholdEdits(c, found);
   add(runningFinding(c));
   add(imagePullFinding(c));
+  add(configErrorFinding(c));
   add(unschedulableFinding(c));
   found.push(...createFailureFindings(c));
   add(fluxFinding(c, found));
@@ -386,7 +387,19 @@ function imagePullFinding(c: StageContext): Finding | undefined {
   return {
     ...about(c, 'image-pull'),
     job: j.name,
-    sentence: `${c.label}: ${plural(images.length, 'pod')} cannot pull image ${j.image ?? '?'} (${p.reason}${p.message ? `: ${p.message.slice(0, 160)}` : ''}); the tag is package.json's version (constructs/profile.ts): publish that image (the image workflow) or fix the version, then re-synthesize.`,
+    sentence: `${c.label}: ${plural(images.length, 'pod')} cannot pull image ${j.image ?? '?'} (${p.reason}${p.message ? `: ${p.message.slice(0, 160)}` : ''}); ${podStartFix(p, c.state.report.namespace, c.d.name)}.`,
+  };
+}
+
+/** Pods that cannot start because a Secret or key they read is missing: the Job neither runs nor fails. */
+function configErrorFinding(c: StageContext): Finding | undefined {
+  const pods = c.jobs.flatMap((j) => j.problemPods.filter((p) => p.state === 'config-error').map((p) => ({ p, j })));
+  if (!pods.length) return undefined;
+  const { p, j } = pods[0];
+  return {
+    ...about(c, 'config-error'),
+    job: j.name,
+    sentence: `${c.label}: ${plural(pods.length, 'pod')} cannot start (${p.reason}${p.message ? `: ${p.message.slice(0, 160)}` : ''}), so the Job neither runs nor fails; ${podStartFix(p, c.state.report.namespace, c.d.name)}.`,
   };
 }
 
