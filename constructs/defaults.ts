@@ -62,7 +62,10 @@ export const DEFAULT_RESOURCES: Record<StageKind, StageResources> = {
   sync: { cpu: '1', memory: '2Gi', ephemeralStorage: '1Gi' },
 };
 
-/** How long Flux waits for each stage before marking it failed. */
+/**
+ * How long each stage usually may take at most (docs/datasets.md). Not Flux's `timeout`: a stage
+ * Kustomization waits only the profile's short `fluxHealthTimeout` per reconcile.
+ */
 export const DEFAULT_TIMEOUTS: Record<StageKind, string> = {
   'setup-bucket': '10m',
   convert: '3h',

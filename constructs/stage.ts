@@ -178,7 +178,7 @@ export interface StageProps {
   readonly parallelism?: number;
   /** Stages that must complete first (Flux dependsOn; their hashes enter this stage's names). @default [] */
   readonly dependsOn?: Stage[];
-  /** How long Flux waits for the stage's Jobs before marking it failed, e.g. '12h'. */
+  /** How long the stage usually may take at most, e.g. '12h' (informative; Flux re-checks it every retryInterval). */
   readonly timeout: string;
   /** 'flux' applies Jobs through a Kustomization; 'armada' renders a job set in dist/armada/. @default 'flux' */
   readonly runner?: 'flux' | 'armada';
