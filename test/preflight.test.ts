@@ -54,7 +54,7 @@ describe('cng preflight', () => {
     expect(pods).toBeGreaterThan(20);
     expect(pods).toBeLessThanOrEqual(padus41.maxPods!);
     expect(r.stdout).not.toMatch(/not-a-real|bm90LWEtcmVhbC/); // the secret values never reach the output
-  });
+  }, 240_000);
 
   it('a cluster missing a key, the ServiceAccount and quota room, where priority classes are forbidden: ✗ and ?, exit 1', async () => {
     const env = await cluster((fx) => {
@@ -76,7 +76,7 @@ describe('cng preflight', () => {
     const unknown = await cli(['preflight', 'padus-41'], env);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/no dataset 'padus-41' in datasets\/ \(known: /);
-  });
+  }, 240_000);
 
   it('with the mirror declared, the sync stage reads source-coop, which the cluster does not have yet: ✗ with the command that creates it', async () => {
     const env = await cluster();
@@ -97,7 +97,7 @@ describe('cng preflight', () => {
     } finally {
       process.env.KUBECONFIG = saved;
     }
-  });
+  }, 240_000);
 });
 
 describe('pods that cannot start: status and doctor name the fix', () => {
@@ -124,15 +124,18 @@ describe('pods that cannot start: status and doctor name the fix', () => {
       const [a, b] = fx.pods.items.filter((p: any) => p.metadata.name.includes('combined-hex-p1'));
       a.status = { ...waiting('CreateContainerConfigError', 'secret "source-coop" not found'), conditions: a.status.conditions };
       b.status = { ...waiting('ErrImagePull', 'rpc error: code = NotFound desc = failed to pull and unpack image: not found'), conditions: b.status.conditions };
+      // What the short health check leaves on a running stage's Kustomization.
+      const k = fx.kustomizations.items.find((x: any) => x.metadata.name === 'padus-4-1-combined-hex');
+      k.status.conditions = [{ type: 'Ready', status: 'False', reason: 'HealthCheckFailed', message: "health check failed after 1m0s: timeout waiting for: [Job/biodiversity/padus-4-1-combined-hex-p0-r1-0a1b2c3d status: 'InProgress']" }];
     });
     const status = await cli(['status', 'padus-4-1'], env);
     expect(status.code).toBe(0);
-    expect(status.stdout).toMatch(/combined-hex .*1 image-pull errors; 1 cannot start \(missing secret\)/);
+    expect(status.stdout).toMatch(/combined-hex\s+running\s+waiting for its Jobs .*1 image-pull errors; 1 cannot start \(missing secret\)/);
     expect(status.stdout).toContain('1 pod cannot start: CreateContainerConfigError — secret "source-coop" not found; fix: create secret source-coop in namespace biodiversity');
     expect(status.stdout).toMatch(/cannot pull image .*: ErrImagePull — .*; fix: the registry has no such image/);
     const doctor = await cli(['doctor', 'padus-4-1'], env);
     expect(doctor.code).toBe(0);
     expect(doctor.stdout).toMatch(/padus-4-1 combined-hex: 1 pod cannot start \(CreateContainerConfigError: secret "source-coop" not found\), so the Job neither runs nor fails; create secret source-coop/);
     expect(doctor.stdout).toMatch(/padus-4-1 combined-hex: 1 pod cannot pull image .*; the registry has no such image/);
-  });
+  }, 240_000);
 });

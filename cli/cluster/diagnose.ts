@@ -107,8 +107,8 @@ async function stageFindings(c: StageContext, opts: DiagnoseOptions): Promise<Fi
   if (!oom?.resplit) addRetry(c, found);
   if (!c.editable) withholdEdits(c, found);
   add(runningFinding(c));
-  add(imagePullFinding(c));
-  add(configErrorFinding(c));
+  add(podStartFinding(c, 'image-pull'));
+  add(podStartFinding(c, 'config-error'));
   add(unschedulableFinding(c));
   found.push(...createFailureFindings(c));
   add(fluxFinding(c, found));
@@ -380,27 +380,17 @@ function runningFinding(c: StageContext): Finding | undefined {
 // ---------------------------------------------------------------------------------------------
 // Pods that do not start: image pull, scheduling, quota
 
-function imagePullFinding(c: StageContext): Finding | undefined {
-  const images = c.jobs.flatMap((j) => j.problemPods.filter((p) => p.state === 'image-pull').map((p) => ({ p, j })));
-  if (!images.length) return undefined;
-  const { p, j } = images[0];
-  return {
-    ...about(c, 'image-pull'),
-    job: j.name,
-    sentence: `${c.label}: ${plural(images.length, 'pod')} cannot pull image ${j.image ?? '?'} (${p.reason}${p.message ? `: ${p.message.slice(0, 160)}` : ''}); ${podStartFix(p, c.state.report.namespace, c.d.name)}.`,
-  };
-}
-
-/** Pods that cannot start because a Secret or key they read is missing: the Job neither runs nor fails. */
-function configErrorFinding(c: StageContext): Finding | undefined {
-  const pods = c.jobs.flatMap((j) => j.problemPods.filter((p) => p.state === 'config-error').map((p) => ({ p, j })));
+/**
+ * Pods that do not start: an image the node cannot pull, or a Secret or key the pod reads that is
+ * missing (CreateContainerConfigError: the Job neither runs nor fails). The fix from classify.ts.
+ */
+function podStartFinding(c: StageContext, state: 'image-pull' | 'config-error'): Finding | undefined {
+  const pods = c.jobs.flatMap((j) => j.problemPods.filter((p) => p.state === state).map((p) => ({ p, j })));
   if (!pods.length) return undefined;
   const { p, j } = pods[0];
-  return {
-    ...about(c, 'config-error'),
-    job: j.name,
-    sentence: `${c.label}: ${plural(pods.length, 'pod')} cannot start (${p.reason}${p.message ? `: ${p.message.slice(0, 160)}` : ''}), so the Job neither runs nor fails; ${podStartFix(p, c.state.report.namespace, c.d.name)}.`,
-  };
+  const why = `${p.reason}${p.message ? `: ${p.message.slice(0, 160)}` : ''}`;
+  const what = state === 'image-pull' ? `cannot pull image ${j.image ?? '?'} (${why})` : `cannot start (${why}), so the Job neither runs nor fails`;
+  return { ...about(c, state), job: j.name, sentence: `${c.label}: ${plural(pods.length, 'pod')} ${what}; ${podStartFix(p, c.state.report.namespace, c.d.name)}.` };
 }
 
 function unschedulableFinding(c: StageContext): Finding | undefined {
