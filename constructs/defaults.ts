@@ -64,7 +64,10 @@ export const DEFAULT_RESOURCES: Record<StageKind, StageResources> = {
   sync: { cpu: '1', memory: '2Gi', ephemeralStorage: '1Gi' },
 };
 
-/** How long Flux waits for each stage before marking it failed. */
+/**
+ * How long each stage usually may take at most (docs/datasets.md). Not Flux's `timeout`: a stage
+ * Kustomization waits only the profile's short `fluxHealthTimeout` per reconcile.
+ */
 export const DEFAULT_TIMEOUTS: Record<StageKind, string> = {
   'setup-bucket': '10m',
   convert: '3h',
@@ -78,6 +81,13 @@ export const DEFAULT_TIMEOUTS: Record<StageKind, string> = {
   docs: '30m',
   sync: '6h',
 };
+
+/**
+ * Top-level directories of dist/ that are not a dataset's (`cng synth` writes the Flux
+ * Kustomizations to `flux/` and Armada job sets to `armada/`); no dataset may be named so, or its
+ * stage directories would land among them.
+ */
+export const RESERVED_DATASET_NAMES = ['flux', 'armada'] as const;
 
 /** Stage id of a table export: `table-<slug>`. */
 export function tableStageId(table: string): string {

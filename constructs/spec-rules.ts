@@ -1,5 +1,5 @@
 import {
-  hexWorkUnits, HEX_DEFAULTS, layerHexSettings, MAX_HEX_UNITS, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS, slugify, tableStageId,
+  hexWorkUnits, HEX_DEFAULTS, layerHexSettings, MAX_HEX_UNITS, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS, RESERVED_DATASET_NAMES, slugify, tableStageId,
 } from './defaults.ts';
 import type { ClusterProfile } from './profile.ts';
 import type { ResolvedDatasetSpec } from './spec.ts';
@@ -31,6 +31,8 @@ export function formatSpecIssues(dataset: string, issues: SpecIssue[]): string {
 /** Every cross-field problem of one (schema-valid) dataset file. */
 export function datasetIssues(d: ResolvedDatasetSpec): SpecIssue[] {
   const out: SpecIssue[] = [];
+  if ((RESERVED_DATASET_NAMES as readonly string[]).includes(d.name))
+    out.push({ path: ['name'], message: `"${d.name}" is reserved: dist/${d.name}/ holds ${d.name === 'flux' ? "every dataset's Flux Kustomizations" : 'the Armada job sets'} (reserved: ${RESERVED_DATASET_NAMES.join(', ')})` });
   if (Object.keys(d.layers).length + d.tables.length + Object.keys(d.rasters).length === 0)
     out.push({ path: [], message: 'a dataset needs at least one layer, table or raster' });
   // The dataset source is what layers without their own source and every table read.

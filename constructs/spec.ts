@@ -4,7 +4,7 @@ import { datasetIssues, SpecError } from './spec-rules.ts';
 import type { StageKind } from './stage.ts';
 
 export {
-  DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, HEX_DEFAULTS, hexWorkUnits, layerHexSettings, MAX_HEX_UNITS, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS,
+  DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, HEX_DEFAULTS, hexWorkUnits, layerHexSettings, MAX_HEX_UNITS, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS, RESERVED_DATASET_NAMES,
   slugify, tableStageId, type HexSettings,
 } from './defaults.ts';
 
@@ -29,10 +29,20 @@ const resources = z
   .partial()
   .strict();
 
-const stageKinds = ['setup-bucket', 'convert', 'table', 'hex', 'repartition', 'pmtiles', 'cog', 'raster-hex', 'raster-manifest', 'docs', 'sync'] as const;
+/** Every stage kind a dataset file may name (resources, rerun). */
+export const STAGE_KINDS = ['setup-bucket', 'convert', 'table', 'hex', 'repartition', 'pmtiles', 'cog', 'raster-hex', 'raster-manifest', 'docs', 'sync'] as const;
 
 /** Per-stage resource overrides, e.g. `{ hex: { memory: '8Gi' } }`. */
-const resourceOverrides = z.object(Object.fromEntries(stageKinds.map((k) => [k, resources.optional()])) as Record<StageKind, z.ZodOptional<typeof resources>>).strict();
+const resourceOverrides = z.object(Object.fromEntries(STAGE_KINDS.map((k) => [k, resources.optional()])) as Record<StageKind, z.ZodOptional<typeof resources>>).strict();
+
+/**
+ * Per-stage re-runs, e.g. `{ pmtiles: 2 }`: a number that enters the names of exactly that
+ * stage's Jobs (and, through their hashes, the stages downstream), so Flux runs them again after a
+ * transient failure without bumping the dataset's `run`. Keys are stage kinds; only the kinds of
+ * stages the layer has are accepted (checked when the dataset is built).
+ */
+const rerunCount = z.number().int().positive();
+const stageReruns = z.object(Object.fromEntries(STAGE_KINDS.map((k) => [k, rerunCount.optional()])) as Record<StageKind, z.ZodOptional<typeof rerunCount>>).strict();
 
 const hex = z
   .object({
@@ -109,6 +119,8 @@ const layer = z
     hex: layerHex.optional(),
     pmtiles: z.object({ minZoom: z.number().int().min(0).max(15), maxZoom: z.number().int().min(0).max(15) }).partial().strict().optional(),
     resources: resourceOverrides.optional(),
+    /** Re-run single stages of this layer, e.g. `{ pmtiles: 2 }` (docs/runbook.md#re-running-one-stage). @default {} */
+    rerun: stageReruns.optional(),
   })
   .strict();
 
@@ -162,6 +174,8 @@ const raster = z
     hex: rasterHex.optional(),
     /** Resource overrides of this raster's stages (`cog`, `raster-hex`, `raster-manifest`). */
     resources: resourceOverrides.optional(),
+    /** Re-run single stages of this raster, e.g. `{ cog: 2 }`. @default {} */
+    rerun: stageReruns.optional(),
   })
   .strict();
 
@@ -218,6 +232,11 @@ const datasetShape = z
     maxPods: z.number().int().positive().default(100),
     /** Resource overrides per stage kind for every layer. */
     resources: resourceOverrides.default({}),
+    /**
+     * Re-run single dataset-level stages by stage id (those without a layer: `setup-bucket`,
+     * `table-<slug>`, `docs`, `sync`), e.g. `{ 'table-state-name': 2 }`. @default {}
+     */
+    rerun: z.record(z.string(), rerunCount).default({}),
     /**
      * Where the products are mirrored on source.coop (bucket and prefix differ from NRP's): the sync
      * stage copies `<bucket>/<prefix>/…` (and the README/STAC) to `<mirror.bucket>/<mirror.prefix>/…`.

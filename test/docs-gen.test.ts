@@ -20,7 +20,7 @@ import { checkProse, schemaSnapshot, type SchemaSnapshot } from '../worker/publi
 import { gatherFacts } from '../worker/publish/docs/facts.ts';
 import { generateDocs } from '../worker/publish/docs/stage.ts';
 import { DirStore, S3Store } from '../worker/io/storage.ts';
-import { ROOT, runCaptured, STAC_COLLECTION_SCHEMA, stacProblems, stacValidate } from './helpers.ts';
+import { MIRRORED, ROOT, runCaptured, STAC_COLLECTION_SCHEMA, stacProblems, stacValidate } from './helpers.ts';
 
 const TABLES = ['Public_Access', 'GAP_Status', 'Category', 'Designation_Type'];
 /** PAD-US with two layers and four tables (sized for the sample), its prose and mirror unchanged. */
@@ -48,13 +48,13 @@ beforeAll(async () => {
   (progress as unknown as PassThrough).resume();
   results = await runStages({
     dataset: 'padus-4-1',
-    stages: datasetStages(synthesize([spec]).manifests, 'padus-4-1'),
+    stages: datasetStages(synthesize([spec], MIRRORED).manifests, 'padus-4-1'),
     storeDir: store,
     stateDir: join(dir, 'runs'),
     jobs: 2,
     out: progress,
   });
-  input = docsInputFor(spec);
+  input = docsInputFor(spec, MIRRORED);
   db = await (await DuckDBInstance.create(':memory:')).connect();
 }, 600_000);
 
@@ -175,7 +175,7 @@ describe('facts over S3 (sparse footer reads) equal facts over the directory sto
     const local = new DirStore(store);
     for (const o of await local.list('public-padus', 'padus-4-1/'))
       if (!o.key.includes('/_work/')) await remote.put(bucket, o.key, readFileSync(file('public-padus', o.key)));
-    const s3Input = docsInputFor({ ...spec, bucket });
+    const s3Input = docsInputFor({ ...spec, bucket }, MIRRORED);
     const a = await gatherFacts(input, local, { samples: true });
     const b = await gatherFacts(s3Input, remote, { samples: true });
     expect(b.facts.missing).toEqual([]);

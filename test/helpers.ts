@@ -7,7 +7,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { vi } from 'vitest';
-import type { DatasetSpec } from '../constructs/index.ts';
+import { ClusterProfile, type DatasetSpec } from '../constructs/index.ts';
 import { WORKER_IMAGE_SOURCES } from '../constructs/worker-image.ts';
 import { runCommand, type Command } from '../worker/core/command.ts';
 import { Storage } from '../worker/io/storage.ts';
@@ -41,6 +41,9 @@ export function repoCopy(): string {
 export function git(cwd: string, ...args: string[]): string {
   return execFileSync('git', ['-c', 'user.email=test@example.org', '-c', 'user.name=test', ...args], { cwd, encoding: 'utf8' });
 }
+
+/** NRP once the mirror (source.coop) secret exists and is declared: datasets with a mirror get their sync stage. */
+export const MIRRORED = ClusterProfile.NRP.withSecret({ name: 'source-coop', keys: ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] });
 
 /** A small two-layer, one-table dataset for construct tests. */
 export function smallSpec(over: Partial<DatasetSpec> = {}): DatasetSpec {
