@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseManifests, readDist } from '../constructs/index.ts';
 import { datasetStages } from '../cli/local/runner.ts';
 import { Storage } from '../worker/io/storage.ts';
-import { makePadusLikeGdb } from './fixtures.ts';
+import gdal from 'gdal-async';
+import { makePadusLikeGdb, makeVectorDataset } from './fixtures.ts';
 import { cng, repoCopy } from './helpers.ts';
 
 const FIXTURE_SPEC = `import type { DatasetSpec } from '../constructs/index.ts';
@@ -193,6 +194,26 @@ describe('cng run failures', () => {
     expect(r.stderr).toMatch(/\| .*fixture\.gdb/); // the worker's one-line error, from the log tail
     expect(r.stderr).toMatch(/Not started because of it: .*marine-hex/);
     expect(r.stdout).toMatch(/blocked/);
+  }, 60_000);
+
+  it('two layers failing at once: both show as failed in the stage lines, the report, the table and the exit status', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cng-runner-2fail-'));
+    const row = { wkt: 'POLYGON((0 0,1 0,1 1,0 1,0 0))', n: 1 };
+    const src = await makeVectorDataset(join(dir, 'nocrs'), 'ESRI Shapefile', [
+      { name: 'first', srs: null, geometryType: gdal.wkbPolygon, fields: [['n', gdal.OFTInteger]], rows: [row] },
+      { name: 'second', srs: null, geometryType: gdal.wkbPolygon, fields: [['n', gdal.OFTInteger]], rows: [row] },
+    ]);
+    const r = cng(['local', src, '--out', join(dir, 'out'), '--jobs', '2']);
+    expect(r.code).toBe(1);
+    for (const layer of ['l1', 'l2']) {
+      expect(r.stderr).toMatch(new RegExp(`^${layer}-convert: FAILED at work unit 0`, 'm'));
+      expect(r.stderr).not.toMatch(new RegExp(`^${layer}-convert: done`, 'm'));
+      expect(r.stderr).toMatch(new RegExp(`cng run: stage ${layer}-convert failed at work unit 0`));
+    }
+    expect(r.stderr.match(/has no coordinate reference system/g)).toHaveLength(2);
+    expect(r.stderr).toMatch(/Not started because of them: .*l1-hex/);
+    // The summary table: both layers' convert column says failed, nothing downstream has a time.
+    for (const name of ['first', 'second']) expect(r.stdout).toMatch(new RegExp(`^${name}\\s.*\\sfailed\\s+blocked\\s+blocked\\s+blocked$`, 'm'));
   }, 60_000);
 
   it('an unknown dataset names the known ones', () => {

@@ -34,8 +34,9 @@ The cluster's S3 endpoint and secrets are mapped to the local target:
   - by default a directory store: s3://bucket/key is DIR/store/bucket/key (no server);
   - with --s3-endpoint, any S3 server (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY).
 Resumable: completed indices (their Job name + index, with outputs present) are skipped;
---force redoes them. On a failure, dependent stages are not started, the failing index's
-last log lines are printed and the exit status is 1. Logs: DIR/runs/<dataset>/logs/.
+--force redoes them. On a failure, no further stage starts; every stage that failed (stages
+running at once may all fail) is marked FAILED in its stage line and in the summary table, with
+its failing index's last log lines; the exit status is 1. Logs: DIR/runs/<dataset>/logs/.
 
 Options:
   --layers LIST      only these spatial layers, rasters (keys) and/or tables (comma-separated),

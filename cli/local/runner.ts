@@ -139,14 +139,14 @@ export async function runStages(opts: RunOptions): Promise<StageResult[]> {
   if (cleaned) run.line(`cng run: ${cleaned}`);
   try {
     const results = await scheduleStages(run);
-    if (run.failed) reportFailure(run.out, run.failed, results);
+    reportFailures(run.out, run.failures, results);
     return opts.stages.map((s) => results.get(s.kustomization)!);
   } finally {
     releaseScratch(scratch);
   }
 }
 
-/** The first failed index of a run: no stage starts after it. */
+/** A stage's first failed index: no stage starts after a failure. */
 interface Failure {
   stage: RunStage;
   index: number;
@@ -160,14 +160,15 @@ interface Task {
   index: number;
 }
 
-/** What all stages of one run share: the options, the progress output, the process slots and the first failure. */
+/** What all stages of one run share: the options, the progress output, the process slots and the failures. */
 class Run {
   readonly out: NodeJS.WriteStream;
   readonly tty: boolean;
   /** Worker processes at once, over all stages. */
   readonly maxProcs: number;
   readonly storage: Storage;
-  failed?: Failure;
+  /** Each failed stage's first failed index, in the order they failed (stages running at once may all fail). */
+  readonly failures: Failure[] = [];
   private running = 0;
   private readonly waiters: (() => void)[] = [];
 
@@ -187,6 +188,16 @@ class Run {
   release(): void {
     this.running--;
     this.waiters.shift()?.();
+  }
+
+  /** The first failure, if any: once set, no further stage or index starts. */
+  get failed(): Failure | undefined {
+    return this.failures[0];
+  }
+
+  /** Records a stage's failed index (only its first one). */
+  fail(f: Failure): void {
+    if (!this.failures.some((x) => x.stage === f.stage)) this.failures.push(f);
   }
 
   line(text: string, transient = false): void {
@@ -247,7 +258,16 @@ async function runStage(run: Run, stage: RunStage): Promise<StageResult> {
   const queue = [...todo];
   await Promise.all(Array.from({ length: Math.min(run.maxProcs, todo.length) }, () => runLane(run, stage, queue, progress)));
   const seconds = progress.seconds();
-  if (run.failed?.stage === stage) return { stage, status: 'failed', seconds, indices: tasks.length, ran: progress.done };
+  const failure = run.failures.find((f) => f.stage === stage);
+  if (failure) {
+    run.line(`${stage.id}: FAILED at work unit ${failure.index} after ${seconds.toFixed(1)}s`);
+    return { stage, status: 'failed', seconds, indices: tasks.length, ran: progress.done };
+  }
+  if (progress.done < tasks.length) {
+    // Another stage failed while this one waited for process slots: its remaining indices never ran.
+    run.line(`${stage.id}: stopped at ${progress.done}/${plural(tasks.length, 'index', 'indices')} (stage ${run.failed?.stage.id} failed)`);
+    return { stage, status: 'blocked', seconds, indices: tasks.length, ran: progress.done };
+  }
   const how = todo.length > 1 ? ` (${todo.length} indices in ${plural(progress.processes, 'worker process', 'worker processes')})` : '';
   run.line(`${stage.id}: done in ${seconds.toFixed(1)}s${how}`);
   return { stage, status: 'done', seconds, indices: tasks.length, ran: todo.length };
@@ -312,7 +332,7 @@ async function runLane(run: Run, stage: RunStage, queue: Task[], progress: Stage
         const tmp = join(run.opts.stateDir, 'scratch', `${t.job.metadata.name}-${t.index}`);
         const code = await worker.run(t.index, log, tmp);
         if (code !== 0) {
-          run.failed ??= { stage, index: offset(t.job) + t.index, job: t.job.metadata.name, log };
+          run.fail({ stage, index: offset(t.job) + t.index, job: t.job.metadata.name, log });
           return;
         }
         mkdirSync(dirname(run.marker(t)), { recursive: true });
@@ -327,15 +347,18 @@ async function runLane(run: Run, stage: RunStage, queue: Task[], progress: Stage
   }
 }
 
-/** Which index failed, its last log lines and the stages not started because of it. */
-function reportFailure(out: NodeJS.WriteStream, failed: Failure, results: Map<string, StageResult>): void {
-  const tail = existsSync(failed.log) ? readFileSync(failed.log, 'utf8').trimEnd().split('\n').slice(-20) : [];
+/** Which index of each failed stage failed, its last log lines, and the stages not started because of them. */
+function reportFailures(out: NodeJS.WriteStream, failures: Failure[], results: Map<string, StageResult>): void {
+  if (!failures.length) return;
+  for (const failed of failures) {
+    const tail = existsSync(failed.log) ? readFileSync(failed.log, 'utf8').trimEnd().split('\n').slice(-20) : [];
+    out.write(
+      `\ncng run: stage ${failed.stage.id} failed at work unit ${failed.index} (Job ${failed.job}).\n` +
+        `Last log lines (${failed.log}):\n${tail.map((l) => `  | ${l}`).join('\n')}\n`,
+    );
+  }
   const blocked = [...results.values()].filter((r) => r.status === 'blocked').map((r) => r.stage.id);
-  out.write(
-    `\ncng run: stage ${failed.stage.id} failed at work unit ${failed.index} (Job ${failed.job}).\n` +
-      `Last log lines (${failed.log}):\n${tail.map((l) => `  | ${l}`).join('\n')}\n` +
-      (blocked.length ? `Not started because of it: ${blocked.join(', ')}\n` : ''),
-  );
+  if (blocked.length) out.write(`Not started because of ${failures.length > 1 ? 'them' : 'it'}: ${blocked.join(', ')}\n`);
 }
 
 function offset(job: Record<string, any>): number {
