@@ -12,7 +12,7 @@ import { datasetStages, jobArg, runStages, selectStages, targetEnv, type RunStag
 import { inspectSource, isRasterSource } from './inspect.ts';
 import { writePadusSample } from './padus-sample/writer.ts';
 import { COMPLETE_MARKER, isCompleteDir } from './workdirs.ts';
-import { human } from '../../worker/core/text.ts';
+import { alignedTable, human } from '../../worker/core/text.ts';
 
 /** Sample generators by dataset name: `cng run <dataset> --sample` puts one at the dataset's source. */
 /** Writes a sample at `out`; `replace`: an incomplete one is there. */
@@ -162,11 +162,11 @@ async function summary(results: StageResult[], storage: Storage): Promise<string
       secs(st.get('convert')), secs(st.get('hex')), secs(st.get('repartition')), secs(st.get('pmtiles')),
     ]);
   }
-  let text = byLayer.size ? `\n${table(rows)}` : '';
+  let text = byLayer.size ? `\n${alignedTable(rows)}` : '';
   if (tables.length) {
     const t = [['table', 'parquet', 'seconds']];
     for (const r of tables) t.push([arg(r, '--layer') ?? r.stage.id, human(await size(arg(r, '--out'))), secs(r)]);
-    text += `\n${table(t)}`;
+    text += `\n${alignedTable(t)}`;
   }
   if (byRaster.size) {
     const t = [['raster', 'cells', 'partitions', 'nodata', 'cog', 'hex', 'cog s', 'hex s', 'manifest s']];
@@ -184,17 +184,11 @@ async function summary(results: StageResult[], storage: Storage): Promise<string
         secs(st.get('cog')), secs(st.get('raster-hex')), secs(st.get('raster-manifest')),
       ]);
     }
-    text += `\n${table(t)}`;
+    text += `\n${alignedTable(t)}`;
   }
   return text;
 }
 
-
-function table(rows: string[][]): string {
-  const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  const fmt = (r: string[]) => r.map((x, c) => (c === 0 ? x.padEnd(w[c]) : x.padStart(w[c]))).join('  ');
-  return [fmt(rows[0]), w.map((n) => '-'.repeat(n)).join('  '), ...rows.slice(1).map(fmt)].join('\n') + '\n';
-}
 
 export const localCommand: Command = {
   name: 'local',
