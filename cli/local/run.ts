@@ -6,6 +6,7 @@ import {
 } from '../../constructs/index.ts';
 import { datasets } from '../../datasets/index.ts';
 import { Storage } from '../../worker/io/storage.ts';
+import { isGdalName } from '../../worker/io/gdal.ts';
 import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
 import { type Command, flagOptions, str } from '../../worker/core/command.ts';
 import { datasetStages, jobArg, runStages, selectStages, targetEnv, type RunStage, type StageResult } from './runner.ts';
@@ -217,6 +218,9 @@ by commas are tiles mosaicked into one): cog, raster-hex and raster-manifest. Wi
 count (an amount per pixel: mass-conserving sum) or categorical (class codes: majority class
 and per-class fractions).
 
+<source> may be a GDAL name, passed to GDAL as is: /vsizip/parks.zip/parks.shp (a zipped
+shapefile or GeoPackage), /vsicurl/…, NETCDF:"file.nc":var, GPKG:file.gpkg:table.
+
 Logs and resume markers go to DIR/.cng-run/. Use it to try a dataset before opening a PR.
 
 Options:
@@ -246,7 +250,8 @@ Examples:
     const jobs = jobsOption(values.jobs);
 
     const [sourceArg] = positionals;
-    const absolute = (s: string) => (/^[a-z0-9]+:\/\/|^\/vsi/.test(s) ? s : resolve(s));
+    // URLs and GDAL names (/vsizip/…, NETCDF:"f.nc":var, GPKG:f.gpkg:table) go to GDAL as given.
+    const absolute = (s: string) => (/^[a-z0-9]+:\/\//.test(s) || isGdalName(s) ? s : resolve(s));
     // Comma-separated tiles, unless the whole argument is one existing path.
     const tiles = sourceArg.includes(',') && !existsSync(sourceArg) ? sourceArg.split(',').map((t) => t.trim()).filter(Boolean).map(absolute) : [absolute(sourceArg)];
     const raster = await isRasterSource(tiles[0]);
