@@ -93,6 +93,31 @@ function listOption(value: unknown): string[] | undefined {
   return str(value)?.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
+/**
+ * `--min-zoom`/`--max-zoom`: the layers' `pmtiles` zoom range (what a dataset file's
+ * `layers.<key>.pmtiles` sets), undefined when neither is given.
+ */
+function zoomOptions(min: unknown, max: unknown): { minZoom?: number; maxZoom?: number } | undefined {
+  const zoom = (v: unknown, flag: string) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 15) throw new UsageError(`--${flag} must be a zoom level 0..15, got '${v}'`);
+    return n;
+  };
+  const minZoom = zoom(min, 'min-zoom');
+  const maxZoom = zoom(max, 'max-zoom');
+  if (minZoom === undefined && maxZoom === undefined) return undefined;
+  if ((minZoom ?? 0) > (maxZoom ?? 14)) throw new UsageError(`--min-zoom ${minZoom} is above --max-zoom ${maxZoom ?? '14 (the default)'}`);
+  return { ...(minZoom === undefined ? {} : { minZoom }), ...(maxZoom === undefined ? {} : { maxZoom }) };
+}
+
+/** `--nodata 0,255`: extra nodata values of a raster. */
+function nodataOption(value: unknown): number[] | undefined {
+  const list = listOption(value)?.map(Number);
+  if (list?.some((n) => !Number.isFinite(n))) throw new UsageError(`--nodata must be numbers separated by commas, got '${value}'`);
+  return list;
+}
+
 /** The `--source` every convert/table Job reads. */
 function sources(stages: RunStage[]): string[] {
   const out = new Set<string>();
@@ -194,8 +219,8 @@ async function summary(results: StageResult[], storage: Storage): Promise<string
 export const localCommand: Command = {
   name: 'local',
   summary: 'the whole pipeline for any GDAL source, no dataset file: vector → .parquet/.pmtiles/hex, raster → COG + hex',
-  help: `Usage: cng local <source> --out DIR [--layers L1,L2] [--resolution 10] [--parents 9,8] [--containment center|overlap] [--jobs N] [--force]
-       cng local <raster>[,<tile>…] --out DIR [--value-kind continuous|count|categorical] [--resolution 8] [--parents LIST] [--jobs N] [--force]
+  help: `Usage: cng local <source> --out DIR [--layers L1,L2] [--resolution 10] [--parents 9,8] [--containment center|overlap] [--min-zoom 0] [--max-zoom 14] [--jobs N] [--force]
+       cng local <raster>[,<tile>…] --out DIR [--value-kind continuous|count|categorical] [--nodata LIST] [--resolution 8] [--parents LIST] [--jobs N] [--force]
 
 Runs a dataset's stages for a GDAL-readable source on this machine, through the same constructs
 and worker as the cluster (an in-memory dataset spec, run by the local runner).
@@ -229,7 +254,12 @@ Options:
   --resolution N        H3 resolution (default 10 for vector sources, 8 for rasters)
   --parents LIST        parent resolutions (default 9,8 for vector sources, none for rasters)
   --containment MODE    vector: center (default) or overlap
+  --min-zoom N          vector: lowest tile zoom (default 0)
+  --max-zoom N          vector: highest tile zoom (default 14); each zoom level more roughly
+                        quadruples the tiling work, so a world-wide layer is tried at e.g. 7
   --value-kind KIND     raster: continuous (default), count or categorical
+  --nodata LIST         raster: values that also mean "no data" (comma-separated), for a raster
+                        whose background value is not declared (e.g. a land-cover 0)
   --jobs N              worker processes at once (default: CPU count)
   --force               redo completed work
   -h, --help            show this help
@@ -240,8 +270,10 @@ Examples:
   cng local data/store/public-padus/raw/PADUS4_1Geodatabase.gdb --out out/padus --layers PADUS4_1Marine
   cng local parks.gpkg --out out/parks --resolution 9 --parents 8,7
   cng local population_2020.tif --out out/pop --value-kind count --resolution 7 --parents 5
-  cng local landcover_n40.tif,landcover_n50.tif --out out/landcover --value-kind categorical`,
-  options: flagOptions(['out', 'layers', 'resolution', 'parents', 'containment', 'value-kind', 'jobs'], ['force']),
+  cng local landcover_n40.tif,landcover_n50.tif --out out/landcover --value-kind categorical --nodata 0
+  cng local world-countries.gpkg --out out/countries --max-zoom 7
+  cng local /vsizip/parks.zip/parks.shp --out out/parks`,
+  options: flagOptions(['out', 'layers', 'resolution', 'parents', 'containment', 'value-kind', 'nodata', 'min-zoom', 'max-zoom', 'jobs'], ['force']),
   positionals: true,
   async run({ values, positionals }) {
     if (positionals.length !== 1) throw new UsageError('expected one source');
@@ -261,7 +293,7 @@ Examples:
     if (!Number.isInteger(resolution) || resolution < 0 || resolution > 15) throw new UsageError(`--resolution must be 0..15, got '${values.resolution}'`);
     const parents = (str(values.parents) ?? (raster ? '' : '9,8')).split(',').filter(Boolean).map(Number);
     if (parents.some((p) => !Number.isInteger(p) || p < 0 || p >= resolution)) throw new UsageError(`--parents must be resolutions below ${resolution}`);
-    for (const [flag, only] of [['value-kind', 'raster'], ['layers', 'vector'], ['containment', 'vector']] as const)
+    for (const [flag, only] of [['value-kind', 'raster'], ['nodata', 'raster'], ['layers', 'vector'], ['containment', 'vector'], ['min-zoom', 'vector'], ['max-zoom', 'vector']] as const)
       if (values[flag] !== undefined && only !== kind)
         throw new UsageError(`--${flag} applies to ${only} sources; '${sourceArg}' ${raster ? 'is a raster source' : 'is not a raster (GDAL opens no raster-only dataset there)'}`);
 
@@ -271,7 +303,7 @@ Examples:
       const valueKind = str(values['value-kind']) ?? 'continuous';
       if (!(RASTER_VALUE_KINDS as readonly string[]).includes(valueKind))
         throw new UsageError(`--value-kind must be ${RASTER_VALUE_KINDS.join(', ')}; got '${valueKind}'`);
-      spec = localRasterSpec(tiles, { valueKind: valueKind as RasterValueKind, resolution, parents });
+      spec = localRasterSpec(tiles, { valueKind: valueKind as RasterValueKind, resolution, parents, nodata: nodataOption(values.nodata) });
     } else {
       const containment = str(values.containment) ?? 'center';
       if (containment !== 'center' && containment !== 'overlap') throw new UsageError(`--containment must be center or overlap, got '${containment}'`);
@@ -280,6 +312,7 @@ Examples:
         resolution,
         parents,
         containment,
+        pmtiles: zoomOptions(values['min-zoom'], values['max-zoom']),
       });
       for (const s of local.skipped) process.stderr.write(`cng local: skipping layer ${s}\n`);
       spec = local.spec;
@@ -306,7 +339,7 @@ Examples:
  */
 export function localRasterSpec(
   sources: string[],
-  opts: { valueKind: RasterValueKind; resolution: number; parents: number[] },
+  opts: { valueKind: RasterValueKind; resolution: number; parents: number[]; nodata?: number[] },
 ): DatasetSpec {
   const file = basename(sources[0].replace(/\/+$/, ''));
   const name = slugify(file.replace(/\.[^.]*$/, '')) || 'raster';
@@ -320,6 +353,7 @@ export function localRasterSpec(
       r1: {
         source: sources.length === 1 ? sources[0] : sources,
         valueKind: opts.valueKind,
+        ...(opts.nodata?.length ? { nodata: opts.nodata } : {}),
         name,
         hex: { resolution: opts.resolution, parents: opts.parents },
       },
@@ -330,7 +364,7 @@ export function localRasterSpec(
 /** A dataset spec for every (selected) layer of a source, products named by layer slug. */
 export async function localSpec(
   source: string,
-  opts: { layers?: string[]; resolution: number; parents: number[]; containment: 'center' | 'overlap' },
+  opts: { layers?: string[]; resolution: number; parents: number[]; containment: 'center' | 'overlap'; pmtiles?: { minZoom?: number; maxZoom?: number } },
 ): Promise<{ spec: DatasetSpec; skipped: string[] }> {
   const info = await inspectSource(source);
   const wanted = opts.layers?.map((l) => l.toLowerCase());
@@ -343,7 +377,7 @@ export async function localSpec(
   chosen.forEach((l, i) => {
     const slug = slugify(l.name) || `layer-${i + 1}`;
     if (l.geometryType === 'table') tables.push({ layer: l.name, name: slug });
-    else layers[`l${i + 1}`] = { layer: l.name, name: slug, features: l.featureCount };
+    else layers[`l${i + 1}`] = { layer: l.name, name: slug, features: l.featureCount, ...(opts.pmtiles ? { pmtiles: opts.pmtiles } : {}) };
   });
   if (Object.keys(layers).length + tables.length === 0) skipped.push('(none selected)');
   return {

@@ -169,25 +169,15 @@ class Run {
   readonly storage: Storage;
   /** Each failed stage's first failed index, in the order they failed (stages running at once may all fail). */
   readonly failures: Failure[] = [];
-  private running = 0;
-  private readonly waiters: (() => void)[] = [];
+  /** The process slots, with a lane for heavy stages. */
+  readonly slots: Slots;
 
   constructor(readonly opts: RunOptions) {
     this.out = opts.out ?? process.stderr;
     this.tty = Boolean(this.out.isTTY);
     this.maxProcs = Math.max(1, opts.jobs ?? availableParallelism());
+    this.slots = new Slots(this.maxProcs);
     this.storage = new Storage(targetEnv(opts));
-  }
-
-  /** Waits for a process slot. */
-  async acquire(): Promise<void> {
-    while (this.running >= this.maxProcs) await new Promise<void>((r) => this.waiters.push(r));
-    this.running++;
-  }
-
-  release(): void {
-    this.running--;
-    this.waiters.shift()?.();
   }
 
   /** The first failure, if any: once set, no further stage or index starts. */
@@ -207,6 +197,61 @@ class Run {
   /** Where an index's completion marker is. */
   marker(t: Task): string {
     return join(this.opts.stateDir, 'done', t.job.metadata.name, String(t.index));
+  }
+}
+
+/**
+ * Stage kinds whose single index can run for many minutes (tiling a whole layer, writing a COG).
+ * They share at most `maxProcs - 1` process slots (all of them with one slot), so short stages —
+ * other layers' convert, hex and repartition, tables — never wait behind two long tile jobs.
+ */
+export const HEAVY_KINDS = new Set(['pmtiles', 'tiles', 'tiles-merge', 'cog']);
+
+/**
+ * Worker process slots: at most `max` at once, heavy ones at most `heavyMax`
+ * (default `max - 1`, at least 1). A freed slot goes to the longest-waiting light index first,
+ * then to a heavy one if the heavy lane has room.
+ */
+export class Slots {
+  private running = 0;
+  private heavyRunning = 0;
+  private readonly waiting: { heavy: boolean; go: () => void }[] = [];
+
+  constructor(
+    readonly max: number,
+    readonly heavyMax = Math.max(1, max - 1),
+  ) {}
+
+  /** Waits for a slot (those still waiting when one is free are heavy ones the heavy lane has no room for). */
+  acquire(heavy: boolean): Promise<void> {
+    if (this.fits(heavy)) return Promise.resolve(this.take(heavy));
+    return new Promise<void>((go) => this.waiting.push({ heavy, go }));
+  }
+
+  release(heavy: boolean): void {
+    this.running--;
+    if (heavy) this.heavyRunning--;
+    for (;;) {
+      const i = [this.waiting.findIndex((w) => !w.heavy), this.waiting.findIndex((w) => w.heavy)].find((j) => j >= 0 && this.fits(this.waiting[j].heavy));
+      if (i === undefined) return;
+      const [w] = this.waiting.splice(i, 1);
+      this.take(w.heavy);
+      w.go();
+    }
+  }
+
+  /** Slots in use: all, and heavy. */
+  get inUse(): { all: number; heavy: number } {
+    return { all: this.running, heavy: this.heavyRunning };
+  }
+
+  private fits(heavy: boolean): boolean {
+    return this.running < this.max && (!heavy || this.heavyRunning < this.heavyMax);
+  }
+
+  private take(heavy: boolean): void {
+    this.running++;
+    if (heavy) this.heavyRunning++;
   }
 }
 
@@ -320,7 +365,7 @@ async function runLane(run: Run, stage: RunStage, queue: Task[], progress: Stage
   let worker: WorkerProcess | undefined;
   try {
     for (let t = queue.shift(); t && !run.failed; t = queue.shift()) {
-      await run.acquire();
+      await run.slots.acquire(HEAVY_KINDS.has(stage.kind));
       progress.slotTaken();
       try {
         if (run.failed) return;
@@ -339,7 +384,7 @@ async function runLane(run: Run, stage: RunStage, queue: Task[], progress: Stage
         writeFileSync(run.marker(t), new Date().toISOString() + '\n');
         progress.indexDone();
       } finally {
-        run.release();
+        run.slots.release(HEAVY_KINDS.has(stage.kind));
       }
     }
   } finally {
