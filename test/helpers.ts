@@ -15,6 +15,11 @@ import type { ProvidedS3 } from './global-setup.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 
+/** Splits a documented command line like a shell would for these simple lines (quotes kept together, then removed). */
+export function words(line: string): string[] {
+  return [...line.matchAll(/'[^']*'|"[^"]*"|\S+/g)].map((m) => m[0].replace(/^['"]|['"]$/g, ''));
+}
+
 /** Runs the real CLI (`node bin/cng.js ...`) and returns exit code and output. */
 export function cng(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
   const r = spawnSync(process.execPath, [join(opts.cwd ?? ROOT, 'bin/cng.js'), ...args], {

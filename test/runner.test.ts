@@ -10,9 +10,12 @@ import { hostname, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseManifests, readDist } from '../constructs/index.ts';
-import { datasetStages } from '../cli/local/runner.ts';
+import { datasetStages, Slots } from '../cli/local/runner.ts';
+import { readPmtilesInfo } from '../cli/preview/products.ts';
 import { Storage } from '../worker/io/storage.ts';
-import { makePadusLikeGdb } from './fixtures.ts';
+import gdal from 'gdal-async';
+import { makePadusLikeGdb, makeVectorDataset } from './fixtures.ts';
+import { writeRaster } from './raster-fixtures.ts';
 import { cng, parquetRows, repoCopy } from './helpers.ts';
 
 const FIXTURE_SPEC = `import type { DatasetSpec } from '../constructs/index.ts';
@@ -183,6 +186,26 @@ describe('cng run failures', () => {
     expect(r.stdout).toMatch(/blocked/);
   }, 60_000);
 
+  it('two layers failing at once: both show as failed in the stage lines, the report, the table and the exit status', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cng-runner-2fail-'));
+    const row = { wkt: 'POLYGON((0 0,1 0,1 1,0 1,0 0))', n: 1 };
+    const src = await makeVectorDataset(join(dir, 'nocrs'), 'ESRI Shapefile', [
+      { name: 'first', srs: null, geometryType: gdal.wkbPolygon, fields: [['n', gdal.OFTInteger]], rows: [row] },
+      { name: 'second', srs: null, geometryType: gdal.wkbPolygon, fields: [['n', gdal.OFTInteger]], rows: [row] },
+    ]);
+    const r = cng(['local', src, '--out', join(dir, 'out'), '--jobs', '2']);
+    expect(r.code).toBe(1);
+    for (const layer of ['l1', 'l2']) {
+      expect(r.stderr).toMatch(new RegExp(`^${layer}-convert: FAILED at work unit 0`, 'm'));
+      expect(r.stderr).not.toMatch(new RegExp(`^${layer}-convert: done`, 'm'));
+      expect(r.stderr).toMatch(new RegExp(`cng run: stage ${layer}-convert failed at work unit 0`));
+    }
+    expect(r.stderr.match(/has no coordinate reference system/g)).toHaveLength(2);
+    expect(r.stderr).toMatch(/Not started because of them: .*l1-hex/);
+    // The summary table: both layers' convert column says failed, nothing downstream has a time.
+    for (const name of ['first', 'second']) expect(r.stdout).toMatch(new RegExp(`^${name}\\s.*\\sfailed\\s+blocked\\s+blocked\\s+blocked$`, 'm'));
+  }, 60_000);
+
   it('an unknown dataset names the known ones', () => {
     const r = cng(['run', 'nope'], { cwd: repo });
     expect(r.code).toBe(1);
@@ -259,4 +282,79 @@ describe('cng local', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/no layer 'Nope' in .*available: PADUS4_1Fee, PADUS4_1Marine, Public_Access/);
   }, 120_000);
+});
+
+describe('the local runner\'s process slots', () => {
+  /** Acquires in order; returns the order in which the acquisitions were granted. */
+  const granted: string[] = [];
+  const take = (slots: Slots, name: string, heavy: boolean) => slots.acquire(heavy).then(() => void granted.push(name));
+  const settle = () => new Promise((r) => setImmediate(r));
+
+  it('keeps a slot for short stages: heavy (tiling, COG) indices use at most all but one', async () => {
+    granted.length = 0;
+    const slots = new Slots(2);
+    void take(slots, 'tiles-a', true);
+    void take(slots, 'tiles-b', true); // waits: the heavy lane (1 of 2 slots) is full
+    void take(slots, 'hex-1', false);
+    await settle();
+    expect(granted).toEqual(['tiles-a', 'hex-1']);
+    expect(slots.inUse).toEqual({ all: 2, heavy: 1 });
+    void take(slots, 'hex-2', false);
+    slots.release(false); // hex-1 done: the short stage waiting goes before the heavy one
+    await settle();
+    expect(granted).toEqual(['tiles-a', 'hex-1', 'hex-2']);
+    slots.release(true); // tiles-a done: tiles-b gets the heavy lane
+    await settle();
+    expect(granted).toEqual(['tiles-a', 'hex-1', 'hex-2', 'tiles-b']);
+    expect(slots.inUse).toEqual({ all: 2, heavy: 1 });
+  });
+
+  it('with one slot, heavy stages still run (one at a time, after the short ones waiting)', async () => {
+    granted.length = 0;
+    const slots = new Slots(1);
+    void take(slots, 'convert', false);
+    void take(slots, 'tiles', true);
+    void take(slots, 'hex', false);
+    await settle();
+    slots.release(false);
+    await settle();
+    slots.release(false);
+    await settle();
+    expect(granted).toEqual(['convert', 'hex', 'tiles']);
+  });
+});
+
+describe('cng local options', () => {
+  it('--min-zoom/--max-zoom set the tiles\' zoom range (the layer spec\'s pmtiles zooms)', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'cng-local-zoom-'));
+    const r = cng(['local', gdb, '--out', out, '--layers', 'PADUS4_1Marine', '--min-zoom', '2', '--max-zoom', '6', '--resolution', '8', '--parents', '7']);
+    expect(r.code, r.stderr).toBe(0);
+    const info = await readPmtilesInfo(join(out, 'padus4-1marine.pmtiles'));
+    expect([info.minzoom, info.maxzoom]).toEqual([2, 6]);
+  }, 120_000);
+
+  it('--nodata makes an undeclared background value no data', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cng-local-nodata-'));
+    // Classes 1 and 2 on the left half, background 0 (declared nowhere) on the right half.
+    const tif = writeRaster(join(dir, 'landcover.tif'), { width: 40, height: 20, type: 'Byte', geoTransform: [-100, 0.05, 0, 40, 0, -0.05], value: (x, y) => (x >= 20 ? 0 : 1 + (y % 2)) });
+    const r = cng(['local', tif, '--out', join(dir, 'out'), '--value-kind', 'categorical', '--nodata', '0', '--resolution', '5', '--jobs', '2']);
+    expect(r.code, r.stderr).toBe(0);
+    const m = JSON.parse(readFileSync(join(dir, 'out/landcover/manifest.json'), 'utf8'));
+    expect(Object.keys(m.classes).sort()).toEqual(['1', '2']);
+    expect(m.nodataShare).toBeCloseTo(0.5, 2);
+  }, 180_000);
+
+  it('refuses zoom and nodata options that do not fit (exit 2)', () => {
+    const cases: [string[], RegExp][] = [
+      [['--max-zoom', '16'], /--max-zoom must be a zoom level 0\.\.15, got '16'/],
+      [['--min-zoom', '9', '--max-zoom', '5'], /--min-zoom 9 is above --max-zoom 5/],
+      [['--min-zoom', '15'], /--min-zoom 15 is above --max-zoom 14 \(the default\)/],
+      [['--nodata', '0'], /--nodata applies to raster sources/],
+    ];
+    for (const [args, message] of cases) {
+      const r = cng(['local', gdb, '--out', join(tmpdir(), 'never-written'), ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
+  }, 60_000);
 });

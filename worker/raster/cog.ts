@@ -42,7 +42,7 @@ import { pipeline } from 'node:stream/promises';
 import gdal, { type Dataset, type SpatialReference } from 'gdal-async';
 import { CommandError, UsageError } from '../core/errors.ts';
 import { validateCog, type CogCheck } from '../io/cogcheck.ts';
-import { configureGdalS3, toGdalPath } from '../io/gdal.ts';
+import { configureGdalS3, isGdalName, missingLocalPath, toGdalPath } from '../io/gdal.ts';
 import { configureGdalCache, readLimits } from '../core/limits.ts';
 import { log } from '../core/log.ts';
 import type { RawOptions } from '../stage.ts';
@@ -221,7 +221,7 @@ async function openSource(url: string, storage: Storage, env: NodeJS.ProcessEnv)
     const loc = storage.resolve(url);
     if (loc.kind === 'file') path = loc.path;
   }
-  if (!path.startsWith('/vsi') && !existsSync(path)) throw new CommandError(`'${url}': no such file or directory`);
+  if (missingLocalPath(path)) throw new CommandError(`'${url}': no such file or directory`);
   let ds: Dataset;
   try {
     ds = await gdal.openAsync(path, 'r');
@@ -248,7 +248,8 @@ async function openSource(url: string, storage: Storage, env: NodeJS.ProcessEnv)
       descriptions.push((await band.descriptionAsync) ?? '');
     }
     let check: CogCheck | null = null;
-    if (ds.driver.description === 'GTiff' && !/^\/vsi(?!s3\/|curl\/)/.test(url)) {
+    // The TIFF layout is checked on local files, /vsis3/ and /vsicurl/; not inside archives or subdataset names.
+    if (ds.driver.description === 'GTiff' && !(isGdalName(url) && !/^\/vsi(s3|curl)\//.test(url))) {
       try {
         check = await validateCog(path.startsWith('/vsi') ? url : path, { env, fullCheck: false });
       } catch (err) {

@@ -28,7 +28,7 @@ export const convertStageDef = defineStage({
   summary: 'one vector layer → GeoParquet (EPSG:4326) and the hex plan',
   description: 'Reads one layer of any GDAL source, linearizes curves, forces multi, drops Z/M, makes geometries valid, reprojects to EPSG:4326 (lon/lat), keeps null geometries as rows, adds _cng_fid, writes GeoParquet 1.1, and writes the hex plan: features grouped into --units work units of balanced estimated work.',
   options: {
-    source: text('GDAL source: s3://…, /vsis3/…, /vsicurl/…, https://… or a path'),
+    source: text('GDAL source: s3://…, https://…, a path, or a GDAL name passed as is: /vsizip/…, /vsis3/…, /vsicurl/…, NETCDF:"f.nc":var, GPKG:f.gpkg:table'),
     layer: text('layer name in the source'),
     out: text('GeoParquet output (s3://… or path)'),
     plan: text('hex plan output (JSON)'),
