@@ -304,3 +304,27 @@ describe('smaller items (item 7)', () => {
     expect(checkManifests(manifests, NRP).map((v) => v.rule)).toEqual(['scratch-headroom']);
   });
 });
+
+describe("GDAL's HTTP retries in every Job that reads a remote source through GDAL (item 7)", () => {
+  /** The worker module of each stage kind whose Jobs hand GDAL an s3:// or https:// source. */
+  const READERS: Partial<Record<StageKind, string>> = {
+    convert: 'worker/vector/convert.ts', table: 'worker/vector/table.ts', cog: 'worker/raster/cog.ts',
+    'raster-hex': 'worker/raster/raster-hex.ts', 'raster-manifest': 'worker/raster/raster-hex.ts',
+  };
+
+  it('the stages that read remote sources are exactly these, each sets the retries, and setting them reaches GDAL', async () => {
+    const raster: DatasetSpec = { ...smallSpec({ name: 'rast-1', bucket: 'public-rast', prefix: '' }), layers: {}, tables: [], rasters: { c: { source: 'https://example.org/c.tif', valueKind: 'continuous' } } };
+    const remote = new Set<string>();
+    for (const j of jobsOf(synthesize([padus41, raster]).manifests)) {
+      const cmd: string[] = container(j).command;
+      const src = ['--source', '--input'].map((f) => cmd[cmd.indexOf(f) + 1]).find((v, i) => cmd.includes(['--source', '--input'][i]) && /^(s3|https?):\/\//.test(v));
+      if (src && !/\.parquet$/.test(src)) remote.add(cmd[1]);
+    }
+    expect([...remote].sort()).toEqual(Object.keys(READERS).sort());
+    for (const [kind, file] of Object.entries(READERS)) expect(readFileSync(join(ROOT, file!), 'utf8'), kind).toMatch(/configureGdalS3\(/);
+    const gdal = (await import('gdal-async')).default;
+    const { configureGdalS3, GDAL_HTTP_RETRY } = await import('../worker/io/gdal.ts');
+    configureGdalS3({});
+    for (const [k, v] of Object.entries(GDAL_HTTP_RETRY)) expect(gdal.config.get(k)).toBe(v);
+  });
+});

@@ -220,7 +220,7 @@ describe('diffManifests', () => {
     const head: Manifests = structuredClone(base);
     const flux = head.get('flux/mini-1.yaml')!;
     const hex = flux.find((k) => k.metadata.name === 'mini-1-fee-hex')!;
-    hex.spec.timeout = '24h';
+    hex.spec.timeout = '2m';
     hex.spec.dependsOn = [{ name: 'mini-1-setup-bucket' }, { name: 'mini-1-fee-convert' }];
     head.set('flux/mini-1.yaml', flux.filter((k) => k.metadata.name !== 'mini-1-table-public-access'));
     head.delete('mini-1/table-public-access/manifest.yaml');
@@ -234,7 +234,7 @@ describe('diffManifests', () => {
         file: 'flux/mini-1.yaml',
         changes: [
           { path: 'spec.dependsOn', old: ['mini-1-fee-convert'], new: ['mini-1-setup-bucket', 'mini-1-fee-convert'] },
-          { path: 'spec.timeout', old: '12h', new: '24h' },
+          { path: 'spec.timeout', old: '1m', new: '2m' },
         ],
       },
     ]);
@@ -242,7 +242,7 @@ describe('diffManifests', () => {
     expect(d.jobsRemoved).toMatchObject([{ stageId: 'table-public-access', stageRemoved: true }]);
     const md = formatDiffMarkdown(diff);
     expect(md).toContain('**Kustomizations changed (1)**');
-    expect(md).toContain('`spec.timeout`: `12h` → `24h`');
+    expect(md).toContain('`spec.timeout`: `1m` → `2m`');
     expect(md).toContain('**Stages removed (1)**');
     expect(md).toContain('D  mini-1/table-public-access/manifest.yaml');
   });
