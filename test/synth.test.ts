@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { scratchSize } from '../constructs/stage.ts';
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -184,13 +185,13 @@ describe('hex stage splitting', () => {
 });
 
 describe('scratch disks sized from the dataset file', () => {
-  /** Each stage's scratch: the container's ephemeral-storage and the emptyDir's sizeLimit (they must agree). */
+  /** Each stage's scratch: the container's ephemeral-storage (the emptyDir gets it less the headroom). */
   function scratch(spec: DatasetSpec): Record<string, string> {
     const out: Record<string, string> = {};
     for (const job of jobs(synthesize([spec]).manifests)) {
       const pod = job.spec.template.spec;
       const limit = container(job).resources.limits['ephemeral-storage'];
-      expect(pod.volumes.find((v: any) => v.name === 'scratch').emptyDir.sizeLimit).toBe(limit);
+      expect(pod.volumes.find((v: any) => v.name === 'scratch').emptyDir.sizeLimit).toBe(scratchSize(limit));
       out[job.metadata.name] = limit;
     }
     return out;
