@@ -48,7 +48,7 @@ async function parquetRows(glob: string): Promise<string[]> {
 }
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}) {
-  return cng(['run', 'fixture', ...args], { cwd: repo, env });
+  return cng(['run', 'fixture', ...args], { cwd: repo, env, timeout: 300_000 });
 }
 
 beforeAll(async () => {
@@ -68,7 +68,7 @@ describe('cng run (directory store)', () => {
     data = mkdtempSync(join(tmpdir(), 'cng-runner-data-'));
     cpSync(gdb, join(data, 'store/public-fixture/raw/fixture.gdb'), { recursive: true });
     first = run(['--data-dir', data, '--jobs', '2']);
-  }, 180_000);
+  }, 320_000);
 
   it('runs every stage and writes the documented products', () => {
     expect(first.stderr).not.toMatch(/failed/);
@@ -135,19 +135,26 @@ describe('cng run (directory store)', () => {
       expect(await parquetRows(join(a, g)), g).toEqual(await parquetRows(join(b, g)));
     const strip = (p: string) => ({ ...JSON.parse(readFileSync(p, 'utf8')), bytes: 0 });
     expect(strip(join(a, 'fee/manifest.json'))).toEqual(strip(join(b, 'fee/manifest.json')));
-  }, 120_000);
+  }, 300_000);
 
-  it('resumes: a second run skips everything; a deleted output re-runs only its stage', () => {
+  it("resumes: a second run skips everything; a deleted product re-runs only its layer's stages, rewriting the same bytes", () => {
     const again = run(['--data-dir', data]);
     expect(again.code).toBe(0);
     expect(again.stderr.match(/complete, skipped/g)?.length).toBe(datasetStages(parseManifests(readDist(join(repo, 'dist'))), 'fixture').length);
-    unlinkSync(join(data, 'store/public-fixture/fixture-1/marine.pmtiles'));
+    const root = join(data, 'store/public-fixture/fixture-1');
+    const manifest = readFileSync(join(root, 'marine/manifest.json'));
+    unlinkSync(join(root, 'marine.pmtiles'));
+    // The layer's work files went with its publication: its stages run again, the other layer's do not.
     const third = run(['--data-dir', data]);
     expect(third.code).toBe(0);
     expect(third.stderr).toMatch(/marine-pmtiles: done in/);
-    expect(third.stderr).toMatch(/marine-convert: complete, skipped/);
-    expect(existsSync(join(data, 'store/public-fixture/fixture-1/marine.pmtiles'))).toBe(true);
-  }, 120_000);
+    expect(third.stderr).toMatch(/marine-publish: done in/);
+    expect(third.stderr).toMatch(/fee-convert: complete, skipped/);
+    expect(existsSync(join(root, 'marine.pmtiles'))).toBe(true);
+    // Deterministic: the manifest (sha256 of every published file) is byte-identical.
+    expect(readFileSync(join(root, 'marine/manifest.json')).equals(manifest)).toBe(true);
+    expect(existsSync(join(root, 'marine/_work'))).toBe(false);
+  }, 320_000);
 
   it("removes a killed run's scratch at the start of the next run (one line), never a running one's", () => {
     const scratch = join(data, 'runs/fixture/scratch');
@@ -169,7 +176,7 @@ describe('cng run (directory store)', () => {
     expect(beside.stderr).toContain(`cng run: scratch in ${scratch} belongs to a run still going (pid ${process.pid}); not removing it\n`);
     expect(readdirSync(join(scratch, 'fixture-1-fee-hex-0')).sort()).toEqual(['a.tmp', 'b.tmp', 'duckdb']);
     rmSync(scratch, { recursive: true, force: true });
-  }, 120_000);
+  }, 300_000);
 
   it('--layers runs one layer and what it needs; an unknown layer is a clear error', () => {
     const only = run(['--data-dir', data, '--layers', 'marine', '--force']);
@@ -179,7 +186,7 @@ describe('cng run (directory store)', () => {
     const bad = run(['--data-dir', data, '--layers', 'nope']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/unknown layer\(s\) nope; layers: fee, marine; tables: Public_Access/);
-  }, 120_000);
+  }, 300_000);
 });
 
 describe('cng run failures', () => {
@@ -224,7 +231,7 @@ describe('cng run against S3 (Swift)', () => {
     for (const g of ['marine.parquet', 'lookup/Public_Access.parquet', 'marine/hex/*/*.parquet'])
       expect(await parquetRows(join(fromS3, g)), g).toEqual(await parquetRows(join(local, g)));
     expect(readdirSync(join(fromS3, 'marine/hex')).sort()).toEqual(readdirSync(join(local, 'marine/hex')).sort());
-  }, 180_000);
+  }, 400_000);
 });
 
 describe('cng local', () => {

@@ -147,16 +147,16 @@ async function summary(results: StageResult[], storage: Storage): Promise<string
   const secs = (r?: StageResult) => (r ? (r.status === 'skipped' ? 'skip' : r.status === 'done' ? r.seconds.toFixed(1) : r.status) : '-');
   const rows: string[][] = [['layer', 'features', 'cells', 'partitions', 'parquet', 'pmtiles', 'hex', 'convert s', 'hex s', 'repart. s', 'pmtiles s']];
   for (const [layer, st] of byLayer) {
-    const manifestUrl = arg(st.get('repartition'), '--manifest');
+    const manifestUrl = arg(st.get('publish'), '--manifest');
     const m = manifestUrl ? await storage.readText(manifestUrl).then(JSON.parse).catch(() => undefined) : undefined;
-    const product = arg(st.get('convert'), '--out')?.split('/').pop()?.replace(/\.parquet$/, '');
+    const product = arg(st.get('publish'), '--out')?.split('/').pop()?.replace(/\.parquet$/, '');
     rows.push([
       product ?? layer,
       m ? String(m.features) : '-',
       m ? String(m.cells) : '-',
       m ? String(m.partitions) : '-',
-      human(await size(arg(st.get('convert'), '--out'))),
-      human(await size(arg(st.get('pmtiles'), '--out'))),
+      human(await size(arg(st.get('publish'), '--out'))),
+      human(await size(arg(st.get('publish'), '--out-pmtiles'))),
       human(m?.bytes),
       secs(st.get('convert')), secs(st.get('hex')), secs(st.get('repartition')), secs(st.get('pmtiles')),
     ]);
