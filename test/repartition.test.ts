@@ -215,7 +215,7 @@ describe('repartition units and publish', () => {
   it('an empty layer (0 features) gives valid empty products: no partition, a manifest saying 0', async () => {
     const c = await (await DuckDBInstance.create(':memory:')).connect();
     mkdirSync(l.work, { recursive: true });
-    await c.run(`COPY (SELECT 1::BIGINT AS _cng_fid, 'x' AS Unit_Nm, ST_GeomFromText('POINT (1 2)') AS geometry, {'xmin':1.0::DOUBLE,'ymin':2.0::DOUBLE,'xmax':1.0::DOUBLE,'ymax':2.0::DOUBLE} AS bbox WHERE false) TO '${l.work}/fee.parquet' (FORMAT parquet)`);
+    await c.run(`COPY (SELECT 1::BIGINT AS _cng_fid, 'x' AS Unit_Nm, ST_GeomFromWKB(from_hex('0101000000000000000000F03F0000000000000040')) AS geometry, {'xmin':1.0::DOUBLE,'ymin':2.0::DOUBLE,'xmax':1.0::DOUBLE,'ymax':2.0::DOUBLE} AS bbox WHERE false) TO '${l.work}/fee.parquet' (FORMAT parquet)`);
     c.closeSync();
     const plan = buildHexPlan({ layer: 'Empty', idColumn: '_cng_fid', resolution: 10, units: 1, featureCount: 0, nullGeometries: 0, features: [], repartitionUnits: 2 });
     writeFileSync(`${l.work}/hex-plan.json`, JSON.stringify(plan));
