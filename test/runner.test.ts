@@ -135,7 +135,7 @@ describe('cng run (directory store)', () => {
       expect(await parquetRows(join(a, g)), g).toEqual(await parquetRows(join(b, g)));
     const strip = (p: string) => ({ ...JSON.parse(readFileSync(p, 'utf8')), bytes: 0 });
     expect(strip(join(a, 'fee/manifest.json'))).toEqual(strip(join(b, 'fee/manifest.json')));
-  }, 300_000);
+  }, 900_000);
 
   it("resumes: a second run skips everything; a deleted product re-runs only its layer's stages, rewriting the same bytes", () => {
     const again = run(['--data-dir', data]);
@@ -237,7 +237,7 @@ describe('cng run against S3 (Swift)', () => {
 describe('cng local', () => {
   it('writes the documented layout for every layer of a source', () => {
     const out = mkdtempSync(join(tmpdir(), 'cng-local-'));
-    const r = cng(['local', gdb, '--out', out, '--resolution', '9', '--parents', '8']);
+    const r = cng(['local', gdb, '--out', out, '--resolution', '9', '--parents', '8'], { timeout: 300_000 });
     expect(r.stderr).not.toMatch(/failed/);
     expect(r.code).toBe(0);
     for (const f of ['padus4-1fee.parquet', 'padus4-1fee.pmtiles', 'padus4-1fee/manifest.json', 'padus4-1marine.parquet', 'public-access.parquet'])
@@ -248,5 +248,5 @@ describe('cng local', () => {
     const bad = cng(['local', gdb, '--out', out, '--layers', 'Nope']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/no layer 'Nope' in .*available: PADUS4_1Fee, PADUS4_1Marine, Public_Access/);
-  }, 120_000);
+  }, 320_000);
 });
