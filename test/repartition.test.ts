@@ -207,6 +207,15 @@ describe('repartition units and publish', () => {
     expect(lines.join('')).toMatch(/removed h0=1234 from '.*fee\/hex' \(1 file\): an earlier run's partition this run did not write/);
   });
 
+  it('publish is safe to run twice: once the work files are gone, a manifest of this run means done', async () => {
+    await fixture(l.work);
+    const first = await runAll(l, 1);
+    const before = checksums(l.root);
+    expect(await publish(l)).toEqual(first);
+    expect(checksums(l.root)).toEqual(before);
+    await expect(publish(l, { run: '2' })).rejects.toThrow(/^layer 'fee': .*hex-plan\.json.*; nothing was published$/);
+  });
+
   it('refuses a plan made for another resolution', async () => {
     await fixture(l.work);
     await expect(repartitionStage({ ...reads(l.work), resolution: '9', out: `${l.work}/hex`, reports: `${l.work}/repartition`, index: '0' })).rejects.toThrow(/plan .* is for resolution 10, but --resolution is 9/);

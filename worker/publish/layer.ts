@@ -28,7 +28,8 @@ import {
  * 3. Removes the published partitions this run did not write, logging each.
  * 4. Writes `manifest.json` last (the commit point readers and STAC go by): counts, the run, a
  *    sha256 per published file, the tiles' per-zoom counts (from `--tiles-report`, when there).
- * 5. Removes the run's work directory.
+ * 5. Removes the run's work directory, the plan first: a re-run (a preempted pod) that finds no
+ *    plan and a manifest of this run has nothing left to do.
  */
 
 type PublishOptions = ReturnType<typeof publishStageDef.parse>;
@@ -46,6 +47,16 @@ export async function publishStage(opts: RawOptions, env: NodeJS.ProcessEnv = pr
   const storage = new Storage(env);
   const name = basename(dirname(o.outHex.replace(/\/+$/, '')));
   const work = await mkdtemp(join(env.TMPDIR ?? tmpdir(), 'cng-publish-'));
+  // A re-run after the work files went (e.g. a preempted pod): the plan is removed first, so no
+  // plan and a manifest of this run mean the layer is published.
+  if (!(await storage.exists(o.plan))) {
+    const done = await storage.readText(o.manifest).then((t) => parseJson<LayerManifest>(t, o.manifest)).catch(() => undefined);
+    if (done?.run === o.run) {
+      if (o.work) await storage.deletePrefix(o.work);
+      log('publish', `${o.manifest}: already published by run ${o.run}`);
+      return done;
+    }
+  }
   const db = await openDuckDB({ share: 0.5 });
   try {
     let checked: Awaited<ReturnType<typeof check>>;
@@ -81,7 +92,8 @@ export async function publishStage(opts: RawOptions, env: NodeJS.ProcessEnv = pr
       files: Object.fromEntries(files),
     };
     await storage.writeText(o.manifest, JSON.stringify(manifest, null, 2) + '\n');
-    const removed = o.work ? await storage.deletePrefix(o.work) : 0;
+    await storage.deletePrefix(o.plan);
+    const removed = o.work ? 1 + (await storage.deletePrefix(o.work)) : 1;
     log('publish', `${o.manifest}: run ${o.run}, ${manifest.features} features (${manifest.features_hexed} hexed), ${manifest.cells} cells in ${manifest.partitions} partitions; removed ${removed} work files`);
     return manifest;
   } finally {
