@@ -96,7 +96,7 @@ const sameChunks = (a: { files: string[] }, b: { files: string[] }) =>
   a.files.length === b.files.length && a.files.every((f, i) => f.split('/').at(-2) === b.files[i].split('/').at(-2) && readFileSync(f).equals(readFileSync(b.files[i])));
 
 async function readChunk(path: string | null, res = 10) {
-  const rows = path ? (await con.runAndReadAll(`SELECT _cng_fid, h${res} FROM read_parquet('${path}')`)).getRows() : [];
+  const rows = path ? (await con.runAndReadAll(`SELECT _cng_fid, h${res} FROM read_parquet('${path}', hive_partitioning=false)`)).getRows() : [];
   const byFid = new Map<number, Set<bigint>>();
   for (const [fid, h] of rows) {
     const s = byFid.get(Number(fid)) ?? new Set<bigint>();
@@ -159,14 +159,14 @@ describe('hex stage: polygons, parents, types', () => {
   });
 
   it('writes _cng_fid BIGINT, h10/h9/h8/h0 UBIGINT, parents equal to cellToParent, no duplicates', async () => {
-    const cols = (await con.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${result.chunk}')`)).getRows().map((r) => `${r[0]} ${r[1]}`);
+    const cols = (await con.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${result.chunk}', hive_partitioning=false)`)).getRows().map((r) => `${r[0]} ${r[1]}`);
     expect(cols).toEqual(['_cng_fid BIGINT', 'h10 UBIGINT', 'h9 UBIGINT', 'h8 UBIGINT', 'h0 UBIGINT']);
-    const rows = (await con.runAndReadAll(`SELECT h10, h9, h8, h0 FROM read_parquet('${result.chunk}')`)).getRows() as bigint[][];
+    const rows = (await con.runAndReadAll(`SELECT h10, h9, h8, h0 FROM read_parquet('${result.chunk}', hive_partitioning=false)`)).getRows() as bigint[][];
     for (const [h10, h9, h8, h0] of rows) {
       const s = h10.toString(16);
       expect([h9, h8, h0].map((x) => x.toString(16))).toEqual([h3.cellToParent(s, 9), h3.cellToParent(s, 8), h3.cellToParent(s, 0)]);
     }
-    const [[n, distinct]] = (await con.runAndReadAll(`SELECT count(*), count(DISTINCT (_cng_fid, h10)) FROM read_parquet('${result.chunk}')`)).getRows();
+    const [[n, distinct]] = (await con.runAndReadAll(`SELECT count(*), count(DISTINCT (_cng_fid, h10)) FROM read_parquet('${result.chunk}', hive_partitioning=false)`)).getRows();
     expect(n).toBe(distinct);
     expect(Number(n)).toBe(result.rows);
   });
@@ -178,7 +178,7 @@ describe('hex stage: polygons, parents, types', () => {
 
   it('writes parents as asked (and always h0), at other resolutions', async () => {
     const r = await hex(input, planFile([{ index: 0, items: [{ fid: 1 }] }], 8), { res: 8, parents: '6' });
-    const cols = (await con.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${r.chunk}')`)).getRows().map((x) => x[0]);
+    const cols = (await con.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${r.chunk}', hive_partitioning=false)`)).getRows().map((x) => x[0]);
     expect(cols).toEqual(['_cng_fid', 'h8', 'h6', 'h0']);
     expectSameSet(r.byFid.get(1), reference(features[0].shapes!, 8));
   });
@@ -458,7 +458,7 @@ describe('hex stage: units, errors, the CLI', () => {
     const clean = await hex(input, plan, { index: 2, res: 11 });
     expect(rerun.rows).toBeGreaterThan(2_000_000);
     expect(sameChunks(rerun, clean)).toBe(true);
-  });
+  }, 180_000);
 });
 
 /** Even-odd point-in-ring with a latitude bucket index (the test's own, independent of H3). */

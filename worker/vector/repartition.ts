@@ -92,7 +92,7 @@ async function writePartition(
 ): Promise<{ cells: number; bytes: number; sha256: string }> {
   const cols = o.cellCols.map(sqlIdent);
   const id = sqlIdent(o.idColumn);
-  await db.run(`CREATE OR REPLACE TEMP TABLE cells AS SELECT DISTINCT _cng_fid, ${cols.join(', ')} FROM read_parquet([${o.files.map(sqlString).join(', ')}])`);
+  await db.run(`CREATE OR REPLACE TEMP TABLE cells AS SELECT DISTINCT _cng_fid, ${cols.join(', ')} FROM read_parquet([${o.files.map(sqlString).join(', ')}], hive_partitioning = false)`);
   await db.run(`INSERT INTO ids SELECT DISTINCT _cng_fid FROM cells`);
   const attrs = `(SELECT * EXCLUDE (geometry, bbox) FROM read_parquet(${sqlString(o.geoparquet)}) WHERE ${id} IN (SELECT _cng_fid FROM cells))`;
   const [[threads]] = (await db.runAndReadAll(`SELECT current_setting('threads')`)).getRows();
