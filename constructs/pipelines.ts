@@ -2,7 +2,7 @@ import { ApiObject, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { ClusterProfile } from './profile.ts';
 import {
-  DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, hexWorkUnits, layerHexSettings, parseDatasetSpec, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS, tableStageId,
+  DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, hexWorkUnits, layerHexSettings, parseDatasetSpec, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS, tableStageId, tilesSizing,
   type DatasetSpec, type HexSettings, type LayerSpec, type RasterSpec, type ResolvedDatasetSpec, type TableSpec,
 } from './spec.ts';
 import { hexBudgetIssues, hexJobCounts, SpecError } from './spec-rules.ts';
@@ -73,7 +73,7 @@ export class Dataset extends Construct {
     const profile = this.context.profile;
     const pipelines = sources.flatMap((s) => s.pipelines);
     const tables = sources.flatMap((s) => s.tables);
-    const products = [...pipelines.flatMap((p) => [p.repartition, p.pmtiles]), ...tables.map((t) => t.stage), ...rasters.map((r) => r.manifest)];
+    const products = [...pipelines.flatMap((p) => [p.repartition, p.tilesMerge]), ...tables.map((t) => t.stage), ...rasters.map((r) => r.manifest)];
     this.docsInput = {
       version: 1,
       name: spec.name,
@@ -265,7 +265,7 @@ export interface VectorLayerPipelineProps {
 }
 
 /**
- * One spatial layer: setup-bucket → convert → (hex → repartition ∥ pmtiles).
+ * One spatial layer: setup-bucket → convert → (hex → repartition ∥ tiles → tiles-merge).
  * Products: `<prefix>/<name>.parquet`, `<name>.pmtiles`, `<name>/hex/h0=<cell>/data_0.parquet`,
  * `<name>/manifest.json`; work files under `<name>/_work/`.
  */
@@ -275,7 +275,9 @@ export class VectorLayerPipeline {
   readonly convert: Stage;
   readonly hex: Stage;
   readonly repartition: Stage;
-  readonly pmtiles: Stage;
+  /** Indexed: one completion per tiles work unit. */
+  readonly tiles: Stage;
+  readonly tilesMerge: Stage;
 
   constructor(dataset: Dataset, key: string, props: VectorLayerPipelineProps) {
     const { layer } = props;
@@ -335,14 +337,32 @@ export class VectorLayerPipeline {
         '--out', url(paths.hex), '--manifest', url(paths.manifest),
       ],
     });
-    this.pmtiles = dataset.addStage(`${key}-pmtiles`, 'pmtiles', {
+    // The run-scoped work dir (tile parts, tiles.json): `<work>/run-<run>`, until layerPaths has it.
+    const runWork = `${work}/run-${dataset.context.run}`;
+    const tiles = layer.pmtiles ?? {};
+    const sizing = tilesSizing(layer.features, tiles);
+    const zooms = [
+      '--layer-name', name, '--min-zoom', String(tiles.minZoom ?? 0), '--max-zoom', String(tiles.maxZoom ?? 14),
+      '--parts', url(`${runWork}/tiles`), '--units', String(sizing.units),
+    ];
+    const sized = (kind: 'tiles' | 'tiles-merge', computed: StageResources) => ({ ...computed, ...dataset.spec.resources[kind], ...res(kind) });
+    this.tiles = dataset.addStage(`${key}-tiles`, 'tiles', {
       layer: key,
       dependsOn: [this.convert],
-      resources: res('pmtiles'),
+      workItems: sizing.units,
+      parallelism: Math.min(sizing.units, props.hexParallelism ?? sizing.units),
+      resources: sized('tiles', sizing.tiles),
       args: [
-        '--input', geoparquet, '--out', url(paths.pmtiles), '--layer-name', name,
-        '--min-zoom', String(layer.pmtiles?.minZoom ?? 0), '--max-zoom', String(layer.pmtiles?.maxZoom ?? 14),
+        '--input', geoparquet, ...zooms,
+        ...(tiles.splitZoom !== undefined ? ['--split-zoom', String(tiles.splitZoom)] : []),
+        '--strategy', tiles.strategy ?? 'coalesce-densest',
       ],
+    });
+    this.tilesMerge = dataset.addStage(`${key}-tiles-merge`, 'tiles-merge', {
+      layer: key,
+      dependsOn: [this.tiles],
+      resources: sized('tiles-merge', sizing.merge),
+      args: [...zooms, '--out', url(paths.pmtiles), '--report', url(`${runWork}/tiles.json`)],
     });
   }
 }

@@ -5,7 +5,7 @@ import type { StageKind } from './stage.ts';
 
 export {
   DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, HEX_DEFAULTS, hexWorkUnits, layerHexSettings, MAX_HEX_UNITS, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS,
-  slugify, tableStageId, type HexSettings,
+  slugify, tableStageId, tilesSizing, type HexSettings,
 } from './defaults.ts';
 
 /**
@@ -29,7 +29,7 @@ const resources = z
   .partial()
   .strict();
 
-const stageKinds = ['setup-bucket', 'convert', 'table', 'hex', 'repartition', 'pmtiles', 'cog', 'raster-hex', 'raster-manifest', 'docs', 'sync'] as const;
+const stageKinds = ['setup-bucket', 'convert', 'table', 'hex', 'repartition', 'tiles', 'tiles-merge', 'cog', 'raster-hex', 'raster-manifest', 'docs', 'sync'] as const;
 
 /** Per-stage resource overrides, e.g. `{ hex: { memory: '8Gi' } }`. */
 const resourceOverrides = z.object(Object.fromEntries(stageKinds.map((k) => [k, resources.optional()])) as Record<StageKind, z.ZodOptional<typeof resources>>).strict();
@@ -99,7 +99,27 @@ const layer = z
      */
     encoding: z.string().regex(/^[A-Za-z0-9][-A-Za-z0-9_.:]*$/).optional(),
     hex: layerHex.optional(),
-    pmtiles: z.object({ minZoom: z.number().int().min(0).max(15), maxZoom: z.number().int().min(0).max(15) }).partial().strict().optional(),
+    /** Vector tiles (docs/datasets.md#vector-tiles). */
+    pmtiles: z
+      .object({
+        minZoom: z.number().int().min(0).max(15),
+        maxZoom: z.number().int().min(0).max(15),
+        /**
+         * What a tile over budget (500 KB, 200,000 features) loses first, its smallest features:
+         * 'coalesce-densest' (merged into a neighbour; continuous polygons) or 'drop-densest'
+         * (discontinuous features). Never at the max zoom. @default 'coalesce-densest'
+         */
+        strategy: z.enum(['coalesce-densest', 'drop-densest']),
+        /** Total vertices of the layer (an estimate is fine); sizes the tiles Jobs. @default features × 200 */
+        vertices: z.number().int().nonnegative(),
+        /** Tiles work units (the tiles Job's completions). @default from vertices */
+        units: z.number().int().min(1).max(10_000),
+        /** First zoom of the high-zoom units (the zooms below it are one unit). @default 7 */
+        splitZoom: z.number().int().min(0).max(15),
+      })
+      .partial()
+      .strict()
+      .optional(),
     resources: resourceOverrides.optional(),
   })
   .strict();

@@ -16,7 +16,7 @@ export interface StageResources {
 
 /** The stages a worker knows (`cng-worker <stage>`). */
 export type StageKind =
-  | 'setup-bucket' | 'convert' | 'table' | 'hex' | 'repartition' | 'pmtiles'
+  | 'setup-bucket' | 'convert' | 'table' | 'hex' | 'repartition' | 'tiles' | 'tiles-merge'
   | 'cog' | 'raster-hex' | 'raster-manifest'
   | 'docs' | 'sync';
 

@@ -483,7 +483,7 @@ const STAGE_OUTPUTS: Record<string, string[]> = {
   convert: ['--out', '--plan'],
   table: ['--out'],
   repartition: ['--manifest'],
-  pmtiles: ['--out'],
+  'tiles-merge': ['--out'],
   cog: ['--out', '--info'],
   'raster-manifest': ['--manifest'],
 };

@@ -37,7 +37,7 @@ export function layersFromDir(dir: string): LayerFiles[] {
 }
 
 /**
- * Dataset mode: the outputs the dataset's Jobs (dist/) name — each layer's pmtiles `--out` and
+ * Dataset mode: the outputs the dataset's Jobs (dist/) name — each layer's tiles-merge `--out` and
  * repartition `--out`/`--manifest` — with `s3://bucket/key` read from `<dataDir>/store/bucket/key`.
  */
 export function layersFromDataset(dataset: string, dataDir: string, distDir = 'dist'): { layers: LayerFiles[]; expected: string[] } {
@@ -49,10 +49,10 @@ export function layersFromDataset(dataset: string, dataDir: string, distDir = 'd
   };
   const byLayer = new Map<string, { name?: string; pmtiles?: string; hexDir?: string; manifest?: string }>();
   for (const s of stages) {
-    if (!s.layer || (s.kind !== 'pmtiles' && s.kind !== 'repartition' && s.kind !== 'raster-manifest')) continue;
+    if (!s.layer || (s.kind !== 'tiles-merge' && s.kind !== 'repartition' && s.kind !== 'raster-manifest')) continue;
     const job = s.jobs[0];
     const entry = byLayer.get(s.layer) ?? byLayer.set(s.layer, {}).get(s.layer)!;
-    if (s.kind === 'pmtiles') {
+    if (s.kind === 'tiles-merge') {
       const out = jobArg(job, '--out');
       if (out) entry.pmtiles = local(out);
       entry.name = jobArg(job, '--layer-name') ?? (out ? basename(out, '.pmtiles') : undefined);
