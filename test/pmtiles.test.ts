@@ -380,7 +380,7 @@ describe('pmtiles stage', () => {
     const r = worker(['tiles-merge', ...common, '--out', out, '--report', join(dir, 'cli', 'tiles.json')]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/cng-worker tiles-merge: .*tiles packed/);
-    expect(existsSync(parts)).toBe(false); // the parts are removed once the archive is written
+    expect(readdirSync(parts).sort()).toEqual(['part-000000.idx', 'part-000000.json', 'part-000000.tiles', 'part-000001.idx', 'part-000001.json', 'part-000001.tiles']);
     const h = await archive(out).getHeader();
     expect([h.specVersion, h.minZoom, h.maxZoom, h.tileType]).toEqual([3, 0, 8, 1]);
     const [x, y] = tileOf(-116, 33.9, 8);

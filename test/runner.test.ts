@@ -144,7 +144,8 @@ describe('cng run (directory store)', () => {
     unlinkSync(join(data, 'store/public-fixture/fixture-1/marine.pmtiles'));
     const third = run(['--data-dir', data]);
     expect(third.code).toBe(0);
-    expect(third.stderr).toMatch(/marine-pmtiles: done in/);
+    expect(third.stderr).toMatch(/marine-tiles-merge: done in/);
+    expect(third.stderr).toMatch(/marine-tiles: complete, skipped/);
     expect(third.stderr).toMatch(/marine-convert: complete, skipped/);
     expect(existsSync(join(data, 'store/public-fixture/fixture-1/marine.pmtiles'))).toBe(true);
   }, 120_000);

@@ -29,14 +29,14 @@ describe('PAD-US 4.1 manifests', () => {
 
   it('has a pipeline per spatial layer and an export per lookup table', () => {
     for (const layer of ['fee', 'easement', 'proclamation', 'marine', 'designation', 'combined'])
-      for (const stage of ['convert', 'hex', 'repartition', 'pmtiles']) expect(byStage(`${layer}-${stage}`), `${layer}-${stage}`).toBeDefined();
+      for (const stage of ['convert', 'hex', 'repartition', 'tiles', 'tiles-merge']) expect(byStage(`${layer}-${stage}`), `${layer}-${stage}`).toBeDefined();
     const tables = all.filter((j) => j.metadata.labels['cng/stage'] === 'table').map((j) => container(j).command[5]);
     expect(tables.sort()).toEqual(['Agency_Name', 'Agency_Type', 'Category', 'Designation_Type', 'GAP_Status', 'IUCN_Category', 'Public_Access', 'State_Name']);
     expect(byStage('setup-bucket')).toHaveLength(1);
   });
 
   it('applies the cluster policy to every pod', () => {
-    expect(all.length).toBe(1 + 6 * 4 + 1 + 8 + 2); // combined hex is two Jobs; + docs and sync
+    expect(all.length).toBe(1 + 6 * 5 + 1 + 8 + 2); // combined hex is two Jobs; + docs and sync
     for (const job of all) {
       const pod = job.spec.template.spec;
       expect(job.metadata.namespace).toBe('biodiversity');
@@ -80,12 +80,13 @@ describe('PAD-US 4.1 manifests', () => {
   it('writes products in the padus-4-1 release layout', () => {
     const args = (id: string) => container(byStage(id)[0]).command.join(' ');
     expect(args('fee-repartition')).toContain('--out s3://public-padus/padus-4-1/fee/hex --manifest s3://public-padus/padus-4-1/fee/manifest.json');
-    expect(args('fee-pmtiles')).toContain('--out s3://public-padus/padus-4-1/fee.pmtiles --layer-name fee');
+    expect(args('fee-tiles-merge')).toContain('--out s3://public-padus/padus-4-1/fee.pmtiles --report s3://public-padus/padus-4-1/fee/_work/run-1/tiles.json');
+    expect(args('fee-tiles')).toContain('--input s3://public-padus/padus-4-1/fee.parquet --layer-name fee --min-zoom 0 --max-zoom 14 --parts s3://public-padus/padus-4-1/fee/_work/run-1/tiles');
     expect(args('table-iucn-category')).toContain('--out s3://public-padus/padus-4-1/lookup/IUCN_Category.parquet');
     expect(args('fee-convert')).toContain('--source s3://public-padus/raw/PADUS4_1Geodatabase.gdb --layer PADUS4_1Fee');
   });
 
-  it('orders stages with Flux dependsOn: convert → hex → repartition, convert → pmtiles', () => {
+  it('orders stages with Flux dependsOn: convert → hex → repartition, convert → tiles → tiles-merge', () => {
     const ks = new Map(kustomizations(manifests).map((k) => [k.metadata.name, k]));
     const deps = (n: string) => (ks.get(`padus-4-1-${n}`)!.spec.dependsOn ?? []).map((d: any) => d.name);
     expect(deps('setup-bucket')).toEqual([]);
@@ -93,7 +94,8 @@ describe('PAD-US 4.1 manifests', () => {
       expect(deps(`${l}-convert`)).toEqual(['padus-4-1-setup-bucket']);
       expect(deps(`${l}-hex`)).toEqual([`padus-4-1-${l}-convert`]);
       expect(deps(`${l}-repartition`)).toEqual([`padus-4-1-${l}-hex`]);
-      expect(deps(`${l}-pmtiles`)).toEqual([`padus-4-1-${l}-convert`]);
+      expect(deps(`${l}-tiles`)).toEqual([`padus-4-1-${l}-convert`]);
+      expect(deps(`${l}-tiles-merge`)).toEqual([`padus-4-1-${l}-tiles`]);
     }
     const hex = ks.get('padus-4-1-combined-hex')!;
     expect(hex.spec).toMatchObject({ wait: true, prune: true, timeout: '12h', path: './dist/padus-4-1/combined-hex', sourceRef: { kind: 'GitRepository', name: 'cng-datasets' } });
@@ -242,7 +244,9 @@ describe('policy violations are rejected at synth time', () => {
     })();
     expect(err).toBeInstanceOf(PolicyError);
     expect(err!.violations.map((v) => v.rule)).toEqual(['pod-budget']);
-    expect(err!.message).toMatch(/up to 30\d pods may run at once, over the namespace budget of 200/);
+    // 2 × 150 hex pods, 2 × 9 tiles units (80 M vertices each by default), the table and the setup.
+    expect(err!.message).toMatch(/up to 319 pods may run at once, over the namespace budget of 200/);
+    expect(err!.message).toContain('demo-1-a-tiles');
     expect(err!.message).toContain('demo-1-a-hex');
     expect(err!.message).toContain('demo-1-b-hex');
   });
@@ -313,11 +317,11 @@ describe('cng validate', () => {
     const dir = fresh();
     const hex = join(dir, 'padus-4-1/fee-hex/manifest.yaml');
     writeFileSync(hex, readFileSync(hex, 'utf8').replace('parallelism: ', 'parallelism: 1'));
-    unlinkSync(join(dir, 'padus-4-1/marine-pmtiles/manifest.yaml'));
+    unlinkSync(join(dir, 'padus-4-1/marine-tiles-merge/manifest.yaml'));
     writeFileSync(join(dir, 'padus-4-1/old-stage.yaml'), 'apiVersion: batch/v1\nkind: Job\n');
     const problems = validateDist(dir, { drift: true }).join('\n');
     expect(problems).toContain('[drift] dist/padus-4-1/fee-hex/manifest.yaml: differs from a fresh synth');
-    expect(problems).toContain('[drift] dist/padus-4-1/marine-pmtiles/manifest.yaml: missing');
+    expect(problems).toContain('[drift] dist/padus-4-1/marine-tiles-merge/manifest.yaml: missing');
     expect(problems).toContain('[drift] dist/padus-4-1/old-stage.yaml: not produced by a fresh synth');
     rmSync(dir, { recursive: true });
   });
@@ -398,7 +402,7 @@ describe('docs and sync stages', () => {
   const job = (id: string) => jobs(new Map([...manifests].filter(([p]) => p === `padus-4-1/${id}/manifest.yaml`)))[0];
 
   it('docs runs after every product stage; sync after docs', () => {
-    const products = [...['fee', 'easement', 'proclamation', 'marine', 'designation', 'combined'].flatMap((l) => [`${l}-repartition`, `${l}-pmtiles`]),
+    const products = [...['fee', 'easement', 'proclamation', 'marine', 'designation', 'combined'].flatMap((l) => [`${l}-repartition`, `${l}-tiles-merge`]),
       ...['public-access', 'category', 'designation-type', 'gap-status', 'iucn-category', 'agency-name', 'agency-type', 'state-name'].map((t) => `table-${t}`)];
     expect(deps('docs')).toEqual(products.map((p) => `padus-4-1-${p}`).sort());
     expect(deps('sync')).toEqual(['padus-4-1-docs']);
@@ -629,7 +633,7 @@ describe('setup-bucket publishes the product keys, and a changed key list re-run
     const names = (spec: DatasetSpec) => new Map(jobs(synthesize([spec]).manifests).map((j) => [id(j), j.metadata.name]));
     const a = names(smallSpec());
     const b = names(smallSpec({ layers: { ...smallSpec().layers, extra: { layer: 'Extra', features: 10 } } }));
-    expect(a.size).toBe(10);
+    expect(a.size).toBe(12);
     expect([...a.keys()].filter((k) => a.get(k) !== b.get(k))).toEqual(['setup-bucket:']);
   });
 });

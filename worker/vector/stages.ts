@@ -111,7 +111,7 @@ export const tilesMergeStageDef = defineStage({
   name: 'tiles-merge',
   run: async (o) => (await import('./tiles-merge.ts')).tilesMergeStage(o),
   summary: 'every tiles unit\'s part → one PMTiles v3 archive and tiles.json',
-  description: 'Packs the parts of all --units units into one clustered, de-duplicated PMTiles v3 archive (header bounds, centre and zooms from the data; metadata with vector_layers and per-zoom strategies), writes the per-zoom report, then removes the parts.',
+  description: 'Packs the parts of all --units units into one clustered, de-duplicated PMTiles v3 archive (header bounds, centre and zooms from the data; metadata with vector_layers and per-zoom strategies), and writes the per-zoom report; the parts stay (a re-run of the merge alone gives the same archive).',
   options: {
     ...zoomOptions,
     out: text('PMTiles output'),

@@ -200,6 +200,9 @@ export async function readFeatures(db: DuckDBConnection, t: LayerTable, o: ReadF
   const result = await db.stream(sql);
   const store: FeatureStore = { columns: t.columns, features: [], values: t.columns.map(() => []), vertices: 0 };
   const sq = o.sqTolerance ?? 0;
+  // Repeated text values (codes, categories) are stored once per column.
+  const interned = t.columns.map(() => new Map<string, string>());
+  const intern = (i: number, v: string) => interned[i].get(v) ?? (interned[i].size < 100_000 ? (interned[i].set(v, v), v) : v);
   for (let chunk = await result.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
     const cols = chunk.getColumns();
     for (let r = 0; r < chunk.rowCount; r++) {
@@ -216,7 +219,7 @@ export async function readFeatures(db: DuckDBConnection, t: LayerTable, o: ReadF
       if (feature) store.vertices += vertices(feature);
       for (let i = 0; i < nc; i++) {
         const v = cols[i][r];
-        store.values[i].push(v === null || v === undefined ? undefined : t.columns[i].bigint ? Number(v as bigint) : v);
+        store.values[i].push(v === null || v === undefined ? undefined : t.columns[i].bigint ? Number(v as bigint) : typeof v === 'string' ? intern(i, v) : v);
       }
     }
     onProgress?.(store.features.length);
@@ -238,7 +241,8 @@ function project(s: ReturnType<typeof parseWkb>, sq: number): StoredFeature | nu
     const rings: Float64Array[] = [];
     for (let k = 0; k < poly.length; k++) {
       const ring = simplify(projectLine(poly[k], true), sq);
-      if (ring.length < 8) {
+      // Below the tolerance a ring has no pixels at any zoom this unit renders (geojson-vt drops it).
+      if (ring.length < 8 || (sq > 0 && Math.abs(ringArea(ring)) < sq)) {
         if (k === 0) break; // the outer ring vanished: its holes go with it
         continue;
       }
@@ -252,6 +256,12 @@ function project(s: ReturnType<typeof parseWkb>, sq: number): StoredFeature | nu
   }
   for (let i = 0; i < s.points.length; i += 2) f.points.push(mercX(s.points[i]), mercY(s.points[i + 1]));
   return f.polygons.length || f.lines.length || f.points.length ? f : null;
+}
+
+function ringArea(r: Float64Array): number {
+  let s = 0;
+  for (let i = 2; i < r.length; i += 2) s += r[i - 2] * r[i + 1] - r[i] * r[i - 1];
+  return s / 2;
 }
 
 function projectLine(r: Float64Array, close: boolean): Float64Array {

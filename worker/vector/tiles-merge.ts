@@ -10,7 +10,8 @@
  * bounds fit about one tile. Metadata: vector_layers (the layer, its fields), and `strategies` —
  * per zoom the features kept, dropped and coalesced to keep tiles within the budget, and the
  * largest tile's bytes (like tippecanoe's). The same figures go to `--report` (tiles.json).
- * An empty layer gives a valid archive without tiles. The parts are removed after the upload.
+ * An empty layer gives a valid archive without tiles. The parts stay in the run's work directory,
+ * so a re-run of the merge alone (e.g. its output was deleted) gives the same archive.
  */
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -37,8 +38,6 @@ export interface MergeOptions {
   out: string;
   /** tiles.json URL or path. */
   report?: string;
-  /** Keep the part files (the in-process runner's caller removes them). */
-  keepParts?: boolean;
   storage?: Storage;
 }
 
@@ -150,7 +149,6 @@ export async function mergeTiles(o: MergeOptions): Promise<TilesReport> {
     };
     if (o.report) await storage.writeText(o.report, `${JSON.stringify(report, null, 2)}\n`, 'application/json');
     log(STAGE, `wrote ${o.out}${o.report ? ` and ${o.report}` : ''}`);
-    if (!o.keepParts) await storage.deletePrefix(`${o.parts.replace(/\/+$/, '')}/`);
     return report;
   } finally {
     await rm(work, { recursive: true, force: true });
@@ -199,7 +197,7 @@ export async function buildPmtiles(o: {
     await storage.download(o.input, localInput);
     const unit: Omit<TilesUnitOptions, 'index'> = { ...o, minZoom: o.minZoom ?? 0, maxZoom: o.maxZoom ?? 14, units: o.units ?? 1, parts: join(work, 'parts'), localInput, storage };
     for (let index = 0; index < unit.units; index++) await tileUnit({ ...unit, index });
-    return await mergeTiles({ ...unit, out: o.out, report: o.report, keepParts: true });
+    return await mergeTiles({ ...unit, out: o.out, report: o.report });
   } finally {
     await rm(work, { recursive: true, force: true });
   }
