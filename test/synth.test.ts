@@ -148,6 +148,35 @@ describe('job names', () => {
   });
 });
 
+describe('tiles stage sizing (from the declared features and vertices, overridable)', () => {
+  const tilesJob = (spec: DatasetSpec, layer: string, stage = 'tiles') => synthesize([spec]).manifests.get(`demo-1/${layer}-${stage}/manifest.yaml`)![0];
+  const limits = (j: any) => container(j).resources.limits;
+
+  it('one unit for a small layer; 1 + one per 10 M vertices for a big one, with memory and scratch to match', () => {
+    const small = tilesJob(smallSpec({ layers: { s: { layer: 'S', features: 1_000 } } }), 's');
+    expect([small.spec.completions, limits(small).memory]).toEqual([1, '2Gi']);
+    const big = tilesJob(smallSpec({ layers: { b: { layer: 'B', features: 100_000, pmtiles: { vertices: 50_000_000 } } } }), 'b');
+    expect(big.spec.completions).toBe(6);
+    expect(container(big).command.join(' ')).toContain('--units 6');
+    // 1.5 × 50 M / 5 vertices × 150 bytes ≈ 2.1 GiB, + 1 GiB
+    expect(limits(big)).toMatchObject({ cpu: '1', memory: '4Gi', 'ephemeral-storage': '11Gi' });
+    const merge = tilesJob(smallSpec({ layers: { b: { layer: 'B', features: 100_000, pmtiles: { vertices: 50_000_000 } } } }), 'b', 'tiles-merge');
+    expect(container(merge).command.join(' ')).toContain('--units 6');
+  });
+
+  it('the dataset file overrides units, split zoom, strategy and pod sizes', () => {
+    const spec = smallSpec({
+      resources: { tiles: { memory: '12Gi' } },
+      layers: { b: { layer: 'B', features: 100_000, pmtiles: { units: 3, splitZoom: 5, strategy: 'drop-densest' }, resources: { 'tiles-merge': { memory: '6Gi' } } } },
+    });
+    const j = tilesJob(spec, 'b');
+    expect(j.spec.completions).toBe(3);
+    expect(container(j).command.join(' ')).toContain('--units 3 --split-zoom 5 --strategy drop-densest');
+    expect(limits(j).memory).toBe('12Gi');
+    expect(limits(tilesJob(spec, 'b', 'tiles-merge')).memory).toBe('6Gi');
+  });
+});
+
 describe('hex stage splitting', () => {
   it('splits 450 work items into Jobs of 200, 200 and 50 told offsets 0, 200 and 400', () => {
     const spec = smallSpec({ layers: { big: { layer: 'Big', features: 450, hex: { featuresPerUnit: 1 } } } });
