@@ -115,8 +115,11 @@ describe('pod hostnames fit 63 characters (item 3)', () => {
     const hex = manifests.get('usfws-critical-habitat-2025/proclamation-hex/manifest.yaml')!;
     expect(hex[0].metadata.name).toMatch(/^usfws-critical-habitat-2025-proclamation-hex-p0-r1-[0-9a-f]{8}$/);
     const repartition = manifests.get('usfws-critical-habitat-2025/proclamation-repartition/manifest.yaml')![0].metadata.name;
-    expect(repartition).toMatch(/^usfws-critical-habitat-2025-proclamation-repartit-r1-[0-9a-f]{8}$/);
-    expect(`${repartition}-0`).toHaveLength(63);
+    // 13 repartition units (ceil(500,000 / 40,000)): the name leaves room for `-12`
+    const units = manifests.get('usfws-critical-habitat-2025/proclamation-repartition/manifest.yaml')![0].spec.completions;
+    expect(units).toBe(13);
+    expect(repartition).toMatch(/^usfws-critical-habitat-2025-proclamation-reparti-r1-[0-9a-f]{8}$/);
+    expect(`${repartition}-${units - 1}`).toHaveLength(63);
     expect(checkManifests(manifests, NRP)).toEqual([]);
   });
 
@@ -165,24 +168,24 @@ describe('re-running one stage (item 5)', () => {
   });
 
   it('rejects a stage the layer does not have, an unknown kind and an unknown dataset-level stage', () => {
-    expect(() => synthesize([withRerun({ fee: { cog: 2 } })])).toThrow(/layers\.fee\.rerun\.cog: layers\.fee has no cog stage \(its stages: convert, hex, repartition, pmtiles\)/);
+    expect(() => synthesize([withRerun({ fee: { cog: 2 } })])).toThrow(/layers\.fee\.rerun\.cog: layers\.fee has no cog stage \(its stages: convert, hex, repartition, tiles, tiles-merge, publish\)/);
     expect(() => synthesize([withRerun({ fee: { tiles2: 2 } })])).toThrow(/Unrecognized key.*tiles2/);
     expect(() => synthesize([withRerun({}, { 'table-nope': 2 })])).toThrow(/rerun\.table-nope: no dataset-level stage table-nope \(these are: setup-bucket, table-public-access/);
-    expect(() => synthesize([withRerun({ fee: { pmtiles: 0 } })])).toThrow(/layers\.fee\.rerun\.pmtiles/);
+    expect(() => synthesize([withRerun({ fee: { tiles: 0 } })])).toThrow(/layers\.fee\.rerun\.tiles/);
   });
 
   it('cng todo check matches "### <dataset> — <layer>.<stage> rerun <n>" against the file, like run', () => {
-    const specs = [withRerun({ fee: { pmtiles: 2 } }, { 'table-state-name': 1 })];
+    const specs = [withRerun({ fee: { tiles: 2 } }, { 'table-state-name': 1 })];
     const todo = (runs: string) => `# T\n\n## Runs\n\n${runs}\n\n## Backlog\n`;
-    const ok = checkTodo(todo('### padus-4-1 — fee.pmtiles rerun 2\n- a 503 from S3 killed the tiler\n\n### padus-4-1 — table-state-name rerun 1\n- fixed the secret'), specs);
+    const ok = checkTodo(todo('### padus-4-1 — fee.tiles rerun 2\n- a 503 from S3 killed the tiler\n\n### padus-4-1 — table-state-name rerun 1\n- fixed the secret'), specs);
     expect(ok.problems).toEqual([]);
-    expect(ok.entries.map((e) => [e.stage, e.run])).toEqual([['fee.pmtiles', 2], ['table-state-name', 1]]);
-    const bad = checkTodo(todo('### padus-4-1 — fee.pmtiles rerun 3\n- again\n\n### padus-4-1 — fee.hex rerun 1\n- x\n\n### padus-4-1 — nope.hex rerun 1\n- y\n\n### padus-4-1 — fee.pmtiles rerun 1\n- old'), specs);
+    expect(ok.entries.map((e) => [e.stage, e.run])).toEqual([['fee.tiles', 2], ['table-state-name', 1]]);
+    const bad = checkTodo(todo('### padus-4-1 — fee.tiles rerun 3\n- again\n\n### padus-4-1 — fee.hex rerun 1\n- x\n\n### padus-4-1 — nope.hex rerun 1\n- y\n\n### padus-4-1 — fee.tiles rerun 1\n- old'), specs);
     expect(bad.problems.map((p) => p.message)).toEqual([
-      '### padus-4-1 — fee.pmtiles rerun 3: the dataset file has layers.fee.rerun.pmtiles: 2; set it to 3 in the dataset file in the same PR',
+      '### padus-4-1 — fee.tiles rerun 3: the dataset file has layers.fee.rerun.tiles: 2; set it to 3 in the dataset file in the same PR',
       '### padus-4-1 — fee.hex rerun 1: the dataset file has layers.fee.rerun.hex: unset; set it to 1 in the dataset file in the same PR',
       "### padus-4-1 — nope.hex rerun 1: the dataset file has no layer or raster 'nope'",
-      '### padus-4-1 — fee.pmtiles rerun 1: the dataset file has layers.fee.rerun.pmtiles: 2; this re-run is done or superseded: update or remove the entry',
+      '### padus-4-1 — fee.tiles rerun 1: the dataset file has layers.fee.rerun.tiles: 2; this re-run is done or superseded: update or remove the entry',
     ]);
   });
 });

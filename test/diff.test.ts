@@ -45,9 +45,10 @@ describe('diffManifests', () => {
     expect(d.jobsRemoved).toEqual([]);
     expect(d.stagesAdded).toEqual([]);
     expect(d.kustomizationsChanged).toEqual([]);
-    expect(d.jobsRerun.map((j) => j.stageId)).toEqual(['fee-hex', 'fee-repartition']);
+    expect(d.jobsRerun.map((j) => j.stageId)).toEqual(['fee-hex', 'fee-publish', 'fee-repartition']);
 
-    const [hex, repartition] = d.jobsRerun;
+    const [hex, publish, repartition] = d.jobsRerun;
+    expect(publish.upstream).toEqual(['fee-repartition']);
     expect(hex.oldName).not.toBe(hex.newName);
     expect(hex.run).toBeUndefined();
     expect(hex.changes).toContainEqual({ path: MEMORY, old: '4Gi', new: '8Gi' });
@@ -58,12 +59,12 @@ describe('diffManifests', () => {
     expect(repartition.upstream).toEqual(['fee-hex']);
     expect(repartition.reason).toBe('upstream stage fee-hex changed');
 
-    expect(diff.summary).toMatchObject({ datasetsChanged: 1, jobsRerun: 2, stagesAdded: 0, stagesRemoved: 0, changedInPlace: 0 });
-    expect(diff.files).toEqual({ added: [], removed: [], modified: ['mini-1/fee-hex/manifest.yaml', 'mini-1/fee-repartition/manifest.yaml'] });
+    expect(diff.summary).toMatchObject({ datasetsChanged: 1, jobsRerun: 3, stagesAdded: 0, stagesRemoved: 0, changedInPlace: 0 });
+    expect(diff.files).toEqual({ added: [], removed: [], modified: ['mini-1/fee-hex/manifest.yaml', 'mini-1/fee-publish/manifest.yaml', 'mini-1/fee-repartition/manifest.yaml'] });
 
     const md = formatDiffMarkdown(diff);
     expect(md.split('\n')[0]).toBe(DIFF_MARKER);
-    expect(md).toContain('1 dataset changed: 2 Jobs re-run, 0 stages added, 0 removed');
+    expect(md).toContain('1 dataset changed: 3 Jobs re-run, 0 stages added, 0 removed');
     expect(md).toContain(`\`${MEMORY}\`: \`4Gi\` → \`8Gi\``);
     expect(md).toContain(`\`${hex.oldName}\` → \`${hex.newName}\``);
     expect(md).toContain('upstream stage `fee-hex` changed');
@@ -97,11 +98,11 @@ describe('diffManifests', () => {
     const diff = diffManifests(base, synth(spec({ run: 2 })));
     const d = only(diff);
     expect(d.jobsRerun).toHaveLength(jobs(base).length);
-    expect(d.jobsRerun).toHaveLength(7);
+    expect(d.jobsRerun).toHaveLength(8);
     for (const j of d.jobsRerun) {
       expect(j.run).toEqual({ old: '1', new: '2' });
-      // The tiles stages' command lines name the run's work directory (`_work/run-<run>/tiles`).
-      expect(j.changes.map((c) => c.path)).toEqual(j.stageId.startsWith('fee-tiles') ? ['spec.template.spec.containers[0].command'] : []);
+      // Every layer stage's command line names the run's work directory (`<name>/_work/run-<run>/`).
+      expect(j.changes.map((c) => c.path)).toEqual(j.stageId.startsWith('fee-') ? ['spec.template.spec.containers[0].command'] : []);
       expect(j.upstream).toEqual([]);
       expect(j.reason).toMatch(/^run bumped 1 → 2($|; spec changed)/);
       expect(j.oldName).toMatch(/-r1-[0-9a-f]{8}$/);
@@ -111,8 +112,8 @@ describe('diffManifests', () => {
     expect(d.jobsRemoved).toEqual([]);
     expect(d.kustomizationsChanged).toEqual([]);
     const md = formatDiffMarkdown(diff);
-    expect(md).toContain('7 Jobs re-run');
-    expect(md.match(/run bumped \(`cng\/run` 1 → 2\)/g)).toHaveLength(7);
+    expect(md).toContain('8 Jobs re-run');
+    expect(md.match(/run bumped \(`cng\/run` 1 → 2\)/g)).toHaveLength(8);
   });
 
   it('a new worker re-runs every Job of every dataset that does not pin its worker, and the comment says so', () => {
@@ -124,7 +125,7 @@ describe('diffManifests', () => {
     const diff = diffManifests(base, head);
     const d = only(diff); // mini-2 keeps the worker that made it: nothing of it changes
     expect(d.dataset).toBe('mini-1');
-    expect(d.jobsRerun).toHaveLength(6);
+    expect(d.jobsRerun).toHaveLength(8);
     for (const j of d.jobsRerun) {
       expect(j.worker).toEqual({ old: oldImage, new: workerImage() });
       expect(j.reason).toMatch(/^the worker changed \(/);
@@ -133,12 +134,12 @@ describe('diffManifests', () => {
     const hex = d.jobsRerun.find((j) => j.stageId === 'fee-hex')!;
     expect(hex.changes.map((c) => c.path).sort()).toEqual([MEMORY, MEMORY.replace('limits', 'requests')]);
     expect(d.jobsRerun.find((j) => j.stageId === 'fee-convert')!.changes).toEqual([]);
-    expect(diff.summary.jobsRerunForWorker).toBe(6);
+    expect(diff.summary.jobsRerunForWorker).toBe(8);
 
     const md = formatDiffMarkdown(diff);
-    expect(md).toContain('1 dataset changed: 6 Jobs re-run (6 because the worker changed)');
-    expect(md).toContain(`The worker changed: image \`${oldImage}\` → \`${workerImage()}\`. 6 Jobs re-run because the worker changed (\`mini-1\` 6)`);
-    expect(md.match(/ — the worker changed/g)).toHaveLength(6);
+    expect(md).toContain('1 dataset changed: 8 Jobs re-run (8 because the worker changed)');
+    expect(md).toContain(`The worker changed: image \`${oldImage}\` → \`${workerImage()}\`. 8 Jobs re-run because the worker changed (\`mini-1\` 8)`);
+    expect(md.match(/ — the worker changed/g)).toHaveLength(8);
     expect(md).not.toContain('mini-2');
 
     // Without a worker change there is no such note.
@@ -150,7 +151,7 @@ describe('diffManifests', () => {
     const head = synth(spec({ layers: { fee: { layer: 'Mini_Fee', features: 5_000 }, marine: { layer: 'Mini_Marine', features: 300 } } }));
     const diff = diffManifests(base, head);
     const d = only(diff);
-    const stages = ['marine-convert', 'marine-hex', 'marine-repartition', 'marine-tiles', 'marine-tiles-merge'];
+    const stages = ['marine-convert', 'marine-hex', 'marine-publish', 'marine-repartition', 'marine-tiles', 'marine-tiles-merge'];
     expect(d.stagesAdded.map((s) => s.stageId).sort()).toEqual(stages);
     expect(d.stagesAdded.find((s) => s.stageId === 'marine-hex')).toMatchObject({
       kustomization: 'mini-1-marine-hex',
@@ -171,10 +172,10 @@ describe('diffManifests', () => {
     expect(d.kustomizationsChanged).toEqual([]);
     expect(diff.files.added).toEqual(stages.map((s) => `mini-1/${s}/manifest.yaml`).sort());
     expect(diff.files.modified).toEqual(['flux/mini-1.yaml', 'mini-1/setup-bucket/manifest.yaml']);
-    expect(diff.summary).toMatchObject({ jobsRerun: 1, stagesAdded: 5, jobsAdded: 0 });
+    expect(diff.summary).toMatchObject({ jobsRerun: 1, stagesAdded: 6, jobsAdded: 0 });
 
     const md = formatDiffMarkdown(diff);
-    expect(md).toContain('1 dataset changed: 1 Job re-run, 5 stages added, 0 removed');
+    expect(md).toContain('1 dataset changed: 1 Job re-run, 6 stages added, 0 removed');
     expect(md).toContain('- `marine-hex` → `./dist/mini-1/marine-hex`');
     expect(md).toContain('**Jobs re-run (1)**\n\n- `setup-bucket`: ');
     expect(md).not.toContain('**Jobs added');
@@ -254,7 +255,7 @@ describe('diffManifests', () => {
     expect(d.stagesRemoved.map((s) => s.stageId)).toEqual(['fee-hex']);
     expect(d.armadaAdded).toMatchObject([{ stageId: 'fee-hex', file: 'armada/mini-1-fee-hex.yaml', jobs: 3 }]);
     // repartition now waits (suspended) on the job set, which Flux's dependsOn cannot name.
-    expect(d.jobsRerun.map((j) => [j.stageId, j.upstream])).toEqual([['fee-repartition', ['fee-hex']]]);
+    expect(d.jobsRerun.map((j) => [j.stageId, j.upstream])).toEqual([['fee-publish', ['fee-repartition']], ['fee-repartition', ['fee-hex']]]);
     expect(d.kustomizationsChanged.map((k) => k.changes.map((c) => c.path))).toEqual([['spec.dependsOn', 'spec.suspend']]);
     const md = formatDiffMarkdown(diff);
     expect(md).toContain('now an Armada job set');
@@ -323,7 +324,7 @@ describe('cng diff (git revisions)', () => {
     expect(r.code).toBe(0);
     expect(r.stdout.split('\n')[0]).toBe(DIFF_MARKER);
     expect(r.stdout).toContain('## Manifest diff: `HEAD~1` → `HEAD`');
-    expect(r.stdout).toContain('1 dataset changed: 2 Jobs re-run, 0 stages added, 0 removed');
+    expect(r.stdout).toContain('1 dataset changed: 3 Jobs re-run, 0 stages added, 0 removed');
     for (const [oldName, newName] of rerunNames(v1, v2)) expect(r.stdout).toContain(`\`${oldName}\` → \`${newName}\``);
     expect(r.stdout).toContain(`\`${MEMORY}\`: \`4Gi\` → \`8Gi\``);
     expect(r.stdout).toContain('upstream stage `fee-hex` changed');
@@ -333,8 +334,8 @@ describe('cng diff (git revisions)', () => {
     const r = cng(['--base', 'HEAD~1', '--head', 'HEAD', '--json']);
     expect(r.code).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(out).toMatchObject({ base: 'HEAD~1', head: 'HEAD', changed: true, summary: { jobsRerun: 2, changedInPlace: 0 } });
-    expect(out.datasets[0].jobsRerun.map((j: any) => j.stageId)).toEqual(['fee-hex', 'fee-repartition']);
+    expect(out).toMatchObject({ base: 'HEAD~1', head: 'HEAD', changed: true, summary: { jobsRerun: 3, changedInPlace: 0 } });
+    expect(out.datasets[0].jobsRerun.map((j: any) => j.stageId)).toEqual(['fee-hex', 'fee-publish', 'fee-repartition']);
   });
 
   it('compares HEAD with the working tree by default, and reports no changes when they agree', () => {
@@ -346,7 +347,7 @@ describe('cng diff (git revisions)', () => {
       const r = cng([]);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain('## Manifest diff: `HEAD` → `working tree (dist/)`');
-      expect(r.stdout).toContain('7 Jobs re-run');
+      expect(r.stdout).toContain('8 Jobs re-run');
       expect(r.stdout).toContain('run bumped (`cng/run` 1 → 2)');
     } finally {
       git('checkout', '-q', '--', 'dist');
