@@ -562,6 +562,8 @@ const UNIT_REPORTS: Record<string, (arg: (flag: string) => string | undefined, u
   'raster-hex': (arg, u) => arg('--stats') && `${arg('--stats')!.replace(/\/+$/, '')}/unit-${u}.json`,
   hex: (arg, u) => arg('--chunks') && `${arg('--chunks')!.replace(/\/+$/, '')}/_units/unit-${String(u).padStart(6, '0')}.json`,
   repartition: (arg, u) => arg('--reports') && `${arg('--reports')!.replace(/\/+$/, '')}/unit-${String(u).padStart(6, '0')}.json`,
+  // A tiles unit writes its part's .json last.
+  tiles: (arg, u) => arg('--parts') && `${arg('--parts')!.replace(/\/+$/, '')}/part-${String(u).padStart(6, '0')}.json`,
 };
 
 /**
