@@ -202,7 +202,7 @@ describe('issue 16 item 2: a --force re-run whose source read fails (through the
       const again = await runStages({ dataset: spec.name, stages, s3Endpoint: proxy.endpoint, stateDir: join(work, 'state'), jobs: 2, force: true });
       const convert = again.find((r) => r.stage.id === 'fee-convert')!;
       expect(convert.status).toBe('failed');
-      expect(again.filter((r) => r.stage.layer === 'fee' && r.stage.id !== 'fee-convert').map((r) => r.status)).toEqual(['blocked', 'blocked', 'blocked', 'blocked']);
+      expect(again.filter((r) => r.stage.layer === 'fee' && r.stage.id !== 'fee-convert').map((r) => r.status)).toEqual(['blocked', 'blocked', 'blocked', 'blocked', 'blocked']);
       expect(proxy.faults['503']).toBeGreaterThan(0);
       const logs = join(work, 'state', 'logs');
       const log = readFileSync(join(logs, readdirSync(logs).find((f) => /-fee-convert-r1-[0-9a-f]{8}-0\.log$/.test(f))!), 'utf8');
