@@ -57,8 +57,9 @@ export function viewsFromDir(dir: string): ProductView[] {
 }
 
 /**
- * Dataset mode: the products the dataset's Jobs (dist/) write — convert and table `--out`,
- * repartition and raster-manifest `--out` (hex) and `--manifest` — as `s3://` URLs.
+ * Dataset mode: the products the dataset's Jobs (dist/) write — a layer's publish `--out`,
+ * `--out-hex` and `--manifest`, table `--out`, raster-manifest `--out` (hex) and `--manifest` —
+ * as `s3://` URLs.
  */
 export function datasetProducts(dataset: string, distDir = 'dist'): ProductView[] {
   if (!isDir(distDir)) throw new CommandError(`no '${distDir}' directory here: run cng sql from the repository root (or run cng synth)`);
@@ -66,8 +67,12 @@ export function datasetProducts(dataset: string, distDir = 'dist'): ProductView[
   for (const s of datasetStages(parseManifests(readDist(distDir)), dataset)) {
     const job = s.jobs[0];
     const arg = (flag: string) => jobArg(job, flag);
-    if ((s.kind === 'convert' || s.kind === 'table') && arg('--out')) out.push(productView(arg('--out')!, 'parquet'));
-    if (s.kind === 'repartition' || s.kind === 'raster-manifest') {
+    if ((s.kind === 'publish' || s.kind === 'table') && arg('--out')) out.push(productView(arg('--out')!, 'parquet'));
+    if (s.kind === 'publish') {
+      out.push(productView(arg('--out-hex')!, 'hex'));
+      out.push(productView(arg('--manifest')!, 'manifest'));
+    }
+    if (s.kind === 'raster-manifest') {
       if (arg('--out')) out.push(productView(arg('--out')!, 'hex'));
       if (arg('--manifest')) out.push(productView(arg('--manifest')!, 'manifest'));
     }
