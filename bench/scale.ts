@@ -27,7 +27,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -279,7 +279,10 @@ async function stageRow(stage: RunStage, ctx: StageContext): Promise<Row> {
     }
   }
   const slowest = row.measured.reduce<Measured | undefined>((a, b) => (!a || b.wall > a.wall ? b : a), undefined);
-  if (slowest && row.measured.length === picks.length) row.projected = Math.ceil(row.units / row.parallelism) * slowest.wall;
+  if (slowest && row.measured.length === picks.length) {
+    const rounds = Math.ceil(row.units / row.parallelism);
+    row.projected = { wall: rounds * slowest.wall, cpu: rounds * Math.max(...row.measured.map((m) => m.cpu / Math.min(row.limits.cpu, availableParallelism()))) };
+  }
   return row;
 }
 
@@ -295,21 +298,26 @@ interface Row {
   /** The measured units (one, or all of a stage without a weight). */
   measured: Measured[];
   failed: boolean;
-  projected?: number;
+  /**
+   * Projected cluster time of the stage: ceil(units ÷ parallelism) × the largest unit, with the
+   * unit's wall time here (`wall`: this machine is shared, so an upper bound) and with its CPU
+   * seconds spread over the pod's CPUs (`cpu`: a lower bound, perfect use of the pod's cores).
+   */
+  projected?: { wall: number; cpu: number };
 }
 
 const gib = (b: number) => `${(b / 2 ** 30).toFixed(b < 2 ** 30 ? 2 : 1)}G`;
 const ratio = (limit: number, peak: number) => (peak > 0 ? `${(limit / peak).toFixed(1)}×` : '-');
 const hms = (s: number) => (s >= 3600 ? `${(s / 3600).toFixed(1)} h` : s >= 60 ? `${(s / 60).toFixed(1)} min` : `${s.toFixed(0)} s`);
 
-/** Longest path over the stages' dependsOn (projected walls), per layer. */
-function criticalPath(rows: Row[]): number {
+/** Longest path over the stages' dependsOn (one of the projected times), per layer. */
+function criticalPath(rows: Row[], which: 'wall' | 'cpu'): number {
   const by = new Map(rows.map((r) => [r.stage.kustomization, r]));
   const memo = new Map<string, number>();
   const finish = (r: Row): number => {
     if (memo.has(r.stage.kustomization)) return memo.get(r.stage.kustomization)!;
     const before = Math.max(0, ...r.stage.dependsOn.map((d) => by.get(d)).filter((x): x is Row => !!x).map(finish));
-    const t = before + (r.projected ?? 0);
+    const t = before + (r.projected?.[which] ?? 0);
     memo.set(r.stage.kustomization, t);
     return t;
   };
@@ -328,14 +336,14 @@ function peak(r: Row): Measured | undefined {
 }
 
 function table(rows: Row[]): string {
-  const head = ['stage', 'units', 'par', 'pod cpu/mem/disk', 'largest', 'wall', 'CPU-s', 'peak RSS', 'mem headroom', 'temp disk', 'disk headroom', 'projected', 'load (1/5/15 before → after)'];
+  const head = ['stage', 'units', 'par', 'pod cpu/mem/disk', 'largest', 'wall', 'CPU-s', 'peak RSS', 'mem headroom', 'temp disk', 'disk headroom', 'projected (wall here | CPU-s/pod CPUs)', 'load (1/5/15 before → after)'];
   const body = rows.map((r) => {
     const m = peak(r);
     return [
       r.stage.id, String(r.units), String(r.parallelism), `${r.limits.cpu}/${gib(r.limits.memory)}/${gib(r.limits.disk)}`,
       m ? `#${m.unit} (${m.why})` : r.failed ? 'FAILED' : 'not run', m ? (m.exit === 0 ? hms(m.wall) : `FAILED ${m.exit}`) : '-', m ? m.cpu.toFixed(0) : '-',
       m ? gib(m.rssBytes) : '-', m ? ratio(r.limits.memory, m.rssBytes) : '-', m ? gib(m.diskBytes) : '-', m ? ratio(r.limits.disk, m.diskBytes) : '-',
-      r.projected !== undefined ? hms(r.projected) : '-', m?.load ?? '',
+      r.projected ? `${hms(r.projected.wall)} | ${hms(r.projected.cpu)}` : '-', m?.load ?? '',
     ];
   });
   const all = [head, ...body];
@@ -388,7 +396,7 @@ async function main(): Promise<void> {
     if (!lr.length) continue;
     console.log(`${layer}: ${rec ? `${rec.features.toLocaleString('en-US')} features, ${(rec.vertices / 1e6).toFixed(1)} M vertices, ${Math.round(rec.areaKm2).toLocaleString('en-US')} km²` : ''}`);
     console.log(table(lr));
-    console.log(`projected ${layer} wall time along the stage DAG (critical path of ceil(units ÷ par) × largest unit): ${hms(criticalPath(lr))}\n`);
+    console.log(`projected ${layer} time along the stage DAG (critical path of ceil(units ÷ par) × largest unit): ${hms(criticalPath(lr, 'wall'))} with wall times here, ${hms(criticalPath(lr, 'cpu'))} with CPU-s ÷ pod CPUs\n`);
   }
   const low = rows.filter((r) => peak(r) && r.limits.memory / peak(r)!.rssBytes < 1.5);
   console.log(low.length ? `below 1.5× memory headroom: ${low.map((r) => `${r.stage.id} (${ratio(r.limits.memory, peak(r)!.rssBytes)})`).join(', ')}` : 'every measured stage has ≥ 1.5× memory headroom');
