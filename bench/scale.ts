@@ -51,13 +51,21 @@ const UNIT_WEIGHT: Record<string, (plan: any, unit: number) => number> = {
 // ---------------------------------------------------------------------------------------------
 // Plan: the synthesized Jobs of the layers
 
-/** PAD-US 4.1's dataset file, its declared counts scaled to the share generated. */
-function datasetSpec(opts: ScaleOptions): DatasetSpec {
-  if (opts.share === 1) return padus41;
+/**
+ * PAD-US 4.1's dataset file, its declared counts scaled to the share generated, with the pod
+ * overrides of `--resources` (`hex.memory=8Gi,repartition.cpu=4`: the dataset file's `resources`).
+ */
+function datasetSpec(opts: ScaleOptions, overrides: string | undefined): DatasetSpec {
   const layers = Object.fromEntries(
-    Object.entries(padus41.layers ?? {}).map(([k, l]) => [k, k in SCALED ? { ...l, features: layerCount(k as ScaleLayer, opts.share) } : l]),
+    Object.entries(padus41.layers ?? {}).map(([k, l]) => [k, k in SCALED && opts.share !== 1 ? { ...l, features: layerCount(k as ScaleLayer, opts.share) } : l]),
   );
-  return { ...padus41, layers };
+  const resources: Record<string, Record<string, string>> = structuredClone((padus41 as { resources?: Record<string, Record<string, string>> }).resources ?? {});
+  for (const o of overrides?.split(',').filter(Boolean) ?? []) {
+    const m = /^([a-z-]+)\.(cpu|memory|ephemeralStorage)=(\S+)$/.exec(o);
+    if (!m) throw new Error(`--resources: expected <stage>.<cpu|memory|ephemeralStorage>=<value>, got '${o}'`);
+    (resources[m[1]] ??= {})[m[2]] = m[3];
+  }
+  return { ...padus41, layers, resources } as DatasetSpec;
 }
 
 const SCALED = { fee: 1, easement: 1, combined: 1 };
@@ -244,6 +252,8 @@ interface StageContext {
   /** Run only stages of this kind (others: cached figures). */
   only?: string;
   force: boolean;
+  /** Measure the largest units only; the others are not run (nor, then, the stages after them). */
+  largestOnly: boolean;
   log: (l: string) => void;
 }
 
@@ -271,7 +281,10 @@ async function stageRow(stage: RunStage, ctx: StageContext): Promise<Row> {
       return { ...row, failed: true };
     }
   }
-  if (run && !all) {
+  if (run && !all && ctx.largestOnly) {
+    ctx.log(`${stage.id}: the other ${row.units - 1} units are not run (--largest-only): the stages after it cannot run`);
+    row.failed = true;
+  } else if (run && !all) {
     ctx.log(`${stage.id}: running the other ${row.units - 1} units`);
     if (!(await runOthers(stage, picks[0], ctx.dirs))) {
       ctx.log(`${stage.id}: another unit failed; stages after it are not run`);
@@ -297,6 +310,7 @@ interface Row {
   limits: ReturnType<typeof podLimits>;
   /** The measured units (one, or all of a stage without a weight). */
   measured: Measured[];
+  /** A unit failed, or not all were run: the stages after it are not run. */
   failed: boolean;
   /**
    * Projected cluster time of the stage: ceil(units ÷ parallelism) × the largest unit, with the
@@ -306,7 +320,7 @@ interface Row {
   projected?: { wall: number; cpu: number };
 }
 
-const gib = (b: number) => `${(b / 2 ** 30).toFixed(b < 2 ** 30 ? 2 : 1)}G`;
+const gib = (b: number) => (b < 2 ** 30 ? `${Math.round(b / 2 ** 20)}M` : `${(b / 2 ** 30).toFixed(1)}G`);
 const ratio = (limit: number, peak: number) => (peak > 0 ? `${(limit / peak).toFixed(1)}×` : '-');
 const hms = (s: number) => (s >= 3600 ? `${(s / 3600).toFixed(1)} h` : s >= 60 ? `${(s / 60).toFixed(1)} min` : `${s.toFixed(0)} s`);
 
@@ -359,7 +373,8 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       data: { type: 'string' }, quick: { type: 'boolean' }, share: { type: 'string' }, stage: { type: 'string' },
-      layers: { type: 'string' }, generate: { type: 'boolean' }, force: { type: 'boolean' },
+      layers: { type: 'string' }, generate: { type: 'boolean' }, force: { type: 'boolean' }, resources: { type: 'string' },
+      'largest-only': { type: 'boolean' },
     },
   });
   const opts = scaleOptions(values.quick ? 0.01 : Number(values.share ?? 1));
@@ -372,7 +387,7 @@ async function main(): Promise<void> {
   const { gdb, root } = scalePaths(dataDir, opts);
   const store = join(root, 'store');
   const dirs = { store, work: join(root, 'bench') };
-  const spec = datasetSpec(opts);
+  const spec = datasetSpec(opts, values.resources);
   const layers = (values.layers ?? 'combined,fee,easement').split(',');
   const stages = layerStages(spec, layers);
   // The Jobs read the dataset file's source: the synthetic geodatabase is put there.
@@ -383,7 +398,7 @@ async function main(): Promise<void> {
   const cache = new Cache(join(dirs.work, 'measured.json'));
   const rows: Row[] = [];
   for (const stage of stages) {
-    const row = await stageRow(stage, { dirs, cache, only: values.stage, force: Boolean(values.force), log });
+    const row = await stageRow(stage, { dirs, cache, only: values.stage, force: Boolean(values.force), largestOnly: Boolean(values['largest-only']), log });
     rows.push(row);
     if (row.failed) break;
   }
