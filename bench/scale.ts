@@ -355,7 +355,7 @@ function table(rows: Row[]): string {
     const m = peak(r);
     return [
       r.stage.id, String(r.units), String(r.parallelism), `${r.limits.cpu}/${gib(r.limits.memory)}/${gib(r.limits.disk)}`,
-      m ? `#${m.unit} (${m.why})` : r.failed ? 'FAILED' : 'not run', m ? (m.exit === 0 ? hms(m.wall) : `FAILED ${m.exit}`) : '-', m ? m.cpu.toFixed(0) : '-',
+      m ? `#${m.unit} (${m.why})` : 'not run', m ? (m.exit === 0 ? hms(m.wall) : `FAILED ${m.exit}`) : '-', m ? m.cpu.toFixed(0) : '-',
       m ? gib(m.rssBytes) : '-', m ? ratio(r.limits.memory, m.rssBytes) : '-', m ? gib(m.diskBytes) : '-', m ? ratio(r.limits.disk, m.diskBytes) : '-',
       r.projected ? `${hms(r.projected.wall)} | ${hms(r.projected.cpu)}` : '-', m?.load ?? '',
     ];
@@ -397,10 +397,17 @@ async function main(): Promise<void> {
 
   const cache = new Cache(join(dirs.work, 'measured.json'));
   const rows: Row[] = [];
+  // A stage whose units did not all complete blocks the stages after it (the other layers go on).
+  const blocked = new Set<string>();
   for (const stage of stages) {
+    if (stage.dependsOn.some((d) => blocked.has(d))) {
+      blocked.add(stage.kustomization);
+      rows.push({ layer: stage.layer!, stage, units: units(stage).length, measured: [], failed: true, parallelism: 0, limits: podLimits(stage.jobs[0]) });
+      continue;
+    }
     const row = await stageRow(stage, { dirs, cache, only: values.stage, force: Boolean(values.force), largestOnly: Boolean(values['largest-only']), log });
     rows.push(row);
-    if (row.failed) break;
+    if (row.failed) blocked.add(stage.kustomization);
   }
 
   const share = opts.share === 1 ? 'full size' : `${opts.share * 100}% of PAD-US's features, giants at ${opts.giantScale}×`;
