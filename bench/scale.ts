@@ -44,8 +44,10 @@ const WORKER = resolve(dirname(fileURLToPath(import.meta.url)), '../bin/cng-work
  * How heavy each unit of a stage kind is, from the layer's hex plan (null: no plan yet). A stage
  * kind missing here with several units is measured at unit 0 (and says so).
  */
-const UNIT_WEIGHT: Record<string, (plan: any, unit: number) => number> = {
-  hex: (plan, u) => plan.workUnits[u].estimatedCells + plan.workUnits[u].vertices,
+const UNIT_WEIGHT: Record<string, (plan: any, unit: number) => number | undefined> = {
+  hex: (plan, u) => plan.workUnits?.[u] && plan.workUnits[u].estimatedCells + plan.workUnits[u].vertices,
+  // Indexed repartition: a unit is a group of h0 cells with its estimated cells.
+  repartition: (plan, u) => plan.repartition?.groups?.[u]?.estimatedCells,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -112,15 +114,15 @@ interface Pick {
  */
 function unitsToMeasure(stage: RunStage, plan: any): { picks: Pick[]; all: boolean } {
   const all = units(stage);
-  const weigh = UNIT_WEIGHT[stage.kind];
+  const weigh = UNIT_WEIGHT[stage.kind] as ((plan: any, unit: number) => number | undefined) | undefined;
   if (all.length === 1) return { picks: [{ ...all[0], why: 'the only unit' }], all: true };
-  if (!weigh || !plan) return { picks: all.map((u) => ({ ...u, why: `all ${all.length} measured` })), all: true };
+  const weights = weigh && plan ? all.map((u) => weigh(plan, u.unit)) : [];
+  if (!weights.length || weights.some((w) => !Number.isFinite(w))) return { picks: all.map((u) => ({ ...u, why: `all ${all.length} measured` })), all: true };
   let best = all[0];
   let bestW = -1;
-  for (const u of all) {
-    const w = weigh(plan, u.unit);
-    if (w > bestW) (best = u), (bestW = w);
-  }
+  all.forEach((u, i) => {
+    if (weights[i]! > bestW) (best = u), (bestW = weights[i]!);
+  });
   return { picks: [{ ...best, why: `heaviest, weight ${Math.round(bestW).toLocaleString('en-US')}` }], all: false };
 }
 
