@@ -5,13 +5,15 @@ import { inspectCommand } from './local/inspect.ts';
 import { previewCommand } from './preview/preview.ts';
 import { localCommand, runCommand } from './local/run.ts';
 import { sampleCommand } from './local/sample.ts';
+import { sqlCommand } from './local/sql.ts';
 import { doctorCommand } from './cluster/doctor.ts';
+import { preflightCommand } from './cluster/preflight.ts';
 import { statusCommand } from './cluster/status.ts';
-import { synthCommand, validateCommand } from './manifests/synth.ts';
+import { imageTagCommand, synthCommand, validateCommand } from './manifests/synth.ts';
 import { workerCommand } from '../worker/main.ts';
 
 export const commands: Command[] = [
-  synthCommand, validateCommand, diffCommand, inspectCommand, statusCommand, doctorCommand, docsCommand, todoCommand, sampleCommand, runCommand, localCommand, previewCommand, workerCommand,
+  synthCommand, validateCommand, diffCommand, inspectCommand, statusCommand, doctorCommand, preflightCommand, docsCommand, todoCommand, imageTagCommand, sampleCommand, runCommand, localCommand, sqlCommand, previewCommand, workerCommand,
 ];
 
 /** `cng`: the dataset factory's command line. Returns the exit code. */

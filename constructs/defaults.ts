@@ -1,3 +1,5 @@
+import { layerBytes, VERTICES_PER_FEATURE } from '../worker/core/disk-full.ts';
+import { parseQuantity } from '../worker/core/text.ts';
 import type { StageKind, StageResources } from './stage.ts';
 
 /**
@@ -62,7 +64,10 @@ export const DEFAULT_RESOURCES: Record<StageKind, StageResources> = {
   sync: { cpu: '1', memory: '2Gi', ephemeralStorage: '1Gi' },
 };
 
-/** How long Flux waits for each stage before marking it failed. */
+/**
+ * How long each stage usually may take at most (docs/datasets.md). Not Flux's `timeout`: a stage
+ * Kustomization waits only the profile's short `fluxHealthTimeout` per reconcile.
+ */
 export const DEFAULT_TIMEOUTS: Record<StageKind, string> = {
   'setup-bucket': '10m',
   convert: '3h',
@@ -77,6 +82,13 @@ export const DEFAULT_TIMEOUTS: Record<StageKind, string> = {
   sync: '6h',
 };
 
+/**
+ * Top-level directories of dist/ that are not a dataset's (`cng synth` writes the Flux
+ * Kustomizations to `flux/` and Armada job sets to `armada/`); no dataset may be named so, or its
+ * stage directories would land among them.
+ */
+export const RESERVED_DATASET_NAMES = ['flux', 'armada'] as const;
+
 /** Stage id of a table export: `table-<slug>`. */
 export function tableStageId(table: string): string {
   return `table-${slugify(table)}`;
@@ -85,4 +97,40 @@ export function tableStageId(table: string): string {
 /** Lower-cases a layer or table name and replaces runs of non-alphanumerics by '-'. */
 export function slugify(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+}
+
+/** What the dataset file declares about a layer's or raster's size (the scratch estimates' input). */
+export interface SizeEstimate {
+  /** A layer's features (`layers.<key>.features`). */
+  features?: number;
+  /** A layer's vertices (`layers.<key>.vertices`); else {@link VERTICES_PER_FEATURE} per feature. */
+  vertices?: number;
+  /** A raster's samples: width × height × bands (`rasters.<key>.size`, `bands`). */
+  samples?: number;
+}
+
+/**
+ * The scratch disk (`ephemeralStorage`: the emptyDir's sizeLimit and the pod's ephemeral-storage)
+ * a stage needs for a layer or raster of this size, never below the stage kind's default; null
+ * when the stage's scratch does not grow with the data. The estimates (docs/datasets.md#scratch-disk):
+ * a layer's raw size R = vertices × 16 B + features × 2 KiB and GeoParquet G = vertices × 12 B +
+ * features × 1 KiB; convert 3 R (temporary GeoPackage, DuckDB staging, GeoParquet), hex 2 G (the
+ * GeoParquet and the unit's cells), repartition 3 G (the GeoParquet and every chunk), pmtiles 4 G
+ * (the GeoParquet and the tiles); a raster's cog 3 × samples × 4 B (source, mosaic, COG with
+ * overviews). Rounded up to whole GiB. A `resources.<stage>.ephemeralStorage` in the dataset file
+ * overrides it.
+ */
+export function scratchStorage(kind: StageKind, e: SizeEstimate): string | null {
+  const { raw, parquet } = layerBytes(e.features ?? 0, e.vertices);
+  const need: Partial<Record<StageKind, number>> = {
+    convert: 3 * raw,
+    hex: 2 * parquet,
+    repartition: 3 * parquet,
+    pmtiles: 4 * parquet,
+    cog: 3 * (e.samples ?? 0) * 4,
+  };
+  const bytes = need[kind];
+  if (bytes === undefined) return null;
+  const floor = parseQuantity(DEFAULT_RESOURCES[kind].ephemeralStorage);
+  return bytes <= floor ? DEFAULT_RESOURCES[kind].ephemeralStorage : `${Math.ceil(bytes / 2 ** 30)}Gi`;
 }

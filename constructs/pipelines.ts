@@ -5,7 +5,8 @@ import {
   DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, hexWorkUnits, layerHexSettings, parseDatasetSpec, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS, tableStageId,
   type DatasetSpec, type HexSettings, type LayerSpec, type RasterSpec, type ResolvedDatasetSpec, type TableSpec,
 } from './spec.ts';
-import { hexBudgetIssues, hexJobCounts, SpecError } from './spec-rules.ts';
+import { scratchStorage, type SizeEstimate } from './defaults.ts';
+import { hexBudgetIssues, hexJobCounts, SpecError, type SpecIssue } from './spec-rules.ts';
 import type { DatasetProse, DocsInput, DocsLayer, DocsRaster, DocsTable } from './prose.ts';
 import { Stage, type DatasetContext, type StageKind, type StageProps, type StageResources } from './stage.ts';
 
@@ -20,6 +21,8 @@ export class Dataset extends Construct {
   readonly spec: ResolvedDatasetSpec;
   readonly context: DatasetContext;
   readonly stages: Stage[] = [];
+  /** What synthesis should tell the user about this dataset (e.g. a mirror without its secret: no sync stage). */
+  readonly notes: string[] = [];
   /** Chart of the Flux Kustomization objects, one per Flux-applied stage. */
   readonly flux: Chart;
   private bucketStage?: Stage;
@@ -33,6 +36,8 @@ export class Dataset extends Construct {
     if (budget.length) throw new SpecError(resolved.name, budget);
     super(scope, resolved.name);
     this.spec = resolved;
+    // A pinned worker replaces only the tag of the profile's image.
+    if (resolved.worker) profile = profile.with({ image: `${profile.image.replace(/[:@][^/]*$/, '')}:${resolved.worker}` });
     this.context = { name: resolved.name, run: resolved.run, profile };
     this.flux = new Chart(this, 'flux', { namespace: profile.namespace, disableResourceNameHashes: true });
 
@@ -53,6 +58,8 @@ export class Dataset extends Construct {
     for (const [source, g] of bySource) sources.push(new GeodatabaseSource(this, `source${i++}`, { source, ...g, hexParallelism }));
     const rasters = rasterEntries.map(([key, raster]) => new RasterLayerPipeline(this, key, { raster, hexParallelism }));
     this.addDocsAndSync(sources, rasters);
+    const reruns = rerunIssues(resolved, this.stages);
+    if (reruns.length) throw new SpecError(resolved.name, reruns);
 
     this.addKustomizations();
   }
@@ -73,6 +80,12 @@ export class Dataset extends Construct {
     const profile = this.context.profile;
     const pipelines = sources.flatMap((s) => s.pipelines);
     const tables = sources.flatMap((s) => s.tables);
+    const mirror = spec.mirror && profile.mirrorSecretDeclared ? spec.mirror : undefined;
+    if (spec.mirror && !mirror)
+      this.notes.push(
+        `dataset ${spec.name}: no sync stage to the mirror (${spec.mirror.bucket}): the cluster profile declares no secret "${profile.mirrorSecretName}" ` +
+          `with keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; create it in namespace ${profile.namespace} and declare it in constructs/profile.ts (docs/runbook.md#the-mirror-secret)`,
+      );
     const products = [...pipelines.flatMap((p) => [p.repartition, p.pmtiles]), ...tables.map((t) => t.stage), ...rasters.map((r) => r.manifest)];
     this.docsInput = {
       version: 1,
@@ -89,7 +102,8 @@ export class Dataset extends Construct {
       tables: tables.map((t) => t.products),
       // Only when there are rasters, so the docs Jobs of vector datasets keep their names.
       ...(rasters.length ? { rasters: rasters.map((r) => r.products) } : {}),
-      ...(spec.mirror ? { mirror: { endpoint: profile.mirrorEndpoint, bucket: spec.mirror.bucket, prefix: spec.mirror.prefix } } : {}),
+      // The README and STAC name the mirror only when a sync stage writes it.
+      ...(mirror ? { mirror: { endpoint: profile.mirrorEndpoint, bucket: mirror.bucket, prefix: mirror.prefix } } : {}),
       ...(spec.prose ? { prose: spec.prose } : {}),
     };
     let docs: Stage | undefined;
@@ -100,16 +114,16 @@ export class Dataset extends Construct {
         throw new Error(`dataset ${spec.name}: the docs stage's --dataset-json is ${json.length} characters (limit 100000); shorten the prose`);
       docs = this.addStage('docs', 'docs', { dependsOn: products, args: ['--dataset-json', json] });
     }
-    if (spec.mirror) {
+    if (mirror) {
       const mirrorSecret = (key: string) => ({ valueFrom: { secretKeyRef: { name: profile.mirrorSecretName, key } } });
       const from = spec.prefix ? s3(spec.bucket, spec.prefix) : `s3://${spec.bucket}`;
-      const to = spec.mirror.prefix ? s3(spec.mirror.bucket, spec.mirror.prefix) : `s3://${spec.mirror.bucket}`;
+      const to = mirror.prefix ? s3(mirror.bucket, mirror.prefix) : `s3://${mirror.bucket}`;
       this.addStage('sync', 'sync', {
         dependsOn: docs ? [docs] : products,
         args: [
           '--from', from, '--to', to,
           ...(docs ? ['--extra', `${this.docsInput.readme},${this.docsInput.stac}`] : []),
-          ...(spec.mirror.delete ? ['--delete'] : []),
+          ...(mirror.delete ? ['--delete'] : []),
         ],
         env: [
           { name: 'MIRROR_ENDPOINT_URL_S3', value: profile.mirrorEndpoint },
@@ -146,16 +160,31 @@ export class Dataset extends Construct {
     // Stage ids name charts (cdk8s rejects a repeat with a stack trace) and Kustomizations.
     if (this.stages.some((s) => s.stageId === stageId))
       throw new SpecError(this.context.name, [{ path: [], message: `two stages would be named "${stageId}" (layer keys and table names make the stage ids); rename one` }]);
+    const rerun = props.layer === undefined ? this.spec.rerun[stageId] : (this.spec.layers[props.layer] ?? this.spec.rasters[props.layer])?.rerun?.[kind];
     const stage = new Stage(this, stageId, {
       dataset: this.context,
       stageId,
       kind,
       timeout: DEFAULT_TIMEOUTS[kind],
+      ...(rerun ? { rerun } : {}),
       ...props,
-      resources: { ...DEFAULT_RESOURCES[kind], ...this.spec.resources[kind], ...props.resources },
+      resources: { ...DEFAULT_RESOURCES[kind], ...this.scratch(kind, props.layer), ...this.spec.resources[kind], ...props.resources },
     });
     this.stages.push(stage);
     return stage;
+  }
+
+  /** The scratch disk a layer's or raster's stage needs for its declared size (overridden by `resources`). */
+  private scratch(kind: StageKind, key: string | undefined): Partial<StageResources> {
+    const layer = key === undefined ? undefined : this.spec.layers[key];
+    const raster = key === undefined ? undefined : this.spec.rasters[key];
+    const estimate: SizeEstimate | null = layer
+      ? { features: layer.features, vertices: layer.vertices }
+      : raster?.size
+        ? { samples: raster.size.width * raster.size.height * (raster.bands?.length ?? raster.size.bands ?? 1) }
+        : null;
+    const storage = estimate && scratchStorage(kind, estimate);
+    return storage ? { ephemeralStorage: storage } : {};
   }
 
   /** Effective hex settings of a layer (dataset defaults, then the layer's overrides). */
@@ -217,19 +246,50 @@ export class Dataset extends Construct {
           ...(stage.dependsOn.length
             ? { dependsOn: stage.dependsOn.filter((d) => !viaArmada.has(d)).map((d) => ({ name: d.kustomizationName })) }
             : {}),
+          // Gating that never holds a kustomize-controller worker for long: each reconcile applies
+          // the Jobs and waits at most `timeout` for them; a running stage is then simply not Ready
+          // (HealthCheckFailed: "timeout waiting for … 'InProgress'") and is looked at again after
+          // retryInterval. Ready (so a dependsOn downstream proceeds) only once every Job is Complete.
           interval: '30m',
-          retryInterval: '5m',
-          timeout: stage.timeout,
+          retryInterval: profile.fluxRetryInterval,
+          timeout: profile.fluxHealthTimeout,
           path: `./${profile.distPath}/${this.context.name}/${stage.stageId}`,
           prune: true,
           wait: true,
           sourceRef: { kind: 'GitRepository', name: profile.fluxSource },
           targetNamespace: profile.namespace,
+          serviceAccountName: profile.fluxServiceAccount,
           ...(waitsOnArmada ? { suspend: true } : {}),
         },
       });
     }
   }
+}
+
+/**
+ * `rerun` entries that name no stage: a layer's or raster's keys must be kinds of its own stages,
+ * the dataset's keys stage ids of the stages without a layer. Generic over the stages built.
+ */
+function rerunIssues(spec: ResolvedDatasetSpec, stages: Stage[]): SpecIssue[] {
+  const out: SpecIssue[] = [];
+  const owners: [string, string, Record<string, number | undefined> | undefined][] = [
+    ...Object.entries(spec.layers).map(([k, l]): [string, string, typeof l.rerun] => ['layers', k, l.rerun]),
+    ...Object.entries(spec.rasters).map(([k, r]): [string, string, typeof r.rerun] => ['rasters', k, r.rerun]),
+  ];
+  for (const [field, key, rerun] of owners) {
+    const kinds = stages.filter((s) => s.layer === key).map((s) => s.kind);
+    for (const kind of Object.keys(rerun ?? {}))
+      if (!kinds.includes(kind as StageKind))
+        out.push({ path: [field, key, 'rerun', kind], message: `${field}.${key} has no ${kind} stage (its stages: ${kinds.join(', ')})` });
+  }
+  const datasetLevel = stages.filter((s) => s.layer === undefined).map((s) => s.stageId);
+  for (const id of Object.keys(spec.rerun))
+    if (!datasetLevel.includes(id))
+      out.push({
+        path: ['rerun', id],
+        message: `no dataset-level stage ${id} (these are: ${datasetLevel.join(', ')}; a layer's stage is re-run with layers.<key>.rerun.<stage>)`,
+      });
+  return out;
 }
 
 export interface GeodatabaseSourceProps {
@@ -313,6 +373,7 @@ export class VectorLayerPipeline {
         ...(layer.idColumn ? ['--id-column', layer.idColumn] : []),
         ...(layer.encoding ? ['--encoding', layer.encoding] : []),
         '--expected-features', String(layer.features),
+        ...(layer.badGeometry === 'null' ? ['--bad-geometry', 'null'] : []),
       ],
     });
     this.hex = dataset.addStage(`${key}-hex`, 'hex', {

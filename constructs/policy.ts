@@ -1,4 +1,4 @@
-import type { ClusterProfile } from './profile.ts';
+import { undeclaredSecret, type ClusterProfile } from './profile.ts';
 import { parseQuantity } from '../worker/core/text.ts';
 
 /**
@@ -31,11 +31,12 @@ export function formatViolation(v: Violation): string {
 /** Every rule id, with the one-line statement printed in docs and errors. */
 export const RULES = {
   'namespace': 'every object lives in the profile namespace',
-  'dns-name': 'Job names are DNS labels of at most 63 characters',
+  'dns-name': 'Job names are DNS labels short enough that every pod hostname `<job name>-<largest index>` fits 63 characters',
   'gpu-affinity': 'every pod requires the node label that marks GPU nodes to be NotIn ["true"]',
   'priority-class': 'every pod uses the preemptible priority class',
   'restart-policy': 'pods run with restartPolicy Never',
   'requests-equal-limits': 'every container requests exactly its limits for cpu, memory and ephemeral-storage',
+  'secret-declared': 'every secret and key a manifest references is declared in the cluster profile (constructs/profile.ts secrets)',
   'credentials': 'credentials come only from secretKeyRef/secretRef to the S3 secret (or, for MIRROR_* variables, the mirror secret), never literal values',
   's3-endpoint': 'Jobs use the internal S3 endpoint',
   'image-pinned': 'images carry a pinned tag or digest, never :latest',
@@ -44,6 +45,9 @@ export const RULES = {
   'max-completions': 'at most maxCompletionsPerJob (200) completions per Job',
   'preemption-tolerant': 'podFailurePolicy ignores DisruptionTarget (preempted pods are retried, not counted)',
   'parallelism': 'parallelism is between 1 and completions',
+  'scratch-headroom': 'emptyDir volumes leave at least 256Mi of the ephemeral-storage limit for logs and the writable layer',
+  'flux-gating': 'stage Kustomizations wait for their Jobs (wait: true) with a short timeout (at most 5m) and a retryInterval, so no reconcile holds a Flux worker for long',
+  'service-account': 'every Kustomization applies as the profile\'s ServiceAccount (serviceAccountName), never with the controller\'s own rights',
   'pod-budget': 'the pods of Jobs Flux may run at the same time stay within the namespace pod budget',
 } as const;
 
@@ -64,9 +68,12 @@ export function checkJob(job: Json, profile: ClusterProfile): Violation[] {
 
   if (job?.metadata?.namespace !== profile.namespace)
     v('namespace', `namespace is ${JSON.stringify(job?.metadata?.namespace)}, expected "${profile.namespace}"`);
-  if (!DNS_LABEL.test(name) || name.length > 63) v('dns-name', `"${name}" (${name.length} chars) is not a DNS label of ≤63 characters`);
-
   const spec: Json = job?.spec ?? {};
+  const hostname = `${name}-${Math.max(0, (spec.completions ?? 1) - 1)}`;
+  if (!DNS_LABEL.test(name) || name.length > 63) v('dns-name', `"${name}" (${name.length} chars) is not a DNS label of ≤63 characters`);
+  else if (hostname.length > 63)
+    v('dns-name', `the pod hostname "${hostname}" (<job name>-<largest index>) is ${hostname.length} characters, over 63: the API server would reject the pod; shorten the Job name`);
+
   if (spec.ttlSecondsAfterFinished !== undefined)
     v('no-ttl', `ttlSecondsAfterFinished is ${spec.ttlSecondsAfterFinished}; remove it (Flux re-creates TTL-deleted Jobs and re-runs them)`);
   if (spec.completionMode !== 'Indexed') v('indexed', `completionMode is ${JSON.stringify(spec.completionMode)}, expected "Indexed"`);
@@ -115,6 +122,10 @@ export function checkPod(pod: Json, profile: ClusterProfile, v: (rule: RuleId, m
       else if (parseQuantity(String(req)) !== parseQuantity(String(lim)))
         v('requests-equal-limits', `${where}: ${key} request ${req} differs from limit ${lim}`);
     }
+    const storage = parseQuantity(String(c.resources?.limits?.['ephemeral-storage'] ?? NaN));
+    const scratch = (pod.volumes ?? []).reduce((n: number, vol: Json) => n + (vol.emptyDir ? parseQuantity(String(vol.emptyDir.sizeLimit ?? Infinity)) : 0), 0);
+    if (scratch > 0 && !(scratch <= storage - 256 * 2 ** 20))
+      v('scratch-headroom', `${where}: emptyDir volumes of ${(pod.volumes ?? []).map((vol: Json) => vol.emptyDir?.sizeLimit).filter(Boolean).join(' + ') || 'no size limit'} leave under 256Mi of the ephemeral-storage limit ${c.resources?.limits?.['ephemeral-storage']} (logs and the writable layer count against it too: the kubelet would evict the pod)`);
     const image: string = c.image ?? '';
     if (!/@sha256:[0-9a-f]{64}$/.test(image) && (!/:[\w][\w.-]*$/.test(image.split('/').pop() ?? '') || image.endsWith(':latest')))
       v('image-pinned', `${where}: image "${image}" must have a pinned tag or digest (not :latest)`);
@@ -134,7 +145,13 @@ export function checkPod(pod: Json, profile: ClusterProfile, v: (rule: RuleId, m
             : `${where}: env ${e.name} reads secret "${ref.name}"; only "${profile.s3SecretName}" (and "${profile.mirrorSecretName}" for MIRROR_* variables) is allowed`,
         );
     }
+    for (const e of env) {
+      const problem = undeclaredSecret(profile, e.valueFrom?.secretKeyRef);
+      if (problem) v('secret-declared', `${where}: env ${e.name} reads ${problem}`);
+    }
     for (const from of c.envFrom ?? []) {
+      const problem = undeclaredSecret(profile, from.secretRef ? { name: from.secretRef.name } : undefined);
+      if (problem) v('secret-declared', `${where}: envFrom reads ${problem}`);
       if (from.secretRef && from.secretRef.name !== profile.s3SecretName)
         v('credentials', `${where}: envFrom secretRef "${from.secretRef.name}"; only "${profile.s3SecretName}" is allowed`);
     }
@@ -144,6 +161,44 @@ export function checkPod(pod: Json, profile: ClusterProfile, v: (rule: RuleId, m
   }
 }
 
+
+/** What the stage Kustomizations' ServiceAccount must be allowed to do in the namespace. */
+export const TENANT_RIGHTS = [
+  { group: 'batch', resource: 'jobs', verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+  { group: 'kustomize.toolkit.fluxcd.io', resource: 'kustomizations', verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+] as const;
+
+/**
+ * The Flux bootstrap (flux/) against the profile's tenant identity: the ServiceAccount Flux
+ * impersonates exists in the namespace, a namespaced Role bound to it grants what the stages need
+ * (TENANT_RIGHTS), nothing is cluster-wide, and every Kustomization applies as it. One line per problem.
+ */
+export function tenantProblems(objects: Json[], profile: ClusterProfile): string[] {
+  const out: string[] = [];
+  const sa = profile.fluxServiceAccount;
+  const ns = profile.namespace;
+  const of = (kind: string) => objects.filter((o) => o.kind === kind);
+  for (const o of [...of('ClusterRole'), ...of('ClusterRoleBinding')]) out.push(`${o.kind}/${o.metadata?.name}: nothing cluster-wide; use a Role and RoleBinding in ${ns}`);
+  if (!of('ServiceAccount').some((o) => o.metadata?.name === sa && o.metadata?.namespace === ns))
+    out.push(`no ServiceAccount ${sa} in namespace ${ns} (the profile's fluxServiceAccount, which every Kustomization applies as)`);
+  const bound = of('RoleBinding').filter(
+    (b) => b.metadata?.namespace === ns && b.roleRef?.kind === 'Role' && (b.subjects ?? []).some((x: Json) => x.kind === 'ServiceAccount' && x.name === sa && (x.namespace ?? ns) === ns),
+  );
+  for (const b of of('RoleBinding')) if (b.roleRef?.kind !== 'Role') out.push(`RoleBinding/${b.metadata?.name}: binds ${b.roleRef?.kind}/${b.roleRef?.name}; bind a namespaced Role`);
+  const rules: Json[] = of('Role')
+    .filter((r) => r.metadata?.namespace === ns && bound.some((b) => b.roleRef?.name === r.metadata?.name))
+    .flatMap((r) => r.rules ?? []);
+  for (const right of TENANT_RIGHTS) {
+    const missing = right.verbs.filter(
+      (verb) => !rules.some((r) => (r.apiGroups ?? []).includes(right.group) && (r.resources ?? []).includes(right.resource) && (r.verbs ?? []).includes(verb)),
+    );
+    if (missing.length) out.push(`ServiceAccount ${sa} may not ${missing.join(', ')} ${right.resource}.${right.group} in ${ns} (no Role bound to it in ${ns} grants it)`);
+  }
+  for (const k of of('Kustomization'))
+    if (k.apiVersion?.startsWith('kustomize.toolkit.fluxcd.io/') && k.spec?.serviceAccountName !== sa)
+      out.push(`Kustomization/${k.metadata?.name}: serviceAccountName is ${JSON.stringify(k.spec?.serviceAccountName)}, expected "${sa}"`);
+  return out;
+}
 
 /** A unit of Flux ordering (one Kustomization) with the pods its Jobs may run at once. */
 export interface ScheduledStage {

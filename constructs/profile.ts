@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
-
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+import { workerImage } from './worker-image.ts';
 
 /** A node-selector requirement every pod must carry (scheduling away from some nodes). */
 export interface AvoidNodes {
@@ -24,7 +22,10 @@ export interface ClusterProfileProps {
   readonly priorityClassName?: string;
   /** Node label that must NOT be 'true' (keeps pods off GPU nodes). @default pci-10de (NVIDIA) present */
   readonly avoidNodes?: AvoidNodes;
-  /** Worker image, pinned (never `:latest`). @default `ghcr.io/boettiger-lab/cng-worker:<package.json version>` */
+  /**
+   * Worker image, pinned (never `:latest`). @default `ghcr.io/boettiger-lab/cng-worker:src-<digest>`,
+   * the digest of the worker's sources, lockfile and Dockerfile (./worker-image.ts)
+   */
   readonly image?: string;
   /** Completions allowed in one Job (etcd load). @default 200 */
   readonly maxCompletionsPerJob?: number;
@@ -43,7 +44,36 @@ export interface ClusterProfileProps {
    * stage as `MIRROR_AWS_ACCESS_KEY_ID` / `MIRROR_AWS_SECRET_ACCESS_KEY`. @default 'source-coop'
    */
   readonly mirrorSecretName?: string;
+  /**
+   * The Secrets that exist in the namespace, with their keys: the only ones a manifest may
+   * reference (synth refuses any other). @default NRP's `aws` (AWS_ACCESS_KEY_ID,
+   * AWS_SECRET_ACCESS_KEY) and `rclone-config` (keys not used here, none declared)
+   */
+  readonly secrets?: readonly SecretDeclaration[];
+  /**
+   * ServiceAccount (in the namespace) that Flux's kustomize-controller impersonates to apply the
+   * stages: every Kustomization sets it as `serviceAccountName`; flux/ creates it with a namespaced
+   * Role (flux/base/tenant-rbac.yaml). @default 'cng-flux'
+   */
+  readonly fluxServiceAccount?: string;
+  /**
+   * How long one reconcile of a stage Kustomization may wait for its Jobs (`timeout`): kept short
+   * so a running stage never holds one of kustomize-controller's few workers for long; it is
+   * simply not Ready yet and is looked at again after `fluxRetryInterval`. @default '1m'
+   */
+  readonly fluxHealthTimeout?: string;
+  /** How soon a not-yet-Ready stage is looked at again (`retryInterval`). @default '5m' */
+  readonly fluxRetryInterval?: string;
 }
+
+/** A Secret of the namespace and the keys manifests may read from it. */
+export interface SecretDeclaration {
+  readonly name: string;
+  readonly keys: readonly string[];
+}
+
+/** The keys of an S3 credentials secret (the `aws` secret, and the mirror's). */
+export const S3_SECRET_KEYS = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const;
 
 /** The cluster profile: one place for namespace, endpoints, secrets, scheduling policy and image. */
 export class ClusterProfile {
@@ -65,6 +95,10 @@ export class ClusterProfile {
   readonly armadaQueue: string;
   readonly mirrorEndpoint: string;
   readonly mirrorSecretName: string;
+  readonly secrets: readonly SecretDeclaration[];
+  readonly fluxServiceAccount: string;
+  readonly fluxHealthTimeout: string;
+  readonly fluxRetryInterval: string;
 
   constructor(props: ClusterProfileProps = {}) {
     this.namespace = props.namespace ?? 'biodiversity';
@@ -74,7 +108,7 @@ export class ClusterProfile {
     this.s3Region = props.s3Region ?? 'us-east-1';
     this.priorityClassName = props.priorityClassName ?? 'opportunistic';
     this.avoidNodes = props.avoidNodes ?? { key: 'feature.node.kubernetes.io/pci-10de.present', values: ['true'] };
-    this.image = props.image ?? `ghcr.io/boettiger-lab/cng-worker:${pkg.version}`;
+    this.image = props.image ?? workerImage();
     this.maxCompletionsPerJob = props.maxCompletionsPerJob ?? 200;
     this.podBudget = props.podBudget ?? 200;
     this.fluxSource = props.fluxSource ?? 'cng-datasets';
@@ -82,6 +116,35 @@ export class ClusterProfile {
     this.armadaQueue = props.armadaQueue ?? 'biodiversity';
     this.mirrorEndpoint = props.mirrorEndpoint ?? 'https://data.source.coop';
     this.mirrorSecretName = props.mirrorSecretName ?? 'source-coop';
+    this.secrets = props.secrets ?? [
+      { name: 'aws', keys: [...S3_SECRET_KEYS] },
+      { name: 'rclone-config', keys: [] },
+    ];
+    this.fluxServiceAccount = props.fluxServiceAccount ?? 'cng-flux';
+    this.fluxHealthTimeout = props.fluxHealthTimeout ?? '1m';
+    this.fluxRetryInterval = props.fluxRetryInterval ?? '5m';
+    const s3 = this.secret(this.s3SecretName);
+    const missing = S3_SECRET_KEYS.filter((k) => !s3?.keys.includes(k));
+    if (missing.length)
+      throw new Error(
+        `cluster profile: the S3 secret "${this.s3SecretName}" ${s3 ? `is declared without key(s) ${missing.join(', ')}` : 'is not declared'} in secrets (declared: ${this.secrets.map((x) => x.name).join(', ') || 'none'})`,
+      );
+  }
+
+  /** The declared Secret of that name, if any. */
+  secret(name: string): SecretDeclaration | undefined {
+    return this.secrets.find((x) => x.name === name);
+  }
+
+  /** Whether the mirror (source.coop) secret is declared with both S3 keys: only then is there a sync stage. */
+  get mirrorSecretDeclared(): boolean {
+    const m = this.secret(this.mirrorSecretName);
+    return Boolean(m && S3_SECRET_KEYS.every((k) => m.keys.includes(k)));
+  }
+
+  /** A copy that also declares a Secret (e.g. the mirror's, once it exists in the namespace). */
+  withSecret(secret: SecretDeclaration): ClusterProfile {
+    return this.with({ secrets: [...this.secrets.filter((x) => x.name !== secret.name), secret] });
   }
 
   /** A copy with some settings changed. */
@@ -98,4 +161,18 @@ export class ClusterProfile {
     const { ...p } = this;
     return p;
   }
+}
+
+/**
+ * Why a secret reference is not allowed by the profile (the secret, or the key, is not declared
+ * in `ClusterProfile.secrets`), as the end of a sentence; undefined when it is declared.
+ */
+export function undeclaredSecret(profile: ClusterProfile, ref: { name?: string; key?: string } | undefined): string | undefined {
+  if (!ref) return undefined;
+  const declared = profile.secret(String(ref.name));
+  if (!declared)
+    return `secret "${ref.name}", which the cluster profile does not declare (declared: ${profile.secrets.map((x) => x.name).join(', ')}); create it in namespace ${profile.namespace}, then declare it with its keys in constructs/profile.ts`;
+  if (ref.key !== undefined && !declared.keys.includes(ref.key))
+    return `key "${ref.key}" of secret "${ref.name}", which the cluster profile does not declare (its keys: ${declared.keys.join(', ') || 'none'})`;
+  return undefined;
 }

@@ -1,5 +1,5 @@
 import {
-  hexWorkUnits, HEX_DEFAULTS, layerHexSettings, MAX_HEX_UNITS, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS, slugify, tableStageId,
+  hexWorkUnits, HEX_DEFAULTS, layerHexSettings, MAX_HEX_UNITS, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS, RESERVED_DATASET_NAMES, slugify, tableStageId,
 } from './defaults.ts';
 import type { ClusterProfile } from './profile.ts';
 import type { ResolvedDatasetSpec } from './spec.ts';
@@ -31,6 +31,8 @@ export function formatSpecIssues(dataset: string, issues: SpecIssue[]): string {
 /** Every cross-field problem of one (schema-valid) dataset file. */
 export function datasetIssues(d: ResolvedDatasetSpec): SpecIssue[] {
   const out: SpecIssue[] = [];
+  if ((RESERVED_DATASET_NAMES as readonly string[]).includes(d.name))
+    out.push({ path: ['name'], message: `"${d.name}" is reserved: dist/${d.name}/ holds ${d.name === 'flux' ? "every dataset's Flux Kustomizations" : 'the Armada job sets'} (reserved: ${RESERVED_DATASET_NAMES.join(', ')})` });
   if (Object.keys(d.layers).length + d.tables.length + Object.keys(d.rasters).length === 0)
     out.push({ path: [], message: 'a dataset needs at least one layer, table or raster' });
   // The dataset source is what layers without their own source and every table read.
@@ -244,22 +246,31 @@ export function hexBudgetIssues(d: ResolvedDatasetSpec, profile: ClusterProfile)
 
 /**
  * Problems between datasets: two that share a bucket and prefix would write each other's
- * products, work files and bucket policy statements. Keyed by the dataset that repeats the place.
+ * products, work files and bucket policy statements; two with prose in one bucket would both
+ * write README.md and stac-collection.json at its root. Keyed by the dataset that repeats it.
  */
 export function datasetsTogetherIssues(specs: ResolvedDatasetSpec[]): Map<string, SpecIssue[]> {
   const out = new Map<string, SpecIssue[]>();
+  const add = (name: string, issue: SpecIssue) => (out.get(name) ?? out.set(name, []).get(name)!).push(issue);
   const places = new Map<string, string>();
+  const documented = new Map<string, string>();
   for (const d of specs) {
     const place = `${d.bucket}/${d.prefix}`;
     const other = places.get(place);
     if (other !== undefined)
-      out.set(d.name, [
-        {
-          path: ['prefix'],
-          message: `bucket ${d.bucket} with prefix "${d.prefix}" is also dataset ${other}'s; give each dataset its own prefix (both would write the same products and work files)`,
-        },
-      ]);
+      add(d.name, {
+        path: ['prefix'],
+        message: `bucket ${d.bucket} with prefix "${d.prefix}" is also dataset ${other}'s; give each dataset its own prefix (both would write the same products and work files)`,
+      });
     else places.set(place, d.name);
+    if (!d.prose) continue;
+    const documenter = documented.get(d.bucket);
+    if (documenter !== undefined)
+      add(d.name, {
+        path: ['prose'],
+        message: `bucket ${d.bucket} already gets README.md and stac-collection.json from dataset ${documenter}'s prose (the docs stage writes both at the bucket root); give dataset ${d.name} its own bucket, or leave its prose out`,
+      });
+    else documented.set(d.bucket, d.name);
   }
   return out;
 }

@@ -4,7 +4,7 @@ import { datasetIssues, SpecError } from './spec-rules.ts';
 import type { StageKind } from './stage.ts';
 
 export {
-  DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, HEX_DEFAULTS, hexWorkUnits, layerHexSettings, MAX_HEX_UNITS, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS,
+  DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, HEX_DEFAULTS, hexWorkUnits, layerHexSettings, MAX_HEX_UNITS, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS, RESERVED_DATASET_NAMES,
   slugify, tableStageId, type HexSettings,
 } from './defaults.ts';
 
@@ -29,10 +29,20 @@ const resources = z
   .partial()
   .strict();
 
-const stageKinds = ['setup-bucket', 'convert', 'table', 'hex', 'repartition', 'pmtiles', 'cog', 'raster-hex', 'raster-manifest', 'docs', 'sync'] as const;
+/** Every stage kind a dataset file may name (resources, rerun). */
+export const STAGE_KINDS = ['setup-bucket', 'convert', 'table', 'hex', 'repartition', 'pmtiles', 'cog', 'raster-hex', 'raster-manifest', 'docs', 'sync'] as const;
 
 /** Per-stage resource overrides, e.g. `{ hex: { memory: '8Gi' } }`. */
-const resourceOverrides = z.object(Object.fromEntries(stageKinds.map((k) => [k, resources.optional()])) as Record<StageKind, z.ZodOptional<typeof resources>>).strict();
+const resourceOverrides = z.object(Object.fromEntries(STAGE_KINDS.map((k) => [k, resources.optional()])) as Record<StageKind, z.ZodOptional<typeof resources>>).strict();
+
+/**
+ * Per-stage re-runs, e.g. `{ pmtiles: 2 }`: a number that enters the names of exactly that
+ * stage's Jobs (and, through their hashes, the stages downstream), so Flux runs them again after a
+ * transient failure without bumping the dataset's `run`. Keys are stage kinds; only the kinds of
+ * stages the layer has are accepted (checked when the dataset is built).
+ */
+const rerunCount = z.number().int().positive();
+const stageReruns = z.object(Object.fromEntries(STAGE_KINDS.map((k) => [k, rerunCount.optional()])) as Record<StageKind, z.ZodOptional<typeof rerunCount>>).strict();
 
 const hex = z
   .object({
@@ -87,6 +97,8 @@ const layer = z
     layer: z.string().min(1),
     /** Feature count from `cng inspect`; sizes the hex Jobs (the plan always covers every feature). */
     features: z.number().int().nonnegative(),
+    /** Vertex count (all features), when known: sizes the scratch disks. @default 250 a feature */
+    vertices: z.number().int().nonnegative().optional(),
     /** Product base name (file name without extension). @default the layer key */
     name: z.string().regex(/^[a-z0-9][-a-z0-9_.]*$/).optional(),
     /** Source of this layer when it differs from the dataset's. */
@@ -98,9 +110,17 @@ const layer = z
      * shapefile's .dbf without a right .cpg), e.g. 'ISO-8859-1'. @default what the source declares
      */
     encoding: z.string().regex(/^[A-Za-z0-9][-A-Za-z0-9_.:]*$/).optional(),
+    /**
+     * A feature whose geometry no engine can use (a NaN or infinite coordinate, or one GEOS fails
+     * on): 'fail' convert, listing every such feature by source FID, or keep its row with a 'null'
+     * geometry, recorded in manifest.json (`bad_geometries`) and the README. @default 'fail'
+     */
+    badGeometry: z.enum(['fail', 'null']).optional(),
     hex: layerHex.optional(),
     pmtiles: z.object({ minZoom: z.number().int().min(0).max(15), maxZoom: z.number().int().min(0).max(15) }).partial().strict().optional(),
     resources: resourceOverrides.optional(),
+    /** Re-run single stages of this layer, e.g. `{ pmtiles: 2 }` (docs/runbook.md#re-running-one-stage). @default {} */
+    rerun: stageReruns.optional(),
   })
   .strict();
 
@@ -145,6 +165,8 @@ const raster = z
     valueKind: z.enum(RASTER_VALUE_KINDS),
     /** 1-based bands to keep. @default every band */
     bands: z.array(z.number().int().positive()).min(1).optional(),
+    /** The raster's size (of the mosaic, for tiles): sizes the cog stage's scratch disk. @default the stage's default disk */
+    size: z.object({ width: z.number().int().positive(), height: z.number().int().positive(), bands: z.number().int().positive().optional() }).strict().optional(),
     /** Values that also mean "no data", collapsed into the COG's one nodata value. @default [] */
     nodata: z.array(z.number()).min(1).optional(),
     /** Product base name (`cog/<name>.tif`, `hex/<name>/`). @default the raster key */
@@ -152,6 +174,8 @@ const raster = z
     hex: rasterHex.optional(),
     /** Resource overrides of this raster's stages (`cog`, `raster-hex`, `raster-manifest`). */
     resources: resourceOverrides.optional(),
+    /** Re-run single stages of this raster, e.g. `{ cog: 2 }`. @default {} */
+    rerun: stageReruns.optional(),
   })
   .strict();
 
@@ -163,6 +187,12 @@ const datasetShape = z
     title: z.string().min(1),
     /** Run number; bump it (through a PR) to re-process every stage. */
     run: z.number().int().positive(),
+    /**
+     * The worker image tag this dataset's Jobs run (`src-<12 hex>`, see `cng image-tag`) instead of
+     * the current worker's: a dataset whose products are final keeps the worker that made them, so
+     * a worker change does not re-run it (docs/runbook.md, "A new worker"). @default the current worker
+     */
+    worker: z.string().regex(/^src-[0-9a-f]{12}$/, 'must be a worker image tag, src-<12 hex digits> (cng image-tag --tag)').optional(),
     /**
      * GDAL-readable source of the layers and tables: s3://, /vsis3/, /vsicurl/, https:// or a path.
      * Required unless every layer has its own `source` and there are no tables (e.g. a raster-only dataset).
@@ -202,6 +232,11 @@ const datasetShape = z
     maxPods: z.number().int().positive().default(100),
     /** Resource overrides per stage kind for every layer. */
     resources: resourceOverrides.default({}),
+    /**
+     * Re-run single dataset-level stages by stage id (those without a layer: `setup-bucket`,
+     * `table-<slug>`, `docs`, `sync`), e.g. `{ 'table-state-name': 2 }`. @default {}
+     */
+    rerun: z.record(z.string(), rerunCount).default({}),
     /**
      * Where the products are mirrored on source.coop (bucket and prefix differ from NRP's): the sync
      * stage copies `<bucket>/<prefix>/…` (and the README/STAC) to `<mirror.bucket>/<mirror.prefix>/…`.

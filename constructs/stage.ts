@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { ApiObject, Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import type { ClusterProfile } from './profile.ts';
+import { undeclaredSecret, type ClusterProfile } from './profile.ts';
+import { parseQuantity } from '../worker/core/text.ts';
 
 /** CPU, memory and scratch disk of one pod. Requests always equal limits. */
 export interface StageResources {
@@ -10,7 +11,10 @@ export interface StageResources {
   readonly cpu: string;
   /** Memory, e.g. '4Gi'. OOM kills happen at this value. */
   readonly memory: string;
-  /** Scratch disk mounted at /scratch (TMPDIR), e.g. '10Gi'. */
+  /**
+   * The container's ephemeral-storage limit, e.g. '10Gi'. The scratch volume at /scratch (TMPDIR)
+   * gets this less a headroom ({@link scratchSize}) for the container's logs and writable layer.
+   */
   readonly ephemeralStorage: string;
 }
 
@@ -58,6 +62,8 @@ export interface StageJobProps {
   readonly labels?: Record<string, string>;
   /** Extra container env after the standard variables (e.g. the sync stage's mirror endpoint and secret refs). @default [] */
   readonly env?: k8s.EnvVar[];
+  /** The stage's re-run number (dataset file `rerun`): part of the hash, label `cng/rerun`. @default none */
+  readonly rerun?: number;
 }
 
 /**
@@ -89,7 +95,7 @@ export function buildJob(props: StageJobProps): { name: string; hash: string; la
   const { dataset, resources } = props;
   const profile = dataset.profile;
   const completions = props.completions ?? 1;
-  const labels = { ...props.labels };
+  const labels = { ...props.labels, ...(props.rerun ? { 'cng/rerun': String(props.rerun) } : {}) };
   const quantity = (v: string) => k8s.Quantity.fromString(v);
   const limits = { cpu: quantity(resources.cpu), memory: quantity(resources.memory), 'ephemeral-storage': quantity(resources.ephemeralStorage) };
   const secret = (key: string) => ({ valueFrom: { secretKeyRef: { name: profile.s3SecretName, key } } });
@@ -137,16 +143,20 @@ export function buildJob(props: StageJobProps): { name: string; hash: string; la
             volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }],
           },
         ],
-        volumes: [{ name: 'scratch', emptyDir: { sizeLimit: quantity(resources.ephemeralStorage) } }],
+        volumes: [{ name: 'scratch', emptyDir: { sizeLimit: quantity(scratchSize(resources.ephemeralStorage)) } }],
       },
     },
   };
+  for (const e of spec.template.spec!.containers[0].env ?? []) {
+    const problem = undeclaredSecret(profile, e.valueFrom?.secretKeyRef);
+    if (problem) throw new Error(`dataset ${dataset.name}, stage ${props.stageId}: env ${e.name} reads ${problem}`);
+  }
   // parallelism is mutable on a live Job (Flux applies it in place), so it stays out of the name:
   // re-balancing pods across layers never re-runs work.
   const { parallelism: _mutable, ...immutable } = k8s.toJson_JobSpec(spec)!;
-  const hash = contentHash({ spec: immutable, upstream: props.upstream ?? [], run: dataset.run });
+  const hash = contentHash({ spec: immutable, upstream: props.upstream ?? [], run: dataset.run, ...(props.rerun ? { rerun: props.rerun } : {}) });
   return {
-    name: jobName(dataset.name, props.stageId, props.part, dataset.run, hash),
+    name: jobName(dataset.name, props.stageId, props.part, dataset.run, hash, completions),
     hash,
     labels: { ...labels, 'cng/run': String(dataset.run) },
     spec,
@@ -168,7 +178,7 @@ export interface StageProps {
   readonly parallelism?: number;
   /** Stages that must complete first (Flux dependsOn; their hashes enter this stage's names). @default [] */
   readonly dependsOn?: Stage[];
-  /** How long Flux waits for the stage's Jobs before marking it failed, e.g. '12h'. */
+  /** How long the stage usually may take at most, e.g. '12h' (informative; Flux re-checks it every retryInterval). */
   readonly timeout: string;
   /** 'flux' applies Jobs through a Kustomization; 'armada' renders a job set in dist/armada/. @default 'flux' */
   readonly runner?: 'flux' | 'armada';
@@ -186,6 +196,8 @@ export interface StageProps {
    * alone (setup-bucket's public key list). Flux Jobs without retry only. @default args
    */
   readonly dependentArgs?: string[];
+  /** Re-run number of this stage alone (renames its Jobs and, through its hash, those downstream). @default none */
+  readonly rerun?: number;
 }
 
 /**
@@ -247,6 +259,7 @@ export class Stage extends Chart {
         part: parts > 1 ? part : undefined,
         labels: { ...labels, ...(parts > 1 ? { 'cng/part': String(part) } : {}) },
         ...(props.env ? { env: props.env } : {}),
+        ...(props.rerun ? { rerun: props.rerun } : {}),
       };
     };
 
@@ -412,6 +425,19 @@ function chunk<T>(xs: T[], size: number): T[][] {
   return out;
 }
 
+/**
+ * Size of the scratch volume of a pod whose ephemeral-storage limit is `limit`: the limit less a
+ * headroom of 10% (at least 256Mi) for what else counts against it (the container's logs and
+ * writable layer), so a full scratch disk is the worker's one-line "no space left" rather than
+ * the kubelet evicting the pod for exceeding its limit. In Mi, e.g. '10Gi' → '9216Mi'.
+ */
+export function scratchSize(limit: string): string {
+  const mi = Math.floor(parseQuantity(limit) / 2 ** 20);
+  const headroom = Math.max(256, Math.ceil(mi / 10));
+  if (!(mi - headroom >= 256)) throw new Error(`ephemeral-storage ${limit} leaves no scratch space after the ${headroom}Mi headroom; give the stage at least 512Mi`);
+  return `${mi - headroom}Mi`;
+}
+
 /** Short, stable hash of a JSON value (keys sorted). */
 export function contentHash(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('hex').slice(0, 8);
@@ -424,9 +450,21 @@ function canonicalJson(v: unknown): string {
   return JSON.stringify(v);
 }
 
-/** `<dataset>-<stage>[-p<part>]-r<run>-<hash>`, shortening the descriptive part to fit 63 chars. */
-export function jobName(dataset: string, stageId: string, part: number | undefined, run: number, hash: string): string {
+/**
+ * Longest name a Job of `completions` Indexed completions may have: the Job controller names each
+ * pod's hostname `<job-name>-<index>` without truncating it, and a hostname is a DNS label of at
+ * most 63 characters, so the name leaves room for `-<largest index>`.
+ */
+export function maxJobNameLength(completions: number): number {
+  return 63 - `-${Math.max(0, completions - 1)}`.length;
+}
+
+/**
+ * `<dataset>-<stage>[-p<part>]-r<run>-<hash>`, shortening the descriptive part so that the pods'
+ * hostnames (`<name>-<largest index>`) fit 63 characters.
+ */
+export function jobName(dataset: string, stageId: string, part: number | undefined, run: number, hash: string, completions = 1): string {
   const suffix = `${part === undefined ? '' : `-p${part}`}-r${run}-${hash}`;
-  const base = `${dataset}-${stageId}`.slice(0, 63 - suffix.length).replace(/-+$/, '');
+  const base = `${dataset}-${stageId}`.slice(0, maxJobNameLength(completions) - suffix.length).replace(/-+$/, '');
   return `${base}${suffix}`;
 }

@@ -15,6 +15,8 @@ export type Manifests = Map<string, Record<string, any>[]>;
 export interface Synthesis {
   readonly manifests: Manifests;
   readonly datasets: Dataset[];
+  /** What the user should know that is not an error (e.g. a mirror without its secret: no sync stage). */
+  readonly notes: string[];
 }
 
 /**
@@ -26,7 +28,7 @@ export function synthesize(specs: DatasetSpec[], profile: ClusterProfile = Clust
   const manifests = collectManifests(datasets);
   const violations = checkManifests(manifests, profile);
   if (violations.length) throw new PolicyError(violations);
-  return { manifests, datasets };
+  return { manifests, datasets, notes: datasets.flatMap((d) => d.notes) };
 }
 
 /**
@@ -129,7 +131,28 @@ function checkKustomization(k: Record<string, any>, profile: ClusterProfile): Vi
     out.push({ ...at, rule: 'namespace', message: `namespace is ${JSON.stringify(k.metadata?.namespace)}, expected "${profile.namespace}"` });
   if (k.spec?.targetNamespace !== profile.namespace)
     out.push({ ...at, rule: 'namespace', message: `targetNamespace is ${JSON.stringify(k.spec?.targetNamespace)}, expected "${profile.namespace}"` });
+  if (k.spec?.serviceAccountName !== profile.fluxServiceAccount)
+    out.push({
+      ...at,
+      rule: 'service-account',
+      message: `serviceAccountName is ${JSON.stringify(k.spec?.serviceAccountName)}, expected "${profile.fluxServiceAccount}" (the ServiceAccount of flux/base/tenant-rbac.yaml)`,
+    });
+  const timeout = parseDuration(k.spec?.timeout);
+  if (k.spec?.wait !== true) out.push({ ...at, rule: 'flux-gating', message: 'wait must be true: the stage is Ready (and its dependents start) only when its Jobs are Complete' });
+  if (!(timeout <= MAX_FLUX_HEALTH_TIMEOUT_SECONDS))
+    out.push({ ...at, rule: 'flux-gating', message: `timeout ${JSON.stringify(k.spec?.timeout)} would hold a kustomize-controller worker that long while the Jobs run; at most 5m (a running stage is re-checked every retryInterval)` });
+  if (!(parseDuration(k.spec?.retryInterval) > 0)) out.push({ ...at, rule: 'flux-gating', message: 'retryInterval must be set: it is how often a running stage is re-checked' });
   return out;
+}
+
+/** Longest `timeout` a stage Kustomization may have: the most a reconcile may hold a Flux worker. */
+export const MAX_FLUX_HEALTH_TIMEOUT_SECONDS = 300;
+
+/** Seconds of a Go duration such as '1m', '30s' or '1h30m'; NaN when it is not one. */
+export function parseDuration(d: unknown): number {
+  if (typeof d !== 'string' || !/^(\d+(\.\d+)?(h|m|s|ms))+$/.test(d)) return NaN;
+  const unit: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 0.001 };
+  return [...d.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s)/g)].reduce((n, m) => n + Number(m[1]) * unit[m[2]], 0);
 }
 
 /** Jobs in the dist/ directory a Kustomization's `path` points at. */

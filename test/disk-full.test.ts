@@ -4,7 +4,8 @@
  * by a failed write fails naming the file. Free space is mocked (statfsSync); the errors are the
  * ones Node, DuckDB and GDAL throw.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
@@ -12,6 +13,10 @@ import { type Command, runCommand } from '../worker/core/command.ts';
 import { noteSpace } from '../worker/core/disk-full.ts';
 import { CommandError } from '../worker/core/errors.ts';
 import { parseJson, Storage } from '../worker/io/storage.ts';
+import { ROOT } from './helpers.ts';
+import { writeRaster } from './raster-fixtures.ts';
+import { baseCells } from '../worker/raster/raster-layer.ts';
+import * as h3 from 'h3-js';
 
 const space = vi.hoisted(() => ({ blocks: 3, failCopy: false }));
 vi.mock('node:fs', async (importOriginal) => {
@@ -99,4 +104,76 @@ describe('disk full: one line, exit 1', () => {
     expect(() => parseJson('', '/data/plan.json')).toThrow(/^'\/data\/plan\.json' is cut short \(0 bytes of JSON\)/);
     expect(() => parseJson('{"a": nope}', 'x.json')).toThrow(/^'x\.json' is not valid JSON: /);
   });
+});
+
+/**
+ * Real stages on a real full disk: TMPDIR on a 4 MiB tmpfs (needs permission to mount, as root
+ * in the project's containers; skipped, and said so, where mounting is not allowed). Each stage
+ * fails with the one line and exit 1, writes nothing to the store and leaves no scratch behind.
+ */
+const full = join(dir, 'full');
+mkdirSync(full);
+const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', full]).status === 0;
+if (!mounted) console.warn('disk-full: cannot mount a tmpfs here (not root?): the real full-disk stage runs are skipped');
+afterAll(() => {
+  if (mounted) spawnSync('umount', [full]);
+});
+
+describe.runIf(mounted)('disk full: real stages with TMPDIR on a 4 MiB tmpfs', () => {
+  const store = join(dir, 'store');
+  const inputs = join(dir, 'inputs');
+  mkdirSync(store);
+  mkdirSync(inputs);
+  const worker = (args: string[], tmp = full) => spawnSync(process.execPath, [join(ROOT, 'bin/cng-worker.js'), ...args], { cwd: ROOT, env: { ...process.env, TMPDIR: tmp }, encoding: 'utf8' });
+  const listStore = () => readdirSync(store, { recursive: true }).map(String).sort();
+  /** The stage failed with exactly the one disk-full line last, wrote nothing and left no scratch. */
+  function expectFull(stage: string, r: ReturnType<typeof worker>, before: string[]) {
+    expect(r.status, r.stderr).toBe(1);
+    const lines = r.stderr.trimEnd().split('\n');
+    expect(lines.at(-1)).toMatch(new RegExp(`^cng-worker ${stage}: no space left in ${full} \\(needed ~[\\d.]+ [KMG]?i?B, have [\\d.]+ [KMG]?i?B\\)$`));
+    expect(lines.filter((l) => /no space/i.test(l))).toHaveLength(1);
+    expect(listStore()).toEqual(before);
+    expect(readdirSync(full).filter((f) => f.startsWith('cng-'))).toEqual([]);
+  }
+
+  // 3,000 circles of 40 vertices (4.8 MB of GeoJSON)
+  const geojson = join(inputs, 'circles.geojson');
+  const features = Array.from({ length: 3000 }, (_, i) => {
+    const x = -120 + (i % 60) * 0.1, y = 35 + Math.floor(i / 60) * 0.1;
+    const ring = Array.from({ length: 41 }, (_, k) => [x + 0.04 * Math.cos((2 * Math.PI * (k % 40)) / 40), y + 0.04 * Math.sin((2 * Math.PI * (k % 40)) / 40)]);
+    return { type: 'Feature', properties: { name: `feature ${i}`, n: i }, geometry: { type: 'Polygon', coordinates: [ring] } };
+  });
+  writeFileSync(geojson, JSON.stringify({ type: 'FeatureCollection', features }));
+
+  it('convert', () => {
+    const before = listStore();
+    const r = worker(['convert', '--source', geojson, '--layer', 'circles', '--out', join(store, 'circles.parquet'), '--plan', join(store, 'plan.json'), '--resolution', '9', '--units', '1']);
+    expectFull('convert', r, before);
+  });
+
+  it('hex', () => {
+    const parquet = join(inputs, 'circles.parquet');
+    const plan = join(inputs, 'plan.json');
+    expect(worker(['convert', '--source', geojson, '--layer', 'circles', '--out', parquet, '--plan', plan, '--resolution', '9', '--units', '1'], tmpdir()).status).toBe(0);
+    const before = listStore();
+    const r = worker(['hex', '--input', parquet, '--plan', plan, '--chunks', join(store, 'chunks'), '--resolution', '9', '--index', '0']);
+    expectFull('hex', r, before);
+  }, 240_000);
+
+  it('cog', () => {
+    const src = writeRaster(join(inputs, 'noise.tif'), { width: 1500, height: 1500, geoTransform: [-100, 0.001, 0, 40, 0, -0.001], value: (x, y) => Math.sin(x * 12.9898 + y * 78.233) * 43758.5453 % 1 });
+    const before = listStore();
+    const r = worker(['cog', '--source', src, '--out', join(store, 'noise.tif'), '--info', join(store, 'noise.json'), '--value-kind', 'continuous']);
+    expectFull('cog', r, before);
+  });
+
+  it('raster-hex', () => {
+    const cog = join(inputs, 'noise-cog.tif');
+    const info = join(inputs, 'noise-cog.json');
+    expect(worker(['cog', '--source', join(inputs, 'noise.tif'), '--out', cog, '--info', info, '--value-kind', 'continuous'], tmpdir()).status).toBe(0);
+    const unit = baseCells().indexOf(h3.latLngToCell(39.25, -99.25, 0));
+    const before = listStore();
+    const r = worker(['raster-hex', '--input', cog, '--info', info, '--out', join(store, 'hex'), '--stats', join(store, 'stats'), '--value-kind', 'continuous', '--resolution', '9', '--index', String(unit)]);
+    expectFull('raster-hex', r, before);
+  }, 240_000);
 });

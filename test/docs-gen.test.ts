@@ -4,13 +4,14 @@
  * and four lookup tables, synthesized from the PAD-US dataset file (with its prose) and run by the
  * local runner — convert, hex, repartition, pmtiles, table, then the docs and sync stages.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { checkDatasetDocs, docsCommand, docsInputFor } from '../cli/manifests/docs.ts';
+import { sqlCommand } from '../cli/local/sql.ts';
 import { datasetStages, runStages, type StageResult } from '../cli/local/runner.ts';
 import { writePadusSample } from '../cli/local/padus-sample/writer.ts';
 import { synthesize, type DatasetSpec, type DocsInput } from '../constructs/index.ts';
@@ -20,7 +21,7 @@ import { checkProse, schemaSnapshot, type SchemaSnapshot } from '../worker/publi
 import { gatherFacts } from '../worker/publish/docs/facts.ts';
 import { generateDocs } from '../worker/publish/docs/stage.ts';
 import { DirStore, S3Store } from '../worker/io/storage.ts';
-import { ROOT, runCaptured, STAC_COLLECTION_SCHEMA, stacProblems, stacValidate } from './helpers.ts';
+import { MIRRORED, ROOT, runCaptured, words, STAC_COLLECTION_SCHEMA, stacProblems, stacValidate } from './helpers.ts';
 
 const TABLES = ['Public_Access', 'GAP_Status', 'Category', 'Designation_Type'];
 /** PAD-US with two layers and four tables (sized for the sample), its prose and mirror unchanged. */
@@ -39,6 +40,7 @@ const file = (bucket: string, key: string) => join(store, bucket, key);
 const json = (bucket: string, key: string) => JSON.parse(readFileSync(file(bucket, key), 'utf8'));
 
 const cngDocs = (args: string[]) => runCaptured(docsCommand, args);
+const cngSql = (args: string[]) => runCaptured(sqlCommand, args);
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cng-docs-test-'));
@@ -48,13 +50,13 @@ beforeAll(async () => {
   (progress as unknown as PassThrough).resume();
   results = await runStages({
     dataset: 'padus-4-1',
-    stages: datasetStages(synthesize([spec]).manifests, 'padus-4-1'),
+    stages: datasetStages(synthesize([spec], MIRRORED).manifests, 'padus-4-1'),
     storeDir: store,
     stateDir: join(dir, 'runs'),
     jobs: 2,
     out: progress,
   });
-  input = docsInputFor(spec);
+  input = docsInputFor(spec, MIRRORED);
   db = await (await DuckDBInstance.create(':memory:')).connect();
 }, 600_000);
 
@@ -175,7 +177,7 @@ describe('facts over S3 (sparse footer reads) equal facts over the directory sto
     const local = new DirStore(store);
     for (const o of await local.list('public-padus', 'padus-4-1/'))
       if (!o.key.includes('/_work/')) await remote.put(bucket, o.key, readFileSync(file('public-padus', o.key)));
-    const s3Input = docsInputFor({ ...spec, bucket });
+    const s3Input = docsInputFor({ ...spec, bucket }, MIRRORED);
     const a = await gatherFacts(input, local, { samples: true });
     const b = await gatherFacts(s3Input, remote, { samples: true });
     expect(b.facts.missing).toEqual([]);
@@ -301,21 +303,43 @@ describe('docs/reading-products.md', () => {
   // Raster blocks (`<!-- docs-test: raster -->`) run in test/raster-pipeline.test.ts, over raster products.
   const blocks = [...md.matchAll(/(<!-- docs-test: (?:skip \(([^)]*)\)|raster) -->\n)?```sql\n([\s\S]*?)```/g)].filter((b) => !b[1]?.includes('docs-test: raster'));
 
-  it('every sql block runs against the fixture products (s3://public-padus/ → the directory store)', async () => {
+  /** A query through `cng sql padus-4-1` over the fixture run (its s3:// literals read the directory store), as JSON rows. */
+  const viaCngSql = async (sql: string) => {
+    const r = await cngSql(['padus-4-1', '--data-dir', dir, '--format', 'json', sql]);
+    expect(r.code, `${sql}\n${r.stderr}`).toBe(0);
+    return JSON.parse(r.stdout) as Record<string, unknown>[];
+  };
+
+  it('every sql block runs unchanged through cng sql against the fixture products', async () => {
     const run = blocks.filter((b) => !b[1]);
     expect(run.length).toBeGreaterThanOrEqual(8);
     for (const [, , , sql] of run) {
-      const local = sql.replaceAll('s3://public-padus/', `${store}/public-padus/`);
-      expect(local, 'the examples read the PAD-US products').not.toBe(sql);
-      await expect(db.runAndReadAll(local).then((r) => r.getRows()), sql).resolves.toBeDefined();
+      expect(sql, 'the examples read the PAD-US products').toContain('s3://public-padus/');
+      expect(Array.isArray(await viaCngSql(sql)), sql).toBe(true);
     }
   });
 
   it('the GAP status example counts cells per status joined to its lookup table', async () => {
     const sql = blocks.map((b) => b[3]).find((s) => s.includes('GAP_Status.parquet'))!;
-    const rows = (await db.runAndReadAll(sql.replaceAll('s3://public-padus/', `${store}/public-padus/`))).getRowObjects();
+    const rows = await viaCngSql(sql);
     expect(rows.length).toBeGreaterThan(0);
     expect(rows.every((r) => ['1', '2', '3', '4'].includes(String(r.gap_status)) && Number(r.cells) > 0)).toBe(true);
+    const direct = (await db.runAndReadAll(sql.replaceAll('s3://public-padus/', `${store}/public-padus/`))).getRowObjectsJson();
+    expect(rows.map((r) => [r.gap_status, r.cells])).toEqual(direct.map((r) => [r.gap_status, Number(r.cells)]));
+  });
+
+  it('the types the attribute-types table gives are the published ones', async () => {
+    const md2 = md.slice(md.indexOf('### Attribute types'), md.indexOf('### Features (GeoParquet)'));
+    const described = await viaCngSql('DESCRIBE fee');
+    const hex = await viaCngSql('DESCRIBE fee_hex');
+    const typeOf = new Map([...described, ...hex].map((r) => [String(r.column_name), String(r.column_type).replaceAll('"', '')]));
+    let n = 0;
+    for (const [, cols, type] of md2.matchAll(/^\| (`[^|]+`) \| ([^|]+?) \|/gm))
+      for (const [, col] of cols.matchAll(/`([^`]+)`/g)) {
+        n++;
+        expect(typeOf.get(col), col).toBe(type.replace(' (WKB)', ''));
+      }
+    expect(n).toBeGreaterThanOrEqual(10);
   });
 
   it('skips only network setup blocks, and says why', () => {
@@ -327,6 +351,84 @@ describe('docs/reading-products.md', () => {
     }
   });
 });
+
+describe('cng sql', () => {
+  const md = readFileSync(join(ROOT, 'docs/reading-products.md'), 'utf8');
+
+  it('lists a dataset\'s views over the local run and names the products not found', async () => {
+    const r = await cngSql(['padus-4-1', '--data-dir', dir]);
+    expect(r.code, r.stderr).toBe(0);
+    const views = r.stdout.split('\n').slice(2).filter(Boolean).map((l) => l.split(/\s+/).slice(0, 2).join(' '));
+    expect(views.sort()).toEqual(
+      ['fee parquet', 'fee_hex hex', 'fee_manifest manifest', 'marine parquet', 'marine_hex hex', 'marine_manifest manifest', ...TABLES.map((t) => `${t} parquet`)].sort(),
+    );
+    expect(r.stderr).toMatch(/^cng sql: not in .*\/store \(no view\): easement, easement_hex, easement_manifest, .*combined_manifest, IUCN_Category, .*State_Name$/m);
+  });
+
+  it('runs the manual\'s cng sql command lines against the fixture run', async () => {
+    const lines = [...md.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((b) => b[1].split('\n')).map((l) => l.replace(/\s+#.*$/, '').trim()).filter((l) => l.startsWith('npx cng sql '));
+    expect(lines.length).toBeGreaterThanOrEqual(5);
+    for (const line of lines) {
+      const [target, ...rest] = words(line).slice(3);
+      const args = target.startsWith('data/') ? [join(dir, target.slice('data/'.length)), ...rest] : [target, '--data-dir', dir, ...rest];
+      const r = await cngSql(args);
+      expect(r.code, `${line}\n${r.stderr}`).toBe(0);
+      expect(r.stdout.trim().split('\n').length, line).toBeGreaterThanOrEqual(2);
+    }
+  });
+
+  it('views read the same rows as the files, with h0 typed UBIGINT; a directory gives the same views', async () => {
+    const hexGlob = `${store}/public-padus/padus-4-1/fee/hex/**/*.parquet`;
+    const [[rows, cells]] = (await db.runAndReadAll(`SELECT count(*), count(DISTINCT h10) FROM read_parquet('${hexGlob}')`)).getRows();
+    const q = 'SELECT count(*) AS n, count(DISTINCT h10) AS cells, any_value(typeof(h0)) AS h0_type FROM fee_hex';
+    const expected = [{ n: Number(rows), cells: Number(cells), h0_type: 'UBIGINT' }];
+    expect(await viaSql(['padus-4-1', '--data-dir', dir, '--format', 'json', q])).toEqual(expected);
+    expect(await viaSql([join(store, 'public-padus/padus-4-1'), '--format', 'json', q])).toEqual(expected);
+  });
+
+  it('prints an aligned table with types, CSV, or reads --file', async () => {
+    const q = "SELECT Code, Dom FROM GAP_Status WHERE Code IN ('1', '2') ORDER BY Code";
+    const t = await cngSql(['padus-4-1', '--data-dir', dir, q]);
+    const lines = t.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^Code\s+Dom$/);
+    expect(lines[1]).toMatch(/^-+\s+-+$/);
+    expect(lines[2]).toMatch(/^VARCHAR\s+VARCHAR$/);
+    expect(lines[3]).toMatch(/^1\s+\S/);
+    expect(lines.at(-1)).toBe('(2 rows)');
+    const file = join(dir, 'q.sql');
+    writeFileSync(file, `-- a comment\n${q};\n`);
+    const csv = await cngSql(['padus-4-1', '--data-dir', dir, '--file', file, '--format', 'csv']);
+    expect(csv.code, csv.stderr).toBe(0);
+    const [header, ...body] = csv.stdout.trimEnd().split('\n');
+    expect(header).toBe('Code,Dom');
+    expect(body.map((l) => l.split(',')[0])).toEqual(['1', '2']);
+    const limited = await cngSql(['padus-4-1', '--data-dir', dir, '--max-rows', '1', q]);
+    expect(limited.stdout).toContain('(1 more row: --max-rows, or --format csv for all)');
+  });
+
+  it('exit status 1 with DuckDB\'s message (and why, for spatial functions), 2 for usage errors', async () => {
+    const bad = await cngSql(['padus-4-1', '--data-dir', dir, 'SELECT nope FROM fee']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^cng sql: Binder Error: .*nope/m);
+    const spatial = await cngSql(['padus-4-1', '--data-dir', dir, 'SELECT ST_Area(geometry) FROM fee']);
+    expect(spatial.code).toBe(1);
+    expect(spatial.stderr).toMatch(/spatial extension[\s\S]*not available offline/);
+    const empty = await cngSql(['padus-4-1', '--data-dir', join(dir, 'nothing-here'), 'SELECT 1']);
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toMatch(/no products found for 'padus-4-1'/);
+    expect((await cngSql([])).code).toBe(2);
+    expect((await cngSql(['padus-4-1', 'SELECT 1', '--file', 'x.sql'])).code).toBe(2);
+    expect((await cngSql(['padus-4-1', 'SELECT 1', '--format', 'xml'])).code).toBe(2);
+    expect((await cngSql(['padus-4-1', 'SELECT', '1'])).code).toBe(2);
+  });
+});
+
+/** JSON rows of `cng sql … --format json`. */
+async function viaSql(args: string[]): Promise<Record<string, unknown>[]> {
+  const r = await cngSql(args);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout);
+}
 
 /** The last log lines of the stages that did not finish, for the failure message. */
 function failureLogs(failed: StageResult[]): string {

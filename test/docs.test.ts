@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { commands } from '../cli/cng.ts';
 import { parseCommandArgs } from '../worker/core/command.ts';
 import { workerStages } from '../worker/main.ts';
-import { ROOT } from './helpers.ts';
+import { ROOT, words } from './helpers.ts';
 
 /** Markdown files of the manual, the README and the other top-level docs. */
 function markdownFiles(): string[] {
@@ -23,10 +23,6 @@ function commandLines(md: string): string[] {
   return out;
 }
 
-/** Splits like a shell would for these simple lines (quotes kept together). */
-function words(line: string): string[] {
-  return [...line.matchAll(/'[^']*'|"[^"]*"|\S+/g)].map((m) => m[0].replace(/^['"]|['"]$/g, ''));
-}
 
 function parseCng(line: string): void {
   const w = words(line).filter((x, i) => !(i === 0 && x === 'npx'));

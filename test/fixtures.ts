@@ -1,8 +1,9 @@
 /**
  * Small, fast test inputs written with gdal-async (GDAL 3.6's OpenFileGDB driver can write).
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { crc32 } from 'node:zlib';
 import gdal, { type Layer } from 'gdal-async';
 
 /** PAD-US's own CRS: USA Contiguous Albers Equal Area Conic (USGS version). */
@@ -244,4 +245,47 @@ export async function makeSyntheticPolygons(dir: string, count: number): Promise
   out.close();
   src.close();
   return path;
+}
+
+/**
+ * Writes a ZIP archive (stored, no compression) of `files` under their base names, as a zipped
+ * shapefile or GeoPackage is published; GDAL reads it through `/vsizip/`. Returns `zipPath`.
+ */
+export function zipFiles(zipPath: string, files: string[]): string {
+  const locals: Buffer[] = [];
+  const central: Buffer[] = [];
+  let offset = 0;
+  for (const file of files) {
+    const name = Buffer.from(basename(file));
+    const data = readFileSync(file);
+    const crc = crc32(data);
+    const head = Buffer.alloc(30);
+    head.writeUInt32LE(0x04034b50, 0); // local file header: version 10, no flags, stored
+    head.writeUInt16LE(10, 4);
+    head.writeUInt32LE(crc, 14);
+    head.writeUInt32LE(data.length, 18);
+    head.writeUInt32LE(data.length, 22);
+    head.writeUInt16LE(name.length, 26);
+    const dir = Buffer.alloc(46);
+    dir.writeUInt32LE(0x02014b50, 0); // central directory entry
+    dir.writeUInt16LE(20, 4);
+    dir.writeUInt16LE(10, 6);
+    dir.writeUInt32LE(crc, 16);
+    dir.writeUInt32LE(data.length, 20);
+    dir.writeUInt32LE(data.length, 24);
+    dir.writeUInt16LE(name.length, 28);
+    dir.writeUInt32LE(offset, 42);
+    locals.push(head, name, data);
+    central.push(dir, name);
+    offset += head.length + name.length + data.length;
+  }
+  const size = central.reduce((n, b) => n + b.length, 0);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0); // end of central directory
+  end.writeUInt16LE(files.length, 8);
+  end.writeUInt16LE(files.length, 10);
+  end.writeUInt32LE(size, 12);
+  end.writeUInt32LE(offset, 16);
+  writeFileSync(zipPath, Buffer.concat([...locals, ...central, end]));
+  return zipPath;
 }

@@ -3,15 +3,22 @@ import { cpSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { DuckDBInstance } from '@duckdb/node-api';
 import Ajv from 'ajv';
 import addFormats from 'ajv-formats';
 import { vi } from 'vitest';
-import type { DatasetSpec } from '../constructs/index.ts';
+import { ClusterProfile, type DatasetSpec } from '../constructs/index.ts';
+import { WORKER_IMAGE_SOURCES } from '../constructs/worker-image.ts';
 import { runCommand, type Command } from '../worker/core/command.ts';
 import { Storage } from '../worker/io/storage.ts';
 import type { ProvidedS3 } from './global-setup.ts';
 
 export const ROOT = resolve(import.meta.dirname, '..');
+
+/** Splits a documented command line like a shell would for these simple lines (quotes kept together, then removed). */
+export function words(line: string): string[] {
+  return [...line.matchAll(/'[^']*'|"[^"]*"|\S+/g)].map((m) => m[0].replace(/^['"]|['"]$/g, ''));
+}
 
 /** Runs the real CLI (`node bin/cng.js ...`) and returns exit code and output. */
 export function cng(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
@@ -24,10 +31,13 @@ export function cng(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEn
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** A copy of the repository's sources (node_modules linked) that a test may edit freely. */
+/**
+ * A copy of the repository's sources (node_modules linked) that a test may edit freely; with the
+ * worker image's files, so its Jobs name the same image as the repository's.
+ */
 export function repoCopy(): string {
   const dir = mkdtempSync(join(tmpdir(), 'cng-repo-'));
-  for (const p of ['package.json', 'bin', 'cli', 'constructs', 'datasets', 'worker', 'main.ts', 'dist'])
+  for (const p of new Set(['bin', 'cli', 'constructs', 'datasets', 'main.ts', 'dist', ...WORKER_IMAGE_SOURCES.map((s) => s.replace(/\/$/, ''))]))
     cpSync(join(ROOT, p), join(dir, p), { recursive: true });
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
   return dir;
@@ -36,6 +46,9 @@ export function repoCopy(): string {
 export function git(cwd: string, ...args: string[]): string {
   return execFileSync('git', ['-c', 'user.email=test@example.org', '-c', 'user.name=test', ...args], { cwd, encoding: 'utf8' });
 }
+
+/** NRP once the mirror (source.coop) secret exists and is declared: datasets with a mirror get their sync stage. */
+export const MIRRORED = ClusterProfile.NRP.withSecret({ name: 'source-coop', keys: ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] });
 
 /** A small two-layer, one-table dataset for construct tests. */
 export function smallSpec(over: Partial<DatasetSpec> = {}): DatasetSpec {
@@ -125,3 +138,15 @@ export function stacProblems(stac: { stac_extensions: string[] }): string[] {
     return r.ok ? [] : [`${id}: ${r.errors}`];
   });
 }
+
+/** Rows of every Parquet file under a directory, as sorted JSON lines (order-independent). */
+export async function parquetRows(glob: string): Promise<string[]> {
+  const c = await (await DuckDBInstance.create(':memory:')).connect();
+  const r = await c.runAndReadAll(`SELECT * EXCLUDE (geometry) FROM read_parquet('${glob}', union_by_name=true, hive_partitioning=true)`).catch(async () =>
+    c.runAndReadAll(`SELECT * FROM read_parquet('${glob}', union_by_name=true, hive_partitioning=true)`),
+  );
+  const rows = r.getRowObjectsJson().map((o) => JSON.stringify(o));
+  c.closeSync();
+  return rows.sort();
+}
+

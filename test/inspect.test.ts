@@ -1,13 +1,14 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import gdal from 'gdal-async';
 import { inspectSource, type SourceInfo } from '../cli/local/inspect.ts';
-import { configureGdalS3, geometryTypeName, toGdalPath } from '../worker/io/gdal.ts';
-import { makePadusLikeGdb } from './fixtures.ts';
+import { configureGdalS3, geometryTypeName, isGdalName, toGdalPath } from '../worker/io/gdal.ts';
+import { makePadusLikeGdb, makeVectorDataset, zipFiles } from './fixtures.ts';
+import { cng } from './helpers.ts';
 import { writeRaster } from './raster-fixtures.ts';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -225,4 +226,71 @@ describe('cng inspect on rasters', () => {
     expect(code).toBe(2);
     expect(stderr).toMatch(/--layer applies to vector sources/);
   });
+});
+
+describe('GDAL names pass through (zip archives, subdatasets)', () => {
+  let shpZip: string;
+  let gpkgZip: string;
+  let gpkg: string;
+  let nc: string;
+  beforeAll(async () => {
+    const src = mkdtempSync(join(dir, 'names-'));
+    const square = (i: number) => `MULTIPOLYGON(((${i} 0,${i + 0.5} 0,${i + 0.5} 0.5,${i} 0.5,${i} 0)))`;
+    const parks = { name: 'parks', fields: [['n', gdal.OFTInteger]] as [string, string][], rows: [0, 1, 2].map((i) => ({ n: i, wkt: square(i) })) };
+    await makeVectorDataset(join(src, 'parks.shp'), 'ESRI Shapefile', [{ ...parks, name: 'parks' }]);
+    shpZip = zipFiles(join(src, 'parks-shp.zip'), ['shp', 'shx', 'dbf', 'prj'].map((e) => join(src, `parks.${e}`)));
+    gpkg = await makeVectorDataset(join(src, 'parks.gpkg'), 'GPKG', [parks, { ...parks, name: 'other', rows: parks.rows.slice(0, 1) }]);
+    gpkgZip = zipFiles(join(src, 'parks-gpkg.zip'), [gpkg]);
+    nc = writeRaster(join(src, 'grid.nc'), { driver: 'netCDF', width: 20, height: 10, geoTransform: [-10, 0.5, 0, 5, 0, -0.5], value: (x, y) => x + 20 * y });
+  });
+
+  it('isGdalName and toGdalPath keep /vsi paths and DRIVER: names; a directory store stands for /vsis3/ inside them', () => {
+    for (const n of ['/vsizip/a.zip/b.shp', '/vsicurl/https://x/y.tif', 'NETCDF:"f.nc":tas', 'GPKG:f.gpkg:t', 'HDF5:"f.h5"://g/v']) {
+      expect(isGdalName(n), n).toBe(true);
+      expect(toGdalPath(n, {}), n).toBe(n);
+    }
+    for (const p of ['parks.shp', '/data/x.gpkg', 'C:/x.shp', 'data:1']) expect(isGdalName(p), p).toBe(false);
+    expect(toGdalPath('/vsizip//vsis3/public-x/raw/p.zip/p.shp', { CNG_STORAGE_DIR: '/tmp/store/' })).toBe('/vsizip//tmp/store/public-x/raw/p.zip/p.shp');
+  });
+
+  it('cng inspect reads a zipped shapefile and GeoPackage, a GPKG: name and a NETCDF: subdataset', async () => {
+    for (const source of [`/vsizip/${shpZip}/parks.shp`, `/vsizip/${gpkgZip}/parks.gpkg`, `GPKG:${gpkg}:parks`]) {
+      const r = await cngInspect(source, '--json');
+      expect(r.code, `${source}: ${r.stderr}`).toBe(0);
+      expect(JSON.parse(r.stdout).layers.find((l: any) => l.name === 'parks'), source).toMatchObject({ featureCount: 3 });
+    }
+    const r = await cngInspect(`NETCDF:"${nc}":Band1`, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ width: 20, height: 10 });
+    const missing = await cngInspect(`GPKG:${join(dir, 'nope.gpkg')}:parks`);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/cannot open 'GPKG:.*nope\.gpkg:parks'/);
+  });
+
+  it('the worker converts a GPKG: name, and in a directory store a zip under /vsis3/', () => {
+    const out = mkdtempSync(join(dir, 'worker-'));
+    const convert = (source: string, name: string, env: NodeJS.ProcessEnv = {}) =>
+      spawnSync(process.execPath, [join(repo, 'bin/cng-worker.js'), 'convert', '--source', source, '--layer', 'parks', '--out', join(out, `${name}.parquet`), '--plan', join(out, `${name}.json`), '--resolution', '6', '--units', '1'], {
+        env: { ...process.env, ...env },
+        encoding: 'utf8',
+      });
+    const a = convert(`GPKG:${gpkg}:parks`, 'a');
+    expect(a.status, a.stderr).toBe(0);
+    mkdirSync(join(out, 'store/public-x/raw'), { recursive: true });
+    copyFileSync(shpZip, join(out, 'store/public-x/raw/parks.zip'));
+    const b = convert('/vsizip//vsis3/public-x/raw/parks.zip/parks.shp', 'b', { CNG_STORAGE_DIR: join(out, 'store') });
+    expect(b.status, b.stderr).toBe(0);
+    for (const name of ['a', 'b']) expect(JSON.parse(readFileSync(join(out, `${name}.json`), 'utf8')).features, name).toBe(3);
+  }, 60_000);
+
+  it('cng local runs a zipped shapefile and a NETCDF: subdataset end to end', () => {
+    const out = mkdtempSync(join(dir, 'local-'));
+    const v = cng(['local', `/vsizip/${shpZip}/parks.shp`, '--out', join(out, 'v'), '--resolution', '6', '--parents', '5', '--jobs', '2']);
+    expect(v.code, v.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(out, 'v/parks/manifest.json'), 'utf8'))).toMatchObject({ features: 3, features_hexed: 3 });
+    const r = cng(['local', `NETCDF:"${nc}":Band1`, '--out', join(out, 'r'), '--resolution', '4', '--jobs', '2']);
+    expect(r.code, r.stderr).toBe(0);
+    const name = readdirSync(join(out, 'r')).find((f) => f.endsWith('.tif'))!;
+    expect(JSON.parse(readFileSync(join(out, 'r', name.replace(/\.tif$/, ''), 'manifest.json'), 'utf8')).cells).toBeGreaterThan(0);
+  }, 300_000);
 });

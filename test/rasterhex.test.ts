@@ -115,12 +115,17 @@ function positions(f: RasterFixture, _k: number) {
 
 interface Expect {
   w: number; // valid area, m²
+  t: number; // area of all samples, valid or not, m²
+  edge: boolean; // a sample from a pixel on the raster's outer edge (not a 360° wrap or a pole)
   v: number[]; // per band: Σ area·value (continuous) or Σ share·value (count)
   wb: number[]; // per band valid area
   classes: Map<number, number>;
 }
 
-/** Brute force: every k×k sub-sample of every valid pixel → h3-js latLngToCell → sums per cell. */
+/**
+ * Brute force: every k×k sub-sample of every pixel → h3-js latLngToCell → sums per cell (the
+ * valid ones' values and area, every sample's area and whether the cell touches the raster's edge).
+ */
 function bruteForce(c: Case, k: number): Map<string, Expect> {
   const f = c.fixture;
   const bands = f.bands ?? 1;
@@ -137,11 +142,17 @@ function bruteForce(c: Case, k: number): Map<string, Expect> {
     };
     return (tri(v[0], v[1], v[2]) + tri(v[0], v[2], v[3])) * R * R;
   };
+  const [, gdx, , gy0, , gdy] = f.geoTransform;
+  const wraps = pos.lonlat && f.width * Math.abs(gdx) >= 360;
+  const onEdge = (x: number, y: number) =>
+    (!wraps && (x === 0 || x === f.width - 1)) ||
+    (y === 0 && !(pos.lonlat && Math.abs(gy0) >= 90)) ||
+    (y === f.height - 1 && !(pos.lonlat && Math.abs(gy0 + f.height * gdy) >= 90));
   for (let y = 0; y < f.height; y++)
     for (let x = 0; x < f.width; x++) {
       const vals = Array.from({ length: bands }, (_, b) => round(f.value(x, y, b + 1)));
       const ok = vals.map((v) => !Number.isNaN(v) && v !== (f.nodata === undefined ? undefined : round(f.nodata)));
-      if (!ok.some(Boolean)) continue;
+      const valid = ok.some(Boolean);
       let pixArea = 0;
       if (!pos.lonlat) {
         const corners = [pos.at(x, y), pos.at(x + 1, y), pos.at(x + 1, y + 1), pos.at(x, y + 1)] as [number, number][];
@@ -165,7 +176,10 @@ function bruteForce(c: Case, k: number): Map<string, Expect> {
           }
           const cell = h3.latLngToCell(p[0], p[1], c.res);
           let e = out.get(cell);
-          if (!e) out.set(cell, (e = { w: 0, v: new Array(bands).fill(0), wb: new Array(bands).fill(0), classes: new Map() }));
+          if (!e) out.set(cell, (e = { w: 0, t: 0, edge: false, v: new Array(bands).fill(0), wb: new Array(bands).fill(0), classes: new Map() }));
+          e.t += area;
+          e.edge ||= onEdge(x, y);
+          if (!valid) continue;
           e.w += area;
           vals.forEach((v, i) => {
             if (!ok[i]) return;
@@ -175,7 +189,13 @@ function bruteForce(c: Case, k: number): Map<string, Expect> {
           if (c.kind === 'categorical') e.classes.set(vals[0], (e.classes.get(vals[0]) ?? 0) + area);
         }
     }
+  for (const [cell, e] of out) if (e.w === 0) out.delete(cell);
   return out;
+}
+
+/** Coverage as documented: w ÷ t inside the raster, min(w ÷ cell area, w ÷ t) for cells on its edge. */
+function expectedCoverage(cell: string, e: Expect): number {
+  return Math.min(1, e.edge ? Math.min(e.w / h3.cellArea(cell, 'm2'), e.w / e.t) : e.w / e.t);
 }
 
 /** Every row of the hex output (all partitions), cells as h3 strings; `_partition` = the h0 directory. */
@@ -208,7 +228,7 @@ function compare(c: Case, rows: Record<string, unknown>[], exp: Map<string, Expe
   expect([...got.keys()].sort()).toEqual([...exp.keys()].sort());
   for (const [cell, e] of exp) {
     const r = got.get(cell)!;
-    expect(close(r.coverage as number, Math.min(1, e.w / h3.cellArea(cell, 'm2')), rel), `coverage of ${cell}`).toBe(true);
+    expect(close(r.coverage as number, expectedCoverage(cell, e), rel), `coverage of ${cell}: ${r.coverage} vs ${expectedCoverage(cell, e)}`).toBe(true);
     if (c.kind === 'categorical') {
       const total = [...e.classes.values()].reduce((a, b) => a + b, 0);
       const best = [...e.classes.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0];
@@ -289,6 +309,48 @@ describe('raster-hex against an independent per-pixel computation (lon/lat)', ()
     expect(m.classes).toEqual(classes);
     expect(m.valueRange).toBeUndefined();
   });
+});
+
+describe('raster-hex coverage: exact for fully covered cells, unbiased overall', () => {
+  /** Σ R²·Δλ·|Δ sin φ| over the fixture's valid pixels (lon/lat): the valid-pixel area, m². */
+  const validArea = (f: RasterFixture, valid: (x: number, y: number) => boolean) => {
+    const [, dx, , y0, , dy] = f.geoTransform;
+    let a = 0;
+    for (let y = 0; y < f.height; y++) {
+      const band = Math.abs(Math.sin((y0 + y * dy) * D) - Math.sin((y0 + (y + 1) * dy) * D));
+      for (let x = 0; x < f.width; x++) if (valid(x, y)) a += R * R * Math.abs(dx) * D * band;
+    }
+    return a;
+  };
+  /** Whether a cell lies inside the fixture's extent with a pixel to spare (its boundary vertices). */
+  const inside = (f: RasterFixture, cell: string) => {
+    const [x0, dx, , y0, , dy] = f.geoTransform;
+    return h3.cellToBoundary(cell).every(([lat, lng]) => lng > x0 + dx && lng < x0 + (f.width - 1) * dx && lat < y0 + dy && lat > y0 + (f.height - 1) * dy);
+  };
+  const cases: { name: string; res: number; step: number; deg: number; hole: boolean; k: number }[] = [
+    { name: 'cov-full-r7', res: 7, step: 0.005, deg: 1.5, hole: false, k: 1 }, // ~20 samples a cell
+    { name: 'cov-holes-r5', res: 5, step: 0.05, deg: 5, hole: true, k: 2 }, // pixels ≈ cells: 2×2 samples a pixel
+  ];
+  for (const t of cases)
+    it(`${t.name}: interior cells of valid pixels have coverage 1; Σ coverage × cell area = the valid-pixel area (±0.1%)`, async () => {
+      const n = Math.round(t.deg / t.step);
+      const valid = (x: number, y: number) => !t.hole || !(hole((x * 80) / n, (y * 60) / n) && (x + y) % 3 !== 0);
+      const fixture: RasterFixture = { width: n, height: n, geoTransform: [-100, t.step, 0, 41, 0, -t.step], nodata: -9999, value: (x, y) => (valid(x, y) ? smooth(x, y) : -9999) };
+      const c: Case = { name: t.name, kind: 'continuous', res: t.res, fixture };
+      const r = await run(c, unitsNear(fixture));
+      expect(r.k).toBe(t.k);
+      const rows = await readBack(join(r.dir, 'hex'));
+      const col = `h${t.res}`;
+      const sum = rows.reduce((a, x) => a + (x.coverage as number) * h3.cellArea(x[col] as string, 'm2'), 0);
+      const want = validArea(fixture, valid);
+      expect(Math.abs(sum / want - 1), `Σ coverage × area ${sum} vs ${want}`).toBeLessThan(0.001);
+      if (!t.hole) {
+        const interior = rows.filter((x) => inside(fixture, x[col] as string));
+        expect(interior.length).toBeGreaterThan(rows.length / 2);
+        for (const x of interior) expect(x.coverage, `coverage of ${x[col]}`).toBe(1);
+      }
+      expect(Math.max(...rows.map((x) => x.coverage as number))).toBeLessThanOrEqual(1);
+    });
 });
 
 describe('raster-hex spilling partial sums', () => {

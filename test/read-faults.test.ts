@@ -1,7 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll, inject } from 'vitest';
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, truncateSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommandError } from '../worker/core/errors.ts';
@@ -12,6 +11,7 @@ import { useIndependentCounts } from '../cli/local/layer-counts.ts';
 import type { RunStage } from '../cli/local/runner.ts';
 import { ROOT, s3TestBucket } from './helpers.ts';
 import { makePadusLikeGdb } from './fixtures.ts';
+import { type FaultProxy, startFaultProxy } from './fault-proxy.ts';
 
 /**
  * Issue 16, items 1 and 9: a source read that fails never publishes an empty or partial layer.
@@ -41,6 +41,9 @@ function worker(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: 
 
 const lastLine = (s: string) => s.trim().split('\n').pop()!;
 
+/** The fix every failed read ends with (UNREADABLE_FIX), as a regular expression. */
+const FIX = String.raw`; the source is damaged or cut short, or a network read failed: check it \(ogrinfo -al -so\), copy it again from its origin if it is cut short, and re-run; nothing was written$`;
+
 describe('a FileGDB layer whose table is cut', () => {
   for (const size of [30, 300]) {
     it(`(${size} bytes left) fails naming the layer and GDAL's reason, and publishes nothing`, async () => {
@@ -51,7 +54,7 @@ describe('a FileGDB layer whose table is cut', () => {
       const r = await worker(['--source', cut, '--layer', 'PADUS4_1Fee', '--out', `${out}/fee.parquet`, '--plan', `${out}/plan.json`,
         '--resolution', '9', '--units', '2', '--expected-features', '3']);
       expect(r.status).toBe(1);
-      expect(lastLine(r.stderr)).toMatch(new RegExp(`^cng-worker convert: cannot read layer 'PADUS4_1Fee' of '${cut}': Error occurred in .*filegdbtable\\.cpp at line \\d+; nothing was written$`));
+      expect(lastLine(r.stderr)).toMatch(new RegExp(`^cng-worker convert: cannot read layer 'PADUS4_1Fee' of '${cut}': Error occurred in .*filegdbtable\\.cpp at line \\d+${FIX}`));
       expect(existsSync(`${out}/fee.parquet`)).toBe(false);
       expect(existsSync(`${out}/plan.json`)).toBe(false);
     });
@@ -65,7 +68,7 @@ describe('a FileGDB table (non-spatial) whose .gdbtable is cut', () => {
     truncateSync(join(cut, 'a0000000b.gdbtable'), 30); // Public_Access
     const out = join(dir, 'cut-table', 'Public_Access.parquet');
     await expect(tableStage({ source: cut, layer: 'Public_Access', out })).rejects.toThrow(
-      new RegExp(`^cannot read table 'Public_Access' of '${cut}': Error occurred in .*filegdbtable\\.cpp at line \\d+; nothing was written$`));
+      new RegExp(`^cannot read table 'Public_Access' of '${cut}': Error occurred in .*filegdbtable\\.cpp at line \\d+${FIX}`));
     expect(existsSync(out)).toBe(false);
   });
 });
@@ -115,27 +118,11 @@ describe("GDAL's real reason", () => {
  * A loopback proxy in front of the test S3 server that answers 503 to the first GET of each
  * object whose key ends with `suffix` (GDAL's read of the table header).
  */
-async function faultyProxy(target: string, suffix: string): Promise<{ server: Server; endpoint: string; faults: () => number }> {
-  const upstream = new URL(target);
+function faultyProxy(target: string, suffix: string): Promise<FaultProxy> {
   const failed = new Set<string>();
-  const server = createServer((req, res) => {
-    const path = (req.url ?? '').split('?')[0];
-    if (req.method === 'GET' && path.endsWith(suffix) && !failed.has(path)) {
-      failed.add(path);
-      req.resume();
-      res.writeHead(503, { 'content-type': 'application/xml' }).end('<Error><Code>SlowDown</Code></Error>');
-      return;
-    }
-    const forward = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
-    forward.on('error', () => res.destroy());
-    req.pipe(forward);
+  return startFaultProxy(target, {
+    rule: ({ method, path }) => (method === 'GET' && path.endsWith(suffix) && !failed.has(path) && failed.add(path) ? '503' : undefined),
   });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const port = (server.address() as { port: number }).port;
-  return { server, endpoint: `http://127.0.0.1:${port}`, faults: () => failed.size };
 }
 
 describe('an HTTP 503 on the read of the table header (a proxy in front of the test S3 server)', () => {
@@ -151,7 +138,7 @@ describe('an HTTP 503 on the read of the table header (a proxy in front of the t
       ], { ...env, AWS_ENDPOINT_URL_S3: proxy.endpoint, ...extra });
       const retried = await run('retried', {});
       expect(retried.status, retried.stderr).toBe(0);
-      expect(proxy.faults()).toBe(1);
+      expect(proxy.faults['503']).toBe(1);
       expect(retried.stderr).toMatch(/wrote s3:\/\/.*retried\.parquet \(3 rows\)/);
 
       // A second fault (a new proxy) with retries turned off: a failed read, never an empty layer.
@@ -163,14 +150,14 @@ describe('an HTTP 503 on the read of the table header (a proxy in front of the t
         ], { ...env, AWS_ENDPOINT_URL_S3: noRetry.endpoint, GDAL_HTTP_MAX_RETRY: '0' });
         expect(failed.status).toBe(1);
         // Exactly the fault of issue 16: before, GDAL reported 0 features and convert published them.
-        expect(lastLine(failed.stderr)).toMatch(/^cng-worker convert: cannot read layer 'PADUS4_1Fee' of 's3:\/\/.*\/raw\/padus_like\.gdb': Error occurred in .*filegdbtable\.cpp at line \d+; nothing was written$/);
+        expect(lastLine(failed.stderr)).toMatch(new RegExp(String.raw`^cng-worker convert: cannot read layer 'PADUS4_1Fee' of 's3://.*/raw/padus_like\.gdb': Error occurred in .*filegdbtable\.cpp at line \d+${FIX}`));
         expect(await storage.exists(`s3://${bucket}/p/failed.parquet`)).toBe(false);
         expect(await storage.exists(`s3://${bucket}/p/failed.json`)).toBe(false);
       } finally {
-        noRetry.server.close();
+        await noRetry.close();
       }
     } finally {
-      proxy.server.close();
+      await proxy.close();
     }
   });
 });

@@ -4,17 +4,19 @@
  * stage blocks its dependents with a clear message, re-runs resume, and the Swift S3 target gives
  * the same products as the directory store.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseManifests, readDist } from '../constructs/index.ts';
-import { datasetStages } from '../cli/local/runner.ts';
+import { datasetStages, Slots } from '../cli/local/runner.ts';
+import { readPmtilesInfo } from '../cli/preview/products.ts';
 import { Storage } from '../worker/io/storage.ts';
-import { makePadusLikeGdb } from './fixtures.ts';
-import { cng, repoCopy } from './helpers.ts';
+import gdal from 'gdal-async';
+import { makePadusLikeGdb, makeVectorDataset } from './fixtures.ts';
+import { writeRaster } from './raster-fixtures.ts';
+import { cng, parquetRows, repoCopy } from './helpers.ts';
 
 const FIXTURE_SPEC = `import type { DatasetSpec } from '../constructs/index.ts';
 export const fixture: DatasetSpec = {
@@ -35,17 +37,6 @@ export const fixture: DatasetSpec = {
 
 let repo: string;
 let gdb: string;
-
-/** Rows of every Parquet file under a directory, as sorted JSON lines (order-independent). */
-async function parquetRows(glob: string): Promise<string[]> {
-  const c = await (await DuckDBInstance.create(':memory:')).connect();
-  const r = await c.runAndReadAll(`SELECT * EXCLUDE (geometry) FROM read_parquet('${glob}', union_by_name=true, hive_partitioning=true)`).catch(async () =>
-    c.runAndReadAll(`SELECT * FROM read_parquet('${glob}', union_by_name=true, hive_partitioning=true)`),
-  );
-  const rows = r.getRowObjectsJson().map((o) => JSON.stringify(o));
-  c.closeSync();
-  return rows.sort();
-}
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}) {
   return cng(['run', 'fixture', ...args], { cwd: repo, env });
@@ -195,11 +186,60 @@ describe('cng run failures', () => {
     expect(r.stdout).toMatch(/blocked/);
   }, 60_000);
 
+  it('two layers failing at once: both show as failed in the stage lines, the report, the table and the exit status', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cng-runner-2fail-'));
+    const row = { wkt: 'POLYGON((0 0,1 0,1 1,0 1,0 0))', n: 1 };
+    const src = await makeVectorDataset(join(dir, 'nocrs'), 'ESRI Shapefile', [
+      { name: 'first', srs: null, geometryType: gdal.wkbPolygon, fields: [['n', gdal.OFTInteger]], rows: [row] },
+      { name: 'second', srs: null, geometryType: gdal.wkbPolygon, fields: [['n', gdal.OFTInteger]], rows: [row] },
+    ]);
+    const r = cng(['local', src, '--out', join(dir, 'out'), '--jobs', '2']);
+    expect(r.code).toBe(1);
+    for (const layer of ['l1', 'l2']) {
+      expect(r.stderr).toMatch(new RegExp(`^${layer}-convert: FAILED at work unit 0`, 'm'));
+      expect(r.stderr).not.toMatch(new RegExp(`^${layer}-convert: done`, 'm'));
+      expect(r.stderr).toMatch(new RegExp(`cng run: stage ${layer}-convert failed at work unit 0`));
+    }
+    expect(r.stderr.match(/has no coordinate reference system/g)).toHaveLength(2);
+    expect(r.stderr).toMatch(/Not started because of them: .*l1-hex/);
+    // The summary table: both layers' convert column says failed, nothing downstream has a time.
+    for (const name of ['first', 'second']) expect(r.stdout).toMatch(new RegExp(`^${name}\\s.*\\sfailed\\s+blocked\\s+blocked\\s+blocked$`, 'm'));
+  }, 60_000);
+
   it('an unknown dataset names the known ones', () => {
     const r = cng(['run', 'nope'], { cwd: repo });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/no dataset 'nope' in the manifests; known: fixture/);
   });
+});
+
+describe('two cng runs of one dataset and data directory', () => {
+  it('refuses the second while the first goes (exit 3, one line naming it); takes over the lock of a killed run', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'cng-runner-lock-'));
+    cpSync(gdb, join(data, 'store/public-fixture/raw/fixture.gdb'), { recursive: true });
+    const lock = join(data, 'runs/fixture/run.lock');
+    const args = ['run', 'fixture', '--data-dir', data, '--layers', 'marine'];
+    const first = spawn(process.execPath, [join(repo, 'bin/cng.js'), ...args], { cwd: repo, stdio: 'ignore' });
+    const firstDone = new Promise<number | null>((done) => first.on('close', done));
+    while (!existsSync(lock) && first.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+    const owner = JSON.parse(readFileSync(lock, 'utf8'));
+    expect(owner).toEqual({ pid: first.pid, host: hostname(), started: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), command: `cng run ${args.slice(1).join(' ')}` });
+    const second = run(args.slice(2));
+    expect(second.code).toBe(3);
+    expect(second.stderr).toBe(
+      `cng run: another run holds ${lock} (pid ${first.pid} on ${hostname()}, started ${owner.started}: cng run ${args.slice(1).join(' ')}); wait for it to end, or use another data directory; if that process is gone, delete the file\n`,
+    );
+    expect(await firstDone).toBe(0); // undisturbed
+    expect(existsSync(lock)).toBe(false); // released
+
+    const dead = spawnSync('true').pid!;
+    const stale = { pid: dead, host: hostname(), started: '2026-01-01T00:00:00.000Z', command: 'cng run fixture' };
+    writeFileSync(lock, JSON.stringify(stale));
+    const next = run(args.slice(2));
+    expect(next.code, next.stderr).toBe(0);
+    expect(next.stderr.split('\n')[0]).toBe(`cng run: took over the lock of a run that is gone (pid ${dead} on ${hostname()}, started 2026-01-01T00:00:00.000Z: cng run fixture)`);
+    expect(existsSync(lock)).toBe(false);
+  }, 180_000);
 });
 
 describe('cng run against S3 (Swift)', () => {
@@ -242,4 +282,79 @@ describe('cng local', () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/no layer 'Nope' in .*available: PADUS4_1Fee, PADUS4_1Marine, Public_Access/);
   }, 120_000);
+});
+
+describe('the local runner\'s process slots', () => {
+  /** Acquires in order; returns the order in which the acquisitions were granted. */
+  const granted: string[] = [];
+  const take = (slots: Slots, name: string, heavy: boolean) => slots.acquire(heavy).then(() => void granted.push(name));
+  const settle = () => new Promise((r) => setImmediate(r));
+
+  it('keeps a slot for short stages: heavy (tiling, COG) indices use at most all but one', async () => {
+    granted.length = 0;
+    const slots = new Slots(2);
+    void take(slots, 'tiles-a', true);
+    void take(slots, 'tiles-b', true); // waits: the heavy lane (1 of 2 slots) is full
+    void take(slots, 'hex-1', false);
+    await settle();
+    expect(granted).toEqual(['tiles-a', 'hex-1']);
+    expect(slots.inUse).toEqual({ all: 2, heavy: 1 });
+    void take(slots, 'hex-2', false);
+    slots.release(false); // hex-1 done: the short stage waiting goes before the heavy one
+    await settle();
+    expect(granted).toEqual(['tiles-a', 'hex-1', 'hex-2']);
+    slots.release(true); // tiles-a done: tiles-b gets the heavy lane
+    await settle();
+    expect(granted).toEqual(['tiles-a', 'hex-1', 'hex-2', 'tiles-b']);
+    expect(slots.inUse).toEqual({ all: 2, heavy: 1 });
+  });
+
+  it('with one slot, heavy stages still run (one at a time, after the short ones waiting)', async () => {
+    granted.length = 0;
+    const slots = new Slots(1);
+    void take(slots, 'convert', false);
+    void take(slots, 'tiles', true);
+    void take(slots, 'hex', false);
+    await settle();
+    slots.release(false);
+    await settle();
+    slots.release(false);
+    await settle();
+    expect(granted).toEqual(['convert', 'hex', 'tiles']);
+  });
+});
+
+describe('cng local options', () => {
+  it('--min-zoom/--max-zoom set the tiles\' zoom range (the layer spec\'s pmtiles zooms)', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'cng-local-zoom-'));
+    const r = cng(['local', gdb, '--out', out, '--layers', 'PADUS4_1Marine', '--min-zoom', '2', '--max-zoom', '6', '--resolution', '8', '--parents', '7']);
+    expect(r.code, r.stderr).toBe(0);
+    const info = await readPmtilesInfo(join(out, 'padus4-1marine.pmtiles'));
+    expect([info.minzoom, info.maxzoom]).toEqual([2, 6]);
+  }, 120_000);
+
+  it('--nodata makes an undeclared background value no data', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cng-local-nodata-'));
+    // Classes 1 and 2 on the left half, background 0 (declared nowhere) on the right half.
+    const tif = writeRaster(join(dir, 'landcover.tif'), { width: 40, height: 20, type: 'Byte', geoTransform: [-100, 0.05, 0, 40, 0, -0.05], value: (x, y) => (x >= 20 ? 0 : 1 + (y % 2)) });
+    const r = cng(['local', tif, '--out', join(dir, 'out'), '--value-kind', 'categorical', '--nodata', '0', '--resolution', '5', '--jobs', '2']);
+    expect(r.code, r.stderr).toBe(0);
+    const m = JSON.parse(readFileSync(join(dir, 'out/landcover/manifest.json'), 'utf8'));
+    expect(Object.keys(m.classes).sort()).toEqual(['1', '2']);
+    expect(m.nodataShare).toBeCloseTo(0.5, 2);
+  }, 180_000);
+
+  it('refuses zoom and nodata options that do not fit (exit 2)', () => {
+    const cases: [string[], RegExp][] = [
+      [['--max-zoom', '16'], /--max-zoom must be a zoom level 0\.\.15, got '16'/],
+      [['--min-zoom', '9', '--max-zoom', '5'], /--min-zoom 9 is above --max-zoom 5/],
+      [['--min-zoom', '15'], /--min-zoom 15 is above --max-zoom 14 \(the default\)/],
+      [['--nodata', '0'], /--nodata applies to raster sources/],
+    ];
+    for (const [args, message] of cases) {
+      const r = cng(['local', gdb, '--out', join(tmpdir(), 'never-written'), ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(message);
+    }
+  }, 60_000);
 });

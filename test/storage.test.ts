@@ -12,6 +12,7 @@ import { HeadObjectCommand, ListMultipartUploadsCommand, S3Client } from '@aws-s
 import { CommandError } from '../worker/core/errors.ts';
 import { Storage } from '../worker/io/storage.ts';
 import { s3Client, s3Env } from './helpers.ts';
+import { startFaultProxy } from './fault-proxy.ts';
 
 // Failure injection for "an upload that fails midway": while `failAfter.bytes` > 0, every read
 // stream that worker/io/storage.ts opens errors once it has delivered that many bytes (a disk error
@@ -215,9 +216,10 @@ describe('Storage against a real S3 server (Swift s3api)', () => {
     const key = 'fail/midway.bin';
     const cases = [
       // after the first 16 MiB part went up: a multipart upload was started, and must be aborted
-      { bytes: 20 * MiB, requests: ['CreateMultipartUploadCommand', 'UploadPartCommand', 'AbortMultipartUploadCommand'] },
-      // before a whole part was read: nothing was sent at all
-      { bytes: 3 * MiB, requests: [] },
+      // (first a look for uploads of the key an earlier run left; last a check that the abort took)
+      { bytes: 20 * MiB, requests: ['ListMultipartUploadsCommand', 'CreateMultipartUploadCommand', 'UploadPartCommand', 'AbortMultipartUploadCommand', 'AbortMultipartUploadCommand'] },
+      // before a whole part was read: nothing was sent but the look for left uploads
+      { bytes: 3 * MiB, requests: ['ListMultipartUploadsCommand'] },
     ];
     for (const { bytes, requests } of cases) {
       failAfter.bytes = bytes;
@@ -240,6 +242,41 @@ describe('Storage against a real S3 server (Swift s3api)', () => {
     await storage.upload(big, url(key));
     expect((await storage.stat(url(key)))?.size).toBe(40 * MiB);
     expect((await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).toEqual([]);
+  });
+
+  it('a multipart upload whose parts and abort both fail is recorded in one line and aborted by the next upload of the key', async () => {
+    const key = 'fail/abort-failed.bin';
+    // Through the fault proxy: every UploadPart and every AbortMultipartUpload answers 500.
+    const proxy = await startFaultProxy(s3.endpoint, {
+      rule: ({ method, query }) => ((method === 'PUT' && query.has('partNumber')) || (method === 'DELETE' && query.has('uploadId')) ? '500' : undefined),
+    });
+    const lines: string[] = [];
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((t) => (lines.push(String(t)), true));
+    try {
+      const e = await commandError(() => new Storage({ ...env, AWS_ENDPOINT_URL_S3: proxy.endpoint }).upload(big, url(key)));
+      expect(e.message).toMatch(new RegExp(`^'${url(key)}': S3 error .*\\(HTTP 500\\)`));
+    } finally {
+      stderr.mockRestore();
+      await proxy.close();
+    }
+    expect(proxy.faults['500']).toBeGreaterThanOrEqual(2);
+    const left = (await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }))).Uploads ?? [];
+    expect(left.map((u) => u.Key)).toEqual([key]);
+    const id = left[0].UploadId!;
+    expect(lines.filter((l) => l.includes('incomplete multipart upload'))).toEqual([
+      expect.stringMatching(new RegExp(`^cng-worker upload: incomplete multipart upload left on the server: bucket ${bucket}, key ${key}, upload id ${id.replace(/[.+]/g, '\\$&')} \\(the upload failed: .*HTTP 500.*; its abort failed: .*HTTP 500.*\\); the next upload of ${url(key)} aborts it\n$`)),
+    ]);
+    // The next upload of the key (the stage's re-run) aborts it first, then uploads.
+    const next: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((t) => (next.push(String(t)), true));
+    try {
+      await storage.upload(big, url(key));
+    } finally {
+      spy.mockRestore();
+    }
+    expect(next).toEqual([expect.stringMatching(new RegExp(`^cng-worker upload: aborted multipart upload ${id.replace(/[.+]/g, '\\$&')} of ${url(key)} left incomplete by an earlier run \\(started \\d{4}-`))]);
+    expect((await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }))).Uploads ?? []).toEqual([]);
+    expect((await storage.stat(url(key)))?.size).toBe(40 * MiB);
   });
 
   it('an upload of a missing local file names the file', async () => {

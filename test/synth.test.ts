@@ -14,7 +14,7 @@ import { padus41 } from '../datasets/padus-4-1.ts';
 import { workerStages } from '../worker/main.ts';
 import { parseCommandArgs } from '../worker/core/command.ts';
 import { validateDist } from '../cli/manifests/synth.ts';
-import { cng, repoCopy, ROOT, smallSpec } from './helpers.ts';
+import { cng, MIRRORED, repoCopy, ROOT, smallSpec } from './helpers.ts';
 
 const NRP = ClusterProfile.NRP;
 const jobs = (m: Manifests) => [...m.values()].flat().filter((o) => o.kind === 'Job');
@@ -36,7 +36,7 @@ describe('PAD-US 4.1 manifests', () => {
   });
 
   it('applies the cluster policy to every pod', () => {
-    expect(all.length).toBe(1 + 6 * 4 + 1 + 8 + 2); // combined hex is two Jobs; + docs and sync
+    expect(all.length).toBe(1 + 6 * 4 + 1 + 8 + 1); // combined hex is two Jobs; + docs (no sync: NRP declares no mirror secret)
     for (const job of all) {
       const pod = job.spec.template.spec;
       expect(job.metadata.namespace).toBe('biodiversity');
@@ -54,7 +54,7 @@ describe('PAD-US 4.1 manifests', () => {
       expect(job.spec.completionMode).toBe('Indexed');
       expect(job.spec.backoffLimitPerIndex).toBe(2);
       expect(job.spec.podFailurePolicy.rules).toContainEqual({ action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] });
-      expect(container(job).image).toMatch(/^ghcr\.io\/.+:\d+\.\d+\.\d+$/);
+      expect(container(job).image).toMatch(/^ghcr\.io\/.+:src-[0-9a-f]{12}$/); // the worker's digest (test/image.test.ts)
       expect(job.metadata.name.length).toBeLessThanOrEqual(63);
       expect(job.metadata.name).toMatch(/^padus-4-1-[a-z0-9-]+-r1-[0-9a-f]{8}$/);
     }
@@ -96,7 +96,9 @@ describe('PAD-US 4.1 manifests', () => {
       expect(deps(`${l}-pmtiles`)).toEqual([`padus-4-1-${l}-convert`]);
     }
     const hex = ks.get('padus-4-1-combined-hex')!;
-    expect(hex.spec).toMatchObject({ wait: true, prune: true, timeout: '12h', path: './dist/padus-4-1/combined-hex', sourceRef: { kind: 'GitRepository', name: 'cng-datasets' } });
+    expect(hex.spec).toMatchObject({
+      wait: true, prune: true, timeout: '1m', retryInterval: '5m', serviceAccountName: 'cng-flux', path: './dist/padus-4-1/combined-hex', sourceRef: { kind: 'GitRepository', name: 'cng-datasets' },
+    });
     expect(hex.metadata.namespace).toBe('biodiversity');
   });
 
@@ -135,9 +137,13 @@ describe('job names', () => {
   });
 
   it('stay within 63 characters, shortening the descriptive part', () => {
+    // Room is left for the pod hostname `<name>-<largest index>` (61 with one completion, 59 with 200).
     const name = jobName('a-very-long-dataset-name-for-testing-xy', 'a-rather-long-layer-repartition', 3, 12, 'abcdef12');
-    expect(name).toBe('a-very-long-dataset-name-for-testing-xy-a-rathe-p3-r12-abcdef12');
-    expect(name.length).toBeLessThanOrEqual(63);
+    expect(name).toBe('a-very-long-dataset-name-for-testing-xy-a-rat-p3-r12-abcdef12');
+    expect(`${name}-0`.length).toBe(63);
+    const indexed = jobName('a-very-long-dataset-name-for-testing-xy', 'a-rather-long-layer-repartition', 3, 12, 'abcdef12', 200);
+    expect(indexed).toBe('a-very-long-dataset-name-for-testing-xy-a-r-p3-r12-abcdef12');
+    expect(`${indexed}-199`.length).toBe(63);
   });
 
   it('reject a dataset whose stage names cannot fit a 63-character Kustomization name', () => {
@@ -177,12 +183,57 @@ describe('hex stage splitting', () => {
   });
 });
 
+describe('scratch disks sized from the dataset file', () => {
+  /** Each stage's scratch: the container's ephemeral-storage and the emptyDir's sizeLimit (they must agree). */
+  function scratch(spec: DatasetSpec): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const job of jobs(synthesize([spec]).manifests)) {
+      const pod = job.spec.template.spec;
+      const limit = container(job).resources.limits['ephemeral-storage'];
+      expect(pod.volumes.find((v: any) => v.name === 'scratch').emptyDir.sizeLimit).toBe(limit);
+      out[job.metadata.name] = limit;
+    }
+    return out;
+  }
+  const stageOf = (all: Record<string, string>, id: string) => Object.entries(all).find(([k]) => k.startsWith(`demo-1-${id}-`))?.[1];
+
+  it('grows convert, hex, repartition and pmtiles with features and vertices, never below the defaults; a raster\'s size sizes cog', () => {
+    const small = scratch(smallSpec());
+    for (const id of ['fee-convert', 'fee-hex', 'fee-repartition', 'fee-pmtiles']) expect(stageOf(small, id), id).toBeDefined();
+    expect([stageOf(small, 'fee-convert'), stageOf(small, 'fee-hex'), stageOf(small, 'fee-repartition'), stageOf(small, 'fee-pmtiles')]).toEqual(['40Gi', '10Gi', '60Gi', '60Gi']);
+    // 2 M features of 2,000 vertices: R = 4e9 × 16 + 2e6 × 2 KiB, G = 4e9 × 12 + 2e6 × 1 KiB
+    const big = scratch(smallSpec({ layers: { fee: { layer: 'Demo_Fee', features: 2_000_000, vertices: 4_000_000_000, hex: { featuresPerUnit: 20_000 } } } }));
+    const R = 4e9 * 16 + 2e6 * 2048;
+    const G = 4e9 * 12 + 2e6 * 1024;
+    const gi = (b: number) => `${Math.ceil(b / 2 ** 30)}Gi`;
+    expect([stageOf(big, 'fee-convert'), stageOf(big, 'fee-hex'), stageOf(big, 'fee-repartition'), stageOf(big, 'fee-pmtiles')]).toEqual([gi(3 * R), gi(2 * G), gi(3 * G), gi(4 * G)]);
+    expect(stageOf(big, 'table-public-access')).toBe('5Gi');
+    // without `vertices`: 250 a feature
+    const noVertices = scratch(smallSpec({ layers: { fee: { layer: 'Demo_Fee', features: 20_000_000, hex: { featuresPerUnit: 200_000 } } } }));
+    expect(stageOf(noVertices, 'fee-convert')).toBe(gi(3 * (20e6 * 250 * 16 + 20e6 * 2048)));
+    // a raster of 200,000 × 100,000 pixels, 2 bands
+    const raster = scratch(smallSpec({ layers: {}, tables: [], source: undefined, rasters: { dem: { source: 's3://public-demo/raw/dem.tif', valueKind: 'continuous', size: { width: 200_000, height: 100_000, bands: 2 } } } }));
+    expect(stageOf(raster, 'dem-cog')).toBe(gi(3 * 200_000 * 100_000 * 2 * 4));
+    expect(stageOf(raster, 'dem-raster-hex')).toBe('20Gi');
+  });
+
+  it('the dataset file\'s resources.<stage>.ephemeralStorage overrides the estimate (dataset-wide and per layer)', () => {
+    const over = scratch(smallSpec({
+      resources: { convert: { ephemeralStorage: '7Gi' } },
+      layers: { fee: { layer: 'Demo_Fee', features: 2_000_000, vertices: 4_000_000_000, hex: { featuresPerUnit: 20_000 }, resources: { pmtiles: { ephemeralStorage: '9Gi' } } } },
+    }));
+    expect(stageOf(over, 'fee-convert')).toBe('7Gi');
+    expect(stageOf(over, 'fee-pmtiles')).toBe('9Gi');
+    expect(stageOf(over, 'fee-hex')).not.toBe('10Gi');
+  });
+});
+
 describe('policy violations are rejected at synth time', () => {
   /** Builds the small dataset, applies an escape-hatch patch to one Job, and checks against NRP. */
-  function violations(patch: (job: ApiObject) => void, profile = NRP): Violation[] {
+  function violations(patch: (job: ApiObject) => void, profile = NRP, against = NRP): Violation[] {
     const [d] = buildDatasets(new App(), [smallSpec()], profile);
     patch(d.stages.find((s) => s.stageId === 'fee-hex')!.jobs[0].apiObject);
-    return checkManifests(collectManifests([d]), NRP);
+    return checkManifests(collectManifests([d]), against);
   }
   const rules = (vs: Violation[]) => [...new Set(vs.map((v) => v.rule))];
   const c0 = '/spec/template/spec/containers/0';
@@ -197,7 +248,8 @@ describe('policy violations are rejected at synth time', () => {
     ['requests-equal-limits', (j: ApiObject) => j.addJsonPatch(JsonPatch.remove(`${c0}/resources/requests/ephemeral-storage`))],
     ['credentials', (j: ApiObject) => j.addJsonPatch(JsonPatch.replace(`${c0}/env/3`, { name: 'AWS_SECRET_ACCESS_KEY', value: 'hunter2' }))],
     ['credentials', (j: ApiObject) => j.addJsonPatch(JsonPatch.add(`${c0}/envFrom`, [{ secretRef: { name: 'rclone-config' } }]))],
-    ['credentials', (j: ApiObject) => j.addJsonPatch(JsonPatch.add(`${c0}/env/-`, { name: 'AWS_SESSION_TOKEN', valueFrom: { secretKeyRef: { name: 'source-coop', key: 'AWS_SECRET_ACCESS_KEY' } } }))],
+    ['secret-declared', (j: ApiObject) => j.addJsonPatch(JsonPatch.add(`${c0}/env/-`, { name: 'MIRROR_AWS_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: 'source-coop', key: 'AWS_ACCESS_KEY_ID' } } }))],
+    ['secret-declared', (j: ApiObject) => j.addJsonPatch(JsonPatch.add(`${c0}/env/-`, { name: 'RCLONE_CONFIG', valueFrom: { secretKeyRef: { name: 'aws', key: 'rclone.conf' } } }))],
     ['s3-endpoint', (j: ApiObject) => j.addJsonPatch(JsonPatch.replace(`${c0}/env/0/value`, 'https://s3-west.nrp-nautilus.io'))],
     ['image-pinned', (j: ApiObject) => j.addJsonPatch(JsonPatch.replace(`${c0}/image`, 'ghcr.io/boettiger-lab/cng-worker:latest'))],
     ['image-pinned', (j: ApiObject) => j.addJsonPatch(JsonPatch.replace(`${c0}/image`, 'ghcr.io/boettiger-lab/cng-worker'))],
@@ -215,13 +267,15 @@ describe('policy violations are rejected at synth time', () => {
     expect(vs[0]).toMatchObject({ dataset: 'demo-1', object: expect.stringMatching(/^Job\//) });
   });
 
-  it('the mirror secret is allowed only into MIRROR_* variables (the sync stage)', () => {
+  it('the mirror secret, once declared, is allowed only into MIRROR_* variables (the sync stage)', () => {
     const ok = violations((j) =>
       j.addJsonPatch(JsonPatch.add(`${c0}/env/-`, { name: 'MIRROR_AWS_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: NRP.mirrorSecretName, key: 'AWS_ACCESS_KEY_ID' } } })),
+      MIRRORED, MIRRORED,
     );
     expect(ok).toEqual([]);
     const bad = violations((j) =>
       j.addJsonPatch(JsonPatch.add(`${c0}/env/-`, { name: 'AWS_SESSION_TOKEN', valueFrom: { secretKeyRef: { name: NRP.mirrorSecretName, key: 'AWS_SECRET_ACCESS_KEY' } } })),
+      MIRRORED, MIRRORED,
     );
     expect(bad.map((v) => v.message)).toEqual([expect.stringMatching(/reads the mirror secret "source-coop"; only MIRROR_\* variables may/)]);
   });
@@ -391,8 +445,8 @@ describe('cng synth / validate on an edited dataset file', () => {
   });
 });
 
-describe('docs and sync stages', () => {
-  const { manifests } = synthesize([padus41]);
+describe('docs and sync stages (the mirror secret declared)', () => {
+  const { manifests } = synthesize([padus41], MIRRORED);
   const ks = new Map(kustomizations(manifests).map((k) => [k.metadata.name, k]));
   const deps = (n: string) => (ks.get(`padus-4-1-${n}`)!.spec.dependsOn ?? []).map((d: any) => d.name).sort();
   const job = (id: string) => jobs(new Map([...manifests].filter(([p]) => p === `padus-4-1/${id}/manifest.yaml`)))[0];
@@ -428,11 +482,11 @@ describe('docs and sync stages', () => {
     expect(env(j, 'MIRROR_AWS_ACCESS_KEY_ID')).toEqual({ name: 'MIRROR_AWS_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: 'source-coop', key: 'AWS_ACCESS_KEY_ID' } } });
     expect(env(j, 'MIRROR_AWS_SECRET_ACCESS_KEY')).toEqual({ name: 'MIRROR_AWS_SECRET_ACCESS_KEY', valueFrom: { secretKeyRef: { name: 'source-coop', key: 'AWS_SECRET_ACCESS_KEY' } } });
     expect(env(j, 'AWS_ENDPOINT_URL_S3').value).toBe('http://rook-ceph-rgw-nautiluss3.rook');
-    expect(checkManifests(manifests, NRP)).toEqual([]);
+    expect(checkManifests(manifests, MIRRORED)).toEqual([]);
   });
 
   it('a bucket-root dataset mirrors the whole bucket; mirror.delete adds --delete; no prose, no docs; no mirror, no sync', () => {
-    const cpad = synthesize([smallSpec({ prefix: '', mirror: { bucket: 'cboettig', prefix: 'demo', delete: true } })]).manifests;
+    const cpad = synthesize([smallSpec({ prefix: '', mirror: { bucket: 'cboettig', prefix: 'demo', delete: true } })], MIRRORED).manifests;
     const sync = jobs(new Map([...cpad].filter(([p]) => p.endsWith('/sync/manifest.yaml'))))[0];
     expect(container(sync).command.slice(2)).toEqual(['--from', 's3://public-demo', '--to', 's3://cboettig/demo', '--delete']);
     expect([...cpad.keys()].some((p) => p.includes('/docs/'))).toBe(false);
@@ -442,8 +496,8 @@ describe('docs and sync stages', () => {
   it('a prose edit re-runs only docs and sync', () => {
     const edited = { ...padus41, prose: { ...padus41.prose!, title: 'PAD-US 4.1 (edited)' } };
     const names = (m: Manifests) => new Map(jobs(m).map((j) => [j.metadata.name.replace(/-r\d+-[0-9a-f]{8}$/, ''), j.metadata.name]));
-    const a = names(synthesize([padus41]).manifests);
-    const b = names(synthesize([edited]).manifests);
+    const a = names(synthesize([padus41], MIRRORED).manifests);
+    const b = names(synthesize([edited], MIRRORED).manifests);
     expect([...a.keys()]).toEqual([...b.keys()]);
     expect([...a.keys()].filter((k) => a.get(k) !== b.get(k)).sort()).toEqual(['padus-4-1-docs', 'padus-4-1-sync']);
   });
@@ -483,6 +537,8 @@ describe('cng synth rejects dataset files that would collide, leak or never fini
     base({ name: 'budget-1', prefix: 'budget-1', maxPods: 10, layers: { big: { layer: 'Big', features: 5_000_000 } } }),
     base({ name: 'place-a', bucket: 'public-place', prefix: 'p' }),
     base({ name: 'place-b', bucket: 'public-place', prefix: 'p' }),
+    base({ name: 'prose-a', bucket: 'public-prose', prefix: 'a', prose: padus41.prose }),
+    base({ name: 'prose-b', bucket: 'public-prose', prefix: 'b', prose: padus41.prose }),
   ];
   const secret = `the source is copied literally into dist/ and git: give the Jobs credentials through the 'aws' secret, or use a public URL`;
   /** Each problem's exact line under its dataset's header. */
@@ -509,6 +565,9 @@ describe('cng synth rejects dataset files that would collide, leak or never fini
     ],
     'place-b': [
       '  prefix: bucket public-place with prefix "p" is also dataset place-a\'s; give each dataset its own prefix (both would write the same products and work files)',
+    ],
+    'prose-b': [
+      "  prose: bucket public-prose already gets README.md and stac-collection.json from dataset prose-a's prose (the docs stage writes both at the bucket root); give dataset prose-b its own bucket, or leave its prose out",
     ],
   };
 
@@ -544,6 +603,7 @@ describe('cng synth rejects dataset files that would collide, leak or never fini
     ['credentials in a source', 'creds-1', 'source'],
     ['more hex Jobs than the pod budget: says how to split or use Armada', 'budget-1', 'layers.big.hex.featuresPerUnit'],
     ['two datasets with the same bucket and prefix', 'place-b', 'prefix'],
+    ['two datasets with prose in one bucket (both would write README.md and stac-collection.json at its root)', 'prose-b', 'prose'],
   ])('%s: dataset %s, field %s', (_what, dataset, field) => {
     const lines = r.stderr.split('\n');
     const header = lines.findIndex((l) => l.endsWith(`dataset ${dataset}: invalid dataset file:`));

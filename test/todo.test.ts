@@ -54,7 +54,7 @@ describe('todo.md', () => {
   it('rejects malformed headings, entries without a reason and repeated entries', () => {
     const { problems } = checkTodo(todo('### demo-1 run 2\n- x\n\n### other-1 — run 1\n\n### demo-1 — run 2\n- a\n### demo-1 — run 2\n- b'), specs);
     expect(problems.map((p) => p.message)).toEqual([
-      "'### demo-1 run 2' is not '### <dataset> — run <n>'",
+      "'### demo-1 run 2' is not '### <dataset> — run <n>' or '### <dataset> — <layer>.<stage> rerun <n>'",
       'a reason outside any "### <dataset> — run <n>" entry',
       expect.stringMatching(/other-1 — run 1 gives no reason/),
       expect.stringMatching(/demo-1 — run 2 repeats the entry of line 12/),

@@ -31,12 +31,14 @@ export interface PodInfo {
   finishedAt?: string;
 }
 
-export type PodState = 'waiting' | 'unschedulable' | 'image-pull' | 'running' | 'succeeded' | 'oom-killed' | 'preempted' | 'evicted' | 'failed';
+export type PodState = 'waiting' | 'unschedulable' | 'image-pull' | 'config-error' | 'running' | 'succeeded' | 'oom-killed' | 'preempted' | 'evicted' | 'failed';
 
 export interface PodCounts {
   waiting: number;
   unschedulable: number;
   imagePull: number;
+  /** Pods the kubelet cannot start: a secret or key they read is missing (CreateContainerConfigError). */
+  configError: number;
   running: number;
   succeeded: number;
   failed: number;
@@ -163,6 +165,30 @@ const JOB_NAME_LABELS = ['batch.kubernetes.io/job-name', 'job-name'];
 const INDEX_KEY = 'batch.kubernetes.io/job-completion-index';
 export const FLUX_NAME_LABEL = 'kustomize.toolkit.fluxcd.io/name';
 const IMAGE_PULL = new Set(['ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrImageNeverPull', 'RegistryUnavailable']);
+const CONFIG_ERROR = new Set(['CreateContainerConfigError']);
+
+/**
+ * The fix for a pod that cannot start, from the kubelet's reason and message: a missing Secret
+ * or key (CreateContainerConfigError: the Job neither runs nor fails, Flux waits), an image the
+ * node cannot pull (ErrImagePull, ImagePullBackOff). Undefined for other pods.
+ */
+export function podStartFix(p: Pick<PodInfo, 'state' | 'reason' | 'message'>, namespace: string, dataset = '<dataset>'): string | undefined {
+  const msg = p.message ?? '';
+  if (p.state === 'config-error') {
+    const secret = /secret "([^"]+)" not found/i.exec(msg)?.[1];
+    const key = /couldn't find key (\S+) in Secret (?:[^/\s]+\/)?(\S+)/i.exec(msg);
+    const then = `then the pods start by themselves (cng preflight ${dataset} checks every secret the Jobs read)`;
+    if (secret) return `create secret ${secret} in namespace ${namespace} (docs/runbook.md#the-mirror-secret) and declare it in constructs/profile.ts, ${then}`;
+    if (key) return `add key ${key[1]} to secret ${key[2]} in namespace ${namespace}, ${then}`;
+    return `a Secret or ConfigMap the pod reads is missing or incomplete (kubectl describe pod -n ${namespace}); fix it, ${then}`;
+  }
+  if (p.state === 'image-pull') {
+    if (/not found|manifest unknown|NotFound/i.test(msg)) return "the registry has no such image: the tag is a digest of the worker's files (cng image-tag) and the image workflow pushes it after the merge; check that workflow's run (docs/runbook.md#a-new-worker) or re-synthesize with the image that was published";
+    if (/unauthorized|denied|forbidden|401|403/i.test(msg)) return 'the registry refuses the node: make the ghcr.io package public (or give the pods an imagePullSecret)';
+    return `the node cannot pull the image (kubectl describe pod -n ${namespace} shows why): check it exists and is public (docker manifest inspect <image>)`;
+  }
+  return undefined;
+}
 
 /** The Job a pod belongs to (label, else owner reference). */
 export function podJobName(pod: K8sObject): string | undefined {
@@ -212,6 +238,7 @@ export function classifyPod(pod: K8sObject, unitOf: (index: number) => number | 
     };
   }
   if (waiting && IMAGE_PULL.has(waiting.reason)) return { ...base, state: 'image-pull', reason: waiting.reason, message: waiting.message };
+  if (waiting && CONFIG_ERROR.has(waiting.reason)) return { ...base, state: 'config-error', reason: waiting.reason, message: waiting.message };
   if (status.phase === 'Running') return { ...base, state: 'running' };
   const unschedulable = conditions.find((c) => c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable');
   if (unschedulable) return { ...base, state: 'unschedulable', reason: 'Unschedulable', message: unschedulable.message };
@@ -219,9 +246,9 @@ export function classifyPod(pod: K8sObject, unitOf: (index: number) => number | 
 }
 
 export function countPods(pods: PodInfo[]): PodCounts {
-  const c: PodCounts = { waiting: 0, unschedulable: 0, imagePull: 0, running: 0, succeeded: 0, failed: 0, oomKilled: 0, preempted: 0, evicted: 0 };
+  const c: PodCounts = { waiting: 0, unschedulable: 0, imagePull: 0, configError: 0, running: 0, succeeded: 0, failed: 0, oomKilled: 0, preempted: 0, evicted: 0 };
   const key: Record<PodState, keyof PodCounts> = {
-    waiting: 'waiting', unschedulable: 'unschedulable', 'image-pull': 'imagePull', running: 'running', succeeded: 'succeeded',
+    waiting: 'waiting', unschedulable: 'unschedulable', 'image-pull': 'imagePull', 'config-error': 'configError', running: 'running', succeeded: 'succeeded',
     failed: 'failed', 'oom-killed': 'oomKilled', preempted: 'preempted', evicted: 'evicted',
   };
   for (const p of pods) c[key[p.state]]++;

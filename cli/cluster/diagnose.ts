@@ -14,7 +14,7 @@
  */
 import { DEFAULT_RESOURCES, parseDatasetSpec, synthesize, type DatasetSpec, type ResolvedDatasetSpec, type StageKind } from '../../constructs/index.ts';
 import { parseQuantity, plural } from '../../worker/core/text.ts';
-import { reasonCounts, unitsText, type JobInfo, type PodInfo, type PodState } from './classify.ts';
+import { podStartFix, reasonCounts, unitsText, type JobInfo, type PodInfo, type PodState } from './classify.ts';
 import type { ClusterState, DatasetInfo, LocalDataset, StageInfo } from './collect.ts';
 import { tsString, type SpecEdit } from './spec-edit.ts';
 
@@ -22,7 +22,7 @@ import { tsString, type SpecEdit } from './spec-edit.ts';
 // Findings
 
 export type FindingKind =
-  | 'oom' | 'preempted' | 'evicted' | 'quota' | 'create-failed' | 's3-denied' | 's3-missing' | 'failed' | 'image-pull'
+  | 'oom' | 'preempted' | 'evicted' | 'quota' | 'create-failed' | 's3-denied' | 's3-missing' | 'failed' | 'image-pull' | 'config-error'
   | 'unschedulable' | 'dependency' | 'flux' | 'armada' | 'stale' | 'running';
 
 export interface Finding {
@@ -107,7 +107,8 @@ async function stageFindings(c: StageContext, opts: DiagnoseOptions): Promise<Fi
   if (!oom?.resplit) addRetry(c, found);
   if (!c.editable) withholdEdits(c, found);
   add(runningFinding(c));
-  add(imagePullFinding(c));
+  add(podStartFinding(c, 'image-pull'));
+  add(podStartFinding(c, 'config-error'));
   add(unschedulableFinding(c));
   found.push(...createFailureFindings(c));
   add(fluxFinding(c, found));
@@ -379,15 +380,17 @@ function runningFinding(c: StageContext): Finding | undefined {
 // ---------------------------------------------------------------------------------------------
 // Pods that do not start: image pull, scheduling, quota
 
-function imagePullFinding(c: StageContext): Finding | undefined {
-  const images = c.jobs.flatMap((j) => j.problemPods.filter((p) => p.state === 'image-pull').map((p) => ({ p, j })));
-  if (!images.length) return undefined;
-  const { p, j } = images[0];
-  return {
-    ...about(c, 'image-pull'),
-    job: j.name,
-    sentence: `${c.label}: ${plural(images.length, 'pod')} cannot pull image ${j.image ?? '?'} (${p.reason}${p.message ? `: ${p.message.slice(0, 160)}` : ''}); the tag is package.json's version (constructs/profile.ts): publish that image (the image workflow) or fix the version, then re-synthesize.`,
-  };
+/**
+ * Pods that do not start: an image the node cannot pull, or a Secret or key the pod reads that is
+ * missing (CreateContainerConfigError: the Job neither runs nor fails). The fix from classify.ts.
+ */
+function podStartFinding(c: StageContext, state: 'image-pull' | 'config-error'): Finding | undefined {
+  const pods = c.jobs.flatMap((j) => j.problemPods.filter((p) => p.state === state).map((p) => ({ p, j })));
+  if (!pods.length) return undefined;
+  const { p, j } = pods[0];
+  const why = `${p.reason}${p.message ? `: ${p.message.slice(0, 160)}` : ''}`;
+  const what = state === 'image-pull' ? `cannot pull image ${j.image ?? '?'} (${why})` : `cannot start (${why}), so the Job neither runs nor fails`;
+  return { ...about(c, state), job: j.name, sentence: `${c.label}: ${plural(pods.length, 'pod')} ${what}; ${podStartFix(p, c.state.report.namespace, c.d.name)}.` };
 }
 
 function unschedulableFinding(c: StageContext): Finding | undefined {

@@ -32,7 +32,19 @@ export interface ClusterReader {
   listKustomizations(labelSelector: string): Promise<K8sObject[] | undefined>;
   /** The last `tailLines` lines of a pod's log (container `worker` unless named). */
   podLog(name: string, tailLines: number, container?: string): Promise<string>;
+  /** One object by name, for `cng preflight` (a Secret's values are never kept, only its keys). */
+  read(kind: ReadableKind, name: string): Promise<ReadResult>;
+  listResourceQuotas(): Promise<K8sObject[]>;
 }
+
+/** What `cng preflight` reads one by one: namespaced Secrets and ServiceAccounts, cluster-wide PriorityClasses. */
+export type ReadableKind = 'Secret' | 'ServiceAccount' | 'PriorityClass';
+
+/**
+ * An object read by name: found (a Secret with its data keys only), absent (404) or not readable
+ * with these credentials (403) — the last two are answers for preflight, not errors.
+ */
+export type ReadResult = { found: K8sObject } | { absent: true } | { forbidden: string };
 
 export interface ConnectOptions {
   namespace: string;
@@ -75,6 +87,7 @@ export async function connectCluster(opts: ConnectOptions): Promise<ClusterReade
   const batch = kc.makeApiClient(k8s.BatchV1Api);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const scheduling = kc.makeApiClient(k8s.SchedulingV1Api);
   const ns = opts.namespace;
 
   const call = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
@@ -103,6 +116,23 @@ export async function connectCluster(opts: ConnectOptions): Promise<ClusterReade
         throw apiError(err, 'listing Flux Kustomizations', server, ns);
       }
     },
+    async read(kind, name) {
+      try {
+        const o: K8sObject =
+          kind === 'Secret'
+            ? await core.readNamespacedSecret({ name, namespace: ns })
+            : kind === 'ServiceAccount'
+              ? await core.readNamespacedServiceAccount({ name, namespace: ns })
+              : await scheduling.readPriorityClass({ name });
+        // Keep a Secret's key names only: its values never leave this function.
+        return { found: kind === 'Secret' ? { metadata: { name: o.metadata?.name }, keys: Object.keys({ ...o.data, ...o.stringData }) } : o };
+      } catch (err) {
+        if (statusCode(err) === 404) return { absent: true };
+        if (statusCode(err) === 403) return { forbidden: apiError(err, `reading ${kind} ${name}`, server, ns).message };
+        throw apiError(err, `reading ${kind} ${name}`, server, ns);
+      }
+    },
+    listResourceQuotas: () => call('listing resource quotas', async () => items(await core.listNamespacedResourceQuota({ namespace: ns }))),
     podLog: (name, tailLines, container = 'worker') =>
       call(`reading the log of pod ${name}`, async () => String(await core.readNamespacedPodLog({ name, namespace: ns, container, tailLines }))),
   };

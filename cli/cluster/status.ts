@@ -8,7 +8,7 @@
 import { EXIT, UsageError } from '../../worker/core/errors.ts';
 import { str, type Command } from '../../worker/core/command.ts';
 import { plural } from '../../worker/core/text.ts';
-import { reasonCounts, unitsText, type PodCounts, type PodState } from './classify.ts';
+import { podStartFix, reasonCounts, unitsText, type PodCounts, type PodState } from './classify.ts';
 import { collectStatus, type StageInfo, type StatusReport } from './collect.ts';
 import { CLUSTER_OPTIONS, connectWithOptions } from './k8s.ts';
 
@@ -29,6 +29,8 @@ function fluxText(s: StageInfo): string {
   if (!s.flux) return s.armada ? 'Armada (no Flux)' : 'not applied';
   if (s.flux.suspended) return 'suspended';
   if (s.flux.ready === 'True') return 'Ready';
+  // A short health check that timed out on running Jobs: the stage is simply not done yet.
+  if (s.flux.reason === 'HealthCheckFailed' && /status: 'InProgress'/.test(s.flux.message ?? '')) return 'waiting for its Jobs';
   return `${s.flux.ready === 'False' ? 'not ready' : 'in progress'}${s.flux.reason ? `: ${s.flux.reason}` : ''}`;
 }
 
@@ -39,6 +41,7 @@ function podNotes(c: PodCounts): string[] {
   if (c.preempted) out.push(`${c.preempted} preempted (re-run)`);
   if (c.evicted) out.push(`${c.evicted} evicted`);
   if (c.imagePull) out.push(`${c.imagePull} image-pull errors`);
+  if (c.configError) out.push(`${c.configError} cannot start (missing secret)`);
   if (c.unschedulable) out.push(`${c.unschedulable} unschedulable`);
   return out;
 }
@@ -49,7 +52,7 @@ function stageNotes(s: StageInfo): string {
   notes.push(...podNotes({
     waiting: 0, running: 0, succeeded: 0,
     failed: sum('failed'), oomKilled: sum('oomKilled'), preempted: sum('preempted'), evicted: sum('evicted'),
-    imagePull: sum('imagePull'), unschedulable: sum('unschedulable'),
+    imagePull: sum('imagePull'), configError: sum('configError'), unschedulable: sum('unschedulable'),
   }));
   const quota = s.jobs.filter((j) => j.createFailures);
   if (quota.length) notes.push(`${quota.some((j) => j.createFailures!.quota) ? 'quota' : 'pod creation'}: ${plural(quota.reduce((n, j) => n + j.createFailures!.count, 0), 'failed create')}`);
@@ -96,7 +99,9 @@ export function renderStatus(r: StatusReport): string {
         const failed = byState('failed');
         if (failed.length) items.push(`failed: ${plural(failed.length, 'pod')} (${reasonCounts(failed)})${j.completions > 1 ? `, work units ${unitsText(failed.map((p) => p.unit!).filter((u) => u !== undefined))}` : ''}`);
         const img = byState('image-pull');
-        if (img.length) items.push(`cannot pull image ${j.image ?? ''}: ${img[0].reason}${img[0].message ? ` — ${img[0].message}` : ''}`);
+        if (img.length) items.push(`cannot pull image ${j.image ?? ''}: ${img[0].reason}${img[0].message ? ` — ${img[0].message}` : ''}; fix: ${podStartFix(img[0], r.namespace, d.name)}`);
+        const cfg = byState('config-error');
+        if (cfg.length) items.push(`${plural(cfg.length, 'pod')} cannot start: ${cfg[0].reason}${cfg[0].message ? ` — ${cfg[0].message}` : ''}; fix: ${podStartFix(cfg[0], r.namespace, d.name)}`);
         const un = byState('unschedulable');
         if (un.length) items.push(`${plural(un.length, 'pod')} cannot be scheduled: ${un[0].message ?? ''}`);
         if (j.createFailures) items.push(`${j.createFailures.quota ? 'quota' : 'pod creation'}: ${plural(j.createFailures.count, 'failed create')} — ${j.createFailures.message}`);

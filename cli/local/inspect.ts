@@ -3,11 +3,10 @@
  * fields) or a raster (size, bands, nodata, CRS, pixel size, bounds, tiling, overviews, whether it
  * is a COG). `inspectSource` and `inspectRaster` are the library forms.
  */
-import { existsSync } from 'node:fs';
 import gdal, { type Layer, type SpatialReference } from 'gdal-async';
 import { footprintBounds4326 } from '../../worker/raster/cog.ts';
 import { validateCog } from '../../worker/io/cogcheck.ts';
-import { configureGdalS3, geometryTypeName, openVector, toGdalPath } from '../../worker/io/gdal.ts';
+import { configureGdalS3, geometryTypeName, missingLocalPath, openVector, toGdalPath } from '../../worker/io/gdal.ts';
 import { slugify } from '../../constructs/spec.ts';
 import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
 import { type Command, flagOptions, str } from '../../worker/core/command.ts';
@@ -188,7 +187,7 @@ export interface RasterInfo {
  */
 export async function inspectRaster(source: string): Promise<RasterInfo> {
   const path = toGdalPath(source);
-  if (!path.startsWith('/vsi') && !existsSync(path)) throw new CommandError(`'${source}': no such file or directory`);
+  if (missingLocalPath(path)) throw new CommandError(`'${source}': no such file or directory`);
   let ds: gdal.Dataset;
   try {
     ds = await gdal.openAsync(path, 'r');
@@ -250,7 +249,7 @@ export async function inspectRaster(source: string): Promise<RasterInfo> {
 export async function isRasterSource(source: string): Promise<boolean> {
   configureGdalS3();
   const path = toGdalPath(source);
-  if (!path.startsWith('/vsi') && !existsSync(path)) return false;
+  if (missingLocalPath(path)) return false;
   let ds: gdal.Dataset;
   try {
     ds = await gdal.openAsync(path, 'r');

@@ -6,13 +6,14 @@ import {
 } from '../../constructs/index.ts';
 import { datasets } from '../../datasets/index.ts';
 import { Storage } from '../../worker/io/storage.ts';
+import { isGdalName } from '../../worker/io/gdal.ts';
 import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
 import { type Command, flagOptions, str } from '../../worker/core/command.ts';
 import { datasetStages, jobArg, runStages, selectStages, targetEnv, type RunStage, type StageResult } from './runner.ts';
 import { inspectSource, isRasterSource } from './inspect.ts';
 import { writePadusSample } from './padus-sample/writer.ts';
-import { COMPLETE_MARKER, isCompleteDir } from './workdirs.ts';
-import { human } from '../../worker/core/text.ts';
+import { COMPLETE_MARKER, isCompleteDir, lockRun } from './workdirs.ts';
+import { alignedTable, human } from '../../worker/core/text.ts';
 
 /** Sample generators by dataset name: `cng run <dataset> --sample` puts one at the dataset's source. */
 /** Writes a sample at `out`; `replace`: an incomplete one is there. */
@@ -34,8 +35,12 @@ The cluster's S3 endpoint and secrets are mapped to the local target:
   - by default a directory store: s3://bucket/key is DIR/store/bucket/key (no server);
   - with --s3-endpoint, any S3 server (credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY).
 Resumable: completed indices (their Job name + index, with outputs present) are skipped;
---force redoes them. On a failure, dependent stages are not started, the failing index's
-last log lines are printed and the exit status is 1. Logs: DIR/runs/<dataset>/logs/.
+--force redoes them. On a failure, no further stage starts; every stage that failed (stages
+running at once may all fail) is marked FAILED in its stage line and in the summary table, with
+its failing index's last log lines; the exit status is 1. Logs: DIR/runs/<dataset>/logs/.
+One run of a dataset per data directory: a run holds DIR/runs/<dataset>/run.lock (pid, host,
+start time, command); a second one is refused naming the first (exit 3); the lock of a run that
+was killed is taken over, with a line saying so.
 
 Options:
   --layers LIST      only these spatial layers, rasters (keys) and/or tables (comma-separated),
@@ -49,7 +54,8 @@ Options:
   --fresh            synthesize the manifests in memory instead of reading dist/
   -h, --help         show this help
 
-Exit status: 0 all stages complete, 1 a stage failed, 2 usage error.
+Exit status: 0 all stages complete, 1 a stage failed, 2 usage error, 3 another run of the
+dataset holds the data directory's lock.
 
 Examples:
   cng run padus-4-1 --sample
@@ -65,10 +71,12 @@ Examples:
     const manifests: Manifests = values.fresh ? synthesize(datasets).manifests : parseManifests(readDist(resolve('dist')));
     const stages = selectStages(datasetStages(manifests, dataset), listOption(values.layers));
     const target = { storeDir: resolve(dataDir, 'store'), s3Endpoint: str(values['s3-endpoint']) };
-    if (values.sample) await ensureSample(dataset, stages, target);
-    const out = process.stderr;
-    out.write(`cng run: ${dataset}: ${stages.length} stages, ${jobs} at once, target ${target.s3Endpoint ?? target.storeDir}\n`);
-    const results = await runStages({ dataset, stages, ...target, stateDir: resolve(dataDir, 'runs', dataset), jobs, force: Boolean(values.force) });
+    const stateDir = resolve(dataDir, 'runs', dataset);
+    const results = await withRunLock(stateDir, 'cng run', `cng run ${process.argv.slice(3).join(' ')}`, async () => {
+      if (values.sample) await ensureSample(dataset, stages, target);
+      process.stderr.write(`cng run: ${dataset}: ${stages.length} stages, ${jobs} at once, target ${target.s3Endpoint ?? target.storeDir}\n`);
+      return runStages({ dataset, stages, ...target, stateDir, jobs, force: Boolean(values.force) });
+    });
     process.stdout.write(await summary(results, new Storage(targetEnv(target))));
     if (results.some((r) => r.status === 'failed' || r.status === 'blocked')) return EXIT.failure;
     if (!target.s3Endpoint) {
@@ -78,6 +86,17 @@ Examples:
     return EXIT.ok;
   },
 };
+
+/** Runs `f` holding the run lock of `stateDir` (workdirs.ts: another run there is refused, exit 3). */
+async function withRunLock<T>(stateDir: string, prog: string, command: string, f: () => Promise<T>): Promise<T> {
+  const lock = lockRun(stateDir, command);
+  if (lock.tookOver) process.stderr.write(`${prog}: ${lock.tookOver}\n`);
+  try {
+    return await f();
+  } finally {
+    lock.release();
+  }
+}
 
 /** `--jobs N`: worker processes at once, by default one per CPU. */
 function jobsOption(value: unknown): number {
@@ -89,6 +108,31 @@ function jobsOption(value: unknown): number {
 /** A comma-separated list option (`--layers a,b`), blanks dropped; undefined when not given. */
 function listOption(value: unknown): string[] | undefined {
   return str(value)?.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/**
+ * `--min-zoom`/`--max-zoom`: the layers' `pmtiles` zoom range (what a dataset file's
+ * `layers.<key>.pmtiles` sets), undefined when neither is given.
+ */
+function zoomOptions(min: unknown, max: unknown): { minZoom?: number; maxZoom?: number } | undefined {
+  const zoom = (v: unknown, flag: string) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 15) throw new UsageError(`--${flag} must be a zoom level 0..15, got '${v}'`);
+    return n;
+  };
+  const minZoom = zoom(min, 'min-zoom');
+  const maxZoom = zoom(max, 'max-zoom');
+  if (minZoom === undefined && maxZoom === undefined) return undefined;
+  if ((minZoom ?? 0) > (maxZoom ?? 14)) throw new UsageError(`--min-zoom ${minZoom} is above --max-zoom ${maxZoom ?? '14 (the default)'}`);
+  return { ...(minZoom === undefined ? {} : { minZoom }), ...(maxZoom === undefined ? {} : { maxZoom }) };
+}
+
+/** `--nodata 0,255`: extra nodata values of a raster. */
+function nodataOption(value: unknown): number[] | undefined {
+  const list = listOption(value)?.map(Number);
+  if (list?.some((n) => !Number.isFinite(n))) throw new UsageError(`--nodata must be numbers separated by commas, got '${value}'`);
+  return list;
 }
 
 /** The `--source` every convert/table Job reads. */
@@ -161,11 +205,11 @@ async function summary(results: StageResult[], storage: Storage): Promise<string
       secs(st.get('convert')), secs(st.get('hex')), secs(st.get('repartition')), secs(st.get('pmtiles')),
     ]);
   }
-  let text = byLayer.size ? `\n${table(rows)}` : '';
+  let text = byLayer.size ? `\n${alignedTable(rows)}` : '';
   if (tables.length) {
     const t = [['table', 'parquet', 'seconds']];
     for (const r of tables) t.push([arg(r, '--layer') ?? r.stage.id, human(await size(arg(r, '--out'))), secs(r)]);
-    text += `\n${table(t)}`;
+    text += `\n${alignedTable(t)}`;
   }
   if (byRaster.size) {
     const t = [['raster', 'cells', 'partitions', 'nodata', 'cog', 'hex', 'cog s', 'hex s', 'manifest s']];
@@ -183,23 +227,17 @@ async function summary(results: StageResult[], storage: Storage): Promise<string
         secs(st.get('cog')), secs(st.get('raster-hex')), secs(st.get('raster-manifest')),
       ]);
     }
-    text += `\n${table(t)}`;
+    text += `\n${alignedTable(t)}`;
   }
   return text;
 }
 
 
-function table(rows: string[][]): string {
-  const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  const fmt = (r: string[]) => r.map((x, c) => (c === 0 ? x.padEnd(w[c]) : x.padStart(w[c]))).join('  ');
-  return [fmt(rows[0]), w.map((n) => '-'.repeat(n)).join('  '), ...rows.slice(1).map(fmt)].join('\n') + '\n';
-}
-
 export const localCommand: Command = {
   name: 'local',
   summary: 'the whole pipeline for any GDAL source, no dataset file: vector → .parquet/.pmtiles/hex, raster → COG + hex',
-  help: `Usage: cng local <source> --out DIR [--layers L1,L2] [--resolution 10] [--parents 9,8] [--containment center|overlap] [--jobs N] [--force]
-       cng local <raster>[,<tile>…] --out DIR [--value-kind continuous|count|categorical] [--resolution 8] [--parents LIST] [--jobs N] [--force]
+  help: `Usage: cng local <source> --out DIR [--layers L1,L2] [--resolution 10] [--parents 9,8] [--containment center|overlap] [--min-zoom 0] [--max-zoom 14] [--jobs N] [--force]
+       cng local <raster>[,<tile>…] --out DIR [--value-kind continuous|count|categorical] [--nodata LIST] [--resolution 8] [--parents LIST] [--jobs N] [--force]
 
 Runs a dataset's stages for a GDAL-readable source on this machine, through the same constructs
 and worker as the cluster (an in-memory dataset spec, run by the local runner).
@@ -222,7 +260,11 @@ by commas are tiles mosaicked into one): cog, raster-hex and raster-manifest. Wi
 count (an amount per pixel: mass-conserving sum) or categorical (class codes: majority class
 and per-class fractions).
 
-Logs and resume markers go to DIR/.cng-run/. Use it to try a dataset before opening a PR.
+<source> may be a GDAL name, passed to GDAL as is: /vsizip/parks.zip/parks.shp (a zipped
+shapefile or GeoPackage), /vsicurl/…, NETCDF:"file.nc":var, GPKG:file.gpkg:table.
+
+Logs and resume markers go to DIR/.cng-run/ (with the lock that refuses a second run of the
+same DIR at once, exit 3). Use it to try a dataset before opening a PR.
 
 Options:
   --out DIR             output directory (required)
@@ -230,19 +272,26 @@ Options:
   --resolution N        H3 resolution (default 10 for vector sources, 8 for rasters)
   --parents LIST        parent resolutions (default 9,8 for vector sources, none for rasters)
   --containment MODE    vector: center (default) or overlap
+  --min-zoom N          vector: lowest tile zoom (default 0)
+  --max-zoom N          vector: highest tile zoom (default 14); each zoom level more roughly
+                        quadruples the tiling work, so a world-wide layer is tried at e.g. 7
   --value-kind KIND     raster: continuous (default), count or categorical
+  --nodata LIST         raster: values that also mean "no data" (comma-separated), for a raster
+                        whose background value is not declared (e.g. a land-cover 0)
   --jobs N              worker processes at once (default: CPU count)
   --force               redo completed work
   -h, --help            show this help
 
-Exit status: 0 done, 1 failed, 2 usage error.
+Exit status: 0 done, 1 failed, 2 usage error, 3 another run uses DIR.
 
 Examples:
   cng local data/store/public-padus/raw/PADUS4_1Geodatabase.gdb --out out/padus --layers PADUS4_1Marine
   cng local parks.gpkg --out out/parks --resolution 9 --parents 8,7
   cng local population_2020.tif --out out/pop --value-kind count --resolution 7 --parents 5
-  cng local landcover_n40.tif,landcover_n50.tif --out out/landcover --value-kind categorical`,
-  options: flagOptions(['out', 'layers', 'resolution', 'parents', 'containment', 'value-kind', 'jobs'], ['force']),
+  cng local landcover_n40.tif,landcover_n50.tif --out out/landcover --value-kind categorical --nodata 0
+  cng local world-countries.gpkg --out out/countries --max-zoom 7
+  cng local /vsizip/parks.zip/parks.shp --out out/parks`,
+  options: flagOptions(['out', 'layers', 'resolution', 'parents', 'containment', 'value-kind', 'nodata', 'min-zoom', 'max-zoom', 'jobs'], ['force']),
   positionals: true,
   async run({ values, positionals }) {
     if (positionals.length !== 1) throw new UsageError('expected one source');
@@ -251,7 +300,8 @@ Examples:
     const jobs = jobsOption(values.jobs);
 
     const [sourceArg] = positionals;
-    const absolute = (s: string) => (/^[a-z0-9]+:\/\/|^\/vsi/.test(s) ? s : resolve(s));
+    // URLs and GDAL names (/vsizip/…, NETCDF:"f.nc":var, GPKG:f.gpkg:table) go to GDAL as given.
+    const absolute = (s: string) => (/^[a-z0-9]+:\/\//.test(s) || isGdalName(s) ? s : resolve(s));
     // Comma-separated tiles, unless the whole argument is one existing path.
     const tiles = sourceArg.includes(',') && !existsSync(sourceArg) ? sourceArg.split(',').map((t) => t.trim()).filter(Boolean).map(absolute) : [absolute(sourceArg)];
     const raster = await isRasterSource(tiles[0]);
@@ -261,7 +311,7 @@ Examples:
     if (!Number.isInteger(resolution) || resolution < 0 || resolution > 15) throw new UsageError(`--resolution must be 0..15, got '${values.resolution}'`);
     const parents = (str(values.parents) ?? (raster ? '' : '9,8')).split(',').filter(Boolean).map(Number);
     if (parents.some((p) => !Number.isInteger(p) || p < 0 || p >= resolution)) throw new UsageError(`--parents must be resolutions below ${resolution}`);
-    for (const [flag, only] of [['value-kind', 'raster'], ['layers', 'vector'], ['containment', 'vector']] as const)
+    for (const [flag, only] of [['value-kind', 'raster'], ['nodata', 'raster'], ['layers', 'vector'], ['containment', 'vector'], ['min-zoom', 'vector'], ['max-zoom', 'vector']] as const)
       if (values[flag] !== undefined && only !== kind)
         throw new UsageError(`--${flag} applies to ${only} sources; '${sourceArg}' ${raster ? 'is a raster source' : 'is not a raster (GDAL opens no raster-only dataset there)'}`);
 
@@ -271,7 +321,7 @@ Examples:
       const valueKind = str(values['value-kind']) ?? 'continuous';
       if (!(RASTER_VALUE_KINDS as readonly string[]).includes(valueKind))
         throw new UsageError(`--value-kind must be ${RASTER_VALUE_KINDS.join(', ')}; got '${valueKind}'`);
-      spec = localRasterSpec(tiles, { valueKind: valueKind as RasterValueKind, resolution, parents });
+      spec = localRasterSpec(tiles, { valueKind: valueKind as RasterValueKind, resolution, parents, nodata: nodataOption(values.nodata) });
     } else {
       const containment = str(values.containment) ?? 'center';
       if (containment !== 'center' && containment !== 'overlap') throw new UsageError(`--containment must be center or overlap, got '${containment}'`);
@@ -280,6 +330,7 @@ Examples:
         resolution,
         parents,
         containment,
+        pmtiles: zoomOptions(values['min-zoom'], values['max-zoom']),
       });
       for (const s of local.skipped) process.stderr.write(`cng local: skipping layer ${s}\n`);
       spec = local.spec;
@@ -289,11 +340,13 @@ Examples:
     const { mkdirSync, rmSync, symlinkSync } = await import('node:fs');
     mkdirSync(out, { recursive: true });
     const store = resolve(out, '.cng-run', 'store');
-    rmSync(store, { recursive: true, force: true });
-    mkdirSync(store, { recursive: true });
-    symlinkSync(out, resolve(store, spec.bucket));
     const stages = datasetStages(synthesize([spec]).manifests, spec.name);
-    const results = await runStages({ dataset: spec.name, stages, storeDir: store, stateDir: resolve(out, '.cng-run'), jobs, force: Boolean(values.force) });
+    const results = await withRunLock(resolve(out, '.cng-run'), 'cng local', `cng local ${process.argv.slice(3).join(' ')}`, async () => {
+      rmSync(store, { recursive: true, force: true });
+      mkdirSync(store, { recursive: true });
+      symlinkSync(out, resolve(store, spec.bucket));
+      return runStages({ dataset: spec.name, stages, storeDir: store, stateDir: resolve(out, '.cng-run'), jobs, force: Boolean(values.force) });
+    });
     process.stdout.write(await summary(results, new Storage(targetEnv({ storeDir: store }))));
     return results.some((r) => r.status === 'failed' || r.status === 'blocked') ? EXIT.failure : EXIT.ok;
   },
@@ -306,7 +359,7 @@ Examples:
  */
 export function localRasterSpec(
   sources: string[],
-  opts: { valueKind: RasterValueKind; resolution: number; parents: number[] },
+  opts: { valueKind: RasterValueKind; resolution: number; parents: number[]; nodata?: number[] },
 ): DatasetSpec {
   const file = basename(sources[0].replace(/\/+$/, ''));
   const name = slugify(file.replace(/\.[^.]*$/, '')) || 'raster';
@@ -320,6 +373,7 @@ export function localRasterSpec(
       r1: {
         source: sources.length === 1 ? sources[0] : sources,
         valueKind: opts.valueKind,
+        ...(opts.nodata?.length ? { nodata: opts.nodata } : {}),
         name,
         hex: { resolution: opts.resolution, parents: opts.parents },
       },
@@ -330,7 +384,7 @@ export function localRasterSpec(
 /** A dataset spec for every (selected) layer of a source, products named by layer slug. */
 export async function localSpec(
   source: string,
-  opts: { layers?: string[]; resolution: number; parents: number[]; containment: 'center' | 'overlap' },
+  opts: { layers?: string[]; resolution: number; parents: number[]; containment: 'center' | 'overlap'; pmtiles?: { minZoom?: number; maxZoom?: number } },
 ): Promise<{ spec: DatasetSpec; skipped: string[] }> {
   const info = await inspectSource(source);
   const wanted = opts.layers?.map((l) => l.toLowerCase());
@@ -343,7 +397,7 @@ export async function localSpec(
   chosen.forEach((l, i) => {
     const slug = slugify(l.name) || `layer-${i + 1}`;
     if (l.geometryType === 'table') tables.push({ layer: l.name, name: slug });
-    else layers[`l${i + 1}`] = { layer: l.name, name: slug, features: l.featureCount };
+    else layers[`l${i + 1}`] = { layer: l.name, name: slug, features: l.featureCount, ...(opts.pmtiles ? { pmtiles: opts.pmtiles } : {}) };
   });
   if (Object.keys(layers).length + tables.length === 0) skipped.push('(none selected)');
   return {

@@ -139,14 +139,14 @@ export async function runStages(opts: RunOptions): Promise<StageResult[]> {
   if (cleaned) run.line(`cng run: ${cleaned}`);
   try {
     const results = await scheduleStages(run);
-    if (run.failed) reportFailure(run.out, run.failed, results);
+    reportFailures(run.out, run.failures, results);
     return opts.stages.map((s) => results.get(s.kustomization)!);
   } finally {
     releaseScratch(scratch);
   }
 }
 
-/** The first failed index of a run: no stage starts after it. */
+/** A stage's first failed index: no stage starts after a failure. */
 interface Failure {
   stage: RunStage;
   index: number;
@@ -160,33 +160,34 @@ interface Task {
   index: number;
 }
 
-/** What all stages of one run share: the options, the progress output, the process slots and the first failure. */
+/** What all stages of one run share: the options, the progress output, the process slots and the failures. */
 class Run {
   readonly out: NodeJS.WriteStream;
   readonly tty: boolean;
   /** Worker processes at once, over all stages. */
   readonly maxProcs: number;
   readonly storage: Storage;
-  failed?: Failure;
-  private running = 0;
-  private readonly waiters: (() => void)[] = [];
+  /** Each failed stage's first failed index, in the order they failed (stages running at once may all fail). */
+  readonly failures: Failure[] = [];
+  /** The process slots, with a lane for heavy stages. */
+  readonly slots: Slots;
 
   constructor(readonly opts: RunOptions) {
     this.out = opts.out ?? process.stderr;
     this.tty = Boolean(this.out.isTTY);
     this.maxProcs = Math.max(1, opts.jobs ?? availableParallelism());
+    this.slots = new Slots(this.maxProcs);
     this.storage = new Storage(targetEnv(opts));
   }
 
-  /** Waits for a process slot. */
-  async acquire(): Promise<void> {
-    while (this.running >= this.maxProcs) await new Promise<void>((r) => this.waiters.push(r));
-    this.running++;
+  /** The first failure, if any: once set, no further stage or index starts. */
+  get failed(): Failure | undefined {
+    return this.failures[0];
   }
 
-  release(): void {
-    this.running--;
-    this.waiters.shift()?.();
+  /** Records a stage's failed index (only its first one). */
+  fail(f: Failure): void {
+    if (!this.failures.some((x) => x.stage === f.stage)) this.failures.push(f);
   }
 
   line(text: string, transient = false): void {
@@ -196,6 +197,61 @@ class Run {
   /** Where an index's completion marker is. */
   marker(t: Task): string {
     return join(this.opts.stateDir, 'done', t.job.metadata.name, String(t.index));
+  }
+}
+
+/**
+ * Stage kinds whose single index can run for many minutes (tiling a whole layer, writing a COG).
+ * They share at most `maxProcs - 1` process slots (all of them with one slot), so short stages —
+ * other layers' convert, hex and repartition, tables — never wait behind two long tile jobs.
+ */
+export const HEAVY_KINDS = new Set(['pmtiles', 'tiles', 'tiles-merge', 'cog']);
+
+/**
+ * Worker process slots: at most `max` at once, heavy ones at most `heavyMax`
+ * (default `max - 1`, at least 1). A freed slot goes to the longest-waiting light index first,
+ * then to a heavy one if the heavy lane has room.
+ */
+export class Slots {
+  private running = 0;
+  private heavyRunning = 0;
+  private readonly waiting: { heavy: boolean; go: () => void }[] = [];
+
+  constructor(
+    readonly max: number,
+    readonly heavyMax = Math.max(1, max - 1),
+  ) {}
+
+  /** Waits for a slot (those still waiting when one is free are heavy ones the heavy lane has no room for). */
+  acquire(heavy: boolean): Promise<void> {
+    if (this.fits(heavy)) return Promise.resolve(this.take(heavy));
+    return new Promise<void>((go) => this.waiting.push({ heavy, go }));
+  }
+
+  release(heavy: boolean): void {
+    this.running--;
+    if (heavy) this.heavyRunning--;
+    for (;;) {
+      const i = [this.waiting.findIndex((w) => !w.heavy), this.waiting.findIndex((w) => w.heavy)].find((j) => j >= 0 && this.fits(this.waiting[j].heavy));
+      if (i === undefined) return;
+      const [w] = this.waiting.splice(i, 1);
+      this.take(w.heavy);
+      w.go();
+    }
+  }
+
+  /** Slots in use: all, and heavy. */
+  get inUse(): { all: number; heavy: number } {
+    return { all: this.running, heavy: this.heavyRunning };
+  }
+
+  private fits(heavy: boolean): boolean {
+    return this.running < this.max && (!heavy || this.heavyRunning < this.heavyMax);
+  }
+
+  private take(heavy: boolean): void {
+    this.running++;
+    if (heavy) this.heavyRunning++;
   }
 }
 
@@ -247,7 +303,16 @@ async function runStage(run: Run, stage: RunStage): Promise<StageResult> {
   const queue = [...todo];
   await Promise.all(Array.from({ length: Math.min(run.maxProcs, todo.length) }, () => runLane(run, stage, queue, progress)));
   const seconds = progress.seconds();
-  if (run.failed?.stage === stage) return { stage, status: 'failed', seconds, indices: tasks.length, ran: progress.done };
+  const failure = run.failures.find((f) => f.stage === stage);
+  if (failure) {
+    run.line(`${stage.id}: FAILED at work unit ${failure.index} after ${seconds.toFixed(1)}s`);
+    return { stage, status: 'failed', seconds, indices: tasks.length, ran: progress.done };
+  }
+  if (progress.done < tasks.length) {
+    // Another stage failed while this one waited for process slots: its remaining indices never ran.
+    run.line(`${stage.id}: stopped at ${progress.done}/${plural(tasks.length, 'index', 'indices')} (stage ${run.failed?.stage.id} failed)`);
+    return { stage, status: 'blocked', seconds, indices: tasks.length, ran: progress.done };
+  }
   const how = todo.length > 1 ? ` (${todo.length} indices in ${plural(progress.processes, 'worker process', 'worker processes')})` : '';
   run.line(`${stage.id}: done in ${seconds.toFixed(1)}s${how}`);
   return { stage, status: 'done', seconds, indices: tasks.length, ran: todo.length };
@@ -300,7 +365,7 @@ async function runLane(run: Run, stage: RunStage, queue: Task[], progress: Stage
   let worker: WorkerProcess | undefined;
   try {
     for (let t = queue.shift(); t && !run.failed; t = queue.shift()) {
-      await run.acquire();
+      await run.slots.acquire(HEAVY_KINDS.has(stage.kind));
       progress.slotTaken();
       try {
         if (run.failed) return;
@@ -312,14 +377,14 @@ async function runLane(run: Run, stage: RunStage, queue: Task[], progress: Stage
         const tmp = join(run.opts.stateDir, 'scratch', `${t.job.metadata.name}-${t.index}`);
         const code = await worker.run(t.index, log, tmp);
         if (code !== 0) {
-          run.failed ??= { stage, index: offset(t.job) + t.index, job: t.job.metadata.name, log };
+          run.fail({ stage, index: offset(t.job) + t.index, job: t.job.metadata.name, log });
           return;
         }
         mkdirSync(dirname(run.marker(t)), { recursive: true });
         writeFileSync(run.marker(t), new Date().toISOString() + '\n');
         progress.indexDone();
       } finally {
-        run.release();
+        run.slots.release(HEAVY_KINDS.has(stage.kind));
       }
     }
   } finally {
@@ -327,15 +392,18 @@ async function runLane(run: Run, stage: RunStage, queue: Task[], progress: Stage
   }
 }
 
-/** Which index failed, its last log lines and the stages not started because of it. */
-function reportFailure(out: NodeJS.WriteStream, failed: Failure, results: Map<string, StageResult>): void {
-  const tail = existsSync(failed.log) ? readFileSync(failed.log, 'utf8').trimEnd().split('\n').slice(-20) : [];
+/** Which index of each failed stage failed, its last log lines, and the stages not started because of them. */
+function reportFailures(out: NodeJS.WriteStream, failures: Failure[], results: Map<string, StageResult>): void {
+  if (!failures.length) return;
+  for (const failed of failures) {
+    const tail = existsSync(failed.log) ? readFileSync(failed.log, 'utf8').trimEnd().split('\n').slice(-20) : [];
+    out.write(
+      `\ncng run: stage ${failed.stage.id} failed at work unit ${failed.index} (Job ${failed.job}).\n` +
+        `Last log lines (${failed.log}):\n${tail.map((l) => `  | ${l}`).join('\n')}\n`,
+    );
+  }
   const blocked = [...results.values()].filter((r) => r.status === 'blocked').map((r) => r.stage.id);
-  out.write(
-    `\ncng run: stage ${failed.stage.id} failed at work unit ${failed.index} (Job ${failed.job}).\n` +
-      `Last log lines (${failed.log}):\n${tail.map((l) => `  | ${l}`).join('\n')}\n` +
-      (blocked.length ? `Not started because of it: ${blocked.join(', ')}\n` : ''),
-  );
+  if (blocked.length) out.write(`Not started because of ${failures.length > 1 ? 'them' : 'it'}: ${blocked.join(', ')}\n`);
 }
 
 function offset(job: Record<string, any>): number {

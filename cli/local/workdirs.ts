@@ -1,9 +1,12 @@
 /**
  * Local work directories that must survive a killed process cleanly: directories written whole or
- * not at all (the sample), and the scratch of a dataset's local runs, claimed by the running process.
+ * not at all (the sample), the scratch of a dataset's local runs, claimed by the running process,
+ * and the lock that keeps two runs of one dataset out of the same data directory.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { BusyError } from '../../worker/core/errors.ts';
 import { human, plural } from '../../worker/core/text.ts';
 
 /** True while process `pid` exists (EPERM: it exists but belongs to another user). */
@@ -117,4 +120,98 @@ export function claimScratch(scratchDir: string): string | undefined {
 export function releaseScratch(scratchDir: string): void {
   const ownerFile = join(scratchDir, OWNER);
   if (existsSync(ownerFile) && Number(readFileSync(ownerFile, 'utf8').trim()) === process.pid) rmSync(ownerFile, { force: true });
+}
+
+/**
+ * The lock of a dataset's local runs: `<stateDir>/run.lock` (for `cng run`, DIR/runs/<dataset>/;
+ * for `cng local`, OUT/.cng-run/), created exclusively, holding the owner's pid, host, start time
+ * and command. A second run of the same dataset and directory is refused (exit 3) naming the
+ * first; a lock whose process is gone (same host, pid not running: killed) is taken over with a
+ * line saying so. A lock of another host cannot be checked and is never taken over.
+ */
+
+/** What a run lock records. */
+export interface RunLockOwner {
+  pid: number;
+  host: string;
+  started: string;
+  command: string;
+}
+
+export const RUN_LOCK = 'run.lock';
+
+/** One line naming the owner of a lock. */
+const ownerText = (o: RunLockOwner) => `pid ${o.pid} on ${o.host}, started ${o.started}: ${o.command}`;
+
+function readOwner(path: string): RunLockOwner | undefined {
+  try {
+    const o = JSON.parse(readFileSync(path, 'utf8')) as RunLockOwner;
+    return Number.isInteger(o.pid) && typeof o.host === 'string' ? o : undefined;
+  } catch {
+    return undefined; // gone, or cut short by a crash while being written
+  }
+}
+
+/**
+ * Takes the run lock of `stateDir` for this process. Returns `release` (removes the lock if it is
+ * still this process's) and the line to print when a dead run's lock was taken over.
+ * @throws BusyError naming the process that holds the lock.
+ */
+export function lockRun(stateDir: string, command: string): { release: () => void; tookOver?: string } {
+  mkdirSync(stateDir, { recursive: true });
+  const path = join(stateDir, RUN_LOCK);
+  const me: RunLockOwner = { pid: process.pid, host: hostname(), started: new Date().toISOString(), command };
+  let tookOver: string | undefined;
+  // Written whole to a private file, then linked into place: the lock never exists half-written.
+  const mine = `${path}.${process.pid}`;
+  writeFileSync(mine, JSON.stringify(me) + '\n');
+  try {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      if (tryLink(mine, path)) {
+        const release = () => {
+          if (readOwner(path)?.pid === process.pid) rmSync(path, { force: true });
+        };
+        return { release, ...(tookOver ? { tookOver } : {}) };
+      }
+      const owner = readOwner(path);
+      if (owner && (owner.host !== me.host || processAlive(owner.pid)))
+        throw new BusyError(`another run holds ${path} (${ownerText(owner)}); wait for it to end, or use another data directory; if that process is gone, delete the file`);
+      if (takeOver(path, owner)) tookOver = owner ? `took over the lock of a run that is gone (${ownerText(owner)})` : `took over an unreadable lock ${path}`;
+    }
+  } finally {
+    rmSync(mine, { force: true });
+  }
+  throw new BusyError(`cannot take ${path}: other runs keep taking it`);
+}
+
+/** Links `from` to `to`; false when `to` exists. */
+function tryLink(from: string, to: string): boolean {
+  try {
+    linkSync(from, to);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+/**
+ * Moves a dead run's lock aside, unless another process replaced it in the meantime (then it is
+ * put back). Returns whether this process moved the dead lock.
+ */
+function takeOver(path: string, seen: RunLockOwner | undefined): boolean {
+  const aside = `${path}.stale-${process.pid}`;
+  try {
+    renameSync(path, aside);
+  } catch {
+    return false; // another process took it first
+  }
+  const moved = readOwner(aside);
+  if (seen && moved && (moved.pid !== seen.pid || moved.started !== seen.started)) {
+    tryLink(aside, path); // a live lock taken in between: put it back (unless its place is taken again)
+    rmSync(aside, { force: true });
+    return false;
+  }
+  rmSync(aside, { force: true });
+  return true;
 }

@@ -46,7 +46,9 @@ export interface JobRerun {
   newName: string;
   /** The `cng/run` label, when it changed. */
   run?: { old: string; new: string };
-  /** Differences of the Job object, leaving out its name and `cng/run` label. */
+  /** The worker image, when it changed: the Job re-runs because the worker changed (docs/runbook.md, "A new worker"). */
+  worker?: { old: string; new: string };
+  /** Differences of the Job object, leaving out its name, `cng/run` label and (under `worker`) its image. */
   changes: FieldChange[];
   /** Upstream stage ids that changed in this diff (the name hash covers them); empty when the run was bumped. */
   upstream: string[];
@@ -138,6 +140,8 @@ export interface DatasetDiff {
 export interface DiffSummary {
   datasetsChanged: number;
   jobsRerun: number;
+  /** Of jobsRerun: the Jobs whose worker image changed. */
+  jobsRerunForWorker: number;
   stagesAdded: number;
   stagesRemoved: number;
   /** Jobs added/removed outside added/removed stages (e.g. a stage split into more parts). */
@@ -419,7 +423,8 @@ function explainReruns(h: Side, ds: DatasetDiffs, reruns: Rerun[], addedStages: 
     const oldRun = String(old.obj.metadata?.labels?.['cng/run'] ?? JOB_SUFFIX.exec(old.name)?.[2] ?? '');
     const newRun = String(now.obj.metadata?.labels?.['cng/run'] ?? JOB_SUFFIX.exec(now.name)?.[2] ?? '');
     const run = oldRun !== newRun ? { old: oldRun, new: newRun } : undefined;
-    const changes = diffValues(withoutIdentity(old.obj), withoutIdentity(now.obj));
+    const worker = imageChange(old.obj, now.obj);
+    const changes = diffValues(withoutIdentity(old.obj), withoutIdentity(now.obj)).filter((c) => !(worker && IMAGE_FIELD.test(c.path)));
     let upstream: string[] = [];
     if (!run) {
       const k = hKByStage.get(stageKey(now.dataset, now.stageId));
@@ -445,9 +450,10 @@ function explainReruns(h: Side, ds: DatasetDiffs, reruns: Rerun[], addedStages: 
       oldName: old.name,
       newName: now.name,
       ...(run ? { run } : {}),
+      ...(worker ? { worker } : {}),
       changes,
       upstream,
-      reason: rerunReason(run, changes, upstream),
+      reason: rerunReason(run, worker, changes, upstream),
     });
   }
 }
@@ -457,6 +463,7 @@ function summarize(datasets: DatasetDiff[]): DiffSummary {
   return {
     datasetsChanged: datasets.length,
     jobsRerun: sum((d) => d.jobsRerun.length),
+    jobsRerunForWorker: sum((d) => d.jobsRerun.filter((j) => j.worker).length),
     stagesAdded: sum((d) => d.stagesAdded.length),
     stagesRemoved: sum((d) => d.stagesRemoved.length),
     jobsAdded: sum((d) => d.jobsAdded.filter((j) => !j.newStage).length),
@@ -481,9 +488,19 @@ function withoutIdentity(job: Obj): Obj {
   return { ...job, metadata: { ...metadata, ...(labels ? { labels: rest } : {}) } };
 }
 
-function rerunReason(run: JobRerun['run'], changes: FieldChange[], upstream: string[]): string {
+/** A container image field of a Job. */
+const IMAGE_FIELD = /^spec\.template\.spec\.(init)?[cC]ontainers\[[^\]]+\]\.image$/;
+
+/** The worker image of a Job (its first container's), old → new, when it changed. */
+function imageChange(old: Obj, now: Obj): JobRerun['worker'] {
+  const image = (j: Obj) => String(j.spec?.template?.spec?.containers?.[0]?.image ?? '');
+  return image(old) !== image(now) ? { old: image(old), new: image(now) } : undefined;
+}
+
+function rerunReason(run: JobRerun['run'], worker: JobRerun['worker'], changes: FieldChange[], upstream: string[]): string {
   const parts: string[] = [];
   if (run) parts.push(`run bumped ${run.old} → ${run.new}`);
+  if (worker) parts.push(`the worker changed (${worker.old} → ${worker.new})`);
   if (changes.length) parts.push(`spec changed (${plural(changes.length, 'field')})`);
   if (upstream.length) parts.push(`upstream ${upstream.length > 1 ? 'stages' : 'stage'} ${upstream.join(', ')} changed`);
   if (!parts.length) parts.push('an upstream stage changed (the spec and run number are the same)');

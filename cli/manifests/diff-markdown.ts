@@ -75,7 +75,8 @@ function jobLabel(j: { stageId: string; part?: number }): string {
 export function summaryLine(diff: ManifestDiff): string {
   const s = diff.summary;
   if (!diff.changed) return 'No manifest changes.';
-  const parts = [`${plural(s.jobsRerun, 'Job')} re-run`, `${plural(s.stagesAdded, 'stage')} added`, `${s.stagesRemoved} removed`];
+  const worker = s.jobsRerunForWorker ? ` (${s.jobsRerunForWorker} because the worker changed)` : '';
+  const parts = [`${plural(s.jobsRerun, 'Job')} re-run${worker}`, `${plural(s.stagesAdded, 'stage')} added`, `${s.stagesRemoved} removed`];
   if (s.jobsAdded || s.jobsRemoved) parts.push(`${plural(s.jobsAdded, 'Job')} added, ${s.jobsRemoved} removed in existing stages`);
   if (s.scaled) parts.push(`${plural(s.scaled, 'Job')} rescaled in place`);
   if (s.kustomizationsChanged) parts.push(`${plural(s.kustomizationsChanged, 'Kustomization')} changed`);
@@ -99,6 +100,7 @@ export function formatDiffMarkdown(diff: ManifestDiff, labels: DiffLabels = {}):
     return out.join('\n') + '\n';
   }
   out.push(summaryLine(diff) + '.', '');
+  out.push(...workerNote(diff));
   if (diff.summary.changedInPlace) {
     const names = diff.datasets.flatMap((d) => d.changedInPlace.map((j) => code(j.name)));
     out.push(
@@ -111,6 +113,24 @@ export function formatDiffMarkdown(diff: ManifestDiff, labels: DiffLabels = {}):
   for (const d of diff.datasets) out.push(`### ${code(d.dataset)}`, '', ...datasetSections(d));
   out.push(...filesDetails(diff.files));
   return out.join('\n') + '\n';
+}
+
+/** Which Jobs re-run because the worker image changed, and the rule that makes them. */
+function workerNote(diff: ManifestDiff): string[] {
+  const reruns = diff.datasets.flatMap((d) => d.jobsRerun.filter((j) => j.worker));
+  if (!reruns.length) return [];
+  const images = [...new Set(reruns.map((j) => `${code(j.worker!.old)} → ${code(j.worker!.new)}`))];
+  const perDataset = diff.datasets
+    .map((d) => [d.dataset, d.jobsRerun.filter((j) => j.worker).length] as const)
+    .filter(([, n]) => n > 0)
+    .map(([name, n]) => `${code(name)} ${n}`);
+  return [
+    '> [!IMPORTANT]',
+    `> The worker changed: image ${images.join(', ')}. ${plural(reruns.length, 'Job')} re-run because the worker changed ` +
+      `(${perDataset.join(', ')}): a Job's name covers its image, so every stage that runs the new worker runs again ` +
+      '(docs/runbook.md, "A new worker"). The image workflow must have pushed the new tag before Flux applies this.',
+    '',
+  ];
 }
 
 /** `**title**` and its lines, or nothing when there are no lines. */
@@ -170,6 +190,7 @@ function rerunLines(d: DatasetDiff): string[] {
   return d.jobsRerun.flatMap((j) => {
     const why: string[] = [];
     if (j.run) why.push(`run bumped (${code('cng/run')} ${j.run.old} → ${j.run.new})`);
+    if (j.worker) why.push('the worker changed');
     if (j.upstream.length) why.push(`upstream ${j.upstream.length > 1 ? 'stages' : 'stage'} ${j.upstream.map(code).join(', ')} changed`);
     if (j.changes.length) why.push(plural(j.changes.length, 'field') + ' changed:');
     if (!why.length) why.push(j.reason);

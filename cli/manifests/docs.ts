@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { App } from 'cdk8s';
-import { buildDatasets, ClusterProfile, type DatasetSpec, type DocsInput } from '../../constructs/index.ts';
+import { buildDatasets, ClusterProfile, STAGE_KINDS, type DatasetSpec, type DocsInput, type StageKind } from '../../constructs/index.ts';
 import { datasets } from '../../datasets/index.ts';
 import { writingBrief } from '../../worker/publish/docs/brief.ts';
 import { checkProse, formatProblems, schemaSnapshot, type ProseProblem, type SchemaSnapshot } from '../../worker/publish/docs/check.ts';
@@ -194,7 +194,13 @@ export interface TodoEntry {
   /** 1-based line of the `### <dataset> — run <n>` heading. */
   readonly line: number;
   readonly dataset: string;
+  /** The run number, or for a one-stage re-run entry the stage's re-run number. */
   readonly run: number;
+  /**
+   * A one-stage re-run entry's stage (`### <dataset> — <stage> rerun <n>`): `<layer>.<kind>` for a
+   * layer's or raster's stage (e.g. `fee.pmtiles`), else a dataset-level stage id (`table-state-name`).
+   */
+  readonly stage?: string;
   /** The reasons (bullet texts). */
   readonly reasons: string[];
 }
@@ -204,7 +210,9 @@ export interface TodoProblem {
   readonly message: string;
 }
 
-const RUN_HEADING = /^###\s+([a-z0-9][-a-z0-9]*)\s+(?:—|–|--?)\s+run\s+(\d+)\s*$/;
+const RUN_HEADING = /^###\s+([a-z0-9][-a-z0-9]*)\s+(?:—|–|--?)\s+(?:([a-z0-9][-a-z0-9]*(?:\.[a-z0-9][-a-z0-9]*)?)\s+(re))?run\s+(\d+)\s*$/;
+const HEADING_FORMS = "'### <dataset> — run <n>' or '### <dataset> — <layer>.<stage> rerun <n>'";
+const entryTitle = (e: { dataset: string; run: number; stage?: string }) => `### ${e.dataset} — ${e.stage ? `${e.stage} rerun` : 'run'} ${e.run}`;
 
 /**
  * Parses todo.md: the entries under `## Runs` (`### <dataset> — run <n>` + bullet reasons) and
@@ -212,7 +220,7 @@ const RUN_HEADING = /^###\s+([a-z0-9][-a-z0-9]*)\s+(?:—|–|--?)\s+run\s+(\d+)
  */
 export function parseTodo(text: string): { entries: TodoEntry[]; problems: TodoProblem[] } {
   const lines = text.split('\n');
-  const entries: { line: number; dataset: string; run: number; reasons: string[] }[] = [];
+  const entries: { line: number; dataset: string; run: number; stage?: string; reasons: string[] }[] = [];
   const problems: TodoProblem[] = [];
   const start = lines.findIndex((l) => /^##\s+Runs\s*$/.test(l));
   if (start < 0) return { entries, problems: [{ line: 1, message: "no '## Runs' section" }] };
@@ -223,22 +231,22 @@ export function parseTodo(text: string): { entries: TodoEntry[]; problems: TodoP
     if (/^###/.test(l)) {
       const m = RUN_HEADING.exec(l.trim());
       if (!m) {
-        problems.push({ line: i + 1, message: `'${l.trim()}' is not '### <dataset> — run <n>'` });
+        problems.push({ line: i + 1, message: `'${l.trim()}' is not ${HEADING_FORMS}` });
         current = undefined;
         continue;
       }
-      current = { line: i + 1, dataset: m[1], run: Number(m[2]), reasons: [] };
+      current = { line: i + 1, dataset: m[1], run: Number(m[4]), ...(m[2] ? { stage: m[2] } : {}), reasons: [] };
       entries.push(current);
     } else if (/^\s*[-*]\s+\S/.test(l)) {
       if (current && /^[-*]/.test(l)) current.reasons.push(l.replace(/^[-*]\s+/, '').trim());
       else if (!current) problems.push({ line: i + 1, message: 'a reason outside any "### <dataset> — run <n>" entry' });
     }
   }
-  for (const e of entries) if (e.reasons.length === 0) problems.push({ line: e.line, message: `### ${e.dataset} — run ${e.run} gives no reason (add "- why")` });
+  for (const e of entries) if (e.reasons.length === 0) problems.push({ line: e.line, message: `${entryTitle(e)} gives no reason (add "- why")` });
   const seen = new Map<string, number>();
   for (const e of entries) {
-    const k = `${e.dataset}#${e.run}`;
-    if (seen.has(k)) problems.push({ line: e.line, message: `### ${e.dataset} — run ${e.run} repeats the entry of line ${seen.get(k)}` });
+    const k = `${e.dataset}#${e.stage ?? ''}#${e.run}`;
+    if (seen.has(k)) problems.push({ line: e.line, message: `${entryTitle(e)} repeats the entry of line ${seen.get(k)}` });
     else seen.set(k, e.line);
   }
   return { entries, problems };
@@ -251,14 +259,40 @@ export function checkTodo(text: string, specs: DatasetSpec[] = datasets): { entr
   for (const e of entries) {
     const spec = byName.get(e.dataset);
     if (!spec)
-      problems.push({ line: e.line, message: `### ${e.dataset} — run ${e.run}: no dataset '${e.dataset}' in datasets/index.ts (known: ${[...byName.keys()].join(', ')})` });
-    else if (spec.run !== e.run)
+      problems.push({ line: e.line, message: `${entryTitle(e)}: no dataset '${e.dataset}' in datasets/index.ts (known: ${[...byName.keys()].join(', ')})` });
+    else if (e.stage !== undefined) {
+      const problem = rerunEntryProblem(spec, e.stage, e.run);
+      if (problem) problems.push({ line: e.line, message: `${entryTitle(e)}: ${problem}` });
+    } else if (spec.run !== e.run)
       problems.push({
         line: e.line,
         message: `### ${e.dataset} — run ${e.run}: the dataset file has run ${spec.run}; ${e.run > spec.run ? `bump run to ${e.run} in the dataset file in the same PR` : 'this run is done or superseded: update or remove the entry'}`,
       });
   }
   return { entries, problems: problems.sort((a, b) => a.line - b.line) };
+}
+
+/**
+ * A one-stage re-run entry against the dataset file: the stage must exist (a layer's or raster's
+ * key and a stage kind, or a dataset-level stage id) and the file's `rerun` must be the entry's.
+ */
+function rerunEntryProblem(spec: DatasetSpec, stage: string, n: number): string | undefined {
+  const [owner, kind] = stage.includes('.') ? stage.split('.') : [undefined, stage];
+  let field: string;
+  let current: number | undefined;
+  if (owner !== undefined) {
+    const where = spec.layers?.[owner] ? 'layers' : spec.rasters?.[owner] ? 'rasters' : undefined;
+    if (!where) return `the dataset file has no layer or raster '${owner}'`;
+    if (!(STAGE_KINDS as readonly string[]).includes(kind)) return `'${kind}' is not a stage kind (${STAGE_KINDS.join(', ')})`;
+    field = `${where}.${owner}.rerun.${kind}`;
+    current = (where === 'layers' ? spec.layers![owner] : spec.rasters![owner]).rerun?.[kind as StageKind];
+  } else {
+    field = `rerun['${kind}']`;
+    current = spec.rerun?.[kind];
+  }
+  if (current === n) return undefined;
+  if (current === undefined || n > current) return `the dataset file has ${field}: ${current ?? 'unset'}; set it to ${n} in the dataset file in the same PR`;
+  return `the dataset file has ${field}: ${current}; this re-run is done or superseded: update or remove the entry`;
 }
 
 export const todoCommand: Command = {
@@ -271,8 +305,14 @@ todo.md tracks which datasets need a (re-)run and why. Under '## Runs' every ent
   ### <dataset> — run <n>
   - <reason>
 
+or, for re-running one stage (the dataset file's layers.<layer>.rerun.<stage>, or rerun['<stage id>']
+for a dataset-level stage such as a table export):
+
+  ### <dataset> — <layer>.<stage> rerun <n>
+  - <reason>
+
 'cng todo check' fails (exit 1, naming the line and entry) when an entry's dataset is not in
-datasets/index.ts, its run number differs from the dataset file's 'run', it gives no reason,
+datasets/index.ts, its run (re-run) number differs from the dataset file's, it gives no reason,
 it repeats another entry, or a '###' heading under Runs has another form. '## Backlog' and
 other sections are free text. CI runs it after 'cng validate'.
 

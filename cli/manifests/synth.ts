@@ -2,10 +2,13 @@ import { join, resolve } from 'node:path';
 import { Job } from 'kubernetes-models/batch/v1';
 import { Kustomization } from '@kubernetes-models/flux-cd/kustomize.toolkit.fluxcd.io/v1';
 import { GitRepository } from '@kubernetes-models/flux-cd/source.toolkit.fluxcd.io/v1';
+import { ServiceAccount } from 'kubernetes-models/v1';
+import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import {
   checkManifests, ClusterProfile, compareFiles, formatViolation, parseManifests, PolicyError, readDist,
-  renderManifests, synthesize, writeDist, type Violation,
+  renderManifests, synthesize, tenantProblems, writeDist, type Violation,
 } from '../../constructs/index.ts';
+import { WORKER_IMAGE_SOURCES, workerImage, workerImageFiles, workerImageTag } from '../../constructs/worker-image.ts';
 import { datasets } from '../../datasets/index.ts';
 import { CommandError, EXIT } from '../../worker/core/errors.ts';
 import { str, type Command } from '../../worker/core/command.ts';
@@ -34,9 +37,10 @@ Examples:
   options: { out: { type: 'string' } },
   async run({ values }) {
     const out = resolve(str(values.out) ?? 'dist');
-    const files = renderManifests(synthesizeOrExplain().manifests);
+    const { manifests, notes } = synthesizeOrExplain();
+    const files = renderManifests(manifests);
     writeDist(files, out);
-    process.stdout.write(`cng synth: wrote ${files.size} files to ${out}\n`);
+    process.stdout.write(`cng synth: wrote ${files.size} files to ${out}\n${notes.map((n) => `note: ${n}\n`).join('')}`);
     return EXIT.ok;
   },
 };
@@ -56,7 +60,10 @@ Reads every manifest under dist/ and checks, in order:
      budget over every set of stages Flux may run at once;
   3. drift: dist/ must equal what 'cng synth' produces from the committed sources
      (the files that differ are named).
-The flux/ bootstrap directory is schema-checked too.
+The flux/ bootstrap directory is schema-checked too, and its tenant identity: the
+ServiceAccount Flux impersonates (the profile's fluxServiceAccount) exists with a
+namespaced Role for the stage Jobs and Kustomizations, nothing cluster-wide, and every
+Kustomization (bootstrap and dist/flux/) sets serviceAccountName to it.
 
 Options:
   --dist DIR    manifests to check (default: dist)
@@ -78,6 +85,34 @@ Examples:
       return EXIT.failure;
     }
     process.stdout.write(`cng validate: ${dist} is valid (schemas, policy${values['no-drift'] ? '' : ', no drift'})\n`);
+    return EXIT.ok;
+  },
+};
+
+export const imageTagCommand: Command = {
+  name: 'image-tag',
+  summary: 'print the worker image reference dist/ uses (a digest of the worker\'s files)',
+  help: `Usage: cng image-tag [--tag] [--files]
+
+Prints the worker image reference every synthesized Job runs, e.g.
+ghcr.io/boettiger-lab/cng-worker:src-0123456789ab. The tag is a digest of the files the
+image is built from: ${WORKER_IMAGE_SOURCES.join(', ')}
+(constructs/worker-image.ts). The image workflow tags what it builds with the same digest,
+so a changed worker means a new tag, new Job names and new Jobs (docs/runbook.md, "A new worker").
+Without anything installed: node constructs/worker-image.ts [--tag] (Node >= 22.18).
+
+Options:
+  --tag        print only the tag (src-<12 hex digits>)
+  --files      list the files the digest covers instead
+  -h, --help   show this help
+
+Examples:
+  cng image-tag
+  docker build -f worker/Dockerfile -t "$(npx cng image-tag)" .`,
+  options: { tag: { type: 'boolean' }, files: { type: 'boolean' } },
+  async run({ values }) {
+    const out = values.files ? workerImageFiles().join('\n') : values.tag ? workerImageTag() : workerImage();
+    process.stdout.write(`${out}\n`);
     return EXIT.ok;
   },
 };
@@ -137,28 +172,40 @@ export function validateDist(dist: string, opts: { drift: boolean; profile?: Clu
   return problems;
 }
 
-/** Schema check of the Flux bootstrap (GitRepository and root Kustomization; kustomize files skipped). */
-export function validateFluxBootstrap(dir: string): string[] {
+/**
+ * Schema check of the Flux bootstrap (GitRepository, root Kustomization, the tenant
+ * ServiceAccount, Role and RoleBinding; kustomize files skipped) and its tenant identity against
+ * the profile (constructs/policy.ts tenantProblems).
+ */
+export function validateFluxBootstrap(dir: string, profile: ClusterProfile = ClusterProfile.NRP): string[] {
   const problems: string[] = [];
+  const all: Record<string, any>[] = [];
   for (const [path, objects] of parseManifests(readDist(dir)))
     for (const o of objects) {
       if (o.apiVersion?.startsWith('kustomize.config.k8s.io/')) continue;
+      all.push(o);
       const err = schemaError(o);
       if (err) problems.push(`  ${join(dir, path)}: ${o.kind ?? '?'}/${o.metadata?.name ?? '?'}: [schema] ${err}`);
     }
+  if (all.length) problems.push(...tenantProblems(all, profile).map((p) => `  ${dir}: [tenant] ${p}`));
   return problems;
 }
 
+/** The kubernetes-models class of each `<apiVersion>/<kind>` that dist/ and flux/ may hold. */
+const SCHEMAS: Record<string, unknown> = {
+  'batch/v1/Job': Job,
+  'kustomize.toolkit.fluxcd.io/v1/Kustomization': Kustomization,
+  'source.toolkit.fluxcd.io/v1/GitRepository': GitRepository,
+  'v1/ServiceAccount': ServiceAccount,
+  'rbac.authorization.k8s.io/v1/Role': Role,
+  'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
+  'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
+};
+
 /** Schema check of one object with kubernetes-models; returns the first message or undefined. */
 export function schemaError(o: Record<string, any>): string | undefined {
-  const model =
-    o.apiVersion === 'batch/v1' && o.kind === 'Job'
-      ? Job
-      : o.apiVersion === 'kustomize.toolkit.fluxcd.io/v1' && o.kind === 'Kustomization'
-        ? Kustomization
-        : o.apiVersion === 'source.toolkit.fluxcd.io/v1' && o.kind === 'GitRepository'
-          ? GitRepository
-          : undefined;
+  const model = SCHEMAS[`${o.apiVersion}/${o.kind}`];
   if (!model) return `no schema for ${o.apiVersion}/${o.kind}`;
   try {
     new (model as any)(o).validate();

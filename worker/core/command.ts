@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { CommandError, EXIT, UsageError } from './errors.ts';
+import { BusyError, CommandError, EXIT, UsageError } from './errors.ts';
 import { diskFullError } from './disk-full.ts';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
@@ -60,7 +60,7 @@ export async function runCommand(cmd: Command, argv: string[], prog: string): Pr
     const failure = diskFullError(err) ?? err;
     if (failure instanceof CommandError) {
       process.stderr.write(`${prog} ${cmd.name}: ${failure.message}\n`);
-      return EXIT.failure;
+      return failure instanceof BusyError ? EXIT.busy : EXIT.failure;
     }
     process.stderr.write(`${prog} ${cmd.name}: ${(err as Error)?.stack ?? String(err)}\n`);
     return EXIT.failure;

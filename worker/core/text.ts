@@ -44,3 +44,13 @@ export function parseQuantity(q: string): number {
   };
   return Number(m[1]) * (m[2] ? mult[m[2]] : 1);
 }
+
+/**
+ * Rows as an aligned plain-text table: a header row, a rule of dashes, then the rows; a column is
+ * right-aligned when `right(c)` says so (by default every column but the first).
+ */
+export function alignedTable(rows: string[][], right: (column: number) => boolean = (c) => c > 0): string {
+  const w = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  const fmt = (r: string[]) => r.map((x, c) => (right(c) ? x.padStart(w[c]) : x.padEnd(w[c]))).join('  ').trimEnd();
+  return [fmt(rows[0]), w.map((n) => '-'.repeat(n)).join('  '), ...rows.slice(1).map(fmt)].join('\n') + '\n';
+}

@@ -251,11 +251,12 @@ export function clipShapesToPiece(s: Shapes, bbox: BBox, piece: number, pieces: 
 // ---------------------------------------------------------------------------------------------
 // The antimeridian
 
+/** An edge spanning more than 180° of longitude, other than one along a pole (both ends at ±90°). */
 function hasWideEdge(r: Ring): boolean {
   const n = r.length;
   for (let i = 0; i < n; i += 2) {
     const j = (i + 2) % n;
-    if (Math.abs(r[i] - r[j]) > 180) return true;
+    if (Math.abs(r[i] - r[j]) > 180 && !(Math.abs(r[i + 1]) === 90 && r[j + 1] === r[i + 1])) return true;
   }
   return false;
 }
@@ -287,7 +288,9 @@ function snapAntimeridian(r: Ring): Ring {
  * Makes a polygon safe for H3 and for planar clipping: H3 reads an edge spanning more than 180°
  * of longitude as crossing the antimeridian. Convert already splits at ±180, but a ring may still
  * carry -180 where 180 is meant (or the reverse); such vertices are moved to the ring's side. A
- * ring that really crosses (179 → -179) is cut at 180 into an east and a west polygon.
+ * ring that really crosses (179 → -179) is cut at 180 into an east and a west polygon. An edge
+ * along a pole (convert closes a ring around a pole that way) is no crossing: it stays, and the
+ * polygon is cut into strips at most 90° wide before H3 sees it (./h3/tasks.ts).
  */
 export function normalizePolygon(p: Polygon): Polygon[] {
   if (!p.some(hasWideEdge)) return [p];

@@ -189,3 +189,25 @@ export function pointOnSurface(polys: Polygon[]): [number, number] | null {
   return null;
 }
 
+
+/**
+ * A ring that goes once around a pole, closed along that pole: `c` has continuous longitudes (no
+ * step over 180°) and ends `net` (±360°) east of where it starts — on the sphere it closes, in
+ * lon/lat it does not. The pole is the one on the side of the ring's mean latitude (the polygon is
+ * the smaller cap). Returns the ring followed by the pole, from the ring's end back to its start
+ * (a vertex every 45°, so no edge spans more than 180°); `closed`: `c` repeats its first vertex
+ * at the end (WKB), as the result then does.
+ */
+export function closeAroundPole(c: Float64Array, net: number, closed: boolean): Float64Array {
+  let lat = 0;
+  for (let i = 1; i < c.length; i += 2) lat += c[i];
+  const pole = lat < 0 ? -90 : 90;
+  const x0 = c[0];
+  const x1 = x0 + net;
+  const steps = Math.ceil(Math.abs(net) / 45);
+  const out: number[] = Array.from(closed ? c.subarray(0, c.length - 2) : c);
+  out.push(x1, c[1]);
+  for (let s = 0; s <= steps; s++) out.push(x1 - (net * s) / steps, pole);
+  if (closed) out.push(x0, c[1]);
+  return Float64Array.from(out);
+}

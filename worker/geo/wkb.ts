@@ -1,4 +1,4 @@
-import { EARTH_RADIUS_KM, type Ring, type Shapes } from './shapes.ts';
+import { closeAroundPole, EARTH_RADIUS_KM, type Ring, type Shapes } from './shapes.ts';
 
 /**
  * The WKB codec. Reads ISO and extended (EWKB) WKB in either byte order, Z/M dropped, into a tree
@@ -180,6 +180,8 @@ export interface WkbInfo {
   lines: number;
   /** An edge jumps more than 180° of longitude (crosses the antimeridian as stored). */
   crossesAntimeridian: boolean;
+  /** Some coordinate is NaN or infinite (an empty point, NaN NaN, excepted): no engine can use the geometry. */
+  nonFinite: boolean;
 }
 
 const RAD = Math.PI / 180;
@@ -193,7 +195,7 @@ const RAD = Math.PI / 180;
 export function scanWkb(wkb: Uint8Array): WkbInfo {
   const info: WkbInfo = {
     type: 0, vertices: 0, xmin: Infinity, ymin: Infinity, xmax: -Infinity, ymax: -Infinity,
-    areaKm2: 0, lengthKm: 0, points: 0, polygons: 0, lines: 0, crossesAntimeridian: false,
+    areaKm2: 0, lengthKm: 0, points: 0, polygons: 0, lines: 0, crossesAntimeridian: false, nonFinite: false,
   };
   const r = reader(wkb);
   const seq = (n: number, dims: number, le: boolean, mode: 'line' | 'ring'): number => {
@@ -204,6 +206,7 @@ export function scanWkb(wkb: Uint8Array): WkbInfo {
       const x = dv.getFloat64(r.off, le);
       const y = dv.getFloat64(r.off + 8, le);
       r.off += 8 * dims;
+      if (x - x + (y - y) !== 0) info.nonFinite = true; // NaN when either is NaN or infinite
       if (x < info.xmin) info.xmin = x;
       if (x > info.xmax) info.xmax = x;
       if (y < info.ymin) info.ymin = y;
@@ -232,7 +235,10 @@ export function scanWkb(wkb: Uint8Array): WkbInfo {
         if (!Number.isNaN(x) && !Number.isNaN(y)) {
           seq(1, dims, le, 'line');
           info.points++;
-        } else r.off += 8 * dims;
+        } else {
+          if (!Number.isNaN(x) || !Number.isNaN(y)) info.nonFinite = true; // one NaN: not the empty point
+          r.off += 8 * dims;
+        }
         return;
       }
       case 2: {
@@ -437,25 +443,31 @@ function minX(c: Float64Array): number {
  * Undoes the ±360° jumps of features that cross the antimeridian: every line and polygon gets
  * continuous longitudes (holes aligned to their shell), then is shifted by a multiple of 360° so
  * that its minimum longitude lies in [-180, 180). The result may extend past 180°; split it
- * there (see convert). Returns null when a ring does not close after unwrapping — it encircles a
- * pole and cannot be cut into east/west parts this way.
+ * there (see convert). A ring that does not close once unwrapped goes around a pole: it is closed
+ * along that pole ({@link closeAroundPole}); `poles` counts such rings.
  */
-export function unwrapAntimeridian(g: Geom): Geom | null {
+export function unwrapAntimeridian(g: Geom): { geom: Geom; poles: number } {
+  let poles = 0;
   const normalize = (rings: Float64Array[]) => {
     const m = minX(rings[0]);
     const k = Math.floor((m + 180) / 360);
     if (k !== 0) for (const c of rings) for (let i = 0; i < c.length; i += 2) c[i] -= 360 * k;
   };
-  const walk = (h: Geom): boolean => {
-    if (h.type === 1) return true;
+  const walk = (h: Geom): void => {
+    if (h.type === 1) return;
     if (h.type === 2) {
       unwrapSeq(h.coords);
       if (h.coords.length) normalize([h.coords]);
-      return true;
+      return;
     }
     if (h.type === 3) {
-      if (!h.rings.length) return true;
-      for (const ring of h.rings) if (Math.abs(unwrapSeq(ring)) > 1e-9) return false;
+      if (!h.rings.length) return;
+      h.rings = h.rings.map((ring) => {
+        const net = unwrapSeq(ring);
+        if (Math.abs(net) < 1e-9) return ring;
+        poles++;
+        return closeAroundPole(ring, Math.round(net / 360) * 360, true);
+      });
       const shell = h.rings[0];
       const centre = (minX(shell) + maxX(shell)) / 2;
       for (const hole of h.rings.slice(1)) {
@@ -463,11 +475,12 @@ export function unwrapAntimeridian(g: Geom): Geom | null {
         if (k !== 0) for (let i = 0; i < hole.length; i += 2) hole[i] += 360 * k;
       }
       normalize(h.rings);
-      return true;
+      return;
     }
-    return h.parts.every(walk);
+    h.parts.forEach(walk);
   };
-  return walk(g) ? g : null;
+  walk(g);
+  return { geom: g, poles };
 }
 
 function maxX(c: Float64Array): number {

@@ -44,8 +44,11 @@ function removeStaleGdalLogs(): void {
   }
 }
 
-/** What opening a GeoPackage that GDAL is still creating logs without naming it. */
-const TMP_NOISE = /required GeoPackage tables, gpkg_spatial_ref_sys or gpkg_contents, is missing|database is locked|file is not a database/;
+/**
+ * What opening a GeoPackage that GDAL is still creating logs without naming it, and GDAL's failed
+ * update of its extent when a coordinate is infinite (convert names such features itself).
+ */
+const TMP_NOISE = /required GeoPackage tables, gpkg_spatial_ref_sys or gpkg_contents, is missing|database is locked|file is not a database|UPDATE gpkg_contents SET min_x = .*(Inf|nan)/i;
 
 /**
  * Distinct GDAL errors and warnings logged since `offset`, leaving out noise about the temporary
@@ -85,6 +88,9 @@ export function gdalReason(errors: string[], fallback: string): string {
   return success.test(first) ? first.replace(success, ': the read failed without a system error (a network error or a truncated file)') : first;
 }
 
+/** What to do about a read that failed: said with every such failure. */
+export const UNREADABLE_FIX = 'the source is damaged or cut short, or a network read failed: check it (ogrinfo -al -so), copy it again from its origin if it is cut short, and re-run';
+
 /**
  * A read during which GDAL logged an error failed, even when GDAL carried on: OpenFileGDB, for
  * one, reports a layer of 0 features after a failed read of its table header (an HTTP 503, a
@@ -94,5 +100,5 @@ export function gdalReason(errors: string[], fallback: string): string {
  */
 export function checkGdalErrors(logStart: number, tmpPath: string | undefined, where: string): void {
   const { errors } = gdalMessages(logStart, tmpPath);
-  if (errors.length > 0) throw new CommandError(`cannot read ${where}: ${gdalReason(errors, 'GDAL error')}; nothing was written`);
+  if (errors.length > 0) throw new CommandError(`cannot read ${where}: ${gdalReason(errors, 'GDAL error')}; ${UNREADABLE_FIX}; nothing was written`);
 }

@@ -80,7 +80,24 @@ export function toGdalPath(source: string, env: NodeJS.ProcessEnv = process.env)
     return env.CNG_STORAGE_DIR ? join(env.CNG_STORAGE_DIR, key) : `/vsis3/${key}`;
   }
   if (/^https?:\/\//i.test(source)) return `/vsicurl/${source}`;
+  // A directory store stands for S3 inside GDAL names too: /vsizip//vsis3/b/k.zip/x.shp → /vsizip/<dir>/b/k.zip/x.shp.
+  if (env.CNG_STORAGE_DIR && isGdalName(source)) return source.replaceAll('/vsis3/', `${env.CNG_STORAGE_DIR.replace(/\/+$/, '')}/`);
   return source;
+}
+
+/**
+ * Whether GDAL opens `path` by name rather than as a local file: `/vsi…` paths (`/vsizip/`,
+ * `/vsicurl/`, `/vsis3/`, …) and subdataset names `DRIVER:…` (`NETCDF:"file.nc":var`,
+ * `GPKG:file.gpkg:table`, `HDF5:"f.h5"://path`). Such names are passed to GDAL unchanged, never
+ * resolved or checked as paths.
+ */
+export function isGdalName(path: string): boolean {
+  return path.startsWith('/vsi') || /^[A-Z][A-Z0-9_]*[A-Z0-9]:/.test(path);
+}
+
+/** A plain local path that does not exist (GDAL names are left to GDAL, which says what is wrong). */
+export function missingLocalPath(path: string): boolean {
+  return !isGdalName(path) && !existsSync(path);
 }
 
 /**
@@ -92,9 +109,7 @@ export function toGdalPath(source: string, env: NodeJS.ProcessEnv = process.env)
  */
 export async function openVector(source: string): Promise<Dataset> {
   const path = toGdalPath(source);
-  if (!path.startsWith('/vsi') && !existsSync(path)) {
-    throw new CommandError(`'${source}': no such file or directory`);
-  }
+  if (missingLocalPath(path)) throw new CommandError(`'${source}': no such file or directory`);
   let ds: Dataset;
   try {
     ds = await gdal.openAsync(path, 'r');

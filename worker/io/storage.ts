@@ -8,9 +8,9 @@ import {
   CreateBucketCommand, DeleteObjectsCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command,
   PutBucketAclCommand, S3Client, type S3ServiceException,
 } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import { CommandError } from '../core/errors.ts';
 import { isNoSpace, noteSpace } from '../core/disk-full.ts';
+import { uploadObject } from './multipart.ts';
 import { addContentMd5, applyAbortIncompleteUploads, applyCors, applyPublicReadPolicy, type LifecycleSetup, type PublicScope } from './bucket-settings.ts';
 
 export { PUBLIC_CORS, type LifecycleSetup, type PublicScope } from './bucket-settings.ts';
@@ -195,7 +195,7 @@ export class Storage {
     const t = this.target(url);
     const source = await stat(localPath).catch((e) => fileError(e, localPath));
     if (!source.isFile()) throw new CommandError(`'${localPath}': not a file (uploading to '${url}')`);
-    await t.store.put(t.bucket, t.key, createReadStream(localPath), { contentType });
+    await t.store.put(t.bucket, t.key, createReadStream(localPath), { contentType, size: source.size });
   }
 
   /** Writes a small text object atomically. */
@@ -344,8 +344,6 @@ export function storeFromEnv(env: NodeJS.ProcessEnv = process.env, prefix: '' | 
   return new S3Store(opts);
 }
 
-const PART_SIZE = 16 * 1024 * 1024;
-
 export class S3Store implements ObjectStore {
   readonly where: string;
   private client?: S3Client;
@@ -405,14 +403,9 @@ export class S3Store implements ObjectStore {
   }
 
   async put(bucket: string, key: string, body: Readable | Buffer | string, opts: PutOptions = {}): Promise<void> {
-    const upload = new Upload({
-      client: this.s3(),
-      params: { Bucket: bucket, Key: key, Body: body, ContentType: opts.contentType ?? contentTypeOf(key), Metadata: opts.metadata },
-      partSize: PART_SIZE,
-      queueSize: 4,
-      leavePartsOnError: false, // abort the multipart upload on failure: no partial object
-    });
-    await this.call(`s3://${bucket}/${key}`, () => upload.done());
+    // Multipart above 16 MiB, aborted on failure; an upload whose abort failed too is recorded and aborted by the next put (multipart.ts).
+    const params = { Bucket: bucket, Key: key, Body: body, ContentType: opts.contentType ?? contentTypeOf(key), Metadata: opts.metadata };
+    await this.call(`s3://${bucket}/${key}`, () => uploadObject(this.s3(), params, opts.size));
   }
 
   async delete(bucket: string, keys: string[]): Promise<void> {

@@ -196,6 +196,31 @@ export class RasterGeometry {
   }
 }
 
+/**
+ * The raster's outer pixel columns and rows beyond which there is no raster (−1: none on that
+ * side): a cell with a sample from one of them may reach past the raster. A lon/lat raster
+ * spanning 360° wraps (no left or right edge), and a row on a pole has nothing beyond it.
+ */
+export interface RasterBorder {
+  left: number;
+  right: number;
+  top: number;
+  bottom: number;
+}
+
+export function rasterBorder(geom: RasterGeometry, width: number, height: number): RasterBorder {
+  const b: RasterBorder = { left: 0, right: width - 1, top: 0, bottom: height - 1 };
+  if (!geom.direct) return b;
+  const p = new Float64Array(2);
+  geom.lonLat(0, 0, p);
+  const [x0, y0] = p;
+  geom.lonLat(width, height, p);
+  if (Math.abs(p[0] - x0) >= 360 - 1e-9) b.left = b.right = -1;
+  if (Math.abs(y0) >= 90 - 1e-9) b.top = -1;
+  if (Math.abs(p[1]) >= 90 - 1e-9) b.bottom = -1;
+  return b;
+}
+
 /** A tile to read and the leaves in it that may hold samples of the unit. */
 export interface TileWork {
   x: number;

@@ -34,14 +34,15 @@
  */
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { expectScratch, noteWriteFailure } from '../core/disk-full.ts';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import gdal, { type Dataset, type SpatialReference } from 'gdal-async';
 import { CommandError, UsageError } from '../core/errors.ts';
 import { validateCog, type CogCheck } from '../io/cogcheck.ts';
-import { configureGdalS3, toGdalPath } from '../io/gdal.ts';
+import { configureGdalS3, isGdalName, missingLocalPath, toGdalPath } from '../io/gdal.ts';
 import { configureGdalCache, readLimits } from '../core/limits.ts';
 import { log } from '../core/log.ts';
 import type { RawOptions } from '../stage.ts';
@@ -176,6 +177,8 @@ export async function makeCog(p: CogParams, env: NodeJS.ProcessEnv = process.env
     work = await mkdtemp(join(env.TMPDIR ?? tmpdir(), 'cng-cog-'));
     const threads = readLimits(env).cpus;
     let input = await mosaic(sources, bands, names, plan.nodata, join(work, 'mosaic.vrt'), sources.length > 1 && !sameResolution(sources));
+    const bytesPerSample = Number(/\d+/.exec(input.bands.get(1).dataType ?? '')?.[0] ?? 8) / 8; // Float32: 4, Byte: 1
+    expectScratch(work, (plan.rewrite.length > 0 ? 2 : 1) * 1.34 * input.rasterSize.x * input.rasterSize.y * input.bands.count() * bytesPerSample); // the COG with overviews (and the collapsed copy)
     const local = join(work, 'out.tif');
     try {
       if (plan.rewrite.length > 0) {
@@ -218,7 +221,7 @@ async function openSource(url: string, storage: Storage, env: NodeJS.ProcessEnv)
     const loc = storage.resolve(url);
     if (loc.kind === 'file') path = loc.path;
   }
-  if (!path.startsWith('/vsi') && !existsSync(path)) throw new CommandError(`'${url}': no such file or directory`);
+  if (missingLocalPath(path)) throw new CommandError(`'${url}': no such file or directory`);
   let ds: Dataset;
   try {
     ds = await gdal.openAsync(path, 'r');
@@ -245,7 +248,8 @@ async function openSource(url: string, storage: Storage, env: NodeJS.ProcessEnv)
       descriptions.push((await band.descriptionAsync) ?? '');
     }
     let check: CogCheck | null = null;
-    if (ds.driver.description === 'GTiff' && !/^\/vsi(?!s3\/|curl\/)/.test(url)) {
+    // The TIFF layout is checked on local files, /vsis3/ and /vsicurl/; not inside archives or subdataset names.
+    if (ds.driver.description === 'GTiff' && !(isGdalName(url) && !/^\/vsi(s3|curl)\//.test(url))) {
       try {
         check = await validateCog(path.startsWith('/vsi') ? url : path, { env, fullCheck: false });
       } catch (err) {
@@ -522,7 +526,9 @@ async function writeCog(src: Dataset, path: string, kind: ValueKind, threads: nu
     });
     out.close();
   } catch (err) {
-    throw new CommandError(`cannot write the COG from ${quoted(sources)}: ${firstLine((err as Error).message)}`);
+    const e = new CommandError(`cannot write the COG from ${quoted(sources)}: ${firstLine((err as Error).message)}`);
+    noteWriteFailure(e, dirname(path)); // GDAL's TIFF writer does not say its disk is full
+    throw e;
   }
 }
 

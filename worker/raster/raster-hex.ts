@@ -34,7 +34,8 @@
  *   split over its samples by area share (1/k², or the sub-row's share of a lon/lat pixel), so
  *   the hexed total equals the raster total exactly; categorical: per-class area, majority class
  *   (ties → smallest code), its fraction and every class's fraction (sum 1). `coverage` = valid
- *   area ÷ `h3.cellArea` (at most 1). Nodata (the COG's value) and NaN are invalid; cells without
+ *   samples' area ÷ all the cell's samples' area (nodata samples are located too), or valid area ÷
+ *   `h3.cellArea` (at most the former) for a cell on the raster's outer edge. Nodata (the COG's value) and NaN are invalid; cells without
  *   a valid sample are omitted. Multi-band: one column per band, each over its own valid samples.
  * - **Memory** is bounded: tiles are read one at a time (one prefetched), per-cell sums live in
  *   typed arrays and are spilled as partial sums to a DuckDB file when too many cells are open;
@@ -48,13 +49,14 @@ import duckdb from '@duckdb/node-bindings';
 import gdal, { type Dataset, type RasterBand } from 'gdal-async';
 import * as h3 from 'h3-js';
 import { CommandError } from '../core/errors.ts';
+import { expectScratch } from '../core/disk-full.ts';
 import type { CogInfo } from './cog.ts';
 import { configureGdalS3, toGdalPath } from '../io/gdal.ts';
 import { sqlIdent, sqlString } from '../core/text.ts';
 import { H3Engine } from '../geo/h3/engine.ts';
 import { parentSql } from '../geo/h3/hierarchy.ts';
 import { configureGdalCache, openDuckDB, readLimits, type Limits } from '../core/limits.ts';
-import { findWork, LEAF, RasterGeometry, TileGeometry, UnitRegion, type TileWork } from './cells.ts';
+import { findWork, LEAF, rasterBorder, RasterGeometry, TileGeometry, UnitRegion, type TileWork } from './cells.ts';
 import { log, Progress } from '../core/log.ts';
 import { workUnitIndex, type RawOptions } from '../stage.ts';
 import { rasterHexStageDef, type ValueKind } from './stages.ts';
@@ -155,6 +157,15 @@ function cellAreaM2(lo: number, hi: number): number {
 // raster-hex
 
 /**
+ * `coverage` from a cell's valid area `w`, its area `area`, the area `t` of all its samples (valid
+ * or not) and `edge` (a sample on the raster's outer edge). Inside the raster the cell's samples
+ * tile it, so w ÷ t is the valid share without the sampling noise of w ÷ area (a fully covered
+ * cell gets exactly 1); a cell that may reach past the raster gets w ÷ area (not above w ÷ t).
+ */
+const COVERAGE_SQL = (w: string, area: string, t: string, edge: string) =>
+  `least(CASE WHEN ${edge} = 1 THEN least(${w} / ${area}, ${w} / ${t}) ELSE ${w} / ${t} END, 1.0)`;
+
+/**
  * Partial per-cell sums in a scratch DuckDB file, then one row per cell: the unit's Parquet
  * partition and its statistics.
  */
@@ -162,6 +173,7 @@ class PartialSums {
   private constructor(
     private readonly db: DuckDBConnection,
     private readonly sink: RowSink,
+    private readonly totals: RowSink,
     private readonly kind: ValueKind,
     private readonly columns: string[],
     private readonly bands: number,
@@ -173,14 +185,16 @@ class PartialSums {
     const db = await openDuckDB({ share: 0.3, limits });
     try {
       await db.run(`ATTACH ${sqlString(join(work, 'cells.duckdb'))} AS spool`);
+      await db.run('CREATE TABLE spool.tot (cell UBIGINT, t DOUBLE, edge INTEGER)');
+      const totals = new RowSink(await db.createAppender('tot', 'main', 'spool'), ['u64', 'f64', 'i32']);
       if (kind === 'categorical') {
         await db.run('CREATE TABLE spool.part (cell UBIGINT, area DOUBLE, class INTEGER, w DOUBLE)');
-        return new PartialSums(db, new RowSink(await db.createAppender('part', 'main', 'spool'), ['u64', 'f64', 'i32', 'f64']), kind, columns, bands);
+        return new PartialSums(db, new RowSink(await db.createAppender('part', 'main', 'spool'), ['u64', 'f64', 'i32', 'f64']), totals, kind, columns, bands);
       }
       const cols = columns.flatMap((_, b) => [`v${b} DOUBLE`, ...(bands > 1 ? [`w${b} DOUBLE`] : [])]);
       await db.run(`CREATE TABLE spool.part (cell UBIGINT, area DOUBLE, w DOUBLE, ${cols.join(', ')})`);
       const types = ['u64', 'f64', 'f64', ...columns.flatMap(() => (bands > 1 ? ['f64', 'f64'] : ['f64']))] as ('u64' | 'f64')[];
-      return new PartialSums(db, new RowSink(await db.createAppender('part', 'main', 'spool'), types), kind, columns, bands);
+      return new PartialSums(db, new RowSink(await db.createAppender('part', 'main', 'spool'), types), totals, kind, columns, bands);
     } catch (err) {
       db.closeSync();
       throw err;
@@ -192,6 +206,7 @@ class PartialSums {
     const area = new Float64Array(sums.n);
     for (let s = 0; s < sums.n; s++) area[s] = cellAreaM2(sums.lo[s], sums.hi[s]);
     const row: number[] = [];
+    for (let s = 0; s < sums.n; s++) if (sums.t[s] > 0) this.totals.row([sums.lo[s], sums.hi[s], sums.t[s], sums.edge[s]]);
     if (this.kind === 'categorical') {
       for (const [key, w] of sums.cat) {
         const s = Math.floor(key / 4294967296);
@@ -219,6 +234,8 @@ class PartialSums {
    */
   async finish(res: number, parents: number[]): Promise<number> {
     this.sink.close();
+    this.totals.close();
+    await this.db.run('CREATE TABLE spool.cov AS SELECT cell, sum(t) AS t, max(edge) AS edge FROM spool.tot GROUP BY cell');
     const { db, kind, columns, bands } = this;
     const cellCol = sqlIdent(`h${res}`);
     const parentCols = parents.map((p) => `${parentSql('cell', p)} AS ${sqlIdent(`h${p}`)}`);
@@ -229,9 +246,9 @@ class PartialSums {
           first(class ORDER BY w DESC, class) AS class,
           max(w) / sum(w) AS fraction,
           map(list(class ORDER BY class), list(w / tot ORDER BY class)) AS fractions,
-          least(sum(w) / any_value(area), 1.0) AS coverage,
+          ${COVERAGE_SQL('sum(w)', 'any_value(area)', 'any_value(t)', 'any_value(edge)')} AS coverage,
           ${parentSql('cell', 0)} AS h0
-        FROM (SELECT *, sum(w) OVER (PARTITION BY cell) AS tot FROM spool.cw WHERE w > 0)
+        FROM (SELECT *, sum(w) OVER (PARTITION BY cell) AS tot FROM spool.cw JOIN spool.cov USING (cell) WHERE w > 0)
         GROUP BY cell`;
     } else {
       const sums = columns.flatMap((_, b) => [`sum(v${b}) AS v${b}`, ...(bands > 1 ? [`sum(w${b}) AS w${b}`] : [])]);
@@ -240,8 +257,9 @@ class PartialSums {
         return `${bands > 1 ? `CASE WHEN w${b} > 0 THEN ${v} END` : v} AS ${sqlIdent(c)}`;
       });
       select = `SELECT cell AS ${cellCol}, ${[...parentCols, ...values].join(', ')},
-          least(w / area, 1.0) AS coverage, ${parentSql('cell', 0)} AS h0
+          ${COVERAGE_SQL('w', 'area', 't', 'edge')} AS coverage, ${parentSql('cell', 0)} AS h0
         FROM (SELECT cell, any_value(area) AS area, sum(w) AS w, ${sums.join(', ')} FROM spool.part GROUP BY cell)
+        JOIN spool.cov USING (cell)
         WHERE w > 0`;
     }
     await db.run(`CREATE TABLE spool.final AS ${select} ORDER BY ${cellCol}`);
@@ -301,10 +319,11 @@ export async function rasterHexStage(opts: RawOptions): Promise<RasterHexResult>
   try {
     const { width, height, geom, bands, nodata, T } = checkedRaster(ds, info, input, o.info);
     const tiles = findWork(geom, new UnitRegion(base, res), width, height, T);
+    expectScratch(work, tiles.length * T * T * 8); // the spilled sums and the partition: at most ~8 B a pixel read
     log(STAGE, `unit ${unit} (base cell ${baseNumber}, ${base}): ${tiles.length} tile(s) of ${T}×${T} to read, ${kind}, resolution ${res}, parents ${parents.join(',') || '-'}${geom.direct ? ', lon/lat' : ''} → ${partition.url}`);
 
     const sums = new CellSums(bands.length, baseNumber);
-    const hexer = new UnitHexer(kind, res, nodata, sums, (engine ??= new H3Engine()), input);
+    const hexer = new UnitHexer(kind, res, nodata, sums, (engine ??= new H3Engine()), input, rasterBorder(geom, width, height));
     // open cells before a spill: ~150 B each (Map entry, typed arrays), at most 1 Mi (≈ 150 MB);
     // CNG_RASTER_SPILL_CELLS overrides (tests make it tiny to exercise spilling)
     const maxOpen = Number(process.env.CNG_RASTER_SPILL_CELLS) || Math.max(1 << 16, Math.min(1 << 20, Math.floor((limits.memoryBytes * 0.05) / (150 + 16 * bands.length))));

@@ -18,7 +18,7 @@ export const cogStageDef = defineStage({
   description:
     'Mosaics one or more GDAL rasters (comma-separated) into a COG: 512×512 tiles, DEFLATE with predictor, internal overviews resampled for the value kind (AVERAGE for continuous and count, MODE for categorical), BigTIFF when needed, one nodata value (the --nodata values and each source\'s own nodata collapsed into it). A single source that already is a valid COG is copied as is. Writes --info (size, bands, CRS, bounds, nodata, what was collapsed) for the hex and manifest stages.',
   options: {
-    source: textList('GDAL raster(s), comma-separated: s3://…, /vsis3/…, /vsicurl/…, https://… or paths'),
+    source: textList('GDAL raster(s), comma-separated: s3://…, https://…, paths, or GDAL names passed as is (/vsizip/…, /vsis3/…, /vsicurl/…, NETCDF:"f.nc":var)'),
     out: text('COG output (s3://… or path)'),
     info: text('info JSON output (read by raster-hex and raster-manifest)'),
     'value-kind': valueKind,

@@ -6,7 +6,7 @@
  */
 import { CommandError } from '../core/errors.ts';
 import type { H3Engine } from '../geo/h3/engine.ts';
-import { CellLocator, LEAF, MAX_K, type TileGeometry, type TileWork } from './cells.ts';
+import { CellLocator, LEAF, MAX_K, type RasterBorder, type TileGeometry, type TileWork } from './cells.ts';
 import type { ValueKind } from './stages.ts';
 
 /**
@@ -20,6 +20,10 @@ export class CellSums {
   hi: Uint32Array;
   /** Valid area (m²): samples valid in any band. */
   w: Float64Array;
+  /** Area (m²) of every sample in the cell, valid or not: coverage's denominator inside the raster. */
+  t: Float64Array;
+  /** 1 when a sample of the cell comes from a pixel on the raster's outer edge (the cell may reach beyond it). */
+  edge: Uint8Array;
   /** Per band: Σ weight·value (continuous) or Σ share·value (count), and the band's valid area. */
   v: Float64Array[];
   wb: Float64Array[];
@@ -34,6 +38,8 @@ export class CellSums {
     this.lo = new Uint32Array(capacity);
     this.hi = new Uint32Array(capacity);
     this.w = new Float64Array(capacity);
+    this.t = new Float64Array(capacity);
+    this.edge = new Uint8Array(capacity);
     this.v = Array.from({ length: bands }, () => new Float64Array(capacity));
     this.wb = Array.from({ length: bands > 1 ? bands : 0 }, () => new Float64Array(capacity));
   }
@@ -54,7 +60,7 @@ export class CellSums {
   }
 
   private grow(): void {
-    const g = <T extends Float64Array | Uint32Array>(a: T): T => {
+    const g = <T extends Float64Array | Uint32Array | Uint8Array>(a: T): T => {
       const b = new (a.constructor as new (n: number) => T)(a.length * 2);
       b.set(a);
       return b;
@@ -62,6 +68,8 @@ export class CellSums {
     this.lo = g(this.lo);
     this.hi = g(this.hi);
     this.w = g(this.w);
+    this.t = g(this.t);
+    this.edge = g(this.edge);
     this.v = this.v.map(g);
     this.wb = this.wb.map(g);
   }
@@ -70,6 +78,8 @@ export class CellSums {
     this.index.clear();
     this.cat.clear();
     this.w.fill(0, 0, this.n);
+    this.t.fill(0, 0, this.n);
+    this.edge.fill(0, 0, this.n);
     for (const a of this.v) a.fill(0, 0, this.n);
     for (const a of this.wb) a.fill(0, 0, this.n);
     this.n = 0;
@@ -105,39 +115,43 @@ export class UnitHexer {
     readonly sums: CellSums,
     private readonly engine: H3Engine,
     private readonly input: string,
+    private readonly border: RasterBorder,
   ) {
     this.bandOk = new Uint8Array(nodata.length * LEAF);
     this.locator = new CellLocator((lo, hi) => sums.slot(lo, hi), true);
   }
 
-  /** Hexes one leaf window of a tile whose pixels (per band, tile-sized) are `data`. */
+  /**
+   * Hexes one leaf window of a tile whose pixels (per band, tile-sized) are `data`. Every sample
+   * is located, valid or not: a cell's samples of every kind add up its area inside the raster,
+   * the denominator of `coverage` (see {@link CellSums.t}).
+   */
   leaf(tg: TileGeometry, leaf: Leaf, data: Float64Array[]): void {
     const tile = tg.tile;
     const k = tg.k;
     const lx = leaf.x - tile.x;
     const ly = leaf.y - tile.y;
+    const { border } = this;
     // Boundaries pay off when a cell gets many samples; otherwise H3 per sample is cheaper.
     this.locator.geometric = tg.samplesPerCell >= 24;
     let rowFirst = -1; // the first cell of the previous sample row: likely the next row's first too
     for (let s = 0; s < leaf.h * k; s++) {
-      const rowOff = (ly + Math.floor(s / k)) * tile.w + lx;
-      if (s % k === 0 && !this.validity(data, rowOff, leaf, leaf.y + Math.floor(s / k))) {
-        s += k - 1; // the whole pixel row is nodata
-        continue;
-      }
-      rowFirst = this.sampleRow(tg, ly * k + s, lx * k, leaf.w * k, data, rowOff, rowFirst);
+      const py = leaf.y + Math.floor(s / k);
+      const rowOff = (py - tile.y) * tile.w + lx;
+      if (s % k === 0) this.validity(data, rowOff, leaf, py);
+      const edgeRow = py === border.top || py === border.bottom;
+      rowFirst = this.sampleRow(tg, ly * k + s, lx * k, leaf.w * k, data, rowOff, rowFirst, edgeRow, leaf.x);
     }
   }
 
   /**
    * The validity of one pixel row of a leaf (pixels from `rowOff` in `data`, image row `y`):
-   * `bandOk` per band, `validPx` in any band; false when no pixel is valid. A categorical
-   * raster's valid values must be integer class codes.
+   * `bandOk` per band, `validPx` in any band. A categorical raster's valid values must be integer
+   * class codes.
    */
-  private validity(data: Float64Array[], rowOff: number, leaf: Leaf, y: number): boolean {
+  private validity(data: Float64Array[], rowOff: number, leaf: Leaf, y: number): void {
     const { kind, nodata, validPx, bandOk } = this;
     const bands = nodata.length;
-    let any = 0;
     for (let c = 0; c < leaf.w; c++) {
       let ok = 0;
       for (let b = 0; b < bands; b++) {
@@ -152,18 +166,20 @@ export class UnitHexer {
           throw new CommandError(`categorical raster '${this.input}' has a non-integer value ${val} at pixel (${leaf.x + c}, ${y}): class codes must be integers`);
       }
       validPx[c] = ok;
-      any |= ok;
     }
-    return any !== 0;
   }
 
   /**
    * One row of samples (sample row `row` of the tile, `n` samples from sample column `j0`; their
-   * pixels from `rowOff` in `data`): each valid sample's position, cell and sums. `rowFirst`, the
-   * first cell of the previous row, is tried when no cell is at hand; returns this row's first cell.
+   * pixels from `rowOff` in `data`, the first in image column `px0`; `edgeRow`: the pixel row is
+   * on the raster's edge): each sample's position, cell and area, the valid ones' sums. `rowFirst`,
+   * the first cell of the previous row, is tried when no cell is at hand; returns this row's first
+   * cell.
    */
-  private sampleRow(tg: TileGeometry, row: number, j0: number, n: number, data: Float64Array[], rowOff: number, rowFirst: number): number {
-    const { validPx, wRow, locator } = this;
+  private sampleRow(tg: TileGeometry, row: number, j0: number, n: number, data: Float64Array[], rowOff: number, rowFirst: number, edgeRow: boolean, px0: number): number {
+    const { validPx, wRow, locator, sums } = this;
+    const edgeL = this.border.left - px0;
+    const edgeR = this.border.right - px0;
     const k = tg.k;
     const inv = 1 / (k * k);
     tg.setRow(row);
@@ -181,10 +197,9 @@ export class UnitHexer {
     const m = CellLocator.MARGIN;
     for (let j = 0; j < n; j++) {
       const c = k === 1 ? j : (j / k) | 0;
-      if (!validPx[c]) continue;
       const w = wRow[j];
       if (w === 0) {
-        this.dropped++;
+        if (validPx[c]) this.dropped++;
         continue;
       }
       let x: number, y: number, z: number;
@@ -229,6 +244,9 @@ export class UnitHexer {
         if (first < 0) first = e;
       }
       if (slot < 0) continue; // another unit's cell
+      sums.t[slot] += w;
+      if (edgeRow || c === edgeL || c === edgeR) sums.edge[slot] = 1;
+      if (!validPx[c]) continue;
       this.samples++;
       this.validPixels += inv;
       this.add(slot, w, share, data, rowOff, c);

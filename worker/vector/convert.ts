@@ -1,4 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { expectScratch, layerBytes } from '../core/disk-full.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
@@ -7,13 +8,14 @@ import { CommandError } from '../core/errors.ts';
 import { configureGdalCache, openDuckDB } from '../core/limits.ts';
 import { log } from '../core/log.ts';
 import { configureGdalS3 } from '../io/gdal.ts';
-import { checkGdalErrors, gdalLogOffset } from '../io/gdal-log.ts';
+import { gdalLogOffset } from '../io/gdal-log.ts';
 import { type BBox, bboxStructSql, geoMetadata, geoParquetCopyOptions } from '../io/geoparquet.ts';
 import { Storage } from '../io/storage.ts';
 import type { RawOptions } from '../stage.ts';
 import { BB, checkUniqueIds, type Column, createStaging, HILBERT, loadFeatures, planColumns, SEQ, WKB } from './staging.ts';
 import { type FeatureTally, type GeometryStats, layerDimension } from './geometry.ts';
 import { findLayer, openSource, translate } from './gdal-pass.ts';
+import { type BadGeometryPolicy, checkEveryFeatureRead, explainFailedPass, handleBadGeometries } from './bad-features.ts';
 import { buildHexPlan, type HexPlan } from './plan.ts';
 import { convertStageDef } from './stages.ts';
 import { sqlIdent, sqlString } from '../core/text.ts';
@@ -39,6 +41,8 @@ import { sqlIdent, sqlString } from '../core/text.ts';
  *    plan goes to `--plan`.
  *
  * Decisions:
+ * - An empty layer (0 features, and 0 declared) is not an error: an empty GeoParquet (valid, no
+ *   bbox) and a plan of empty work units, with a log line saying so.
  * - No feature is dropped: the rows read back from GDAL's pass are checked against the source's
  *   feature count, and no failed read publishes: an error GDAL logs while the source is opened
  *   or read fails the stage (checkGdalErrors), and so does a count below half the declared one
@@ -89,7 +93,7 @@ export async function convertStage(opts: RawOptions): Promise<void> {
   const o = convertStageDef.parse(opts);
   const result = await convertLayer({
     source: o.source, layer: o.layer, resolution: o.resolution, units: o.units, idColumn: o.idColumn, encoding: o.encoding,
-    expectedFeatures: o.expectedFeatures, upload: { out: o.out, plan: o.plan },
+    expectedFeatures: o.expectedFeatures, badGeometry: o.badGeometry, upload: { out: o.out, plan: o.plan },
   });
   log('convert', `wrote ${o.out} (${result.rows} rows) and ${o.plan} (${o.units} work units, ~${result.plan.estimatedCells} cells)`);
 }
@@ -104,6 +108,8 @@ export interface ConvertOptions {
   encoding?: string;
   /** The layer's declared feature count (the dataset file's `features`): see {@link checkDeclaredCount}. */
   expectedFeatures?: number;
+  /** What a geometry no engine can use does: see bad-features.ts. @default 'fail' */
+  badGeometry?: BadGeometryPolicy;
   /** Where to put the products (URLs or paths, via Storage). */
   upload: { out: string; plan: string };
 }
@@ -143,16 +149,19 @@ export async function convertLayer(o: ConvertOptions): Promise<ConvertResult> {
 
     // 1. + 2. The GDAL pass, streamed into DuckDB while GDAL writes (see streamTemp).
     work = await mkdtemp(join(process.env.TMPDIR ?? tmpdir(), 'cng-convert-'));
+    expectScratch(work, 3 * layerBytes(sourceCount).raw); // GeoPackage, staging, GeoParquet
     db = await openDuckDB();
     await createStaging(db, columns, true);
     const tmpPath = join(work, 'layer.gpkg');
     const tally = await loadFeatures(db, tmpPath, () => translate(ds, layer.name, tmpPath, { spatial: true, extra, stage: 'convert', where }),
-      columns, idCol, sourceCount, o.resolution, where, layerDimension(layer.geomType));
-    if (tally.rows !== sourceCount)
-      throw new CommandError(`GDAL delivered ${tally.rows} of the ${sourceCount} features of ${where}; nothing was written`);
-    checkGdalErrors(logStart, tmpPath, where);
+      columns, idCol, sourceCount, o.resolution, where, layerDimension(layer.geomType)).catch((err) => {
+      throw explainFailedPass(err, layer, sourceCount, where);
+    });
+    checkEveryFeatureRead(layer, tally.rows, sourceCount, logStart, tmpPath, where);
     checkDeclaredCount(tally.rows, o.expectedFeatures, where);
     if (idCol) await checkUniqueIds(db, idCol.name, o.idColumn!, where);
+    const badGeometries = handleBadGeometries(layer, tally, o.badGeometry ?? 'fail', idName, where);
+    if (tally.rows === 0) log('convert', `${where} has 0 features: writing an empty GeoParquet and a plan of ${o.units} empty work unit(s)`);
     tally.logStats(idName);
     checkLonLatBbox(tally.bbox, layer, where);
 
@@ -164,7 +173,7 @@ export async function convertLayer(o: ConvertOptions): Promise<ConvertResult> {
 
     const plan = buildHexPlan({
       layer: o.layer, idColumn: idName, resolution: o.resolution, units: o.units,
-      featureCount: tally.rows, nullGeometries: tally.stats.nullGeometries, droppedParts: tally.dropped, features: tally.planFeatures,
+      featureCount: tally.rows, nullGeometries: tally.stats.nullGeometries, droppedParts: tally.dropped, badGeometries, features: tally.planFeatures,
     });
     await storage.upload(outPath, o.upload.out);
     await storage.writeText(o.upload.plan, JSON.stringify(plan) + '\n');
@@ -252,6 +261,8 @@ function checkLonLatExtent(layer: Layer, where: string): void {
   } catch {
     return; // empty layer
   }
+  // A NaN or infinite coordinate: not a CRS question; the feature is named after the pass (bad-features.ts).
+  if (![e.minX, e.minY, e.maxX, e.maxY].every(Number.isFinite)) return;
   if (e.minY < -90 - 1e-6 || e.maxY > 90 + 1e-6 || e.minX < -360 || e.maxX > 360)
     throw new CommandError(`${where}: extent ${[e.minX, e.minY, e.maxX, e.maxY].map((v) => +v.toFixed(3)).join(', ')} is not lon/lat, but the layer's CRS (${crsName(layer)}) is geographic: the declared CRS is probably wrong`);
 }

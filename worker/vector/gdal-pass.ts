@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import gdal, { type Dataset, type Feature, type Layer } from 'gdal-async';
 import { CommandError } from '../core/errors.ts';
 import { firstLine } from '../core/text.ts';
-import { toGdalPath } from '../io/gdal.ts';
+import { missingLocalPath, toGdalPath } from '../io/gdal.ts';
 import { gdalLogOffset, gdalMessages, gdalReason } from '../io/gdal-log.ts';
 import { Storage } from '../io/storage.ts';
 import { readLimits } from '../core/limits.ts';
@@ -34,7 +34,12 @@ export async function openSource(source: string, storage = new Storage(), encodi
     const loc = storage.resolve(source);
     path = loc.kind === 'file' ? loc.path : toGdalPath(source);
   } else path = toGdalPath(source);
-  if (!path.startsWith('/vsi') && !existsSync(path)) throw new CommandError(`'${source}': no such file or directory`);
+  // GDAL 3.6 opens `GPKG:<file>:<table>` as the whole vector GeoPackage, after logging a failed
+  // lookup of a raster table of that name (which would fail the read): open the file; the layer
+  // read is --layer.
+  const gpkg = /^GPKG:(.+):[^:/]+$/.exec(path);
+  if (gpkg) path = gpkg[1];
+  if (missingLocalPath(path)) throw new CommandError(`'${source}': no such file or directory`);
   const previous = gdal.config.get('OGR_GEOJSON_ARRAY_AS_STRING');
   gdal.config.set('OGR_GEOJSON_ARRAY_AS_STRING', 'YES');
   const logStart = gdalLogOffset();
@@ -91,6 +96,13 @@ export async function findLayer(ds: Dataset, name: string, source: string): Prom
  * failed pass reports its real cause.
  */
 
+/** A failed GDAL pass, with the errors GDAL logged (convert looks for unreadable rows in them). */
+export class GdalPassError extends CommandError {
+  constructor(message: string, readonly gdalErrors: string[]) {
+    super(message);
+  }
+}
+
 /** GDAL types that travel as text through the temporary GeoPackage (exact values). */
 const TEXT_TYPES = 'Integer64=String,Date=String,DateTime=String,Time=String';
 
@@ -146,7 +158,7 @@ export async function translate(
     // message is its last one, often cleanup noise of the temporary file.
     const cause = errors.find((e) => /Failed to reproject/.test(e)) ?? errors[0] ?? firstLine((err as Error).message);
     const detail = errors[0] && errors[0] !== cause ? ` (${errors[0]})` : '';
-    throw new CommandError(`cannot convert ${o.where}: ${cause}${detail}`);
+    throw new GdalPassError(`cannot convert ${o.where}: ${cause}${detail}`, errors);
   } finally {
     restore(); // read by GDAL's thread when it creates the file: restored only when it is done
   }

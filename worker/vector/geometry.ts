@@ -19,8 +19,9 @@ import { type DroppedParts, estimateCells, type PlanFeature } from './plan.ts';
  *   of two triangles; GeometryCollection(polygon, lines) → MultiPolygon). When nothing polygonal
  *   remains (a polygon collapsed to a line), what remains is kept (MultiLineString).
  * - Antimeridian: a geometry with an edge spanning more than 180° of longitude is unwrapped
- *   (continuous longitudes), repaired, and cut into parts east and west of 180°, none spanning
- *   more than 180°. A ring around a pole (it does not close once unwrapped) is left as it is.
+ *   (continuous longitudes), repaired, and cut into parts east and west of 180°. A ring around a
+ *   pole (it does not close once unwrapped) is first closed along the pole it encircles (the one
+ *   on the side of its mean latitude): its parts end on ±180° and run along ±90°.
  * - Empty geometries (also those GEOS reduces to nothing) become null; single parts become multi.
  */
 
@@ -36,10 +37,16 @@ export interface NormalizedGeometry {
   repaired: boolean;
   collapsed: boolean;
   split: boolean;
+  /** A ring went around a pole: closed along the pole, then split at 180° like any crossing. */
   aroundPole: boolean;
   /** Parts of another dimension than the one kept (see {@link layerDimension}). */
   droppedParts: number;
+  /** Why the geometry is unusable (non-finite coordinates, or GEOS failed on it); wkb is then null. */
+  bad?: string;
 }
+
+/** The reason {@link normalizeGeometry} gives for coordinates that are NaN or infinite. */
+export const NON_FINITE = 'coordinates that are not finite numbers (NaN or infinite)';
 
 /** The dimension of a layer's geometry type (0 points, 1 lines, 2 polygons), undefined when unknown or mixed. */
 export function layerDimension(geomType: number): 0 | 1 | 2 | undefined {
@@ -54,12 +61,26 @@ export function layerDimension(geomType: number): 0 | 1 | 2 | undefined {
  * Finishes one geometry read from the GDAL pass (EPSG:4326, linear, 2-D): empty → null;
  * antimeridian crossings unwrapped, repaired and cut at 180°; invalid geometries made valid
  * (polygonal part kept for polygonal input, unless none remains); single parts promoted to multi.
+ * A geometry no engine can use — a NaN or infinite coordinate, or one GEOS throws on — comes back
+ * with `bad` (the reason) and no WKB: the caller decides (convert's `--bad-geometry`).
  */
 export function normalizeGeometry(g: Geometry | null, layerDim?: 0 | 1 | 2): NormalizedGeometry {
   const r: NormalizedGeometry = { wkb: null, info: null, empty: false, repaired: false, collapsed: false, split: false, aroundPole: false, droppedParts: 0 };
   if (!g) return r;
+  try {
+    return normalize(g, layerDim, r);
+  } catch (err) {
+    return { ...r, wkb: null, info: null, bad: `GEOS: ${String((err as Error)?.message ?? err).split('\n')[0]}` };
+  }
+}
+
+function normalize(g: Geometry, layerDim: 0 | 1 | 2 | undefined, r: NormalizedGeometry): NormalizedGeometry {
   let wkb: Uint8Array = g.toWKB(gdal.wkbNDR);
   let info = scanWkb(wkb);
+  if (info.nonFinite) {
+    r.bad = NON_FINITE;
+    return r;
+  }
   if (info.vertices === 0) {
     r.empty = true;
     return r;
@@ -80,16 +101,12 @@ export function normalizeGeometry(g: Geometry | null, layerDim?: 0 | 1 | 2): Nor
   }
   const polygonal = info.polygons > 0 && info.lines === 0 && info.points === 0;
   let changed = false;
-  let crossing = info.crossesAntimeridian;
+  const crossing = info.crossesAntimeridian;
   if (crossing) {
-    const unwrapped = unwrapAntimeridian(decodeWkb(wkb));
-    if (unwrapped) {
-      geom = gdal.Geometry.fromWKB(Buffer.from(encodeWkb(unwrapped)));
-      changed = true;
-    } else {
-      crossing = false;
-      r.aroundPole = true;
-    }
+    const { geom: unwrapped, poles } = unwrapAntimeridian(decodeWkb(wkb));
+    geom = gdal.Geometry.fromWKB(Buffer.from(encodeWkb(unwrapped)));
+    changed = true;
+    r.aroundPole = poles > 0;
   }
   if (info.polygons + info.lines > 0 && !geom.isValid()) {
     geom = geom.makeValid();
@@ -111,6 +128,7 @@ export function normalizeGeometry(g: Geometry | null, layerDim?: 0 | 1 | 2): Nor
         collect(pick(decodeWkb(geom.toWKB(gdal.wkbNDR))));
       }
       if (parts.length === 0) collect(pick(decodeWkb(geom.toWKB(gdal.wkbNDR))));
+      if (r.aroundPole && polygonal && parts.length > 1) unionParts(parts);
       const types = new Set(parts.map((p) => p.type));
       out = parts.length === 0 ? { type: 7, parts } : types.size === 1 ? ({ type: parts[0].type + 3, parts } as Geom) : { type: 7, parts };
     } else {
@@ -139,6 +157,17 @@ export function normalizeGeometry(g: Geometry | null, layerDim?: 0 | 1 | 2): Nor
   return r;
 }
 
+/**
+ * Replaces polygon parts by their union: the east and west parts of a ring closed along a pole
+ * overlap where its coast doubles back across the cut at 180°.
+ */
+function unionParts(parts: Geom[]): void {
+  let u = gdal.Geometry.fromWKB(Buffer.from(encodeWkb(parts[0])));
+  for (const p of parts.slice(1)) u = u.union(gdal.Geometry.fromWKB(Buffer.from(encodeWkb(p))));
+  const poly = polygonalPart(decodeWkb(u.toWKB(gdal.wkbNDR)));
+  if (poly) parts.splice(0, parts.length, ...(poly as { parts: Geom[] }).parts);
+}
+
 /** Polygons, else lines, else points of a geometry, as one multi geometry (or null). */
 function mixedParts(h: Geom): Geom | null {
   return partsOfDimension(h, 2) ?? partsOfDimension(h, 1) ?? partsOfDimension(h, 0);
@@ -159,19 +188,33 @@ export interface GeometryStats {
   /** Polygons that kept no polygonal part after MakeValid (kept as lines/points). */
   collapsed: number;
   splitAtAntimeridian: number;
-  /** Rings around a pole, left as they were. */
+  /** Features with a ring around a pole (closed along the pole, split at 180°). */
   aroundPole: number;
   /** Features that lost parts of another dimension than the layer's (see normalizeGeometry). */
   partsDropped: number;
+  /** Unusable geometries (NaN/infinite coordinates, GEOS failures); also counted in nullGeometries. */
+  badGeometries: number;
 }
 
 /** How many ids the log and the hex plan list. */
 const MAX_IDS = 20;
 
+/** How many unusable geometries the tally keeps by position (all are counted). */
+export const MAX_BAD_KEPT = 10_000;
+
+/** A feature whose geometry is unusable: its position in the source (1-based), its id, and why. */
+export interface BadFeature {
+  seq: number;
+  id: number;
+  reason: string;
+}
+
 export class FeatureTally {
   /** Features added, with or without geometry. */
   rows = 0;
-  readonly stats: GeometryStats = { nullGeometries: 0, emptyGeometries: 0, repaired: 0, collapsed: 0, splitAtAntimeridian: 0, aroundPole: 0, partsDropped: 0 };
+  readonly stats: GeometryStats = { nullGeometries: 0, emptyGeometries: 0, repaired: 0, collapsed: 0, splitAtAntimeridian: 0, aroundPole: 0, partsDropped: 0, badGeometries: 0 };
+  /** The first {@link MAX_BAD_KEPT} unusable geometries, in source order. */
+  readonly bad: BadFeature[] = [];
   readonly dropped: DroppedParts = { features: 0, parts: 0, ids: [] };
   readonly geometryTypes = new Set<string>();
   /** The hex plan's input: one entry per feature with a geometry. */
@@ -183,9 +226,14 @@ export class FeatureTally {
   /** @param resolution H3 resolution the plan's cell estimates are for. */
   constructor(private readonly resolution: number) {}
 
-  add(fid: number, g: NormalizedGeometry): void {
+  /** Adds feature `fid` (its id), the `seq`-th of the source (1-based; the id unless --id-column). */
+  add(fid: number, g: NormalizedGeometry, seq = fid): void {
     const s = this.stats;
     this.rows++;
+    if (g.bad !== undefined) {
+      s.badGeometries++;
+      if (this.bad.length < MAX_BAD_KEPT) this.bad.push({ seq, id: fid, reason: g.bad });
+    }
     if (g.repaired) s.repaired++;
     if (g.collapsed) s.collapsed++;
     if (g.split) s.splitAtAntimeridian++;
@@ -225,7 +273,7 @@ export class FeatureTally {
     if (s.repaired) log('convert', `${plural(s.repaired, 'invalid geometry', 'invalid geometries')} made valid (GEOS MakeValid)`);
     if (s.collapsed) log('convert', `${s.collapsed} polygon(s) had no area left after repair; kept as the lines/points that remain`);
     if (s.splitAtAntimeridian) log('convert', `${s.splitAtAntimeridian} feature(s) split at the antimeridian`);
-    if (s.aroundPole) log('convert', `${s.aroundPole} feature(s) encircle a pole; left as they are`);
+    if (s.aroundPole) log('convert', `${s.aroundPole} feature(s) encircle a pole; closed along the pole and split at the antimeridian`);
     const d = this.dropped;
     if (d.features)
       log('convert', `parts dropped (other dimension): ${plural(d.parts, 'part')} of ${plural(d.features, 'feature')} not of the layer's geometry type (${idName}: ${d.ids.join(', ')}${d.features > d.ids.length ? `, … ${d.features} in all` : ''}); recorded in the hex plan and manifest.json as dropped_parts`);

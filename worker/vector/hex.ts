@@ -20,6 +20,7 @@
  *    the chunk is uploaded atomically. A killed run leaves nothing under the final name.
  */
 import { existsSync } from 'node:fs';
+import { expectScratch } from '../core/disk-full.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,6 +132,9 @@ export async function runHex(opts: RawOptions, tuning: Partial<HexTuning> = {}, 
 
   const scratch = env.TMPDIR ?? tmpdir();
   const work = await mkdtemp(join(scratch, `cng-hex-${index}-`));
+  // the GeoParquet (when downloaded) and the unit's (fid, cell) rows, ~16 B each, with the chunk
+  const download = storage.resolve(input).kind === 'file' ? 0 : ((await storage.stat(input))?.size ?? 0);
+  expectScratch(work, download + 2 * 16 * (unit?.estimatedCells ?? 0));
   let pool: CellPool | undefined;
   const cons: DuckDBConnection[] = [];
   try {

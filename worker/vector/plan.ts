@@ -44,8 +44,19 @@ export interface HexPlan {
   nullGeometries: number;
   /** Features that lost parts of another dimension than the layer's (absent when none did). */
   droppedParts?: DroppedParts;
+  /** Features whose unusable geometry was kept as NULL (`--bad-geometry null`; absent when none was). */
+  badGeometries?: BadGeometries;
   estimatedCells: number;
   workUnits: WorkUnit[];
+}
+
+/** Rows kept with a NULL geometry because their geometry was unusable: how many, the first ids and source FIDs. */
+export interface BadGeometries {
+  features: number;
+  /** The first ids (at most 20), in the plan's `idColumn`. */
+  ids: number[];
+  /** The same features' FIDs in the source (GDAL's). */
+  sourceFids: number[];
 }
 
 /** The features whose geometry lost parts of another dimension: how many, the parts in all, the first ids. */
@@ -98,6 +109,7 @@ export function buildHexPlan(opts: {
   featureCount: number;
   nullGeometries: number;
   droppedParts?: DroppedParts;
+  badGeometries?: BadGeometries;
   features: readonly PlanFeature[];
 }): HexPlan {
   const { units } = opts;
@@ -147,6 +159,7 @@ export function buildHexPlan(opts: {
     features: opts.featureCount,
     nullGeometries: opts.nullGeometries,
     ...(opts.droppedParts?.features ? { droppedParts: opts.droppedParts } : {}),
+    ...(opts.badGeometries?.features ? { badGeometries: opts.badGeometries } : {}),
     estimatedCells: cellsTotal,
     workUnits,
   };

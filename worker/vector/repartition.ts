@@ -1,4 +1,5 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { expectScratch } from '../core/disk-full.ts';
 import { basename, dirname, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { CommandError } from '../core/errors.ts';
@@ -8,7 +9,7 @@ import { indexRanges, log } from '../core/log.ts';
 import type { RawOptions } from '../stage.ts';
 import { hexParents, repartitionStageDef } from './stages.ts';
 import { joinUrl, listLocalFiles, parseJson, Storage } from '../io/storage.ts';
-import type { DroppedParts } from './plan.ts';
+import type { BadGeometries, DroppedParts } from './plan.ts';
 
 /** What repartition needs from the hex plan (docs/stages.md). */
 interface PlanHeader {
@@ -17,6 +18,7 @@ interface PlanHeader {
   resolution: number;
   idColumn?: string;
   droppedParts?: DroppedParts;
+  badGeometries?: BadGeometries;
 }
 
 /** `<layer>/manifest.json`: the counts docs and STAC are generated from. */
@@ -31,6 +33,8 @@ export interface LayerManifest {
   null_geometries: number;
   /** Features that lost parts of another dimension in convert (absent when none did). */
   dropped_parts?: DroppedParts;
+  /** Rows convert kept with a NULL geometry because it was unusable (`badGeometry: 'null'`; absent when none). */
+  bad_geometries?: BadGeometries;
   features_hexed: number;
   cells: number;
   partitions: number;
@@ -64,6 +68,8 @@ export async function repartitionStage(opts: RawOptions): Promise<void> {
       );
     log('repartition', `downloading ${plan.units} chunks and the GeoParquet`);
     const geoparquet = join(work, 'layer.parquet');
+    const sizes = await Promise.all([input, ...expected.map((name) => joinUrl(chunks, name))].map(async (u) => (await storage.stat(u))?.size ?? 0));
+    expectScratch(work, 2 * sizes.reduce((a, b) => a + b, 0)); // the downloads, then the partitions
     await storage.download(input, geoparquet);
     await Promise.all(expected.map((name) => storage.download(joinUrl(chunks, name), join(work, 'chunks', name))));
 
@@ -125,6 +131,7 @@ export async function repartitionStage(opts: RawOptions): Promise<void> {
       features,
       null_geometries: nullGeometries,
       ...(plan.droppedParts ? { dropped_parts: plan.droppedParts } : {}),
+      ...(plan.badGeometries ? { bad_geometries: plan.badGeometries } : {}),
       features_hexed: hexed,
       cells,
       partitions: new Set(files.map((f) => dirname(f))).size,

@@ -28,7 +28,7 @@ export const convertStageDef = defineStage({
   summary: 'one vector layer → GeoParquet (EPSG:4326) and the hex plan',
   description: 'Reads one layer of any GDAL source, linearizes curves, forces multi, drops Z/M, makes geometries valid, reprojects to EPSG:4326 (lon/lat), keeps null geometries as rows, adds _cng_fid, writes GeoParquet 1.1, and writes the hex plan: features grouped into --units work units of balanced estimated work.',
   options: {
-    source: text('GDAL source: s3://…, /vsis3/…, /vsicurl/…, https://… or a path'),
+    source: text('GDAL source: s3://…, https://…, a path, or a GDAL name passed as is: /vsizip/…, /vsis3/…, /vsicurl/…, NETCDF:"f.nc":var, GPKG:f.gpkg:table'),
     layer: text('layer name in the source'),
     out: text('GeoParquet output (s3://… or path)'),
     plan: text('hex plan output (JSON)'),
@@ -37,6 +37,7 @@ export const convertStageDef = defineStage({
     'id-column': text('use this column as the feature id instead of a generated _cng_fid').optional(),
     encoding: text("the source's text encoding, e.g. ISO-8859-1 (a shapefile's .dbf without a right .cpg; GDAL's ENCODING open option)").optional(),
     'expected-features': int('declared feature count of the layer: fail, publishing nothing, when fewer than half are read').optional(),
+    'bad-geometry': choice("a geometry no engine can use (NaN/infinite coordinates, GEOS fails on it): 'fail' (default; lists every such feature) or 'null' (keep the row with a NULL geometry, recorded in the plan and manifest.json)", ['fail', 'null']).default('fail'),
   },
   example: 'cng-worker convert --source s3://public-padus/raw/PADUS4_1Geodatabase.gdb --layer PADUS4_1Fee --out s3://public-padus/padus-4-1/fee.parquet --plan s3://public-padus/padus-4-1/fee/_work/hex-plan.json --resolution 10 --units 149',
 });

@@ -234,7 +234,7 @@ export async function loadFeatures(
         throw e instanceof NotUtf8 ? notUtf8Error(e, seq, where) : e;
       }
       const g = normalizeGeometry(f.getGeometry(), layerDim);
-      tally.add(fid, g);
+      tally.add(fid, g, seq);
       appendGeometry(appender, g);
       appender.endRow();
       if ((seq & 1023) === 0) progress.update(seq);

@@ -5,6 +5,7 @@
  * count).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import { expectScratch } from '../core/disk-full.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
@@ -40,6 +41,7 @@ export async function tableStage(opts: RawOptions): Promise<void> {
     checkGdalErrors(logStart, undefined, where); // a cut header reads as a table without columns
     if (columns.length === 0) throw new CommandError(`table '${name}' of '${source}' has no columns`);
     work = await mkdtemp(join(process.env.TMPDIR ?? tmpdir(), 'cng-table-'));
+    expectScratch(work, 3 * 2048 * Math.max(1, await layer.features.countAsync())); // GeoPackage, staging, Parquet
     const tmpPath = join(work, 'table.gpkg');
     db = await openDuckDB();
     await createStaging(db, columns, false);

@@ -11,7 +11,7 @@ import { clipShapesToPiece } from '../clip.ts';
 import { polygonVertices, ringBBox, type BBox, type Polygon, type Shapes } from '../shapes.ts';
 import { parseWkb, shapesToWkb } from '../wkb.ts';
 import { type Containment, estimateCells } from './engine.ts';
-import { isLeaf, type Job, type SplitLimits, splitPolygonIter } from './tasks.ts';
+import { isLeaf, type Job, MAX_PIECE_WIDTH, type SplitLimits, splitPolygonIter } from './tasks.ts';
 
 /** How the main thread cuts: pieces for H3's polyfill (overlap) and the size of one task. */
 export interface JobCut {
@@ -88,7 +88,7 @@ function splitPolygonGeos(p: Polygon, res: number, limits: SplitLimits, leaf: (q
       leaf(q);
       continue;
     }
-    const axis = w * Math.cos((((b.ymin + b.ymax) / 2) * Math.PI) / 180) >= h ? 0 : 1;
+    const axis = w * Math.cos((((b.ymin + b.ymax) / 2) * Math.PI) / 180) >= h || w > MAX_PIECE_WIDTH ? 0 : 1;
     const mid = axis === 0 ? b.xmin + w / 2 : b.ymin + h / 2;
     const m = 1 + Math.max(w, h);
     const lo = axis === 0 ? { xmin: b.xmin - m, xmax: mid, ymin: b.ymin - m, ymax: b.ymax + m } : { xmin: b.xmin - m, xmax: b.xmax + m, ymin: b.ymin - m, ymax: mid };

@@ -103,8 +103,16 @@ export interface SplitLimits {
  */
 export const DEFAULT_SPLIT: SplitLimits = { minVertices: 32, maxVertices: 2048, work: 50_000, maxCells: 1_000_000 };
 
+/**
+ * Widest piece (degrees of longitude) H3 is given: H3 takes an edge spanning more than 180° for
+ * one crossing the antimeridian, and a polygon around a pole (its parts from convert run along ±90°
+ * over up to 360°) must reach it as strips.
+ */
+export const MAX_PIECE_WIDTH = 90;
+
 /** Whether a piece (v vertices, estimated cells, bbox) is polyfilled in one call under `l`. */
 export function isLeaf(v: number, cells: number, b: BBox, res: number, l: SplitLimits): boolean {
+  if (b.xmax - b.xmin > MAX_PIECE_WIDTH) return false;
   if (cells > l.maxCells || bboxCells(b, res) > 4 * l.maxCells) return false;
   return v <= l.minVertices || (v <= l.maxVertices && v * Math.max(cells, 1) <= l.work);
 }
@@ -133,7 +141,7 @@ export function* splitPolygonIter(p: Polygon, res: number, limits: SplitLimits):
       continue;
     }
     const kmW = w * Math.cos((((b.ymin + b.ymax) / 2) * Math.PI) / 180);
-    const axis: 0 | 1 = kmW >= h ? 0 : 1;
+    const axis: 0 | 1 = kmW >= h || w > MAX_PIECE_WIDTH ? 0 : 1;
     const mid = axis === 0 ? b.xmin + w / 2 : b.ymin + h / 2;
     const [lo, hi] = splitRing(q[0], axis, mid);
     const loP: Polygon | null = lo ? [lo.ring] : null;

@@ -49,7 +49,7 @@ function briefLayer(l: LayerFacts, prose: ResolvedProse | undefined, samples: Sa
   if (l.hex) L.push(`- hex: resolution ${l.hex.manifest.resolution}, parents ${l.hex.manifest.parents.join(', ')}, ${fmtInt(l.hex.manifest.cells)} cells`);
   L.push('', '| column | type | described? | sample values |', '|---|---|---|---|');
   for (const c of uniqueColumns([...(l.geoparquet?.columns ?? []), ...(l.hex?.columns ?? [])])) {
-    const d = prose ? layerColumnDescription(prose, l.layer, c.name) : undefined;
+    const d = layerColumnDescription(prose, l.layer, c.name);
     const vals = samples?.values[l.layer.key]?.[c.name] ?? [];
     L.push(`| \`${c.name}\` | ${c.type.replace(/\|/g, '\\|')} | ${d ? d.from : '**missing**'} | ${vals.map((v) => `\`${truncate(v, 40).replace(/\|/g, '\\|')}\``).join(', ')} |`);
   }
@@ -75,7 +75,7 @@ function briefRaster(r: RasterFacts, prose: ResolvedProse | undefined): string[]
   }
   L.push('', '| column | type | described? |', '|---|---|---|');
   for (const c of r.hexColumns ?? []) {
-    const d = prose ? rasterColumnDescription(prose, r.raster, c.name, m?.bands) : undefined;
+    const d = rasterColumnDescription(prose, r.raster, c.name, m?.bands);
     L.push(`| \`${c.name}\` | ${c.type.replace(/\|/g, '\\|')} | ${d ? d.from : '**missing**'} |`);
   }
   L.push('');

@@ -56,8 +56,9 @@ type CheckedInput = Pick<DocsInput, 'name' | 'layers' | 'tables' | 'rasters'>;
 export function checkProse(input: CheckedInput, proseIn: unknown, schema: SchemaSnapshot): ProseProblem[] {
   const out: ProseProblem[] = [];
   if (proseIn === undefined) {
+    // Everything a writer must describe, as for an empty prose (the pipeline's own columns excepted).
     out.push({ kind: 'missing', what: 'prose', field: `datasets/${input.name}.prose.ts`, message: "the dataset has no prose: write a DatasetProse and set the dataset file's prose field" });
-    return out;
+    return [...out, ...layerProblems(input, EMPTY_PROSE, schema), ...tableProblems(input, EMPTY_PROSE, schema), ...rasterProblems(input, EMPTY_PROSE, schema)];
   }
   const parsed = proseSchema.safeParse(proseIn);
   if (!parsed.success) {
@@ -67,6 +68,9 @@ export function checkProse(input: CheckedInput, proseIn: unknown, schema: Schema
   const prose = parsed.data;
   return [...layerProblems(input, prose, schema), ...tableProblems(input, prose, schema), ...rasterProblems(input, prose, schema), ...extraProse(input, prose, schema)];
 }
+
+/** No descriptions at all: what a dataset without prose (or with prose that does not parse) describes — only the pipeline's own columns. */
+const EMPTY_PROSE = { layers: {}, columns: {}, tables: {}, codes: {}, rasters: {}, notes: [], links: [] } as unknown as ResolvedProse;
 
 /** Layers without title and description or without columns in the snapshot, and undescribed layer columns. */
 function layerProblems(input: CheckedInput, prose: ResolvedProse, schema: SchemaSnapshot): ProseProblem[] {
@@ -196,14 +200,14 @@ function parentOrPartitionColumn(name: string, res: number, parents: number[]): 
 
 /** A layer column's description and where it was found, or undefined. */
 export function layerColumnDescription(
-  prose: ResolvedProse,
+  prose: ResolvedProse | undefined,
   layer: Pick<DocsLayer, 'key' | 'resolution' | 'parents'>,
   column: string,
   containment?: string,
 ): { text: string; from: DescriptionSource } | undefined {
-  const own = prose.layers[layer.key]?.columns[column];
+  const own = prose?.layers[layer.key]?.columns[column];
   if (own) return { text: own, from: 'layer' };
-  if (prose.columns[column]) return { text: prose.columns[column], from: 'dataset' };
+  if (prose?.columns[column]) return { text: prose.columns[column], from: 'dataset' };
   const builtin = pipelineColumn(column, layer, containment);
   return builtin ? { text: builtin, from: 'pipeline' } : undefined;
 }
@@ -243,12 +247,12 @@ export function rasterPipelineColumn(
 
 /** A raster hex column's description and where it was found, or undefined. */
 export function rasterColumnDescription(
-  prose: ResolvedProse,
+  prose: ResolvedProse | undefined,
   raster: Pick<DocsRaster, 'key' | 'resolution' | 'parents' | 'valueKind'>,
   column: string,
   bands?: RasterManifest['bands'],
 ): { text: string; from: DescriptionSource } | undefined {
-  const rp = prose.rasters?.[raster.key];
+  const rp = prose?.rasters?.[raster.key];
   const own = rp?.columns[column];
   if (own) return { text: own, from: 'raster' };
   const builtin = rasterPipelineColumn(column, raster, { units: rp?.units, bands });

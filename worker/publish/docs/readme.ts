@@ -2,7 +2,7 @@ import type { DocsInput, DocsRaster, ResolvedProse } from '../../../constructs/p
 import { human, plural } from '../../core/text.ts';
 import { parseS3Url } from '../../io/storage.ts';
 import { layerColumnDescription, rasterColumnDescription, resolveProse, uniqueColumns } from './check.ts';
-import { type Facts, type LayerFacts, mirrorBase, publicUrl, type RasterFacts } from './facts.ts';
+import { type Facts, type HexFact, type LayerFacts, mirrorBase, publicUrl, type RasterFacts } from './facts.ts';
 import { LAB_PROVIDER } from './stac.ts';
 
 /**
@@ -137,6 +137,7 @@ function layerSection(input: DocsInput, prose: ResolvedProse, l: LayerFacts): st
         `${fmtInt(m.cells)} rows (feature × cell) from ${fmtInt(m.features_hexed)} of ${fmtInt(m.features)} features (${fmtInt(m.null_geometries)} without geometry), ` +
         `${m.partitions} partitions by h0, ${human(m.bytes)}`,
     );
+    L.push(...geometryNotes(m));
   }
   L.push('');
   const cols = uniqueColumns([...(l.geoparquet?.columns ?? []), ...(l.hex?.columns ?? [])]);
@@ -150,6 +151,18 @@ function layerSection(input: DocsInput, prose: ResolvedProse, l: LayerFacts): st
     L.push(`| \`${c.name}\` | ${cell(c.type)} | ${where} | ${cell(d?.text ?? '_not yet described_')}${codes} |`);
   }
   L.push('');
+  return L;
+}
+
+/** What convert recorded about geometries it could not keep whole (manifest.json's bad_geometries and dropped_parts). */
+function geometryNotes(m: HexFact['manifest']): string[] {
+  const L: string[] = [];
+  const ids = (x: { features: number; ids: number[] }) => `${x.ids.join(', ')}${x.features > x.ids.length ? ', …' : ''}`;
+  const b = m.bad_geometries;
+  if (b)
+    L.push(`- Note: ${plural(b.features, 'feature')} had an unusable geometry in the source (NaN or infinite coordinates, or one GEOS cannot process) and ${b.features === 1 ? 'is' : 'are'} kept with a NULL geometry (ids ${ids(b)}; source FIDs ${b.sourceFids.join(', ')}${b.features > b.sourceFids.length ? ', …' : ''}).`);
+  const d = m.dropped_parts;
+  if (d) L.push(`- Note: ${plural(d.parts, 'part')} of ${plural(d.features, 'feature')} ${d.parts === 1 ? 'was' : 'were'} dropped: not of the layer's geometry type (ids ${ids(d)}).`);
   return L;
 }
 
