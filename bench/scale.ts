@@ -85,6 +85,11 @@ function units(stage: RunStage): { job: Record<string, any>; index: number; unit
   );
 }
 
+/** Pods of a stage at once: the sum over its Jobs (they are applied together). */
+function parallelismOf(stage: RunStage): number {
+  return stage.jobs.reduce((n, j) => n + (j.spec.parallelism ?? 1), 0);
+}
+
 function container(job: Record<string, any>): Record<string, any> {
   return job.spec.template.spec.containers[0];
 }
@@ -267,7 +272,7 @@ async function stageRow(stage: RunStage, ctx: StageContext): Promise<Row> {
   const { picks, all } = unitsToMeasure(stage, plan);
   const row: Row = {
     layer: stage.layer!, stage, units: units(stage).length, measured: [], failed: false,
-    parallelism: stage.jobs.reduce((n, j) => n + (j.spec.parallelism ?? 1), 0), limits: podLimits(picks[0].job),
+    parallelism: parallelismOf(stage), limits: podLimits(picks[0].job),
   };
   const run = !ctx.only || ctx.only === stage.kind;
   for (const pick of picks) {
@@ -404,7 +409,7 @@ async function main(): Promise<void> {
   for (const stage of stages) {
     if (stage.dependsOn.some((d) => blocked.has(d))) {
       blocked.add(stage.kustomization);
-      rows.push({ layer: stage.layer!, stage, units: units(stage).length, measured: [], failed: true, parallelism: 0, limits: podLimits(stage.jobs[0]) });
+      rows.push({ layer: stage.layer!, stage, units: units(stage).length, measured: [], failed: true, parallelism: parallelismOf(stage), limits: podLimits(stage.jobs[0]) });
       continue;
     }
     const row = await stageRow(stage, { dirs, cache, only: values.stage, force: Boolean(values.force), largestOnly: Boolean(values['largest-only']), log });
