@@ -34,6 +34,28 @@ export function hexWorkUnits(features: number, featuresPerUnit: number): number 
   return Math.max(1, Math.ceil(features / featuresPerUnit));
 }
 
+/** Features per repartition unit when the dataset file does not set `repartition.units`. */
+export const FEATURES_PER_REPARTITION_UNIT = 40_000;
+
+/** The H3 resolution-0 cells: the most repartition units a layer can use. */
+export const MAX_REPARTITION_UNITS = 122;
+
+/**
+ * Repartition units (Indexed completions, each a balanced group of h0 cells): the dataset file's
+ * `repartition.units`, else ceil(features / 40,000), between 1 and 122.
+ */
+export function repartitionUnits(features: number, given?: number): number {
+  return Math.min(MAX_REPARTITION_UNITS, Math.max(1, given ?? Math.ceil(features / FEATURES_PER_REPARTITION_UNIT)));
+}
+
+/**
+ * A repartition pod's size from the layer's declared features (the dataset file's `resources`
+ * override it): one pod holds one group of h0 cells, so a small layer needs less than the default.
+ */
+export function repartitionResources(features: number): Partial<StageResources> {
+  return features <= 50_000 ? { memory: '4Gi', ephemeralStorage: '20Gi' } : {};
+}
+
 /**
  * Most hex work units one layer may have. Each is a Job completion (or an Armada job, ~2.6 KB of
  * dist/ each): 10,000 units are 50 Jobs, or a 26 MB Armada job set that takes ~25 s to synthesize.
@@ -56,6 +78,7 @@ export const DEFAULT_RESOURCES: Record<StageKind, StageResources> = {
   table: { cpu: '1', memory: '2Gi', ephemeralStorage: '5Gi' },
   hex: { cpu: '2', memory: '4Gi', ephemeralStorage: '10Gi' },
   repartition: { cpu: '2', memory: '8Gi', ephemeralStorage: '60Gi' },
+  publish: { cpu: '1', memory: '2Gi', ephemeralStorage: '40Gi' },
   pmtiles: { cpu: '4', memory: '16Gi', ephemeralStorage: '60Gi' },
   cog: { cpu: '2', memory: '8Gi', ephemeralStorage: '100Gi' },
   'raster-hex': { cpu: '1', memory: '4Gi', ephemeralStorage: '20Gi' },
@@ -74,6 +97,7 @@ export const DEFAULT_TIMEOUTS: Record<StageKind, string> = {
   table: '30m',
   hex: '12h',
   repartition: '4h',
+  publish: '2h',
   pmtiles: '12h',
   cog: '6h',
   'raster-hex': '6h',

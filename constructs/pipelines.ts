@@ -2,7 +2,8 @@ import { ApiObject, Chart } from 'cdk8s';
 import { Construct } from 'constructs';
 import { ClusterProfile } from './profile.ts';
 import {
-  DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, hexWorkUnits, layerHexSettings, parseDatasetSpec, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS, tableStageId,
+  DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, hexWorkUnits, layerHexSettings, parseDatasetSpec, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS, repartitionResources,
+  repartitionUnits, tableStageId,
   type DatasetSpec, type HexSettings, type LayerSpec, type RasterSpec, type ResolvedDatasetSpec, type TableSpec,
 } from './spec.ts';
 import { scratchStorage, type SizeEstimate } from './defaults.ts';
@@ -45,7 +46,9 @@ export class Dataset extends Construct {
     // single-pod stages leave of maxPods.
     const rasterEntries = Object.entries(resolved.rasters);
     const hexJobs = hexJobCounts(resolved, profile).total;
-    const singlePodStages = 1 + Object.keys(resolved.layers).length * 3 + resolved.tables.length + rasterEntries.length * 2;
+    // Per layer: convert, pmtiles, publish, and the repartition units.
+    const layerPods = Object.values(resolved.layers).reduce((n, l) => n + 3 + repartitionUnits(l.features, l.repartition?.units), 0);
+    const singlePodStages = 1 + layerPods + resolved.tables.length + rasterEntries.length * 2;
     const hexParallelism = Math.max(1, Math.floor((resolved.maxPods - singlePodStages) / Math.max(1, hexJobs)));
 
     const bySource = new Map<string, { layers: Record<string, LayerSpec>; tables: TableSpec[] }>();
@@ -86,7 +89,7 @@ export class Dataset extends Construct {
         `dataset ${spec.name}: no sync stage to the mirror (${spec.mirror.bucket}): the cluster profile declares no secret "${profile.mirrorSecretName}" ` +
           `with keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; create it in namespace ${profile.namespace} and declare it in constructs/profile.ts (docs/runbook.md#the-mirror-secret)`,
       );
-    const products = [...pipelines.flatMap((p) => [p.repartition, p.pmtiles]), ...tables.map((t) => t.stage), ...rasters.map((r) => r.manifest)];
+    const products = [...pipelines.map((p) => p.publish), ...tables.map((t) => t.stage), ...rasters.map((r) => r.manifest)];
     this.docsInput = {
       version: 1,
       name: spec.name,
@@ -325,9 +328,10 @@ export interface VectorLayerPipelineProps {
 }
 
 /**
- * One spatial layer: setup-bucket → convert → (hex → repartition ∥ pmtiles).
+ * One spatial layer: setup-bucket → convert → (hex → repartition ∥ pmtiles) → publish.
  * Products: `<prefix>/<name>.parquet`, `<name>.pmtiles`, `<name>/hex/h0=<cell>/data_0.parquet`,
- * `<name>/manifest.json`; work files under `<name>/_work/`.
+ * `<name>/manifest.json`, all written by publish alone; every intermediate (the staged GeoParquet,
+ * the plan, chunks, staged partitions, PMTiles) under `<name>/_work/run-<run>/` (see layerPaths).
  */
 export class VectorLayerPipeline {
   /** Where this layer's products are (for the docs stage). */
@@ -336,25 +340,25 @@ export class VectorLayerPipeline {
   readonly hex: Stage;
   readonly repartition: Stage;
   readonly pmtiles: Stage;
+  readonly publish: Stage;
 
   constructor(dataset: Dataset, key: string, props: VectorLayerPipelineProps) {
     const { layer } = props;
     const name = layer.name ?? key;
-    const paths = layerPaths((p) => dataset.key(p), name);
+    const paths = layerPaths((p) => dataset.key(p), name, dataset.spec.run);
     const url = (k: string) => dataset.url(k);
-    const geoparquet = url(paths.geoparquet);
-    const work = paths.work;
-    const plan = url(`${work}/hex-plan.json`);
-    const chunks = url(`${work}/chunks`);
+    const staged = Object.fromEntries(Object.entries(paths.staged).map(([k, v]) => [k, url(v)])) as Record<keyof typeof paths.staged, string>;
     const hex = dataset.hexSettings(layer);
     const units = dataset.hexUnits(layer);
+    const repartitionCount = repartitionUnits(layer.features, layer.repartition?.units);
     const res = (kind: StageKind) => layer.resources?.[kind];
     const cells = ['--resolution', String(hex.resolution), '--parents', hex.parents.join(',')];
+    const reads = ['--input', staged.geoparquet, '--plan', staged.plan, '--chunks', staged.chunks];
     this.products = {
       key,
       name,
       sourceLayer: layer.layer,
-      geoparquet,
+      geoparquet: url(paths.geoparquet),
       pmtiles: url(paths.pmtiles),
       pmtilesLayer: name,
       hex: url(paths.hex),
@@ -368,8 +372,8 @@ export class VectorLayerPipeline {
       dependsOn: [dataset.setupBucket()],
       resources: res('convert'),
       args: [
-        '--source', props.source, '--layer', layer.layer, '--out', geoparquet, '--plan', plan,
-        '--resolution', String(hex.resolution), '--units', String(units),
+        '--source', props.source, '--layer', layer.layer, '--out', staged.geoparquet, '--plan', staged.plan,
+        '--resolution', String(hex.resolution), '--units', String(units), '--repartition-units', String(repartitionCount),
         ...(layer.idColumn ? ['--id-column', layer.idColumn] : []),
         ...(layer.encoding ? ['--encoding', layer.encoding] : []),
         '--expected-features', String(layer.features),
@@ -384,25 +388,33 @@ export class VectorLayerPipeline {
       runner: hex.runner,
       resources: res('hex'),
       retryIndexes: layer.hex?.retry?.indexes,
-      args: ['--input', geoparquet, '--plan', plan, '--chunks', chunks, ...cells, '--containment', hex.containment],
+      args: [...reads, ...cells, '--containment', hex.containment],
     });
     if (layer.hex?.completedJobSet) dataset.markArmadaCompleted(this.hex, layer.hex.completedJobSet, `layers.${key}.hex.completedJobSet`);
     this.repartition = dataset.addStage(`${key}-repartition`, 'repartition', {
       layer: key,
       dependsOn: [this.hex],
-      resources: res('repartition'),
-      args: [
-        '--input', geoparquet, '--plan', plan, '--chunks', chunks, ...cells, '--containment', hex.containment,
-        '--out', url(paths.hex), '--manifest', url(paths.manifest),
-      ],
+      workItems: repartitionCount,
+      resources: { ...repartitionResources(layer.features), ...dataset.spec.resources.repartition, ...res('repartition') },
+      args: [...reads, ...cells, '--out', staged.hex, '--reports', staged.reports],
     });
     this.pmtiles = dataset.addStage(`${key}-pmtiles`, 'pmtiles', {
       layer: key,
       dependsOn: [this.convert],
       resources: res('pmtiles'),
       args: [
-        '--input', geoparquet, '--out', url(paths.pmtiles), '--layer-name', name,
+        '--input', staged.geoparquet, '--out', staged.pmtiles, '--layer-name', name,
         '--min-zoom', String(layer.pmtiles?.minZoom ?? 0), '--max-zoom', String(layer.pmtiles?.maxZoom ?? 14),
+      ],
+    });
+    this.publish = dataset.addStage(`${key}-publish`, 'publish', {
+      layer: key,
+      dependsOn: [this.repartition, this.pmtiles],
+      resources: res('publish'),
+      args: [
+        ...reads, '--staged-hex', staged.hex, '--reports', staged.reports, '--tiles', staged.pmtiles, '--tiles-report', staged.tilesReport,
+        '--run', String(dataset.spec.run), '--containment', hex.containment, ...cells, '--work', staged.work,
+        '--out', url(paths.geoparquet), '--out-hex', url(paths.hex), '--out-pmtiles', url(paths.pmtiles), '--manifest', url(paths.manifest),
       ],
     });
   }
@@ -513,9 +525,24 @@ export function rasterPaths(
 }
 
 
-/** Object keys of a vector layer's products and work files (`key` adds the dataset prefix). */
-export function layerPaths(key: (path: string) => string, name: string): { geoparquet: string; pmtiles: string; hex: string; manifest: string; work: string } {
-  return { geoparquet: key(`${name}.parquet`), pmtiles: key(`${name}.pmtiles`), hex: key(`${name}/hex`), manifest: key(`${name}/manifest.json`), work: key(`${name}/_work`) };
+/**
+ * Object keys of a vector layer's products and work files (`key` adds the dataset prefix). Every
+ * intermediate of run `run` is under `staged.work` = `<name>/_work/run-<run>/`: convert's staged
+ * GeoParquet and hex plan, the hex chunks (`chunks/h0=<cell>/unit-NNNNNN.parquet`, unit reports in
+ * `chunks/_units/`), the staged partitions (`hex/h0=<cell>/data_0.parquet`), the repartition unit
+ * reports and id lists, and the tiles (`<name>.pmtiles`, `tiles.json`). Publish copies the
+ * products from there into place and removes it.
+ */
+export function layerPaths(key: (path: string) => string, name: string, run: number) {
+  const work = key(`${name}/_work`);
+  const runWork = `${work}/run-${run}`;
+  return {
+    geoparquet: key(`${name}.parquet`), pmtiles: key(`${name}.pmtiles`), hex: key(`${name}/hex`), manifest: key(`${name}/manifest.json`), work,
+    staged: {
+      work: runWork, geoparquet: `${runWork}/${name}.parquet`, plan: `${runWork}/hex-plan.json`, chunks: `${runWork}/chunks`,
+      hex: `${runWork}/hex`, reports: `${runWork}/repartition`, pmtiles: `${runWork}/${name}.pmtiles`, tilesReport: `${runWork}/tiles.json`,
+    },
+  };
 }
 
 /** Object key of a table export: `<prefix>/<tablesDir>/<name>.parquet`. */
@@ -532,7 +559,7 @@ export function publicKeys(spec: ResolvedDatasetSpec): string[] {
   const key = (p: string) => join(spec.prefix, p);
   const out = spec.prose ? ['README.md', 'stac-collection.json'] : [];
   for (const [k, l] of Object.entries(spec.layers)) {
-    const p = layerPaths(key, l.name ?? k);
+    const p = layerPaths(key, l.name ?? k, spec.run);
     out.push(p.geoparquet, p.pmtiles, p.manifest, `${p.hex}/`);
   }
   for (const t of spec.tables) out.push(tablePath(spec, typeof t === 'string' ? t : t.name));

@@ -4,8 +4,8 @@ import { datasetIssues, SpecError } from './spec-rules.ts';
 import type { StageKind } from './stage.ts';
 
 export {
-  DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, HEX_DEFAULTS, hexWorkUnits, layerHexSettings, MAX_HEX_UNITS, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS, RESERVED_DATASET_NAMES,
-  slugify, tableStageId, type HexSettings,
+  DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, HEX_DEFAULTS, hexWorkUnits, layerHexSettings, MAX_HEX_UNITS, MAX_REPARTITION_UNITS, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS,
+  repartitionResources, repartitionUnits, RESERVED_DATASET_NAMES, slugify, tableStageId, type HexSettings,
 } from './defaults.ts';
 
 /**
@@ -30,7 +30,7 @@ const resources = z
   .strict();
 
 /** Every stage kind a dataset file may name (resources, rerun). */
-export const STAGE_KINDS = ['setup-bucket', 'convert', 'table', 'hex', 'repartition', 'pmtiles', 'cog', 'raster-hex', 'raster-manifest', 'docs', 'sync'] as const;
+export const STAGE_KINDS = ['setup-bucket', 'convert', 'table', 'hex', 'repartition', 'pmtiles', 'publish', 'cog', 'raster-hex', 'raster-manifest', 'docs', 'sync'] as const;
 
 /** Per-stage resource overrides, e.g. `{ hex: { memory: '8Gi' } }`. */
 const resourceOverrides = z.object(Object.fromEntries(STAGE_KINDS.map((k) => [k, resources.optional()])) as Record<StageKind, z.ZodOptional<typeof resources>>).strict();
@@ -118,6 +118,11 @@ const layer = z
     badGeometry: z.enum(['fail', 'null']).optional(),
     hex: layerHex.optional(),
     pmtiles: z.object({ minZoom: z.number().int().min(0).max(15), maxZoom: z.number().int().min(0).max(15) }).partial().strict().optional(),
+    /**
+     * Repartition work units: each one pod writing a balanced group of h0 cells' partitions.
+     * @default ceil(features / 40,000), at most 122 (the h0 cells)
+     */
+    repartition: z.object({ units: z.number().int().min(1).max(122) }).partial().strict().optional(),
     resources: resourceOverrides.optional(),
     /** Re-run single stages of this layer, e.g. `{ pmtiles: 2 }` (docs/runbook.md#re-running-one-stage). @default {} */
     rerun: stageReruns.optional(),

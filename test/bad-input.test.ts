@@ -20,7 +20,7 @@ import { DirStore } from '../worker/io/storage.ts';
 import { readGeoParquetMeta } from '../worker/io/geoparquet.ts';
 import { convertLayer } from '../worker/vector/convert.ts';
 import { checkHexPlan, type HexPlan } from '../worker/vector/plan.ts';
-import type { LayerManifest } from '../worker/vector/repartition.ts';
+import type { LayerManifest } from '../worker/io/layer-work.ts';
 import { makePadusLikeGdb } from './fixtures.ts';
 import { ROOT } from './helpers.ts';
 

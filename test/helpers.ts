@@ -21,12 +21,12 @@ export function words(line: string): string[] {
 }
 
 /** Runs the real CLI (`node bin/cng.js ...`) and returns exit code and output. */
-export function cng(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
+export function cng(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeout?: number } = {}) {
   const r = spawnSync(process.execPath, [join(opts.cwd ?? ROOT, 'bin/cng.js'), ...args], {
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, ...opts.env },
     encoding: 'utf8',
-    timeout: 120_000,
+    timeout: opts.timeout ?? 120_000,
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

@@ -88,11 +88,15 @@ async function hex(input: string, plan: string, o: { index?: number; res?: numbe
     { input, plan, chunks, resolution: String(o.res ?? 10), index: String(o.index ?? 0), containment: o.containment, parents: o.parents },
     o.tuning,
   );
-  return { summary, chunk: summary.chunk, ...(await readChunk(summary.chunk, o.res ?? 10)) };
+  return { summary, chunk: summary.chunk, files: summary.files, ...(await readChunk(summary.files.length ? summary.chunk : null, o.res ?? 10)) };
 }
 
-async function readChunk(path: string, res = 10) {
-  const rows = (await con.runAndReadAll(`SELECT _cng_fid, h${res} FROM read_parquet('${path}')`)).getRows();
+/** Whether two runs wrote the same chunk files, byte for byte (one per h0 cell). */
+const sameChunks = (a: { files: string[] }, b: { files: string[] }) =>
+  a.files.length === b.files.length && a.files.every((f, i) => f.split('/').at(-2) === b.files[i].split('/').at(-2) && readFileSync(f).equals(readFileSync(b.files[i])));
+
+async function readChunk(path: string | null, res = 10) {
+  const rows = path ? (await con.runAndReadAll(`SELECT _cng_fid, h${res} FROM read_parquet('${path}', hive_partitioning=false)`)).getRows() : [];
   const byFid = new Map<number, Set<bigint>>();
   for (const [fid, h] of rows) {
     const s = byFid.get(Number(fid)) ?? new Set<bigint>();
@@ -155,26 +159,26 @@ describe('hex stage: polygons, parents, types', () => {
   });
 
   it('writes _cng_fid BIGINT, h10/h9/h8/h0 UBIGINT, parents equal to cellToParent, no duplicates', async () => {
-    const cols = (await con.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${result.chunk}')`)).getRows().map((r) => `${r[0]} ${r[1]}`);
+    const cols = (await con.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${result.chunk}', hive_partitioning=false)`)).getRows().map((r) => `${r[0]} ${r[1]}`);
     expect(cols).toEqual(['_cng_fid BIGINT', 'h10 UBIGINT', 'h9 UBIGINT', 'h8 UBIGINT', 'h0 UBIGINT']);
-    const rows = (await con.runAndReadAll(`SELECT h10, h9, h8, h0 FROM read_parquet('${result.chunk}')`)).getRows() as bigint[][];
+    const rows = (await con.runAndReadAll(`SELECT h10, h9, h8, h0 FROM read_parquet('${result.chunk}', hive_partitioning=false)`)).getRows() as bigint[][];
     for (const [h10, h9, h8, h0] of rows) {
       const s = h10.toString(16);
       expect([h9, h8, h0].map((x) => x.toString(16))).toEqual([h3.cellToParent(s, 9), h3.cellToParent(s, 8), h3.cellToParent(s, 0)]);
     }
-    const [[n, distinct]] = (await con.runAndReadAll(`SELECT count(*), count(DISTINCT (_cng_fid, h10)) FROM read_parquet('${result.chunk}')`)).getRows();
+    const [[n, distinct]] = (await con.runAndReadAll(`SELECT count(*), count(DISTINCT (_cng_fid, h10)) FROM read_parquet('${result.chunk}', hive_partitioning=false)`)).getRows();
     expect(n).toBe(distinct);
     expect(Number(n)).toBe(result.rows);
   });
 
   it('is deterministic: the same unit twice gives byte-identical chunks', async () => {
     const again = await hex(input, planFile([{ index: 0, items: [1, 2, 3, 4, 5, 7].map((fid) => ({ fid })) }]));
-    expect(readFileSync(again.chunk).equals(readFileSync(result.chunk))).toBe(true);
+    expect(sameChunks(again, result)).toBe(true);
   });
 
   it('writes parents as asked (and always h0), at other resolutions', async () => {
     const r = await hex(input, planFile([{ index: 0, items: [{ fid: 1 }] }], 8), { res: 8, parents: '6' });
-    const cols = (await con.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${r.chunk}')`)).getRows().map((x) => x[0]);
+    const cols = (await con.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${r.chunk}', hive_partitioning=false)`)).getRows().map((x) => x[0]);
     expect(cols).toEqual(['_cng_fid', 'h8', 'h6', 'h0']);
     expectSameSet(r.byFid.get(1), reference(features[0].shapes!, 8));
   });
@@ -384,11 +388,26 @@ describe('hex stage: units, errors, the CLI', () => {
     expect(r.rows).toBeGreaterThan(5_000);
   });
 
-  it('writes an empty chunk with the schema for a unit without items', async () => {
-    const r = await hex(input, plan, { index: 1, res: 11 });
+  it('writes no chunk but a report of 0 cells for a unit without items', async () => {
+    const chunks = join(dir, 'empty-unit');
+    const r = await hex(input, plan, { index: 1, res: 11, chunks });
     expect(r.rows).toBe(0);
-    const cols = (await con.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${r.chunk}')`)).getRows().map((x) => `${x[0]} ${x[1]}`);
-    expect(cols).toEqual(['_cng_fid BIGINT', 'h11 UBIGINT', 'h9 UBIGINT', 'h8 UBIGINT', 'h0 UBIGINT']);
+    expect(r.files).toEqual([]);
+    expect(readdirSync(chunks)).toEqual(['_units']);
+    expect(JSON.parse(readFileSync(join(chunks, '_units/unit-000001.json'), 'utf8'))).toEqual({ version: 1, index: 1, features: 0, cells: 0, h0: {} });
+  });
+
+  it('splits a unit\'s cells by h0 cell: one chunk per h0 cell, all of whose rows have that h0, and a report of the counts', async () => {
+    const chunks = join(dir, 'by-h0');
+    const r = await hex(input, plan, { index: 0, res: 11, chunks });
+    const report = JSON.parse(readFileSync(join(chunks, '_units/unit-000000.json'), 'utf8'));
+    expect(r.files.map((f) => f.split('/').at(-2)).sort()).toEqual(Object.keys(report.h0).map((h) => `h0=${h}`).sort());
+    for (const f of r.files) {
+      const [[n, h0s, h0]] = (await con.runAndReadAll(`SELECT count(*), count(DISTINCT h0), any_value(h0) FROM read_parquet('${f}')`)).getRows();
+      expect([Number(h0s), `h0=${h0}`]).toEqual([1, f.split('/').at(-2)]);
+      expect(Number(n)).toBe(report.h0[String(h0)]);
+    }
+    expect(report.cells).toBe(r.rows);
   });
 
   it('fails clearly: index beyond the plan, no index, a table without geometry, ids missing', async () => {
@@ -412,7 +431,7 @@ describe('hex stage: units, errors, the CLI', () => {
     const ok = cli(['--input', input, '--plan', plan, '--chunks', chunks, '--resolution', '11', '--index', '0']);
     expect(ok.stderr).toMatch(/unit 0: 1 features/);
     expect(ok.status).toBe(0);
-    expect(existsSync(join(chunks, 'chunk-000000.parquet'))).toBe(true);
+    expect(existsSync(join(chunks, '_units/unit-000000.json'))).toBe(true);
     const bad = cli(['--input', input, '--plan', plan, '--chunks', chunks, '--resolution', '11', '--index', '7']);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/cng-worker hex: work unit 7 does not exist/);
@@ -433,13 +452,13 @@ describe('hex stage: units, errors, the CLI', () => {
       child.on('error', reject);
     });
     expect(stderr).not.toMatch(/unit 2: 1 features/); // it was killed while hexing
-    expect(existsSync(join(chunks, 'chunk-000002.parquet'))).toBe(false);
+    expect(existsSync(join(chunks, '_units/unit-000002.json'))).toBe(false);
     expect(existsSync(chunks) ? readdirSync(chunks) : []).toEqual([]);
     const rerun = await hex(input, plan, { index: 2, res: 11, chunks });
     const clean = await hex(input, plan, { index: 2, res: 11 });
     expect(rerun.rows).toBeGreaterThan(2_000_000);
-    expect(readFileSync(rerun.chunk).equals(readFileSync(clean.chunk))).toBe(true);
-  });
+    expect(sameChunks(rerun, clean)).toBe(true);
+  }, 180_000);
 });
 
 /** Even-odd point-in-ring with a latitude bucket index (the test's own, independent of H3). */

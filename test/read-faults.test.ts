@@ -1,6 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll, inject } from 'vitest';
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, truncateSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommandError } from '../worker/core/errors.ts';
@@ -8,7 +9,9 @@ import { gdalReason } from '../worker/io/gdal-log.ts';
 import { checkDeclaredCount, convertLayer } from '../worker/vector/convert.ts';
 import { tableStage } from '../worker/vector/table.ts';
 import { useIndependentCounts } from '../cli/local/layer-counts.ts';
-import type { RunStage } from '../cli/local/runner.ts';
+import { datasetStages, runStages, type RunStage } from '../cli/local/runner.ts';
+import { synthesize } from '../constructs/index.ts';
+import { Storage } from '../worker/io/storage.ts';
 import { ROOT, s3TestBucket } from './helpers.ts';
 import { makePadusLikeGdb } from './fixtures.ts';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.ts';
@@ -115,13 +118,13 @@ describe("GDAL's real reason", () => {
 });
 
 /**
- * A loopback proxy in front of the test S3 server that answers 503 to the first GET of each
- * object whose key ends with `suffix` (GDAL's read of the table header).
+ * A loopback proxy in front of the test S3 server that answers 503 to the first GET (`every`: to
+ * every GET) of each object whose key ends with `suffix` (GDAL's read of the table header).
  */
-function faultyProxy(target: string, suffix: string): Promise<FaultProxy> {
+function faultyProxy(target: string, suffix: string, every = false): Promise<FaultProxy> {
   const failed = new Set<string>();
   return startFaultProxy(target, {
-    rule: ({ method, path }) => (method === 'GET' && path.endsWith(suffix) && !failed.has(path) && failed.add(path) ? '503' : undefined),
+    rule: ({ method, path }) => (method === 'GET' && path.endsWith(suffix) && (every || !failed.has(path)) && failed.add(path) ? '503' : undefined),
   });
 }
 
@@ -160,4 +163,55 @@ describe('an HTTP 503 on the read of the table header (a proxy in front of the t
       await proxy.close();
     }
   });
+});
+
+/** sha256 of every object under a prefix except the work files, by key. */
+async function published(storage: Storage, prefix: string, dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const o of await storage.list(prefix)) {
+    if (o.key.includes('/_work/')) continue;
+    const local = join(dir, 'objects', o.key);
+    await storage.download(o.url, local);
+    out[o.key] = createHash('sha256').update(readFileSync(local)).digest('hex');
+  }
+  return out;
+}
+
+describe('issue 16 item 2: a --force re-run whose source read fails (through the fault proxy) leaves the published layer as it was', () => {
+  it('publishes a good layer; the re-run exits non-zero naming the layer, and every published object is byte-identical', async () => {
+    const s3 = inject('s3');
+    const { bucket, env, storage } = await s3TestBucket(s3, 'test-rerun-fault');
+    for (const f of readdirSync(gdb)) await storage.upload(join(gdb, f), `s3://${bucket}/raw/padus_like.gdb/${f}`);
+    const spec = {
+      name: 'rerun-fault', title: 'Re-run fault', run: 1, source: `s3://${bucket}/raw/padus_like.gdb`, bucket, prefix: 'fx',
+      layers: { fee: { layer: 'PADUS4_1Fee', features: 3 } },
+    };
+    const stages = datasetStages(synthesize([spec]).manifests, 'rerun-fault');
+    const work = mkdtempSync(join(dir, 'rerun-'));
+    const saved = { ...process.env };
+    Object.assign(process.env, env);
+    const proxy = await faultyProxy(s3.endpoint, FEE_TABLE, true);
+    try {
+      const good = await runStages({ dataset: spec.name, stages, s3Endpoint: s3.endpoint, stateDir: join(work, 'state'), jobs: 2 });
+      expect(good.map((r) => `${r.stage.id} ${r.status}`)).toEqual(stages.map((s) => `${s.id} done`));
+      const before = await published(storage, `s3://${bucket}/fx/`, join(work, 'before'));
+      expect(Object.keys(before).sort()).toEqual(expect.arrayContaining(['fx/fee.parquet', 'fx/fee.pmtiles', 'fx/fee/manifest.json']));
+      expect(Object.keys(before).some((k) => /^fx\/fee\/hex\/h0=\d+\/data_0\.parquet$/.test(k))).toBe(true);
+
+      process.env.GDAL_HTTP_MAX_RETRY = '0';
+      const again = await runStages({ dataset: spec.name, stages, s3Endpoint: proxy.endpoint, stateDir: join(work, 'state'), jobs: 2, force: true });
+      const convert = again.find((r) => r.stage.id === 'fee-convert')!;
+      expect(convert.status).toBe('failed');
+      expect(again.filter((r) => r.stage.layer === 'fee' && r.stage.id !== 'fee-convert').map((r) => r.status)).toEqual(['blocked', 'blocked', 'blocked', 'blocked']);
+      expect(proxy.faults['503']).toBeGreaterThan(0);
+      const logs = join(work, 'state', 'logs');
+      const log = readFileSync(join(logs, readdirSync(logs).find((f) => /-fee-convert-r1-[0-9a-f]{8}-0\.log$/.test(f))!), 'utf8');
+      expect(lastLine(log)).toMatch(/^cng-worker convert: cannot read layer 'PADUS4_1Fee' of 's3:\/\/.*\/raw\/padus_like\.gdb': .*; nothing was written$/);
+      expect(await published(storage, `s3://${bucket}/fx/`, join(work, 'after'))).toEqual(before);
+    } finally {
+      await proxy.close();
+      for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+      Object.assign(process.env, saved);
+    }
+  }, 600_000);
 });

@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { scratchSize } from '../constructs/stage.ts';
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -36,7 +37,7 @@ describe('PAD-US 4.1 manifests', () => {
   });
 
   it('applies the cluster policy to every pod', () => {
-    expect(all.length).toBe(1 + 6 * 4 + 1 + 8 + 1); // combined hex is two Jobs; + docs (no sync: NRP declares no mirror secret)
+    expect(all.length).toBe(1 + 6 * 5 + 1 + 8 + 1); // 5 stages a layer, combined hex is two Jobs; + docs (no sync: NRP declares no mirror secret)
     for (const job of all) {
       const pod = job.spec.template.spec;
       expect(job.metadata.namespace).toBe('biodiversity');
@@ -68,9 +69,9 @@ describe('PAD-US 4.1 manifests', () => {
     expect(byStage('fee-hex').map((j) => j.spec.completions)).toEqual([149]);
     expect(byStage('marine-hex').map((j) => j.spec.completions)).toEqual([1]);
     expect(container(combined[0]).command).toEqual([
-      'cng-worker', 'hex', '--input', 's3://public-padus/padus-4-1/combined.parquet',
-      '--plan', 's3://public-padus/padus-4-1/combined/_work/hex-plan.json',
-      '--chunks', 's3://public-padus/padus-4-1/combined/_work/chunks',
+      'cng-worker', 'hex', '--input', 's3://public-padus/padus-4-1/combined/_work/run-1/combined.parquet',
+      '--plan', 's3://public-padus/padus-4-1/combined/_work/run-1/hex-plan.json',
+      '--chunks', 's3://public-padus/padus-4-1/combined/_work/run-1/chunks',
       '--resolution', '10', '--parents', '9,8', '--containment', 'center',
     ]);
     const convert = container(byStage('combined-convert')[0]).command;
@@ -79,13 +80,20 @@ describe('PAD-US 4.1 manifests', () => {
 
   it('writes products in the padus-4-1 release layout', () => {
     const args = (id: string) => container(byStage(id)[0]).command.join(' ');
-    expect(args('fee-repartition')).toContain('--out s3://public-padus/padus-4-1/fee/hex --manifest s3://public-padus/padus-4-1/fee/manifest.json');
-    expect(args('fee-pmtiles')).toContain('--out s3://public-padus/padus-4-1/fee.pmtiles --layer-name fee');
+    expect(args('fee-publish')).toContain('--out s3://public-padus/padus-4-1/fee.parquet --out-hex s3://public-padus/padus-4-1/fee/hex --out-pmtiles s3://public-padus/padus-4-1/fee.pmtiles --manifest s3://public-padus/padus-4-1/fee/manifest.json');
+    // Every other stage writes under the run's work directory only.
+    for (const stage of ['convert', 'hex', 'repartition', 'pmtiles'])
+      for (const url of container(byStage(`fee-${stage}`)[0]).command.filter((a: string) => a.startsWith('s3://public-padus/padus-4-1/')))
+        expect(url, stage).toMatch(/^s3:\/\/public-padus\/padus-4-1\/fee\/_work\/run-1\//);
+    expect(args('fee-pmtiles')).toContain('--out s3://public-padus/padus-4-1/fee/_work/run-1/fee.pmtiles --layer-name fee');
+    expect(byStage('fee-repartition')[0].spec.completions).toBe(8); // ceil(296,456 / 40,000)
+    expect(byStage('marine-repartition')[0].spec.completions).toBe(1);
+    expect(container(byStage('marine-repartition')[0]).resources.limits.memory).toBe('4Gi'); // ≤ 50,000 features
     expect(args('table-iucn-category')).toContain('--out s3://public-padus/padus-4-1/lookup/IUCN_Category.parquet');
     expect(args('fee-convert')).toContain('--source s3://public-padus/raw/PADUS4_1Geodatabase.gdb --layer PADUS4_1Fee');
   });
 
-  it('orders stages with Flux dependsOn: convert → hex → repartition, convert → pmtiles', () => {
+  it('orders stages with Flux dependsOn: convert → hex → repartition, convert → pmtiles, both → publish', () => {
     const ks = new Map(kustomizations(manifests).map((k) => [k.metadata.name, k]));
     const deps = (n: string) => (ks.get(`padus-4-1-${n}`)!.spec.dependsOn ?? []).map((d: any) => d.name);
     expect(deps('setup-bucket')).toEqual([]);
@@ -94,6 +102,7 @@ describe('PAD-US 4.1 manifests', () => {
       expect(deps(`${l}-hex`)).toEqual([`padus-4-1-${l}-convert`]);
       expect(deps(`${l}-repartition`)).toEqual([`padus-4-1-${l}-hex`]);
       expect(deps(`${l}-pmtiles`)).toEqual([`padus-4-1-${l}-convert`]);
+      expect(deps(`${l}-publish`)).toEqual([`padus-4-1-${l}-repartition`, `padus-4-1-${l}-pmtiles`]);
     }
     const hex = ks.get('padus-4-1-combined-hex')!;
     expect(hex.spec).toMatchObject({
@@ -133,7 +142,7 @@ describe('job names', () => {
   it('change for a changed stage and everything downstream of it, and nothing else', () => {
     const a = names(), b = names(smallSpec({ resources: { hex: { memory: '8Gi' } } }));
     const changed = [...a.keys()].filter((k) => a.get(k) !== b.get(k)).sort();
-    expect(changed).toEqual(['hex:fee', 'hex:marine', 'repartition:fee', 'repartition:marine']);
+    expect(changed).toEqual(['hex:fee', 'hex:marine', 'publish:fee', 'publish:marine', 'repartition:fee', 'repartition:marine']);
   });
 
   it('stay within 63 characters, shortening the descriptive part', () => {
@@ -184,13 +193,13 @@ describe('hex stage splitting', () => {
 });
 
 describe('scratch disks sized from the dataset file', () => {
-  /** Each stage's scratch: the container's ephemeral-storage and the emptyDir's sizeLimit (they must agree). */
+  /** Each stage's scratch: the container's ephemeral-storage (the emptyDir gets it less the headroom). */
   function scratch(spec: DatasetSpec): Record<string, string> {
     const out: Record<string, string> = {};
     for (const job of jobs(synthesize([spec]).manifests)) {
       const pod = job.spec.template.spec;
       const limit = container(job).resources.limits['ephemeral-storage'];
-      expect(pod.volumes.find((v: any) => v.name === 'scratch').emptyDir.sizeLimit).toBe(limit);
+      expect(pod.volumes.find((v: any) => v.name === 'scratch').emptyDir.sizeLimit).toBe(scratchSize(limit));
       out[job.metadata.name] = limit;
     }
     return out;
@@ -452,7 +461,7 @@ describe('docs and sync stages (the mirror secret declared)', () => {
   const job = (id: string) => jobs(new Map([...manifests].filter(([p]) => p === `padus-4-1/${id}/manifest.yaml`)))[0];
 
   it('docs runs after every product stage; sync after docs', () => {
-    const products = [...['fee', 'easement', 'proclamation', 'marine', 'designation', 'combined'].flatMap((l) => [`${l}-repartition`, `${l}-pmtiles`]),
+    const products = [...['fee', 'easement', 'proclamation', 'marine', 'designation', 'combined'].map((l) => `${l}-publish`),
       ...['public-access', 'category', 'designation-type', 'gap-status', 'iucn-category', 'agency-name', 'agency-type', 'state-name'].map((t) => `table-${t}`)];
     expect(deps('docs')).toEqual(products.map((p) => `padus-4-1-${p}`).sort());
     expect(deps('sync')).toEqual(['padus-4-1-docs']);
@@ -689,7 +698,7 @@ describe('setup-bucket publishes the product keys, and a changed key list re-run
     const names = (spec: DatasetSpec) => new Map(jobs(synthesize([spec]).manifests).map((j) => [id(j), j.metadata.name]));
     const a = names(smallSpec());
     const b = names(smallSpec({ layers: { ...smallSpec().layers, extra: { layer: 'Extra', features: 10 } } }));
-    expect(a.size).toBe(10);
+    expect(a.size).toBe(12);
     expect([...a.keys()].filter((k) => a.get(k) !== b.get(k))).toEqual(['setup-bucket:']);
   });
 });

@@ -12,7 +12,7 @@
  *     an Armada job set, Kustomizations not created.
  * Edits are withheld while a stage still runs, or when its Jobs are not this checkout's.
  */
-import { DEFAULT_RESOURCES, parseDatasetSpec, synthesize, type DatasetSpec, type ResolvedDatasetSpec, type StageKind } from '../../constructs/index.ts';
+import { DEFAULT_RESOURCES, MAX_REPARTITION_UNITS, parseDatasetSpec, repartitionUnits, synthesize, type DatasetSpec, type ResolvedDatasetSpec, type StageKind } from '../../constructs/index.ts';
 import { parseQuantity, plural } from '../../worker/core/text.ts';
 import { podStartFix, reasonCounts, unitsText, type JobInfo, type PodInfo, type PodState } from './classify.ts';
 import type { ClusterState, DatasetInfo, LocalDataset, StageInfo } from './collect.ts';
@@ -227,7 +227,7 @@ function oomFinding(c: StageContext, plans: HexPlanFile[] | undefined): { findin
         units: oomFailed.length ? oomFailed : oomUnits,
         sentence: `${label}: ${where}${oomFailed.length ? 'failed, ' : ''}OOM-killed at the ${memory} memory limit (exit 137, ${plural(oomPods.length, 'pod')})${est}; give the stage ${next.value} (${path.join('.')}: '${next.value}')${kind === 'hex' && oomFailed.length ? ' and re-run only those units' : ''}.`,
         edits: [{ path, value: tsString(next.value) }],
-        ...(next.capped ? { warning: `${next.value} is the cap for ${kind || 'this'} stages (${next.cap}); if it is still not enough, give the layer more work units (lower hex.featuresPerUnit)` } : {}),
+        ...(next.capped ? { warning: `${next.value} is the cap for ${kind || 'this'} stages (${next.cap}); if it is still not enough, give the layer more work units (${kind === 'repartition' ? 'raise repartition.units' : 'lower hex.featuresPerUnit'})` } : {}),
       },
     };
   }
@@ -245,6 +245,21 @@ function oomFinding(c: StageContext, plans: HexPlanFile[] | undefined): { findin
         sentence: `${label}: ${where}OOM-killed at ${memory}, already the memory cap for hex pods (${next.cap})${est}; split the work into smaller units instead (layers.${layer}.hex.featuresPerUnit: ${fpu} → ${newFpu}), which re-runs the layer's convert, hex and downstream stages.`,
         edits,
         warning: `memory is capped at ${next.cap} for hex stages`,
+      },
+    };
+  }
+  // At the cap: a repartition unit holds a group of h0 cells; more units mean smaller groups.
+  const l = layer ? spec?.layers[layer] : undefined;
+  const groups = l && repartitionUnits(l.features, l.repartition?.units);
+  if (kind === 'repartition' && layer && groups && groups < MAX_REPARTITION_UNITS) {
+    const more = Math.min(MAX_REPARTITION_UNITS, groups * 2);
+    return {
+      finding: {
+        ...start,
+        units: oomUnits,
+        sentence: `${label}: ${where}OOM-killed at ${memory}, already the memory cap (${next.cap})${est}; spread the h0 cells over more repartition units (layers.${layer}.repartition.units: ${groups} → ${more}), which re-runs the layer's convert (a new plan) and the stages after it.`,
+        edits: [{ path: ['layers', layer, 'repartition', 'units'], value: String(more) }],
+        warning: `memory is capped at ${next.cap} for repartition stages; one h0 cell per unit is the limit`,
       },
     };
   }

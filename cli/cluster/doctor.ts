@@ -173,7 +173,9 @@ export const doctorCommand: Command = {
 Reads the same state as 'cng status' and explains each problem in one sentence with the
 concrete change:
   - OOM-killed work units: the stage's next memory step (4Gi → 8Gi → 16Gi; capped, with a
-    warning, then more work units), and a retry of only the failed units (hex);
+    warning, then more work units: hex.featuresPerUnit for hex, repartition.units for
+    repartition, whose pods each hold one group of h0 cells), and a retry of only the failed
+    units (hex);
   - preempted pods: nothing to do (they are re-run; counted);
   - quota exhausted: a lower maxPods (or hex.parallelism), applied in place;
   - other failures: the last 20 log lines of the failed pod, recognising S3 access denied

@@ -191,16 +191,16 @@ async function summary(results: StageResult[], storage: Storage): Promise<string
   const secs = (r?: StageResult) => (r ? (r.status === 'skipped' ? 'skip' : r.status === 'done' ? r.seconds.toFixed(1) : r.status) : '-');
   const rows: string[][] = [['layer', 'features', 'cells', 'partitions', 'parquet', 'pmtiles', 'hex', 'convert s', 'hex s', 'repart. s', 'pmtiles s']];
   for (const [layer, st] of byLayer) {
-    const manifestUrl = arg(st.get('repartition'), '--manifest');
+    const manifestUrl = arg(st.get('publish'), '--manifest');
     const m = manifestUrl ? await storage.readText(manifestUrl).then(JSON.parse).catch(() => undefined) : undefined;
-    const product = arg(st.get('convert'), '--out')?.split('/').pop()?.replace(/\.parquet$/, '');
+    const product = arg(st.get('publish'), '--out')?.split('/').pop()?.replace(/\.parquet$/, '');
     rows.push([
       product ?? layer,
       m ? String(m.features) : '-',
       m ? String(m.cells) : '-',
       m ? String(m.partitions) : '-',
-      human(await size(arg(st.get('convert'), '--out'))),
-      human(await size(arg(st.get('pmtiles'), '--out'))),
+      human(await size(arg(st.get('publish'), '--out'))),
+      human(await size(arg(st.get('publish'), '--out-pmtiles'))),
       human(m?.bytes),
       secs(st.get('convert')), secs(st.get('hex')), secs(st.get('repartition')), secs(st.get('pmtiles')),
     ]);
@@ -242,13 +242,13 @@ export const localCommand: Command = {
 Runs a dataset's stages for a GDAL-readable source on this machine, through the same constructs
 and worker as the cluster (an in-memory dataset spec, run by the local runner).
 
-A vector source (any source with vector layers): convert, hex, repartition and pmtiles for every
+A vector source (any source with vector layers): convert, hex, repartition, pmtiles and publish for every
 spatial layer and a Parquet export for every non-spatial layer. Writes, for each layer, with
 <slug> = the layer name lower-cased with runs of non-alphanumerics replaced by '-':
   DIR/<slug>.parquet                   GeoParquet (plain Parquet for non-spatial layers)
   DIR/<slug>.pmtiles                   vector tiles, source-layer <slug>
   DIR/<slug>/hex/h0=<cell>/data_0.parquet   H3 cells with the attributes
-  DIR/<slug>/manifest.json             counts
+  DIR/<slug>/manifest.json             counts, run, sha256 of every file (written last)
 
 A raster source (GDAL opens it with raster bands and no vector layers; several files separated
 by commas are tiles mosaicked into one): cog, raster-hex and raster-manifest. With <slug> = the

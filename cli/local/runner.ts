@@ -546,27 +546,50 @@ class WorkerProcess {
   }
 }
 
-/** The single-object outputs of each stage, by option (prefix outputs are covered by a manifest). */
+/** The single-object outputs of each stage, by option (prefix outputs are covered by a manifest or a unit report). */
 const STAGE_OUTPUTS: Record<string, string[]> = {
   convert: ['--out', '--plan'],
   table: ['--out'],
-  repartition: ['--manifest'],
   pmtiles: ['--out'],
+  publish: ['--manifest'],
   cog: ['--out', '--info'],
   'raster-manifest': ['--manifest'],
 };
 
-/** Whether the objects a Job's index writes exist (completion markers alone can be stale). */
+/** The report an index of an Indexed stage writes last, by stage: from the Job's option and the work unit. */
+const UNIT_REPORTS: Record<string, (arg: (flag: string) => string | undefined, unit: number) => string | undefined> = {
+  // A raster-hex index always writes its unit's stats file (its h0 partition only when it has cells).
+  'raster-hex': (arg, u) => arg('--stats') && `${arg('--stats')!.replace(/\/+$/, '')}/unit-${u}.json`,
+  hex: (arg, u) => arg('--chunks') && `${arg('--chunks')!.replace(/\/+$/, '')}/_units/unit-${String(u).padStart(6, '0')}.json`,
+  repartition: (arg, u) => arg('--reports') && `${arg('--reports')!.replace(/\/+$/, '')}/unit-${String(u).padStart(6, '0')}.json`,
+};
+
+/**
+ * Whether the objects a Job's index writes exist (completion markers alone can be stale). A vector
+ * layer's work files (`<name>/_work/run-<run>/…`) are gone once publish has run: they count as
+ * there while the layer stays published by that run.
+ */
 async function outputsExist(storage: Storage, job: Record<string, any>, index: number): Promise<boolean> {
   const cmd = jobCommand(job);
   const arg = (flag: string) => jobArg(job, flag);
   const urls = (STAGE_OUTPUTS[cmd[1]] ?? []).map(arg);
-  // A raster-hex index always writes its unit's stats file (its h0 partition only when it has cells).
-  if (cmd[1] === 'raster-hex' && arg('--stats')) urls.push(`${arg('--stats')!.replace(/\/+$/, '')}/unit-${offset(job) + index}.json`);
-  for (const url of urls) if (url !== undefined && !(await storage.exists(url))) return false;
-  return true;
+  urls.push(UNIT_REPORTS[cmd[1]]?.(arg, offset(job) + index));
+  for (const url of urls) {
+    if (url === undefined || (await storage.exists(url))) continue;
+    const work = /^(.*)\/_work\/run-(\d+)\//.exec(url);
+    if (!work || !(await published(storage, `${work[1]}/manifest.json`, Number(work[2])))) return false;
+  }
+  return cmd[1] === 'publish' ? published(storage, arg('--manifest')!, Number(arg('--run'))) : true;
 }
 
+/** Whether a layer's manifest.json says run `run` and every file it lists is there. */
+async function published(storage: Storage, manifestUrl: string, run: number): Promise<boolean> {
+  const m = await storage.readText(manifestUrl).then((t) => JSON.parse(t) as { run?: number; files?: Record<string, unknown> }).catch(() => undefined);
+  if (m?.run !== run || !m.files) return false;
+  const base = manifestUrl.replace(/\/[^/]+\/manifest\.json$/, '');
+  for (const f of Object.keys(m.files)) if (!(await storage.exists(`${base}/${f}`))) return false;
+  return true;
+}
 
 /** On a terminal, progress redraws one line; otherwise every update is a plain log line. */
 function line(out: NodeJS.WriteStream, tty: boolean, text: string, transient = false): void {

@@ -37,8 +37,8 @@ export function layersFromDir(dir: string): LayerFiles[] {
 }
 
 /**
- * Dataset mode: the outputs the dataset's Jobs (dist/) name — each layer's pmtiles `--out` and
- * repartition `--out`/`--manifest` — with `s3://bucket/key` read from `<dataDir>/store/bucket/key`.
+ * Dataset mode: the outputs the dataset's Jobs (dist/) name — each layer's publish `--out-pmtiles`,
+ * `--out-hex` and `--manifest` — with `s3://bucket/key` read from `<dataDir>/store/bucket/key`.
  */
 export function layersFromDataset(dataset: string, dataDir: string, distDir = 'dist'): { layers: LayerFiles[]; expected: string[] } {
   if (!isDir(distDir)) throw new CommandError(`no '${distDir}' directory here: run cng preview from the repository root (or run cng synth)`);
@@ -49,13 +49,18 @@ export function layersFromDataset(dataset: string, dataDir: string, distDir = 'd
   };
   const byLayer = new Map<string, { name?: string; pmtiles?: string; hexDir?: string; manifest?: string }>();
   for (const s of stages) {
-    if (!s.layer || (s.kind !== 'pmtiles' && s.kind !== 'repartition' && s.kind !== 'raster-manifest')) continue;
+    if (!s.layer || (s.kind !== 'pmtiles' && s.kind !== 'publish' && s.kind !== 'raster-manifest')) continue;
     const job = s.jobs[0];
     const entry = byLayer.get(s.layer) ?? byLayer.set(s.layer, {}).get(s.layer)!;
     if (s.kind === 'pmtiles') {
-      const out = jobArg(job, '--out');
+      entry.name ??= jobArg(job, '--layer-name');
+    } else if (s.kind === 'publish') {
+      const out = jobArg(job, '--out-pmtiles');
       if (out) entry.pmtiles = local(out);
-      entry.name = jobArg(job, '--layer-name') ?? (out ? basename(out, '.pmtiles') : undefined);
+      const hex = jobArg(job, '--out-hex');
+      if (hex) entry.hexDir = local(hex);
+      entry.manifest = local(jobArg(job, '--manifest')!);
+      entry.name ??= out ? basename(out, '.pmtiles') : undefined;
     } else {
       const out = jobArg(job, '--out');
       const manifest = jobArg(job, '--manifest');

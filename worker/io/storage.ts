@@ -11,6 +11,7 @@ import {
 import { CommandError } from '../core/errors.ts';
 import { isNoSpace, noteSpace } from '../core/disk-full.ts';
 import { uploadObject } from './multipart.ts';
+import { copyS3Object } from './s3-copy.ts';
 import { addContentMd5, applyAbortIncompleteUploads, applyCors, applyPublicReadPolicy, type LifecycleSetup, type PublicScope } from './bucket-settings.ts';
 
 export { PUBLIC_CORS, type LifecycleSetup, type PublicScope } from './bucket-settings.ts';
@@ -117,6 +118,8 @@ export interface ObjectStore {
   expireIncompleteUploads(bucket: string): Promise<LifecycleSetup>;
   /** A local path of the object when the store is a directory (DuckDB, GDAL read it directly). */
   localPath?(bucket: string, key: string): string;
+  /** Copies an object inside this store, atomically (S3: server-side). */
+  copy(bucket: string, key: string, toBucket: string, toKey: string): Promise<void>;
 }
 
 /** Parses `s3://bucket/key`, `file:///path` or a path. */
@@ -139,10 +142,7 @@ export function joinUrl(prefix: string, ...parts: string[]): string {
   return [prefix.replace(/\/+$/, ''), ...parts.map((p) => p.replace(/^\/+|\/+$/g, ''))].filter((p) => p !== '').join('/');
 }
 
-/**
- * `text`, read from `url`, as JSON; a CommandError naming `url` when it is not JSON (and saying so
- * when it ends early: a file cut short by a failed write, e.g. a full disk).
- */
+/** `text`, read from `url`, as JSON; a CommandError naming `url` when it is not JSON or cut short (a failed write, e.g. a full disk). */
 export function parseJson<T>(text: string, url: string): T {
   try {
     return JSON.parse(text) as T;
@@ -198,6 +198,13 @@ export class Storage {
     await t.store.put(t.bucket, t.key, createReadStream(localPath), { contentType, size: source.size });
   }
 
+  /** Copies an object: inside one store without the bytes passing through here (see ObjectStore.copy). */
+  async copy(from: string, to: string): Promise<void> {
+    const [a, b] = [this.target(from), this.target(to)];
+    if (a.store === b.store) return a.store.copy(a.bucket, a.key, b.bucket, b.key);
+    await b.store.put(b.bucket, b.key, await a.store.get(a.bucket, a.key));
+  }
+
   /** Writes a small text object atomically. */
   async writeText(url: string, text: string, contentType?: string): Promise<void> {
     const t = this.target(url);
@@ -228,10 +235,7 @@ export class Storage {
     return found.map((o) => ({ url: joinUrl(prefix, o.key.slice(keyPrefix.length)), key: o.key, size: o.size, etag: o.etag }));
   }
 
-  /**
-   * Deletes every object under a prefix, and the object named exactly `prefix` if there is one (as
-   * `rm -r` does locally). Returns how many objects were deleted.
-   */
+  /** Deletes every object under a prefix, and the object named exactly `prefix` (as `rm -r`); returns how many. */
   async deletePrefix(prefix: string): Promise<number> {
     const t = this.target(prefix);
     return t.store.deletePrefix(t.bucket, t.key);
@@ -287,10 +291,7 @@ export interface S3StoreOptions {
   readonly accessKeyId?: string;
   readonly secretAccessKey?: string;
   readonly sessionToken?: string;
-  /**
-   * Without credentials: unsigned requests (anonymous reads of public buckets; the default), or
-   * the SDK's default credential chain.
-   */
+  /** Without credentials: unsigned requests (anonymous reads of public buckets; the default), or the SDK's default chain. */
   readonly withoutCredentials?: 'unsigned' | 'default-chain';
   /** Which variables to check, for access-denied messages. */
   readonly credentialHint?: string;
@@ -332,11 +333,7 @@ export function s3Client(opts: S3StoreOptions): S3Client {
   });
 }
 
-/**
- * The store a stage's environment points at, for variables with `prefix` (see s3OptionsFromEnv;
- * without credentials, unsigned requests). Without an endpoint and with CNG_STORAGE_DIR set (the
- * local runner), the directory store.
- */
+/** The store of a stage's environment (`prefix`: see s3OptionsFromEnv; unsigned without credentials); CNG_STORAGE_DIR without an endpoint: the directory store. */
 export function storeFromEnv(env: NodeJS.ProcessEnv = process.env, prefix: '' | 'MIRROR_' = ''): ObjectStore {
   const opts = s3OptionsFromEnv(env, prefix);
   if (!opts.endpoint && env.CNG_STORAGE_DIR) return new DirStore(env.CNG_STORAGE_DIR);
@@ -406,6 +403,12 @@ export class S3Store implements ObjectStore {
     // Multipart above 16 MiB, aborted on failure; an upload whose abort failed too is recorded and aborted by the next put (multipart.ts).
     const params = { Bucket: bucket, Key: key, Body: body, ContentType: opts.contentType ?? contentTypeOf(key), Metadata: opts.metadata };
     await this.call(`s3://${bucket}/${key}`, () => uploadObject(this.s3(), params, opts.size));
+  }
+
+  async copy(bucket: string, key: string, toBucket: string, toKey: string): Promise<void> {
+    const head = await this.head(bucket, key);
+    if (!head) throw new CommandError(`'s3://${bucket}/${key}': no such object (endpoint ${this.opts.endpoint ?? 'AWS'})`);
+    await this.call(`s3://${toBucket}/${toKey}`, () => copyS3Object(this.s3(), { bucket, key, size: head.size }, { bucket: toBucket, key: toKey, contentType: contentTypeOf(toKey) }));
   }
 
   async delete(bucket: string, keys: string[]): Promise<void> {
@@ -581,6 +584,10 @@ export class DirStore implements ObjectStore {
   async put(bucket: string, key: string, body: Readable | Buffer | string, _opts: PutOptions = {}): Promise<void> {
     const source = typeof body === 'string' || Buffer.isBuffer(body) ? Readable.from([body]) : body;
     await writeLocal(this.localPath(bucket, key), this.name(bucket, key), (tmp) => pipeline(source, createWriteStream(tmp)));
+  }
+
+  async copy(bucket: string, key: string, toBucket: string, toKey: string): Promise<void> {
+    await writeLocal(this.localPath(toBucket, toKey), this.name(toBucket, toKey), (tmp) => copyFile(this.localPath(bucket, key), tmp).catch((e) => this.fail(e, bucket, key)));
   }
 
   async delete(bucket: string, keys: string[]): Promise<void> {

@@ -1,7 +1,7 @@
-import { defineStage, flag, int, text, textList } from '../stage.ts';
+import { choice, defineStage, flag, int, parents, resolution, text, textList } from '../stage.ts';
 
 /**
- * The publishing stages' command lines: setup-bucket, docs, sync. Their modules are imported when
+ * The publishing stages' command lines: setup-bucket, publish (one vector layer), docs, sync. Their modules are imported when
  * the stage runs, so `--help` and every stage start fast (no DuckDB or AWS SDK loaded unless the
  * stage uses them).
  */
@@ -18,6 +18,33 @@ export const setupBucketStageDef = defineStage({
     public: text("comma-separated keys readers may get; one ending in '/' is a directory (its objects, and listing it)").optional(),
   },
   example: 'cng-worker setup-bucket --bucket public-padus --dataset padus-4-1 --public README.md,stac-collection.json,padus-4-1/fee.parquet,padus-4-1/fee/hex/',
+});
+
+export const publishStageDef = defineStage({
+  name: 'publish',
+  run: async (o) => (await import('./layer.ts')).publishStage(o),
+  summary: "one vector layer's staged products → their published keys, checked first, manifest.json last",
+  description:
+    "Checks what it publishes (every hex and repartition unit reported, every staged partition there with its size, GeoParquet rows and null geometries equal to the plan's, every feature with a geometry in some partition, the PMTiles archive readable), then copies into place server-side (S3 CopyObject, UploadPartCopy above 5 GB; a file copy locally): the hex partitions, <name>.parquet, <name>.pmtiles; then removes the published partitions this run did not write (logging each), writes manifest.json (run, counts, sha256 per file, tile counts from --tiles-report) last, and removes the run's work directory. Nothing published is touched before every check passes.",
+  options: {
+    input: text('staged GeoParquet (…/_work/run-<run>/<name>.parquet)'),
+    plan: text('hex plan'),
+    chunks: text('hex chunks prefix (its _units/ holds the hex unit reports)'),
+    'staged-hex': text('staged hex partitions prefix'),
+    reports: text('repartition unit reports prefix'),
+    tiles: text('staged PMTiles archive (omit for a layer without tiles)').optional(),
+    'tiles-report': text("the tiles' per-zoom report (tiles.json); missing means no tile counts").optional(),
+    run: int("the dataset file's run, recorded in manifest.json", { min: 1 }),
+    resolution: resolution('H3 resolution of the cells'),
+    parents: parents('parent resolutions (default: 9,8)').optional(),
+    containment: choice("containment the hex stage used (default 'center')", ['center', 'overlap'], { centre: 'center' }).default('center'),
+    work: text("the run's work directory, removed after publishing").optional(),
+    out: text('published GeoParquet'),
+    'out-hex': text('published hex prefix (…/<name>/hex)'),
+    'out-pmtiles': text('published PMTiles (with --tiles)').optional(),
+    manifest: text('published manifest.json'),
+  },
+  example: 'cng-worker publish --input s3://public-padus/padus-4-1/fee/_work/run-1/fee.parquet --plan s3://public-padus/padus-4-1/fee/_work/run-1/hex-plan.json --chunks s3://public-padus/padus-4-1/fee/_work/run-1/chunks --staged-hex s3://public-padus/padus-4-1/fee/_work/run-1/hex --reports s3://public-padus/padus-4-1/fee/_work/run-1/repartition --tiles s3://public-padus/padus-4-1/fee/_work/run-1/fee.pmtiles --run 1 --resolution 10 --parents 9,8 --work s3://public-padus/padus-4-1/fee/_work/run-1 --out s3://public-padus/padus-4-1/fee.parquet --out-hex s3://public-padus/padus-4-1/fee/hex --out-pmtiles s3://public-padus/padus-4-1/fee.pmtiles --manifest s3://public-padus/padus-4-1/fee/manifest.json',
 });
 
 export const docsStageDef = defineStage({

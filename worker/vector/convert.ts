@@ -93,7 +93,7 @@ export async function convertStage(opts: RawOptions): Promise<void> {
   const o = convertStageDef.parse(opts);
   const result = await convertLayer({
     source: o.source, layer: o.layer, resolution: o.resolution, units: o.units, idColumn: o.idColumn, encoding: o.encoding,
-    expectedFeatures: o.expectedFeatures, badGeometry: o.badGeometry, upload: { out: o.out, plan: o.plan },
+    expectedFeatures: o.expectedFeatures, badGeometry: o.badGeometry, repartitionUnits: o.repartitionUnits, upload: { out: o.out, plan: o.plan },
   });
   log('convert', `wrote ${o.out} (${result.rows} rows) and ${o.plan} (${o.units} work units, ~${result.plan.estimatedCells} cells)`);
 }
@@ -103,6 +103,8 @@ export interface ConvertOptions {
   layer: string;
   resolution: number;
   units: number;
+  /** Repartition units (groups of h0 cells). @default 1 */
+  repartitionUnits?: number;
   idColumn?: string;
   /** The source's text encoding (a shapefile's; GDAL's ENCODING open option). */
   encoding?: string;
@@ -174,6 +176,7 @@ export async function convertLayer(o: ConvertOptions): Promise<ConvertResult> {
     const plan = buildHexPlan({
       layer: o.layer, idColumn: idName, resolution: o.resolution, units: o.units,
       featureCount: tally.rows, nullGeometries: tally.stats.nullGeometries, droppedParts: tally.dropped, badGeometries, features: tally.planFeatures,
+      repartitionUnits: o.repartitionUnits, h0Estimates: tally.h0Estimates,
     });
     await storage.upload(outPath, o.upload.out);
     await storage.writeText(o.upload.plan, JSON.stringify(plan) + '\n');

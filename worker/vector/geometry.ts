@@ -3,7 +3,7 @@ import { decodeWkb, encodeWkb, type Geom, partCounts, partsOfDimension, polygona
 import { log } from '../core/log.ts';
 import { plural } from '../core/text.ts';
 import type { BBox } from '../io/geoparquet.ts';
-import { type DroppedParts, estimateCells, type PlanFeature } from './plan.ts';
+import { addH0Estimate, type DroppedParts, estimateCells, type PlanFeature } from './plan.ts';
 
 /**
  * Finishing one geometry of convert's GDAL pass (EPSG:4326, linear, 2-D) in GEOS:
@@ -219,6 +219,8 @@ export class FeatureTally {
   readonly geometryTypes = new Set<string>();
   /** The hex plan's input: one entry per feature with a geometry. */
   readonly planFeatures: PlanFeature[] = [];
+  /** Estimated cells per h0 cell (the repartition groups' input). */
+  readonly h0Estimates = new Map<string, number>();
   /** The first few ids with a null geometry (for the log). */
   readonly nullIds: number[] = [];
   private box = [Infinity, Infinity, -Infinity, -Infinity];
@@ -257,7 +259,9 @@ export class FeatureTally {
     if (i.xmax > b[2]) b[2] = i.xmax;
     if (i.ymax > b[3]) b[3] = i.ymax;
     this.geometryTypes.add(WKB_TYPE_NAMES[i.type]);
-    this.planFeatures.push({ fid, cells: estimateCells(i, this.resolution), vertices: i.vertices });
+    const cells = estimateCells(i, this.resolution);
+    this.planFeatures.push({ fid, cells, vertices: i.vertices });
+    addH0Estimate(this.h0Estimates, i, cells);
   }
 
   /** The bbox of every geometry, or null when no feature has one. */

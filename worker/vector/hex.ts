@@ -16,8 +16,10 @@
  *    pairs, to a DuckDB table in a scratch database file, flushed every batch: cells never pile up
  *    in memory. A feature or piece that gets no cell (smaller or thinner than a cell) gets the cell
  *    of a point on its surface.
- * 5. `COPY` writes the chunk (parents and h0 computed from the cell bits in SQL, all UBIGINT), and
- *    the chunk is uploaded atomically. A killed run leaves nothing under the final name.
+ * 5. `COPY` writes one chunk per h0 cell the unit has cells in (parents and h0 computed from the
+ *    cell bits in SQL, all UBIGINT), `<chunks>/h0=<cell>/unit-<index>.parquet`, each uploaded
+ *    atomically; then the unit's report `<chunks>/_units/unit-<index>.json` (features, cells, cells
+ *    per h0 cell), last: repartition trusts a unit's chunks only once its report is there.
  */
 import { existsSync } from 'node:fs';
 import { expectScratch } from '../core/disk-full.ts';
@@ -41,6 +43,7 @@ import { DEFAULT_SPLIT, FAST_SPLIT, type Job, type SplitLimits, type Task, type 
 import { openDuckDB, readLimits } from '../core/limits.ts';
 import { log } from '../core/log.ts';
 import { joinUrl, parseJson, Storage } from '../io/storage.ts';
+import { hexReportUrl, unitName, type HexUnitReport } from '../io/layer-work.ts';
 import { sqlString } from '../core/text.ts';
 
 const STAGE = 'hex';
@@ -96,7 +99,10 @@ export const DEFAULT_TUNING: HexTuning = {
 
 export interface HexSummary {
   index: number;
+  /** The unit's chunk files, as one glob (`<chunks>/h0=*\/unit-<index>.parquet`). */
   chunk: string;
+  /** The chunk files written, one per h0 cell. */
+  files: string[];
   items: number;
   features: number;
   cells: number;
@@ -128,7 +134,7 @@ export async function runHex(opts: RawOptions, tuning: Partial<HexTuning> = {}, 
   const items = unit?.items ?? [];
   // Threads cost ~0.2 CPU-s each to start: a small unit is hexed in this thread.
   if (tuning.threads === undefined && unit?.estimatedCells !== undefined && unit.estimatedCells + (unit.vertices ?? 0) < SMALL_UNIT) t.threads = 0;
-  const chunkUrl = joinUrl(chunks, `chunk-${String(index).padStart(6, '0')}.parquet`);
+  const chunkUrl = joinUrl(chunks, `h0=*/${unitName(index)}.parquet`);
 
   const scratch = env.TMPDIR ?? tmpdir();
   const work = await mkdtemp(join(scratch, `cng-hex-${index}-`));
@@ -188,18 +194,28 @@ export async function runHex(opts: RawOptions, tuning: Partial<HexTuning> = {}, 
     sink.close();
 
     const t1 = Date.now();
-    const local = join(work, 'chunk.parquet');
     const cols = [`h AS h${res}`, ...parents.map((p) => `${parentSql('h', p)} AS h${p}`), `${parentSql('h', 0)} AS h0`];
     const source = mode === 'overlap' ? '(SELECT DISTINCT _cng_fid, h FROM spool.cells ORDER BY _cng_fid, h)' : 'spool.cells';
-    const copied = await writer.runAndReadAll(`COPY (SELECT _cng_fid, ${cols.join(', ')} FROM ${source}) TO ${sqlString(local)} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)`);
-    const count = Number(copied.getRows()[0]?.[0] ?? 0);
+    await writer.run(`CREATE TEMP VIEW unit_cells AS SELECT _cng_fid, ${cols.join(', ')} FROM ${source}`);
+    const h0s = (await writer.runAndReadAll(`SELECT DISTINCT h0 FROM unit_cells ORDER BY h0`)).getRows().map((r) => String(r[0]));
+    const report: HexUnitReport = { version: 1, index, features, cells: 0, h0: {} };
+    const files: { local: string; url: string }[] = [];
+    for (const h0 of h0s) {
+      const local = join(work, `h0-${h0}.parquet`);
+      const copied = await writer.runAndReadAll(`COPY (SELECT * FROM unit_cells WHERE h0 = ${h0}::UBIGINT) TO ${sqlString(local)} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)`);
+      report.h0[h0] = Number(copied.getRows()[0]?.[0] ?? 0);
+      report.cells += report.h0[h0];
+      files.push({ local, url: joinUrl(chunks, `h0=${h0}`, `${unitName(index)}.parquet`) });
+    }
+    const count = report.cells;
     phase.write = (Date.now() - t1) / 1000;
     const t2 = Date.now();
-    await storage.upload(local, chunkUrl);
+    for (const f of files) await storage.upload(f.local, f.url);
+    await storage.writeText(hexReportUrl(chunks, index), JSON.stringify(report) + '\n');
     phase.upload = (Date.now() - t2) / 1000;
     const seconds = (Date.now() - started) / 1000;
-    log(STAGE, `unit ${index}: ${features} features, ${count} cells (${fallbackCells} from the surface-point fallback) in ${seconds.toFixed(1)} s (hexing ${phase.hex.toFixed(1)} s, Parquet ${phase.write.toFixed(1)} s, upload ${phase.upload.toFixed(1)} s) → ${chunkUrl}`);
-    return { index, chunk: chunkUrl, items: items.length, features, cells: count, fallbackCells, seconds, threads: pool?.threads ?? 0, fastH3: pool?.fast ?? t.fastH3 };
+    log(STAGE, `unit ${index}: ${features} features, ${count} cells in ${h0s.length} h0 cell(s) (${fallbackCells} from the surface-point fallback) in ${seconds.toFixed(1)} s (hexing ${phase.hex.toFixed(1)} s, Parquet ${phase.write.toFixed(1)} s, upload ${phase.upload.toFixed(1)} s) → ${chunkUrl}`);
+    return { index, chunk: chunkUrl, files: files.map((f) => f.url), items: items.length, features, cells: count, fallbackCells, seconds, threads: pool?.threads ?? 0, fastH3: pool?.fast ?? t.fastH3 };
   } finally {
     await pool?.close();
     for (const c of cons.reverse()) c.closeSync();

@@ -13,8 +13,17 @@
  * stage), each carrying work/pieces. Items are assigned largest first (ties: smaller fid, then
  * piece) to the least-loaded unit (ties: lower index) with a min-heap. Deterministic: the same
  * features give the same plan.
+ *
+ * Repartition groups (`repartition`): every one of the 122 H3 resolution-0 cells belongs to exactly
+ * one of `repartition.units` groups, so a cell that the estimates missed still has an owner. A
+ * feature's estimated cells are shared equally among the h0 cells of its bbox's corners and centre
+ * ({@link addH0Estimate}); h0 cells with an estimate go, largest first, to the least-loaded group
+ * (ties: lower index), the others round-robin. Memory per repartition pod follows the largest group.
  */
-import { getHexagonAreaAvg, getHexagonEdgeLengthAvg } from 'h3-js';
+import { getHexagonAreaAvg, getHexagonEdgeLengthAvg, getRes0Cells, latLngToCell } from 'h3-js';
+import type { BadGeometries, DroppedParts, RepartitionPlan } from '../io/layer-work.ts';
+
+export type { BadGeometries, DroppedParts, RepartitionPlan };
 import type { WkbInfo } from '../geo/wkb.ts';
 
 export interface PlanItem {
@@ -48,23 +57,40 @@ export interface HexPlan {
   badGeometries?: BadGeometries;
   estimatedCells: number;
   workUnits: WorkUnit[];
+  /** The h0 cells grouped into the repartition units. */
+  repartition: RepartitionPlan;
 }
 
-/** Rows kept with a NULL geometry because their geometry was unusable: how many, the first ids and source FIDs. */
-export interface BadGeometries {
-  features: number;
-  /** The first ids (at most 20), in the plan's `idColumn`. */
-  ids: number[];
-  /** The same features' FIDs in the source (GDAL's). */
-  sourceFids: number[];
+/** An h0 cell's id as its partitions name it (`h0=<decimal>`). */
+export function h0Name(h3: string): string {
+  return BigInt(`0x${h3}`).toString();
 }
 
-/** The features whose geometry lost parts of another dimension: how many, the parts in all, the first ids. */
-export interface DroppedParts {
-  features: number;
-  parts: number;
-  /** The first ids (at most 20). */
-  ids: number[];
+/** Adds a feature's estimated cells to the h0 cells of its bbox's corners and centre, in equal shares. */
+export function addH0Estimate(estimates: Map<string, number>, bbox: { xmin: number; ymin: number; xmax: number; ymax: number }, cells: number): void {
+  const { xmin, ymin, xmax, ymax } = bbox;
+  const clampLat = (y: number) => Math.max(-90, Math.min(90, y));
+  const points = [[xmin, ymin], [xmin, ymax], [xmax, ymin], [xmax, ymax], [(xmin + xmax) / 2, (ymin + ymax) / 2]];
+  const h0 = [...new Set(points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)).map(([x, y]) => h0Name(latLngToCell(clampLat(y), x, 0))))];
+  for (const c of h0) estimates.set(c, (estimates.get(c) ?? 0) + cells / h0.length);
+}
+
+/** Groups all 122 h0 cells into `units` groups of balanced estimated cells (see the module comment). */
+export function groupH0Cells(estimates: ReadonlyMap<string, number>, units: number): RepartitionPlan {
+  if (!Number.isInteger(units) || units < 1 || units > 122) throw new Error(`repartition units must be 1–122, got ${units}`);
+  const all = getRes0Cells().map(h0Name).sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+  const groups = Array.from({ length: units }, (_, index) => ({ index, load: 0, h0: [] as string[] }));
+  const estimated = all.filter((c) => (estimates.get(c) ?? 0) > 0).sort((a, b) => estimates.get(b)! - estimates.get(a)! || (BigInt(a) < BigInt(b) ? -1 : 1));
+  for (const c of estimated) {
+    const g = groups.reduce((m, x) => (x.load < m.load ? x : m));
+    g.h0.push(c);
+    g.load += estimates.get(c)!;
+  }
+  all.filter((c) => !((estimates.get(c) ?? 0) > 0)).forEach((c, i) => groups[i % units].h0.push(c));
+  return {
+    units,
+    groups: groups.map((g) => ({ index: g.index, estimatedCells: Math.round(g.load), h0: g.h0.sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1)) })),
+  };
 }
 
 /** Estimates of one feature with a non-null geometry. */
@@ -111,6 +137,9 @@ export function buildHexPlan(opts: {
   droppedParts?: DroppedParts;
   badGeometries?: BadGeometries;
   features: readonly PlanFeature[];
+  /** Repartition units and the estimated cells per h0 cell. @default 1 unit, no estimates */
+  repartitionUnits?: number;
+  h0Estimates?: ReadonlyMap<string, number>;
 }): HexPlan {
   const { units } = opts;
   if (!Number.isInteger(units) || units < 1) throw new Error(`units must be a positive integer, got ${units}`);
@@ -162,6 +191,7 @@ export function buildHexPlan(opts: {
     ...(opts.badGeometries?.features ? { badGeometries: opts.badGeometries } : {}),
     estimatedCells: cellsTotal,
     workUnits,
+    repartition: groupH0Cells(opts.h0Estimates ?? new Map(), opts.repartitionUnits ?? 1),
   };
 }
 

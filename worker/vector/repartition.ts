@@ -1,150 +1,117 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { expectScratch } from '../core/disk-full.ts';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { CommandError } from '../core/errors.ts';
 import { sqlIdent, sqlString } from '../core/text.ts';
 import { openDuckDB } from '../core/limits.ts';
-import { indexRanges, log } from '../core/log.ts';
-import type { RawOptions } from '../stage.ts';
+import { log } from '../core/log.ts';
+import { workUnitIndex as jobWorkUnit, type RawOptions } from '../stage.ts';
 import { hexParents, repartitionStageDef } from './stages.ts';
-import { joinUrl, listLocalFiles, parseJson, Storage } from '../io/storage.ts';
-import type { BadGeometries, DroppedParts } from './plan.ts';
-
-/** What repartition needs from the hex plan (docs/stages.md). */
-interface PlanHeader {
-  layer?: string;
-  units: number;
-  resolution: number;
-  idColumn?: string;
-  droppedParts?: DroppedParts;
-  badGeometries?: BadGeometries;
-}
-
-/** `<layer>/manifest.json`: the counts docs and STAC are generated from. */
-export interface LayerManifest {
-  version: 1;
-  layer: string;
-  source_layer: string | null;
-  resolution: number;
-  parents: number[];
-  containment: string;
-  features: number;
-  null_geometries: number;
-  /** Features that lost parts of another dimension in convert (absent when none did). */
-  dropped_parts?: DroppedParts;
-  /** Rows convert kept with a NULL geometry because it was unusable (`badGeometry: 'null'`; absent when none). */
-  bad_geometries?: BadGeometries;
-  features_hexed: number;
-  cells: number;
-  partitions: number;
-  bytes: number;
-}
-
+import { joinUrl, Storage } from '../io/storage.ts';
+import {
+  localCopy, readHexReports, readPlan, repartitionIdsUrl, repartitionReportUrl, sha256File, unitName, type RepartitionReport,
+} from '../io/layer-work.ts';
 
 /**
- * All hex chunks → `<out>/h0=<cell>/data_0.parquet` with the attributes joined back, after checking
- * that every chunk exists and every feature with a geometry has at least one cell. Writes the
- * layer's manifest.json, then removes the chunks. Nothing is written when a check fails.
+ * `repartition`: one repartition unit (a group of h0 cells of the plan) → the staged partitions
+ * `<out>/h0=<cell>/data_0.parquet` of those cells, with the attributes joined back.
+ *
+ * 1. Every hex unit must have reported (`<chunks>/_units/unit-N.json`, written after its chunks),
+ *    and every chunk those reports name for this group's h0 cells must be there.
+ * 2. Per h0 cell, one at a time (memory follows the largest h0 cell, not the layer): its chunks'
+ *    distinct (id, cells) rows; the attributes of just those ids from the staged GeoParquet (a
+ *    semi-join, which DuckDB pushes into the Parquet scan as a filter on the id column); sorted by
+ *    (cell, id), written with one thread's fixed row groups, so the same input gives the same bytes.
+ * 3. Last, the unit's ids (`<reports>/ids-N.parquet`, for publish's completeness check) and its
+ *    report (`<reports>/unit-N.json`: cells, bytes and sha256 per partition).
+ * Nothing published is touched: the publish stage checks every unit and copies the partitions.
  */
-export async function repartitionStage(opts: RawOptions): Promise<void> {
-  const { input, plan: planUrl, chunks, resolution: res, parents: given, containment, out, manifest: manifestUrl } = repartitionStageDef.parse(opts);
-  const storage = new Storage();
-  const plan = parseJson<PlanHeader>(await storage.readText(planUrl), planUrl);
-  if (plan.resolution !== res)
-    throw new CommandError(`plan '${planUrl}' is for resolution ${plan.resolution}, but --resolution is ${res}: re-run convert`);
-  const parents = hexParents(given, res);
+
+export async function repartitionStage(opts: RawOptions, env: NodeJS.ProcessEnv = process.env): Promise<RepartitionReport> {
+  const { input, plan: planUrl, chunks, resolution: res, parents: given, out, reports, ...o } = repartitionStageDef.parse(opts);
+  const storage = new Storage(env);
+  const plan = await readPlan(storage, planUrl, res);
+  const index = o.index ?? jobWorkUnit(env);
+  const groups = plan.repartition!;
+  if (index >= groups.units) throw new CommandError(`repartition unit ${index} does not exist: '${planUrl}' has ${groups.units} (0–${groups.units - 1})`);
+  const group = groups.groups[index];
+  const cellCols = [`h${res}`, ...hexParents(given, res).map((p) => `h${p}`)];
   const idColumn = plan.idColumn ?? '_cng_fid';
-  const work = await mkdtemp(join(process.env.TMPDIR ?? tmpdir(), 'cng-repartition-'));
+
+  const hexReports = await readHexReports(storage, chunks, plan.units);
+  const work = await mkdtemp(join(env.TMPDIR ?? tmpdir(), 'cng-repartition-'));
   const db = await openDuckDB({ share: 0.6 });
   try {
-    // 1. Every work unit's chunk must be there.
-    const expected = Array.from({ length: plan.units }, (_, i) => `chunk-${String(i).padStart(6, '0')}.parquet`);
-    const present = new Set((await storage.list(chunks)).map((o) => basename(o.url)));
-    const missing = expected.map((name, i) => (present.has(name) ? -1 : i)).filter((i) => i >= 0);
-    if (missing.length)
-      throw new CommandError(
-        `${missing.length} of ${plan.units} hex chunks missing under '${chunks}': work units ${indexRanges(missing)}; re-run those hex indices`,
-      );
-    log('repartition', `downloading ${plan.units} chunks and the GeoParquet`);
-    const geoparquet = join(work, 'layer.parquet');
-    const sizes = await Promise.all([input, ...expected.map((name) => joinUrl(chunks, name))].map(async (u) => (await storage.stat(u))?.size ?? 0));
-    expectScratch(work, 2 * sizes.reduce((a, b) => a + b, 0)); // the downloads, then the partitions
-    await storage.download(input, geoparquet);
-    await Promise.all(expected.map((name) => storage.download(joinUrl(chunks, name), join(work, 'chunks', name))));
-
-    const cellCols = [`h${res}`, ...parents.map((p) => `h${p}`)];
-    await db.run(`CREATE VIEW attrs AS SELECT * EXCLUDE (geometry, bbox) FROM read_parquet(${sqlString(geoparquet)})`);
-    await db.run(
-      `CREATE TABLE cells AS SELECT DISTINCT _cng_fid, ${cellCols.map(sqlIdent).join(', ')}, h0 FROM read_parquet(${sqlString(join(work, 'chunks', '*.parquet'))})`,
-    );
-
-    // 2. Completeness: every feature with a geometry has at least one cell.
-    const counts = (
-      await db.runAndReadAll(
-        `SELECT count(*), count(*) FILTER (WHERE geometry IS NULL) FROM read_parquet(${sqlString(geoparquet)})`,
-      )
-    ).getRows()[0].map(Number);
-    const [features, nullGeometries] = counts;
-    const unhexed = (
-      await db.runAndReadAll(
-        `SELECT g.${sqlIdent(idColumn)} FROM read_parquet(${sqlString(geoparquet)}) g
-         WHERE g.geometry IS NOT NULL AND g.${sqlIdent(idColumn)} NOT IN (SELECT _cng_fid FROM cells)
-         ORDER BY 1`,
-      )
-    ).getRows().map((r) => String(r[0]));
-    if (unhexed.length)
-      throw new CommandError(
-        `${unhexed.length} feature(s) with a geometry have no H3 cell (${idColumn}: ${unhexed.slice(0, 20).join(', ')}${unhexed.length > 20 ? ', …' : ''}); nothing was written`,
-      );
-
-    // 3. Hive-partitioned output, sorted by cell inside each partition.
-    const outDir = join(work, 'hex');
-    await db.run(
-      `COPY (
-         SELECT a.*, ${cellCols.map((c) => `c.${sqlIdent(c)}`).join(', ')}, c.h0
-         FROM cells c JOIN attrs a ON a.${sqlIdent(idColumn)} = c._cng_fid
-         ORDER BY c.h0, c.${sqlIdent(cellCols[0])}
-       ) TO ${sqlString(outDir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (h0), ROW_GROUP_SIZE 100000)`,
-    );
-    const files = await listLocalFiles(outDir);
-    let bytes = 0;
-    log('repartition', `uploading ${files.length} partition files`);
-    for (const f of files) {
-      bytes += (await stat(join(outDir, f))).size;
-      await storage.upload(join(outDir, f), joinUrl(out, f));
+    const wanted = group.h0.map((h0) => ({ h0, units: hexReports.filter((r) => (r.h0[h0] ?? 0) > 0).map((r) => r.index) })).filter((w) => w.units.length);
+    await checkChunks(storage, chunks, wanted);
+    log('repartition', `unit ${index}/${groups.units}: ${wanted.length} of its ${group.h0.length} h0 cells have cells (${wanted.reduce((n, w) => n + w.units.length, 0)} chunks)`);
+    // the GeoParquet, one h0 cell's chunks and its partition at a time
+    expectScratch(work, 2 * ((await storage.stat(input))?.size ?? 0) + 2 * group.estimatedCells * 64);
+    const geoparquet = await localCopy(storage, input, join(work, 'layer.parquet'));
+    // One thread writes each partition: the row groups, and so the bytes, never depend on scheduling.
+    await db.run(`CREATE TABLE ids (id BIGINT)`);
+    const report: RepartitionReport = { version: 1, index, features: 0, cells: 0, bytes: 0, partitions: {} };
+    for (const { h0, units } of wanted) {
+      const files = units.map((u) => join(work, `h0=${h0}`, `${unitName(u)}.parquet`));
+      await Promise.all(units.map((u, i) => storage.download(joinUrl(chunks, `h0=${h0}`, `${unitName(u)}.parquet`), files[i])));
+      const local = join(work, `data-${h0}.parquet`);
+      const p = await writePartition(db, { files, geoparquet, local, idColumn, cellCols, h0 });
+      await storage.upload(local, joinUrl(out, `h0=${h0}`, 'data_0.parquet'));
+      report.partitions[h0] = p;
+      report.cells += p.cells;
+      report.bytes += p.bytes;
+      await rm(join(work, `h0=${h0}`), { recursive: true, force: true });
+      await rm(local, { force: true });
     }
-    // Partitions of an earlier run that this run did not write are stale: remove them.
-    const keep = new Set(files.map((f) => joinUrl(out, f)));
-    for (const o of await storage.list(out)) if (!keep.has(o.url)) await storage.deletePrefix(o.url);
-
-    const [cells, hexed] = (
-      await db.runAndReadAll(`SELECT count(*), count(DISTINCT _cng_fid) FROM cells`)
-    ).getRows()[0].map(Number);
-    const manifest: LayerManifest = {
-      version: 1,
-      layer: basename(dirname(out.replace(/\/+$/, ''))),
-      source_layer: plan.layer ?? null,
-      resolution: res,
-      parents,
-      containment,
-      features,
-      null_geometries: nullGeometries,
-      ...(plan.droppedParts ? { dropped_parts: plan.droppedParts } : {}),
-      ...(plan.badGeometries ? { bad_geometries: plan.badGeometries } : {}),
-      features_hexed: hexed,
-      cells,
-      partitions: new Set(files.map((f) => dirname(f))).size,
-      bytes,
-    };
-    await storage.writeText(manifestUrl, JSON.stringify(manifest, null, 2) + '\n');
-    const removed = await storage.deletePrefix(chunks);
-    log('repartition', `${cells} cells of ${hexed} features in ${manifest.partitions} partitions (${bytes} bytes); removed ${removed} chunks`);
+    const idsLocal = join(work, 'ids.parquet');
+    const copied = await db.runAndReadAll(`COPY (SELECT DISTINCT id FROM ids ORDER BY id) TO ${sqlString(idsLocal)} (FORMAT parquet, COMPRESSION zstd)`);
+    report.features = Number(copied.getRows()[0]?.[0] ?? 0);
+    await storage.upload(idsLocal, repartitionIdsUrl(reports, index));
+    await storage.writeText(repartitionReportUrl(reports, index), JSON.stringify(report, null, 2) + '\n');
+    log('repartition', `unit ${index}: ${report.cells} cells of ${report.features} features in ${Object.keys(report.partitions).length} partitions (${report.bytes} bytes) → ${out}`);
+    return report;
   } finally {
     db.closeSync();
     await rm(work, { recursive: true, force: true });
   }
 }
 
-/** `3, 17, 40–52` style list of indices. */
+/** @throws CommandError when a chunk a hex unit reported is not in the store. */
+async function checkChunks(storage: Storage, chunks: string, wanted: { h0: string; units: number[] }[]): Promise<void> {
+  const missing: string[] = [];
+  for (const { h0, units } of wanted) {
+    const present = new Set((await storage.list(joinUrl(chunks, `h0=${h0}`))).map((o) => o.url));
+    for (const u of units) if (!present.has(joinUrl(chunks, `h0=${h0}`, `${unitName(u)}.parquet`))) missing.push(`h0=${h0}/${unitName(u)}.parquet`);
+  }
+  if (missing.length) throw new CommandError(`${missing.length} reported hex chunk(s) missing under '${chunks}': ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', …' : ''}; re-run those hex indices`);
+}
+
+/** One h0 cell's partition from its chunk files; adds the ids seen to table `ids`. */
+async function writePartition(
+  db: DuckDBConnection,
+  o: { files: string[]; geoparquet: string; local: string; idColumn: string; cellCols: string[]; h0: string },
+): Promise<{ cells: number; bytes: number; sha256: string }> {
+  const cols = o.cellCols.map(sqlIdent);
+  const id = sqlIdent(o.idColumn);
+  await db.run(`CREATE OR REPLACE TEMP TABLE cells AS SELECT DISTINCT _cng_fid, ${cols.join(', ')} FROM read_parquet([${o.files.map(sqlString).join(', ')}], hive_partitioning = false)`);
+  await db.run(`INSERT INTO ids SELECT DISTINCT _cng_fid FROM cells`);
+  const attrs = `(SELECT * EXCLUDE (geometry, bbox) FROM read_parquet(${sqlString(o.geoparquet)}) WHERE ${id} IN (SELECT _cng_fid FROM cells))`;
+  const [[threads]] = (await db.runAndReadAll(`SELECT current_setting('threads')`)).getRows();
+  await db.run('SET threads = 1');
+  try {
+    const copied = await db.runAndReadAll(
+      `COPY (SELECT a.*, ${cols.map((c) => `c.${c}`).join(', ')} FROM cells c JOIN ${attrs} a ON a.${id} = c._cng_fid ORDER BY c.${cols[0]}, c._cng_fid)
+       TO ${sqlString(o.local)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)`,
+    );
+    const cells = Number(copied.getRows()[0]?.[0] ?? 0);
+    const [[expected]] = (await db.runAndReadAll('SELECT count(*) FROM cells')).getRows();
+    if (cells !== Number(expected))
+      throw new CommandError(`h0=${o.h0}: ${Number(expected) - cells} cell row(s) name ids the GeoParquet does not have: plan, chunks and GeoParquet are of different runs; re-run convert`);
+    return { cells, bytes: (await stat(o.local)).size, sha256: await sha256File(o.local) };
+  } finally {
+    await db.run(`SET threads = ${Number(threads)}`);
+  }
+}
 

@@ -1,7 +1,8 @@
 import { choice, coarserParents, defineStage, int, parents, resolution, text } from '../stage.ts';
 
 /**
- * The vector stages' command lines: convert, table, hex, repartition, pmtiles. Their modules are
+ * The vector stages' command lines: convert, table, hex, repartition, pmtiles (publish is in
+ * worker/publish/stages.ts). Their modules are
  * imported when the stage runs, so `--help` and every stage start fast (no GDAL or DuckDB loaded
  * unless the stage uses them).
  */
@@ -26,7 +27,7 @@ export const convertStageDef = defineStage({
   name: 'convert',
   run: async (o) => (await import('./convert.ts')).convertStage(o),
   summary: 'one vector layer → GeoParquet (EPSG:4326) and the hex plan',
-  description: 'Reads one layer of any GDAL source, linearizes curves, forces multi, drops Z/M, makes geometries valid, reprojects to EPSG:4326 (lon/lat), keeps null geometries as rows, adds _cng_fid, writes GeoParquet 1.1, and writes the hex plan: features grouped into --units work units of balanced estimated work.',
+  description: 'Reads one layer of any GDAL source, linearizes curves, forces multi, drops Z/M, makes geometries valid, reprojects to EPSG:4326 (lon/lat), keeps null geometries as rows, adds _cng_fid, writes GeoParquet 1.1, and writes the hex plan: features grouped into --units work units of balanced estimated work, and the 122 h0 cells grouped into --repartition-units units of balanced estimated cells.',
   options: {
     source: text('GDAL source: s3://…, https://…, a path, or a GDAL name passed as is: /vsizip/…, /vsis3/…, /vsicurl/…, NETCDF:"f.nc":var, GPKG:f.gpkg:table'),
     layer: text('layer name in the source'),
@@ -34,12 +35,13 @@ export const convertStageDef = defineStage({
     plan: text('hex plan output (JSON)'),
     resolution: cellResolution,
     units: int('number of hex work units (the hex Job completions)', { min: 1, max: 1_000_000 }),
+    'repartition-units': int('number of repartition units (groups of h0 cells; the repartition Job completions, default 1)', { min: 1, max: 122 }).default(1),
     'id-column': text('use this column as the feature id instead of a generated _cng_fid').optional(),
     encoding: text("the source's text encoding, e.g. ISO-8859-1 (a shapefile's .dbf without a right .cpg; GDAL's ENCODING open option)").optional(),
     'expected-features': int('declared feature count of the layer: fail, publishing nothing, when fewer than half are read').optional(),
     'bad-geometry': choice("a geometry no engine can use (NaN/infinite coordinates, GEOS fails on it): 'fail' (default; lists every such feature) or 'null' (keep the row with a NULL geometry, recorded in the plan and manifest.json)", ['fail', 'null']).default('fail'),
   },
-  example: 'cng-worker convert --source s3://public-padus/raw/PADUS4_1Geodatabase.gdb --layer PADUS4_1Fee --out s3://public-padus/padus-4-1/fee.parquet --plan s3://public-padus/padus-4-1/fee/_work/hex-plan.json --resolution 10 --units 149',
+  example: 'cng-worker convert --source s3://public-padus/raw/PADUS4_1Geodatabase.gdb --layer PADUS4_1Fee --out s3://public-padus/padus-4-1/fee/_work/run-1/fee.parquet --plan s3://public-padus/padus-4-1/fee/_work/run-1/hex-plan.json --resolution 10 --units 149 --repartition-units 8',
 });
 
 export const tableStageDef = defineStage({
@@ -58,28 +60,28 @@ export const tableStageDef = defineStage({
 export const hexStageDef = defineStage({
   name: 'hex',
   run: async (o) => (await import('./hex.ts')).hexStage(o),
-  summary: 'one work unit of the hex plan → H3 cells chunk (Indexed)',
-  description: 'Hexes the features of work unit JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET at the given resolution with parent columns, all UBIGINT, and writes <chunks>/chunk-<index>.parquet atomically.',
+  summary: 'one work unit of the hex plan → H3 cells, one chunk per h0 cell (Indexed)',
+  description: 'Hexes the features of work unit JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET at the given resolution with parent columns, all UBIGINT, writes <chunks>/h0=<cell>/unit-<index>.parquet for every h0 cell it has cells in, then its report <chunks>/_units/unit-<index>.json (cells per h0 cell) last.',
   options: {
     ...chunkOptions,
     containment: choice("'center' (default) or 'overlap'", ['center', 'overlap'], { centre: 'center' }).default('center'),
     index: int('work unit to process (default: JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET)').optional(),
   },
-  example: 'cng-worker hex --input s3://public-padus/padus-4-1/fee.parquet --plan s3://public-padus/padus-4-1/fee/_work/hex-plan.json --chunks s3://public-padus/padus-4-1/fee/_work/chunks --resolution 10 --parents 9,8 --index 0',
+  example: 'cng-worker hex --input s3://public-padus/padus-4-1/fee/_work/run-1/fee.parquet --plan s3://public-padus/padus-4-1/fee/_work/run-1/hex-plan.json --chunks s3://public-padus/padus-4-1/fee/_work/run-1/chunks --resolution 10 --parents 9,8 --index 0',
 });
 
 export const repartitionStageDef = defineStage({
   name: 'repartition',
   run: async (o) => (await import('./repartition.ts')).repartitionStage(o),
-  summary: 'all chunks → <layer>/hex/h0=<cell>/data_0.parquet with attributes, completeness check, manifest.json',
-  description: 'Joins the attributes back by id, writes hive-partitioned Parquet by h0, fails listing the ids of any feature with a non-empty geometry that has no cell, writes manifest.json, then removes the chunks.',
+  summary: "one group of h0 cells: their chunks → staged h0=<cell>/data_0.parquet with attributes (Indexed)",
+  description: "Repartition unit JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET of the plan: checks that every hex unit has reported and every chunk of its h0 cells is there, then per h0 cell reads only that cell's chunks, joins the attributes of just the features present (from the staged GeoParquet, by id), sorts by (cell, id) and writes <out>/h0=<cell>/data_0.parquet; last, its report <reports>/unit-<index>.json (cells, bytes and sha256 per partition) and the ids it saw, <reports>/ids-<index>.parquet. Publishes nothing: the publish stage does.",
   options: {
     ...chunkOptions,
-    containment: choice("containment the hex stage used, recorded in manifest.json (default 'center')", ['center', 'overlap'], { centre: 'center' }).default('center'),
-    out: text('hex output prefix (…/<layer>/hex)'),
-    manifest: text('manifest.json output'),
+    out: text('staged hex prefix (…/_work/run-<run>/hex)'),
+    reports: text('directory/prefix of the repartition unit reports (…/_work/run-<run>/repartition)'),
+    index: int('repartition unit to process (default: JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET)').optional(),
   },
-  example: 'cng-worker repartition --input s3://public-padus/padus-4-1/fee.parquet --plan s3://public-padus/padus-4-1/fee/_work/hex-plan.json --chunks s3://public-padus/padus-4-1/fee/_work/chunks --resolution 10 --parents 9,8 --out s3://public-padus/padus-4-1/fee/hex --manifest s3://public-padus/padus-4-1/fee/manifest.json',
+  example: 'cng-worker repartition --input s3://public-padus/padus-4-1/fee/_work/run-1/fee.parquet --plan s3://public-padus/padus-4-1/fee/_work/run-1/hex-plan.json --chunks s3://public-padus/padus-4-1/fee/_work/run-1/chunks --resolution 10 --parents 9,8 --out s3://public-padus/padus-4-1/fee/_work/run-1/hex --reports s3://public-padus/padus-4-1/fee/_work/run-1/repartition --index 0',
 });
 
 export const pmtilesStageDef = defineStage({
@@ -88,13 +90,13 @@ export const pmtilesStageDef = defineStage({
   summary: 'GeoParquet → PMTiles v3 vector tiles (source-layer = --layer-name)',
   description: 'Renders vector tiles from the GeoParquet with GDAL\'s MVT writer and packs them into a PMTiles v3 archive with correct header bounds, centre and zooms.',
   options: {
-    input: text('GeoParquet written by convert'),
-    out: text('PMTiles output'),
+    input: text('GeoParquet written by convert (the staged one)'),
+    out: text('PMTiles output (staged: the publish stage copies it into place)'),
     'layer-name': text('vector tile source-layer name'),
     'min-zoom': int('lowest zoom (default 0)', { max: 22 }).default(0),
     'max-zoom': int('highest zoom (default 14)', { max: 22 }).default(14),
   },
-  example: 'cng-worker pmtiles --input s3://public-padus/padus-4-1/fee.parquet --out s3://public-padus/padus-4-1/fee.pmtiles --layer-name fee --max-zoom 14',
+  example: 'cng-worker pmtiles --input s3://public-padus/padus-4-1/fee/_work/run-1/fee.parquet --out s3://public-padus/padus-4-1/fee/_work/run-1/fee.pmtiles --layer-name fee --max-zoom 14',
 });
 
 /** In `cng-worker --help` order. */

@@ -6,7 +6,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { DocsInput, DocsLayer, DocsRaster, DocsTable } from '../../../constructs/prose.ts';
 import { CommandError } from '../../core/errors.ts';
 import { type ObjectStore, parseJson, parseS3Url } from '../../io/storage.ts';
-import type { LayerManifest } from '../../vector/repartition.ts';
+import type { LayerManifest } from '../../io/layer-work.ts';
 import { openDuckDB } from '../../core/limits.ts';
 import { sqlIdent, sqlString } from '../../core/text.ts';
 
