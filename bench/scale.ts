@@ -237,17 +237,24 @@ async function runOthers(stage: RunStage, measured: { job: Record<string, any>; 
   return result.status === 'done' || result.status === 'skipped';
 }
 
-/** Measurements by Job name and index (Job names are content hashes: a changed Job is measured again). */
+/**
+ * Measurements by stage, work unit and pod limits. Not by Job name: every merge that changes the
+ * worker image renames every Job, while a unit's work stays the same (--force measures again).
+ */
 class Cache {
   private readonly data: Record<string, Measured>;
   constructor(private readonly file: string) {
     this.data = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
   }
-  get(p: Pick): Measured | undefined {
-    return this.data[`${p.job.metadata.name}#${p.index}`];
+  static key(stage: RunStage, p: Pick): string {
+    const l = podLimits(p.job);
+    return `${stage.id}#${p.unit}#${l.cpu}/${l.memory}/${l.disk}`;
   }
-  set(p: Pick, m: Measured): void {
-    this.data[`${p.job.metadata.name}#${p.index}`] = m;
+  get(stage: RunStage, p: Pick): Measured | undefined {
+    return this.data[Cache.key(stage, p)];
+  }
+  set(stage: RunStage, p: Pick, m: Measured): void {
+    this.data[Cache.key(stage, p)] = m;
     mkdirSync(dirname(this.file), { recursive: true });
     writeFileSync(this.file, JSON.stringify(this.data, null, 2));
   }
@@ -276,11 +283,11 @@ async function stageRow(stage: RunStage, ctx: StageContext): Promise<Row> {
   };
   const run = !ctx.only || ctx.only === stage.kind;
   for (const pick of picks) {
-    let m = ctx.cache.get(pick);
+    let m = ctx.cache.get(stage, pick);
     if (run && (ctx.force || !m || m.exit !== 0)) {
       ctx.log(`${stage.id}: measuring unit ${pick.unit} of ${row.units} (${pick.why})`);
       m = await measureUnit(stage, pick, ctx.dirs);
-      ctx.cache.set(pick, m);
+      ctx.cache.set(stage, pick, m);
     }
     if (m) row.measured.push(m);
     if (m && m.exit !== 0) {
