@@ -62,6 +62,34 @@ export function repartitionResources(features: number): Partial<StageResources> 
  */
 export const MAX_HEX_UNITS = 10_000;
 
+/** Vertices one tiles work unit is given (high-zoom units; the low-zoom unit holds the layer pre-simplified). */
+export const TILE_UNIT_VERTICES = 10_000_000;
+/** Vertices per feature assumed when the dataset file does not declare `pmtiles.vertices`. */
+export const DEFAULT_VERTICES_PER_FEATURE = 200;
+
+/**
+ * Units and pod sizes of a layer's tiles stages from its declared features and vertices (docs/stages.md#tiles):
+ * one unit up to {@link TILE_UNIT_VERTICES}, else one low-zoom unit plus one per 10 M vertices (at most
+ * 256). Memory: 1 GiB plus ~150 bytes per vertex a unit holds (the high-zoom units' share with 1.5×
+ * for imbalance, at least the largest PAD-US feature's 1.7 M vertices) or ~2 KB per feature (unit
+ * 0's attributes), whichever is more, 2–32 GiB. Scratch: the
+ * GeoParquet download (~16 bytes per vertex + 1 KB per feature) plus 10 GiB; the merge: parts,
+ * staging and archive, ~3 × 8 bytes per vertex, at least 20 GiB.
+ */
+export function tilesSizing(features: number, declared: { vertices?: number; units?: number } = {}): { units: number; tiles: StageResources; merge: StageResources } {
+  const vertices = declared.vertices ?? features * DEFAULT_VERTICES_PER_FEATURE;
+  const units = declared.units ?? (vertices <= TILE_UNIT_VERTICES ? 1 : Math.min(256, 1 + Math.ceil(vertices / TILE_UNIT_VERTICES)));
+  const perUnit = units === 1 ? vertices : Math.max(1_700_000, (1.5 * vertices) / (units - 1));
+  const gib = (bytes: number) => Math.ceil(bytes / 2 ** 30);
+  // The low-zoom unit 0 holds every feature's attributes (~2 KB each) and simplified geometry.
+  const memory = Math.min(32, Math.max(2, 1 + gib(Math.max(perUnit * 150, features * 2000))));
+  return {
+    units,
+    tiles: { cpu: '1', memory: `${memory}Gi`, ephemeralStorage: `${10 + gib(vertices * 16 + features * 1000)}Gi` },
+    merge: { cpu: '1', memory: '4Gi', ephemeralStorage: `${Math.max(20, gib(vertices * 24))}Gi` },
+  };
+}
+
 /**
  * Raster hex settings when the raster does not set them. Work units are always the 122 H3
  * resolution-0 cells (one raster-hex completion each).
@@ -79,7 +107,8 @@ export const DEFAULT_RESOURCES: Record<StageKind, StageResources> = {
   hex: { cpu: '2', memory: '4Gi', ephemeralStorage: '10Gi' },
   repartition: { cpu: '2', memory: '8Gi', ephemeralStorage: '60Gi' },
   publish: { cpu: '1', memory: '2Gi', ephemeralStorage: '40Gi' },
-  pmtiles: { cpu: '4', memory: '16Gi', ephemeralStorage: '60Gi' },
+  tiles: { cpu: '1', memory: '4Gi', ephemeralStorage: '20Gi' },
+  'tiles-merge': { cpu: '1', memory: '4Gi', ephemeralStorage: '40Gi' },
   cog: { cpu: '2', memory: '8Gi', ephemeralStorage: '100Gi' },
   'raster-hex': { cpu: '1', memory: '4Gi', ephemeralStorage: '20Gi' },
   'raster-manifest': { cpu: '500m', memory: '1Gi', ephemeralStorage: '1Gi' },
@@ -98,7 +127,8 @@ export const DEFAULT_TIMEOUTS: Record<StageKind, string> = {
   hex: '12h',
   repartition: '4h',
   publish: '2h',
-  pmtiles: '12h',
+  tiles: '12h',
+  'tiles-merge': '3h',
   cog: '6h',
   'raster-hex': '6h',
   'raster-manifest': '30m',
@@ -139,8 +169,8 @@ export interface SizeEstimate {
  * when the stage's scratch does not grow with the data. The estimates (docs/datasets.md#scratch-disk):
  * a layer's raw size R = vertices × 16 B + features × 2 KiB and GeoParquet G = vertices × 12 B +
  * features × 1 KiB; convert 3 R (temporary GeoPackage, DuckDB staging, GeoParquet), hex 2 G (the
- * GeoParquet and the unit's cells), repartition 3 G (the GeoParquet and every chunk), pmtiles 4 G
- * (the GeoParquet and the tiles); a raster's cog 3 × samples × 4 B (source, mosaic, COG with
+ * GeoParquet and the unit's cells), repartition 3 G (the GeoParquet and every chunk; tiles and
+ * tiles-merge are sized by tilesSizing); a raster's cog 3 × samples × 4 B (source, mosaic, COG with
  * overviews). Rounded up to whole GiB. A `resources.<stage>.ephemeralStorage` in the dataset file
  * overrides it.
  */
@@ -150,7 +180,6 @@ export function scratchStorage(kind: StageKind, e: SizeEstimate): string | null 
     convert: 3 * raw,
     hex: 2 * parquet,
     repartition: 3 * parquet,
-    pmtiles: 4 * parquet,
     cog: 3 * (e.samples ?? 0) * 4,
   };
   const bytes = need[kind];

@@ -3,7 +3,7 @@ import { Construct } from 'constructs';
 import { ClusterProfile } from './profile.ts';
 import {
   DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, hexWorkUnits, layerHexSettings, parseDatasetSpec, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS, repartitionResources,
-  repartitionUnits, tableStageId,
+  repartitionUnits, tableStageId, tilesSizing,
   type DatasetSpec, type HexSettings, type LayerSpec, type RasterSpec, type ResolvedDatasetSpec, type TableSpec,
 } from './spec.ts';
 import { scratchStorage, type SizeEstimate } from './defaults.ts';
@@ -328,7 +328,7 @@ export interface VectorLayerPipelineProps {
 }
 
 /**
- * One spatial layer: setup-bucket → convert → (hex → repartition ∥ pmtiles) → publish.
+ * One spatial layer: setup-bucket → convert → (hex → repartition ∥ tiles → tiles-merge) → publish.
  * Products: `<prefix>/<name>.parquet`, `<name>.pmtiles`, `<name>/hex/h0=<cell>/data_0.parquet`,
  * `<name>/manifest.json`, all written by publish alone; every intermediate (the staged GeoParquet,
  * the plan, chunks, staged partitions, PMTiles) under `<name>/_work/run-<run>/` (see layerPaths).
@@ -339,7 +339,9 @@ export class VectorLayerPipeline {
   readonly convert: Stage;
   readonly hex: Stage;
   readonly repartition: Stage;
-  readonly pmtiles: Stage;
+  /** Indexed: one completion per tiles work unit. */
+  readonly tiles: Stage;
+  readonly tilesMerge: Stage;
   readonly publish: Stage;
 
   constructor(dataset: Dataset, key: string, props: VectorLayerPipelineProps) {
@@ -398,18 +400,34 @@ export class VectorLayerPipeline {
       resources: { ...repartitionResources(layer.features), ...dataset.spec.resources.repartition, ...res('repartition') },
       args: [...reads, ...cells, '--out', staged.hex, '--reports', staged.reports],
     });
-    this.pmtiles = dataset.addStage(`${key}-pmtiles`, 'pmtiles', {
+    const tiles = layer.pmtiles ?? {};
+    const sizing = tilesSizing(layer.features, { ...tiles, vertices: tiles.vertices ?? layer.vertices });
+    const zooms = [
+      '--layer-name', name, '--min-zoom', String(tiles.minZoom ?? 0), '--max-zoom', String(tiles.maxZoom ?? 14),
+      '--parts', `${staged.work}/tiles`, '--units', String(sizing.units),
+    ];
+    const sized = (kind: 'tiles' | 'tiles-merge', computed: StageResources) => ({ ...computed, ...dataset.spec.resources[kind], ...res(kind) });
+    this.tiles = dataset.addStage(`${key}-tiles`, 'tiles', {
       layer: key,
       dependsOn: [this.convert],
-      resources: res('pmtiles'),
+      workItems: sizing.units,
+      parallelism: Math.min(sizing.units, props.hexParallelism ?? sizing.units),
+      resources: sized('tiles', sizing.tiles),
       args: [
-        '--input', staged.geoparquet, '--out', staged.pmtiles, '--layer-name', name,
-        '--min-zoom', String(layer.pmtiles?.minZoom ?? 0), '--max-zoom', String(layer.pmtiles?.maxZoom ?? 14),
+        '--input', staged.geoparquet, ...zooms,
+        ...(tiles.splitZoom !== undefined ? ['--split-zoom', String(tiles.splitZoom)] : []),
+        '--strategy', tiles.strategy ?? 'coalesce-densest',
       ],
+    });
+    this.tilesMerge = dataset.addStage(`${key}-tiles-merge`, 'tiles-merge', {
+      layer: key,
+      dependsOn: [this.tiles],
+      resources: sized('tiles-merge', sizing.merge),
+      args: [...zooms, '--out', staged.pmtiles, '--report', staged.tilesReport],
     });
     this.publish = dataset.addStage(`${key}-publish`, 'publish', {
       layer: key,
-      dependsOn: [this.repartition, this.pmtiles],
+      dependsOn: [this.repartition, this.tilesMerge],
       resources: res('publish'),
       args: [
         ...reads, '--staged-hex', staged.hex, '--reports', staged.reports, '--tiles', staged.pmtiles, '--tiles-report', staged.tilesReport,

@@ -5,7 +5,7 @@ import type { StageKind } from './stage.ts';
 
 export {
   DEFAULT_RESOURCES, DEFAULT_TIMEOUTS, HEX_DEFAULTS, hexWorkUnits, layerHexSettings, MAX_HEX_UNITS, MAX_REPARTITION_UNITS, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS,
-  repartitionResources, repartitionUnits, RESERVED_DATASET_NAMES, slugify, tableStageId, type HexSettings,
+  repartitionResources, repartitionUnits, RESERVED_DATASET_NAMES, slugify, tableStageId, tilesSizing, type HexSettings,
 } from './defaults.ts';
 
 /**
@@ -30,7 +30,7 @@ const resources = z
   .strict();
 
 /** Every stage kind a dataset file may name (resources, rerun). */
-export const STAGE_KINDS = ['setup-bucket', 'convert', 'table', 'hex', 'repartition', 'pmtiles', 'publish', 'cog', 'raster-hex', 'raster-manifest', 'docs', 'sync'] as const;
+export const STAGE_KINDS = ['setup-bucket', 'convert', 'table', 'hex', 'repartition', 'tiles', 'tiles-merge', 'publish', 'cog', 'raster-hex', 'raster-manifest', 'docs', 'sync'] as const;
 
 /** Per-stage resource overrides, e.g. `{ hex: { memory: '8Gi' } }`. */
 const resourceOverrides = z.object(Object.fromEntries(STAGE_KINDS.map((k) => [k, resources.optional()])) as Record<StageKind, z.ZodOptional<typeof resources>>).strict();
@@ -117,7 +117,27 @@ const layer = z
      */
     badGeometry: z.enum(['fail', 'null']).optional(),
     hex: layerHex.optional(),
-    pmtiles: z.object({ minZoom: z.number().int().min(0).max(15), maxZoom: z.number().int().min(0).max(15) }).partial().strict().optional(),
+    /** Vector tiles (docs/datasets.md#vector-tiles). */
+    pmtiles: z
+      .object({
+        minZoom: z.number().int().min(0).max(15),
+        maxZoom: z.number().int().min(0).max(15),
+        /**
+         * What a tile over budget (500 KB, 200,000 features) loses first, its smallest features:
+         * 'coalesce-densest' (merged into a neighbour; continuous polygons) or 'drop-densest'
+         * (discontinuous features). Never at the max zoom. @default 'coalesce-densest'
+         */
+        strategy: z.enum(['coalesce-densest', 'drop-densest']),
+        /** Total vertices of the layer (an estimate is fine); sizes the tiles Jobs. @default features × 200 */
+        vertices: z.number().int().nonnegative(),
+        /** Tiles work units (the tiles Job's completions). @default from vertices */
+        units: z.number().int().min(1).max(10_000),
+        /** First zoom of the high-zoom units (the zooms below it are one unit). @default 7 */
+        splitZoom: z.number().int().min(0).max(15),
+      })
+      .partial()
+      .strict()
+      .optional(),
     /**
      * Repartition work units: each one pod writing a balanced group of h0 cells' partitions.
      * @default ceil(features / 40,000), at most 122 (the h0 cells)

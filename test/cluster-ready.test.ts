@@ -39,8 +39,8 @@ describe('Flux gating never holds a kustomize-controller worker for long (item 2
     if (m) jobOf.set(`padus-4-1-${m[1]}`, objs.find((o) => o.kind === 'Job')!.metadata.name);
   }
   const kindOf = (k: string) => ks.find((x) => x.metadata.name === k)!.metadata.labels['cng/stage'] as StageKind;
-  /** Realistic hours: hex 3 h, repartition and pmtiles 1 h, convert 20 min, the rest minutes. */
-  const SECONDS: Partial<Record<StageKind, number>> = { 'setup-bucket': 60, convert: 1200, hex: 3 * 3600, repartition: 3600, pmtiles: 3600, table: 300, docs: 600 };
+  /** Realistic hours: hex 3 h, repartition and tiles 1 h, convert 20 min, the rest minutes. */
+  const SECONDS: Partial<Record<StageKind, number>> = { 'setup-bucket': 60, convert: 1200, hex: 3 * 3600, repartition: 3600, tiles: 3600, table: 300, docs: 600 };
   const stages = (k: string): ModelStage => ({ seconds: SECONDS[kindOf(k)] ?? 600 });
   const run = (objs: Record<string, any>[], sampleAt: number[] = []) =>
     simulateFlux(objs, stages, { until: 24 * 3600, sampleAt, jobName: (k) => jobOf.get(k)! });
@@ -146,10 +146,12 @@ describe('re-running one stage (item 5)', () => {
 
   it.each([
     // each stage kind of a vector layer: exactly that stage's Jobs and the stages downstream (docs last)
-    ['convert', ['convert:fee:', 'docs:-:', 'hex:fee:', 'pmtiles:fee:', 'repartition:fee:']],
-    ['hex', ['docs:-:', 'hex:fee:', 'repartition:fee:']],
-    ['repartition', ['docs:-:', 'repartition:fee:']],
-    ['pmtiles', ['docs:-:', 'pmtiles:fee:']],
+    ['convert', ['convert:fee:', 'docs:-:', 'hex:fee:', 'publish:fee:', 'repartition:fee:', 'tiles-merge:fee:', 'tiles:fee:']],
+    ['hex', ['docs:-:', 'hex:fee:', 'publish:fee:', 'repartition:fee:']],
+    ['repartition', ['docs:-:', 'publish:fee:', 'repartition:fee:']],
+    ['tiles', ['docs:-:', 'publish:fee:', 'tiles-merge:fee:', 'tiles:fee:']],
+    ['tiles-merge', ['docs:-:', 'publish:fee:', 'tiles-merge:fee:']],
+    ['publish', ['docs:-:', 'publish:fee:']],
   ])('layers.fee.rerun.%s renames exactly that stage and what depends on it', (kind, expected) => {
     expect(renamed(withRerun({ fee: { [kind]: 2 } }))).toEqual(expected);
   });

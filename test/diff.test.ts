@@ -11,7 +11,7 @@ import { DIFF_MARKER, formatDiffMarkdown } from '../cli/manifests/diff-markdown.
 
 const CNG = resolve(import.meta.dirname, '../bin/cng.js');
 
-/** One layer (3 hex work units) and one table: setup-bucket, fee-{convert,hex,repartition,pmtiles}, table-public-access. */
+/** One layer (3 hex work units) and one table: setup-bucket, fee-{convert,hex,repartition,tiles,tiles-merge}, table-public-access. */
 function spec(over: Partial<DatasetSpec> = {}): DatasetSpec {
   return {
     name: 'mini-1',
@@ -97,12 +97,13 @@ describe('diffManifests', () => {
     const diff = diffManifests(base, synth(spec({ run: 2 })));
     const d = only(diff);
     expect(d.jobsRerun).toHaveLength(jobs(base).length);
-    expect(d.jobsRerun).toHaveLength(6);
+    expect(d.jobsRerun).toHaveLength(7);
     for (const j of d.jobsRerun) {
       expect(j.run).toEqual({ old: '1', new: '2' });
-      expect(j.changes).toEqual([]);
+      // The tiles stages' command lines name the run's work directory (`_work/run-<run>/tiles`).
+      expect(j.changes.map((c) => c.path)).toEqual(j.stageId.startsWith('fee-tiles') ? ['spec.template.spec.containers[0].command'] : []);
       expect(j.upstream).toEqual([]);
-      expect(j.reason).toBe('run bumped 1 → 2');
+      expect(j.reason).toMatch(/^run bumped 1 → 2($|; spec changed)/);
       expect(j.oldName).toMatch(/-r1-[0-9a-f]{8}$/);
       expect(j.newName).toMatch(/-r2-[0-9a-f]{8}$/);
     }
@@ -110,8 +111,8 @@ describe('diffManifests', () => {
     expect(d.jobsRemoved).toEqual([]);
     expect(d.kustomizationsChanged).toEqual([]);
     const md = formatDiffMarkdown(diff);
-    expect(md).toContain('6 Jobs re-run');
-    expect(md.match(/run bumped \(`cng\/run` 1 → 2\)/g)).toHaveLength(6);
+    expect(md).toContain('7 Jobs re-run');
+    expect(md.match(/run bumped \(`cng\/run` 1 → 2\)/g)).toHaveLength(7);
   });
 
   it('a new worker re-runs every Job of every dataset that does not pin its worker, and the comment says so', () => {
@@ -144,12 +145,12 @@ describe('diffManifests', () => {
     expect(formatDiffMarkdown(diffManifests(synth(spec()), synth(spec({ run: 2 }))))).not.toContain('worker changed');
   });
 
-  it("an added layer adds its four stages (Kustomizations and Jobs) and re-runs only setup-bucket (to publish the layer's keys)", () => {
+  it("an added layer adds its six stages (Kustomizations and Jobs) and re-runs only setup-bucket (to publish the layer's keys)", () => {
     const base = synth(spec());
     const head = synth(spec({ layers: { fee: { layer: 'Mini_Fee', features: 5_000 }, marine: { layer: 'Mini_Marine', features: 300 } } }));
     const diff = diffManifests(base, head);
     const d = only(diff);
-    const stages = ['marine-convert', 'marine-hex', 'marine-pmtiles', 'marine-repartition'];
+    const stages = ['marine-convert', 'marine-hex', 'marine-repartition', 'marine-tiles', 'marine-tiles-merge'];
     expect(d.stagesAdded.map((s) => s.stageId).sort()).toEqual(stages);
     expect(d.stagesAdded.find((s) => s.stageId === 'marine-hex')).toMatchObject({
       kustomization: 'mini-1-marine-hex',
@@ -168,12 +169,12 @@ describe('diffManifests', () => {
     expect(d.stagesRemoved).toEqual([]);
     expect(d.changedInPlace).toEqual([]);
     expect(d.kustomizationsChanged).toEqual([]);
-    expect(diff.files.added).toEqual(stages.map((s) => `mini-1/${s}/manifest.yaml`));
+    expect(diff.files.added).toEqual(stages.map((s) => `mini-1/${s}/manifest.yaml`).sort());
     expect(diff.files.modified).toEqual(['flux/mini-1.yaml', 'mini-1/setup-bucket/manifest.yaml']);
-    expect(diff.summary).toMatchObject({ jobsRerun: 1, stagesAdded: 4, jobsAdded: 0 });
+    expect(diff.summary).toMatchObject({ jobsRerun: 1, stagesAdded: 5, jobsAdded: 0 });
 
     const md = formatDiffMarkdown(diff);
-    expect(md).toContain('1 dataset changed: 1 Job re-run, 4 stages added, 0 removed');
+    expect(md).toContain('1 dataset changed: 1 Job re-run, 5 stages added, 0 removed');
     expect(md).toContain('- `marine-hex` → `./dist/mini-1/marine-hex`');
     expect(md).toContain('**Jobs re-run (1)**\n\n- `setup-bucket`: ');
     expect(md).not.toContain('**Jobs added');
@@ -275,9 +276,9 @@ describe('diffManifests', () => {
     const base = synth(spec());
     const head = synth(spec({ layers: { fee: { layer: 'Mini_Fee', features: 5_000, pmtiles: { maxZoom: 12 } } } }));
     const diff = diffManifests(base, head);
-    const pm = only(diff).jobsRerun.find((j) => j.stageId === 'fee-pmtiles')!;
+    const pm = only(diff).jobsRerun.find((j) => j.stageId === 'fee-tiles-merge')!;
     expect(pm.changes.map((c) => c.path)).toEqual(['spec.template.spec.containers[0].command']);
-    expect(formatDiffMarkdown(diff)).toContain('`… --max-zoom 14` → `… --max-zoom 12`');
+    expect(formatDiffMarkdown(diff)).toContain('`… --max-zoom 14 …` → `… --max-zoom 12 …`');
   });
 });
 
@@ -345,7 +346,7 @@ describe('cng diff (git revisions)', () => {
       const r = cng([]);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain('## Manifest diff: `HEAD` → `working tree (dist/)`');
-      expect(r.stdout).toContain('6 Jobs re-run');
+      expect(r.stdout).toContain('7 Jobs re-run');
       expect(r.stdout).toContain('run bumped (`cng/run` 1 → 2)');
     } finally {
       git('checkout', '-q', '--', 'dist');

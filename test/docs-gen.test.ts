@@ -2,7 +2,7 @@
  * Dataset documentation (worker/publish/docs/, cli/manifests/docs.ts) and the manual's SQL, over a
  * small PAD-US product set built by the real pipeline: the PAD-US sample geodatabase, two layers (fee, marine)
  * and four lookup tables, synthesized from the PAD-US dataset file (with its prose) and run by the
- * local runner — convert, hex, repartition, pmtiles, table, then the docs and sync stages.
+ * local runner — convert, hex, repartition, tiles, tiles-merge, table, then the docs and sync stages.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,7 +70,7 @@ describe('the pipeline ends with docs and sync', () => {
     expect(ids.slice(-2)).toEqual(['docs', 'sync']);
     const docs = results.find((r) => r.stage.id === 'docs')!.stage;
     expect(docs.dependsOn.sort()).toEqual(
-      ['fee-pmtiles', 'fee-repartition', 'marine-pmtiles', 'marine-repartition', ...TABLES.map((t) => `table-${t.toLowerCase().replace(/_/g, '-')}`)]
+      ['fee-publish', 'marine-publish', ...TABLES.map((t) => `table-${t.toLowerCase().replace(/_/g, '-')}`)]
         .map((s) => `padus-4-1-${s}`)
         .sort(),
     );

@@ -4,7 +4,7 @@
  * decoded with a minimal MVT (protobuf) decoder below.
  */
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,7 +15,8 @@ import gdal from 'gdal-async';
 import { PMTiles, zxyToTileId as refTileId, tileIdToZxy as refZxy, type Source, type RangeResponse } from 'pmtiles';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandError, UsageError } from '../worker/core/errors.ts';
-import { buildPmtiles, centerOf, pmtilesStage } from '../worker/vector/pmtiles.ts';
+import { buildPmtiles, centerOf, mergeTiles } from '../worker/vector/tiles-merge.ts';
+import { tilesStage, tileUnit } from '../worker/vector/tiles.ts';
 import { PmtilesWriter, tileIdToZxy, zxyToTileId } from '../worker/io/pmtiles-writer.ts';
 import { Storage } from '../worker/io/storage.ts';
 import { ROOT } from './helpers.ts';
@@ -269,7 +270,7 @@ beforeAll(async () => {
   input = join(dir, 'fee.parquet');
   output = join(dir, 'out', 'fee.pmtiles');
   await writeGeoParquet(input, ROWS);
-  result = await buildPmtiles({ input, out: output, layerName: 'fee', minZoom: 0, maxZoom: MAX_ZOOM });
+  result = await buildPmtiles({ input, out: output, layerName: 'fee', minZoom: 0, maxZoom: MAX_ZOOM, units: 3, splitZoom: 4 });
 });
 
 afterAll(() => {
@@ -279,6 +280,7 @@ afterAll(() => {
 describe('pmtiles stage', () => {
   it('reports what it read and wrote', () => {
     expect(result.features).toBe(4);
+    expect(result.units).toBe(3);
     expect(result.nullGeometries).toBe(1);
     expect(result.archive.addressedTiles).toBeGreaterThan(MAX_ZOOM);
     expect(existsSync(output)).toBe(true);
@@ -312,7 +314,7 @@ describe('pmtiles stage', () => {
     expect(h.tileDataOffset + (h.tileDataLength ?? NaN)).toBe(readFileSync(output).length);
   });
 
-  it('writes metadata with vector_layers for the layer name (fields from GDAL)', async () => {
+  it('writes metadata with vector_layers for the layer name (fields from the GeoParquet)', async () => {
     const m = (await archive(output).getMetadata()) as { vector_layers: { id: string; fields: Record<string, string>; minzoom: number; maxzoom: number }[] };
     expect(m.vector_layers).toHaveLength(1);
     expect(m.vector_layers[0].id).toBe('fee');
@@ -364,20 +366,36 @@ describe('pmtiles stage', () => {
     }
   });
 
-  it('runs through the real CLI (exit 0)', async () => {
+  it('runs through the real CLI (exit 0): tiles units, then tiles-merge', async () => {
     const out = join(dir, 'cli', 'fee.pmtiles');
-    const r = spawnSync(process.execPath, [join(ROOT, 'bin/cng-worker.js'), 'pmtiles', '--input', input, '--out', out, '--layer-name', 'fee', '--max-zoom', '8'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 50_000,
-    });
+    const parts = join(dir, 'cli', 'parts');
+    const worker = (args: string[]) =>
+      spawnSync(process.execPath, [join(ROOT, 'bin/cng-worker.js'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 50_000 });
+    const common = ['--parts', parts, '--layer-name', 'fee', '--max-zoom', '8', '--units', '2'];
+    for (const index of ['0', '1']) {
+      const r = worker(['tiles', '--input', input, ...common, '--split-zoom', '5', '--index', index]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(new RegExp(`cng-worker tiles: unit ${index}: \\d+ tiles`));
+    }
+    const r = worker(['tiles-merge', ...common, '--out', out, '--report', join(dir, 'cli', 'tiles.json')]);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/cng-worker pmtiles: .*tiles packed/);
+    expect(r.stderr).toMatch(/cng-worker tiles-merge: .*tiles packed/);
+    expect(readdirSync(parts).sort()).toEqual(['part-000000.idx', 'part-000000.json', 'part-000000.tiles', 'part-000001.idx', 'part-000001.json', 'part-000001.tiles']);
     const h = await archive(out).getHeader();
     expect([h.specVersion, h.minZoom, h.maxZoom, h.tileType]).toEqual([3, 0, 8, 1]);
     const [x, y] = tileOf(-116, 33.9, 8);
     const f = (await tileLayers(out, 8, x, y))![0].features.find((ft) => ft.properties._cng_fid === 4);
     expect(f?.properties.unit_name).toBe('Joshua Tree-ish');
+    const report = JSON.parse(readFileSync(join(dir, 'cli', 'tiles.json'), 'utf8'));
+    expect(report).toMatchObject({ layer: 'fee', features: 4, nullGeometries: 1, units: 2 });
+    expect(report.zooms.map((z: { zoom: number }) => z.zoom)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
+  it('fails naming the units whose parts are missing', async () => {
+    const parts = join(dir, 'missing-parts');
+    await tileUnit({ input, parts, layerName: 'fee', minZoom: 0, maxZoom: 3, units: 3, index: 1 });
+    const p = mergeTiles({ parts, units: 3, layerName: 'fee', minZoom: 0, maxZoom: 3, out: join(dir, 'never.pmtiles') });
+    await expect(p).rejects.toThrow(/2 of 3 tiles units have no part under .* \(units 0, 2\)/);
   });
 
   it('reads and writes s3:// URLs through Storage (local object store)', async () => {
@@ -407,14 +425,18 @@ describe('pmtiles stage', () => {
     expect(f?.bbox[1]).toBeLessThanOrEqual(0); // reaches the top edge of the top row
   });
 
-  it('fails clearly when no row has a geometry (documented choice: no empty archive)', async () => {
+  it('writes a valid archive without tiles for a layer whose rows all lack a geometry', async () => {
     const empty = join(dir, 'empty.parquet');
     await writeGeoParquet(empty, ROWS.map((r) => ({ ...r, wkt: null })));
     const out = join(dir, 'empty.pmtiles');
-    const p = buildPmtiles({ input: empty, out, layerName: 'fee', maxZoom: 4 });
-    await expect(p).rejects.toBeInstanceOf(CommandError);
-    await expect(p).rejects.toThrow(/no feature has a geometry \(5 rows: 5 with NULL geometry/);
-    expect(existsSync(out)).toBe(false);
+    const r = await buildPmtiles({ input: empty, out, layerName: 'fee', maxZoom: 4, units: 2 });
+    expect(r).toMatchObject({ rows: 5, features: 0, nullGeometries: 5 });
+    expect(r.archive.addressedTiles).toBe(0);
+    const h = await archive(out).getHeader();
+    expect([h.specVersion, h.numAddressedTiles, h.minZoom, h.maxZoom]).toEqual([3, 0, 0, 4]);
+    expect(await archive(out).getZxy(0, 0, 0)).toBeUndefined();
+    const m = (await archive(out).getMetadata()) as { vector_layers: { id: string; fields: Record<string, string> }[] };
+    expect(m.vector_layers[0]).toMatchObject({ id: 'fee', fields: { unit_name: 'String' } });
   });
 
   it('fails with a CommandError naming a missing input', async () => {
@@ -425,8 +447,10 @@ describe('pmtiles stage', () => {
   });
 
   it('rejects bad zoom options as usage errors', async () => {
-    await expect(pmtilesStage({ input, out: join(dir, 'x.pmtiles'), 'layer-name': 'fee', 'min-zoom': '9', 'max-zoom': '8' })).rejects.toBeInstanceOf(UsageError);
-    await expect(pmtilesStage({ input, out: join(dir, 'x.pmtiles'), 'layer-name': 'fee', 'max-zoom': 'high' })).rejects.toThrow(/--max-zoom/);
+    const unit = { input, parts: join(dir, 'x'), 'layer-name': 'fee', units: '1', index: '0' };
+    await expect(tilesStage({ ...unit, 'min-zoom': '9', 'max-zoom': '8' })).rejects.toBeInstanceOf(UsageError);
+    await expect(tilesStage({ ...unit, 'max-zoom': 'high' })).rejects.toThrow(/--max-zoom/);
+    await expect(tilesStage({ ...unit, strategy: 'drop-all' })).rejects.toThrow(/--strategy must be one of coalesce-densest, drop-densest/);
   });
 
   it('centres on the data at a zoom where it fits', () => {
@@ -437,6 +461,103 @@ describe('pmtiles stage', () => {
     expect(centerOf([-180, -17, 180, 38], 0, 14)[2]).toBe(0);
     expect(centerOf([10, 10, 10, 10], 2, 12)[2]).toBe(12);
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Units, determinism and the tile budget
+// ---------------------------------------------------------------------------------------------
+
+const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+/** Every (tile, feature id) of an archive at zoom z. */
+async function featuresAtZoom(path: string, z: number): Promise<Map<number, number>> {
+  const pm = archive(path);
+  const seen = new Map<number, number>();
+  const n = 2 ** z;
+  for (let x = 0; x < n; x++)
+    for (let y = 0; y < n; y++) {
+      const t = await pm.getZxy(z, x, y);
+      if (!t) continue;
+      for (const f of decodeMvt(new Uint8Array(t.data))[0].features) seen.set(Number(f.properties._cng_fid), (seen.get(Number(f.properties._cng_fid)) ?? 0) + 1);
+    }
+  return seen;
+}
+
+describe('tiles units', () => {
+  it('gives byte-identical archives for the same input (two builds, same sha256)', async () => {
+    const a = join(dir, 'det-a.pmtiles');
+    const b = join(dir, 'det-b.pmtiles');
+    await buildPmtiles({ input, out: a, layerName: 'fee', maxZoom: 8, units: 3, splitZoom: 4 });
+    await buildPmtiles({ input, out: b, layerName: 'fee', maxZoom: 8, units: 3, splitZoom: 4 });
+    expect(sha256(a)).toBe(sha256(b));
+  });
+
+  it('addresses the same tiles with one unit as with several', async () => {
+    const one = join(dir, 'one-unit.pmtiles');
+    const r = await buildPmtiles({ input, out: one, layerName: 'fee', maxZoom: MAX_ZOOM, units: 1 });
+    expect(r.archive.addressedTiles).toBe(result.archive.addressedTiles);
+    expect(r.zooms.map((z) => z.tiles)).toEqual(result.zooms.map((z) => z.tiles));
+    expect([...(await featuresAtZoom(one, MAX_ZOOM)).keys()].sort()).toEqual([...(await featuresAtZoom(output, MAX_ZOOM)).keys()].sort());
+  });
+});
+
+/** A dense layer: `n` overlapping 64-vertex stars (radius alternating r and 0.7 r, r 0.5–2°) with a long name, over 16°×16°. */
+async function writeDenseLayer(path: string, n: number): Promise<void> {
+  const rows: Row[] = [];
+  for (let i = 1; i <= n; i++) {
+    const [x, y, r] = [-100 + 16 * ((i * 0.6180339887) % 1), 30 + 16 * ((i * 0.7548776662) % 1), 0.5 + 1.5 * ((i * 0.569840291) % 1)];
+    const ring = Array.from({ length: 65 }, (_, k) => `${x + r * (k % 2 ? 0.7 : 1) * Math.cos((-2 * Math.PI * (k % 64)) / 64)} ${y + r * (k % 2 ? 0.7 : 1) * Math.sin((-2 * Math.PI * (k % 64)) / 64)}`);
+    rows.push({ fid: i, name: `unit ${i} ${String.fromCharCode(65 + (i % 26)).repeat(40)}`, acres: i, open: i % 2 === 0, wkt: `MULTIPOLYGON(((${ring.join(',')})))` });
+  }
+  await writeGeoParquet(path, rows);
+}
+
+describe('tile budget', () => {
+  const N = 12_000;
+  const TOP = 6;
+  let dense: string;
+  beforeAll(async () => {
+    dense = join(dir, 'dense.parquet');
+    await writeDenseLayer(dense, N);
+  });
+
+  it('plain tiling of the dense layer makes z0–z5 tiles over 500 KB', async () => {
+    const r = await buildPmtiles({ input: dense, out: join(dir, 'dense-plain.pmtiles'), layerName: 'dense', maxZoom: TOP, units: 2, splitZoom: 3, maxTileBytes: 1e9 });
+    for (const z of r.zooms.filter((z) => z.zoom < TOP)) expect(z.largestTileBytes, `z${z.zoom}`).toBeGreaterThan(500_000);
+    expect(r.zooms.every((z) => z.dropped === 0 && z.coalesced === 0)).toBe(true);
+  });
+
+  for (const strategy of ['coalesce-densest', 'drop-densest'] as const) {
+    it(`${strategy}: every tile ≤ 500 KB below the max zoom, counts reported, max zoom keeps every feature`, async () => {
+      const out = join(dir, `dense-${strategy}.pmtiles`);
+      const report = join(dir, `dense-${strategy}.json`);
+      const r = await buildPmtiles({ input: dense, out, layerName: 'dense', maxZoom: TOP, units: 2, splitZoom: 3, strategy, report });
+      for (const z of r.zooms.filter((z) => z.zoom < TOP)) {
+        expect(z.largestTileBytes, `z${z.zoom}`).toBeLessThanOrEqual(500_000);
+        expect(z.dropped + z.coalesced, `z${z.zoom}`).toBeGreaterThan(0);
+        expect(z.oversize).toBe(0);
+      }
+      if (strategy === 'coalesce-densest') expect(r.zooms.some((z) => z.coalesced > 0)).toBe(true);
+      else expect(r.zooms.every((z) => z.coalesced === 0)).toBe(true);
+      const top = r.zooms.find((z) => z.zoom === TOP)!;
+      expect([top.dropped, top.coalesced]).toEqual([0, 0]);
+      const atTop = await featuresAtZoom(out, TOP);
+      expect(atTop.size).toBe(N);
+      // The same figures in tiles.json and in the archive's metadata (like tippecanoe's `strategies`).
+      expect(JSON.parse(readFileSync(report, 'utf8')).zooms).toEqual(r.zooms);
+      const m = (await archive(out).getMetadata()) as { strategies: { zoom: number; dropped_as_needed: number; coalesced_as_needed: number }[] };
+      expect(m.strategies.map((s) => s.dropped_as_needed)).toEqual(r.zooms.map((z) => z.dropped));
+      expect(m.strategies.map((s) => s.coalesced_as_needed)).toEqual(r.zooms.map((z) => z.coalesced));
+      // Read back: the largest tile in the archive is within the budget.
+      const pm = archive(out);
+      for (const z of [0, 1, 2])
+        for (let x = 0; x < 2 ** z; x++)
+          for (let y = 0; y < 2 ** z; y++) {
+            const t = await pm.getZxy(z, x, y);
+            if (t) expect(gzipSync(Buffer.from(t.data)).length).toBeLessThanOrEqual(520_000);
+          }
+    }, 120_000);
+  }
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ const LOCAL_TIMEOUT_MS = 25_000;
 /**
  * `cng local` on the fixture's two polygon layers. While the hex stage is unfinished (it fails with
  * "not implemented yet", or does not finish in time), the hex chunks are made here with h3-js
- * (centre containment, as the stage specifies) and the real repartition and pmtiles stages are
+ * (centre containment, as the stage specifies) and the real repartition and tiles stages are
  * run on them — with a warning, so nobody mistakes it for the full pipeline.
  */
 async function buildProducts(gdb: string, dir: string): Promise<void> {
@@ -69,7 +69,7 @@ async function buildProducts(gdb: string, dir: string): Promise<void> {
   if (!hexUnfinished) throw new Error(`cng local failed (exit ${run.status}${run.timedOut ? ', timed out' : ''}):\n${run.stdout}\n${run.stderr}`);
   console.warn(
     `preview.test: WARNING: cng local's hex stage ${run.timedOut ? `did not finish in ${LOCAL_TIMEOUT_MS / 1000} s` : 'is not implemented yet'}: ` +
-      'building the hex chunks with h3-js here, then running the real repartition and pmtiles stages',
+      'building the hex chunks with h3-js here, then running the real repartition and tiles stages',
   );
   for (const slug of [FEE, MARINE]) {
     rmSync(join(dir, slug, '_work', 'chunks'), { recursive: true, force: true });
@@ -78,9 +78,10 @@ async function buildProducts(gdb: string, dir: string): Promise<void> {
     for (const args of [
       ['repartition', '--input', p(`${slug}.parquet`), '--plan', p(`${slug}/_work/hex-plan.json`), '--chunks', p(`${slug}/_work/chunks`),
         '--resolution', '10', '--parents', '9,8', '--out', p(`${slug}/hex`), '--manifest', p(`${slug}/manifest.json`)],
-      ['pmtiles', '--input', p(`${slug}.parquet`), '--out', p(`${slug}.pmtiles`), '--layer-name', slug],
+      ['tiles', '--input', p(`${slug}.parquet`), '--parts', p(`${slug}/_work/tiles`), '--units', '1', '--index', '0', '--layer-name', slug],
+      ['tiles-merge', '--parts', p(`${slug}/_work/tiles`), '--units', '1', '--out', p(`${slug}.pmtiles`), '--layer-name', slug],
     ]) {
-      if (args[0] === 'pmtiles' && existsSync(p(`${slug}.pmtiles`))) continue;
+      if (args[0].startsWith('tiles') && existsSync(p(`${slug}.pmtiles`))) continue;
       const r = await nodeAsync(['bin/cng-worker.js', ...args], 30_000, { TMPDIR: work });
       if (r.status !== 0) throw new Error(`cng-worker ${args[0]} failed:\n${r.stderr}`);
     }

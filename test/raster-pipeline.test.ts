@@ -176,7 +176,7 @@ describe('the raster dataset construct (synth)', () => {
     const mixed = synthesize([{ ...smallSpec(), rasters: CARBON.rasters, prose: { ...PROSE, layers: {} } }]);
     const docs = mixed.datasets[0].stages.find((s) => s.kind === 'docs')!;
     expect(docs.dependsOn.map((s) => s.stageId)).toEqual(
-      expect.arrayContaining(['fee-repartition', 'fee-pmtiles', 'marine-repartition', 'table-public-access', 'vulnerable-carbon-raster-manifest', 'landcover-raster-manifest']),
+      expect.arrayContaining(['fee-repartition', 'fee-tiles-merge', 'marine-repartition', 'table-public-access', 'vulnerable-carbon-raster-manifest', 'landcover-raster-manifest']),
     );
     const input = mixed.datasets[0].docsInput;
     expect(input.source).toBe('s3://public-demo/raw/demo.gdb');

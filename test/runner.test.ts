@@ -138,7 +138,7 @@ describe('cng run (directory store)', () => {
     // The layer's work files went with its publication: its stages run again, the other layer's do not.
     const third = run(['--data-dir', data]);
     expect(third.code).toBe(0);
-    expect(third.stderr).toMatch(/marine-pmtiles: done in/);
+    expect(third.stderr).toMatch(/marine-tiles-merge: done in/);
     expect(third.stderr).toMatch(/marine-publish: done in/);
     expect(third.stderr).toMatch(/fee-convert: complete, skipped/);
     expect(existsSync(join(root, 'marine.pmtiles'))).toBe(true);

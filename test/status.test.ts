@@ -128,7 +128,7 @@ describe('cng status and cng doctor against a recorded cluster', () => {
     expect(stage('fee-repartition').missingJobs).toHaveLength(1);
     expect(stage('table-state-name')).toMatchObject({ state: 'failed', units: { total: 1, completed: 0, failed: 1 } });
     expect(stage('setup-bucket')).toMatchObject({ state: 'complete', elapsedSeconds: 36, flux: { ready: 'True' } });
-    expect(stage('fee-pmtiles').state).toBe('complete');
+    expect(stage('fee-tiles-merge').state).toBe('complete');
     // One list call each, selected by the dataset label; events by field selector.
     const calls = api.requests.filter((r) => !r.includes('/log'));
     expect(calls.some((r) => r.startsWith('GET /apis/batch/v1/namespaces/biodiversity/jobs?labelSelector=cng%2Fdataset%3Dpadus-4-1'))).toBe(true);
@@ -461,7 +461,8 @@ describe('pieces', () => {
     expect(nextMemory('8Gi', 'hex')).toEqual({ value: '16Gi', cap: '16Gi', capped: true });
     expect(nextMemory('8Gi', 'hex', 2)).toEqual({ value: '16Gi', cap: '16Gi', capped: true });
     expect(nextMemory('16Gi', 'hex')).toEqual({ cap: '16Gi', capped: true });
-    expect(nextMemory('16Gi', 'pmtiles')).toEqual({ value: '32Gi', cap: '32Gi', capped: true });
+    expect(nextMemory('16Gi', 'tiles-merge')).toEqual({ value: '32Gi', cap: '32Gi', capped: true });
+    expect(nextMemory('8Gi', 'tiles')).toEqual({ value: '16Gi', cap: '16Gi', capped: true });
     expect(nextMemory('3000Mi', 'hex').value).toBe('4Gi');
   });
 

@@ -30,14 +30,14 @@ describe('PAD-US 4.1 manifests', () => {
 
   it('has a pipeline per spatial layer and an export per lookup table', () => {
     for (const layer of ['fee', 'easement', 'proclamation', 'marine', 'designation', 'combined'])
-      for (const stage of ['convert', 'hex', 'repartition', 'pmtiles']) expect(byStage(`${layer}-${stage}`), `${layer}-${stage}`).toBeDefined();
+      for (const stage of ['convert', 'hex', 'repartition', 'tiles', 'tiles-merge']) expect(byStage(`${layer}-${stage}`), `${layer}-${stage}`).toBeDefined();
     const tables = all.filter((j) => j.metadata.labels['cng/stage'] === 'table').map((j) => container(j).command[5]);
     expect(tables.sort()).toEqual(['Agency_Name', 'Agency_Type', 'Category', 'Designation_Type', 'GAP_Status', 'IUCN_Category', 'Public_Access', 'State_Name']);
     expect(byStage('setup-bucket')).toHaveLength(1);
   });
 
   it('applies the cluster policy to every pod', () => {
-    expect(all.length).toBe(1 + 6 * 5 + 1 + 8 + 1); // 5 stages a layer, combined hex is two Jobs; + docs (no sync: NRP declares no mirror secret)
+    expect(all.length).toBe(1 + 6 * 6 + 1 + 8 + 1); // 6 stages a layer, combined hex is two Jobs; + docs (no sync: NRP declares no mirror secret)
     for (const job of all) {
       const pod = job.spec.template.spec;
       expect(job.metadata.namespace).toBe('biodiversity');
@@ -82,10 +82,11 @@ describe('PAD-US 4.1 manifests', () => {
     const args = (id: string) => container(byStage(id)[0]).command.join(' ');
     expect(args('fee-publish')).toContain('--out s3://public-padus/padus-4-1/fee.parquet --out-hex s3://public-padus/padus-4-1/fee/hex --out-pmtiles s3://public-padus/padus-4-1/fee.pmtiles --manifest s3://public-padus/padus-4-1/fee/manifest.json');
     // Every other stage writes under the run's work directory only.
-    for (const stage of ['convert', 'hex', 'repartition', 'pmtiles'])
+    for (const stage of ['convert', 'hex', 'repartition', 'tiles', 'tiles-merge'])
       for (const url of container(byStage(`fee-${stage}`)[0]).command.filter((a: string) => a.startsWith('s3://public-padus/padus-4-1/')))
         expect(url, stage).toMatch(/^s3:\/\/public-padus\/padus-4-1\/fee\/_work\/run-1\//);
-    expect(args('fee-pmtiles')).toContain('--out s3://public-padus/padus-4-1/fee/_work/run-1/fee.pmtiles --layer-name fee');
+    expect(args('fee-tiles-merge')).toContain('--out s3://public-padus/padus-4-1/fee/_work/run-1/fee.pmtiles --report s3://public-padus/padus-4-1/fee/_work/run-1/tiles.json');
+    expect(args('fee-tiles')).toContain('--input s3://public-padus/padus-4-1/fee/_work/run-1/fee.parquet --layer-name fee --min-zoom 0 --max-zoom 14 --parts s3://public-padus/padus-4-1/fee/_work/run-1/tiles');
     expect(byStage('fee-repartition')[0].spec.completions).toBe(8); // ceil(296,456 / 40,000)
     expect(byStage('marine-repartition')[0].spec.completions).toBe(1);
     expect(container(byStage('marine-repartition')[0]).resources.limits.memory).toBe('4Gi'); // ≤ 50,000 features
@@ -93,7 +94,7 @@ describe('PAD-US 4.1 manifests', () => {
     expect(args('fee-convert')).toContain('--source s3://public-padus/raw/PADUS4_1Geodatabase.gdb --layer PADUS4_1Fee');
   });
 
-  it('orders stages with Flux dependsOn: convert → hex → repartition, convert → pmtiles, both → publish', () => {
+  it('orders stages with Flux dependsOn: convert → hex → repartition, convert → tiles → tiles-merge, both → publish', () => {
     const ks = new Map(kustomizations(manifests).map((k) => [k.metadata.name, k]));
     const deps = (n: string) => (ks.get(`padus-4-1-${n}`)!.spec.dependsOn ?? []).map((d: any) => d.name);
     expect(deps('setup-bucket')).toEqual([]);
@@ -101,8 +102,9 @@ describe('PAD-US 4.1 manifests', () => {
       expect(deps(`${l}-convert`)).toEqual(['padus-4-1-setup-bucket']);
       expect(deps(`${l}-hex`)).toEqual([`padus-4-1-${l}-convert`]);
       expect(deps(`${l}-repartition`)).toEqual([`padus-4-1-${l}-hex`]);
-      expect(deps(`${l}-pmtiles`)).toEqual([`padus-4-1-${l}-convert`]);
-      expect(deps(`${l}-publish`)).toEqual([`padus-4-1-${l}-repartition`, `padus-4-1-${l}-pmtiles`]);
+      expect(deps(`${l}-tiles`)).toEqual([`padus-4-1-${l}-convert`]);
+      expect(deps(`${l}-tiles-merge`)).toEqual([`padus-4-1-${l}-tiles`]);
+      expect(deps(`${l}-publish`)).toEqual([`padus-4-1-${l}-repartition`, `padus-4-1-${l}-tiles-merge`]);
     }
     const hex = ks.get('padus-4-1-combined-hex')!;
     expect(hex.spec).toMatchObject({
@@ -161,6 +163,35 @@ describe('job names', () => {
   });
 });
 
+describe('tiles stage sizing (from the declared features and vertices, overridable)', () => {
+  const tilesJob = (spec: DatasetSpec, layer: string, stage = 'tiles') => synthesize([spec]).manifests.get(`demo-1/${layer}-${stage}/manifest.yaml`)![0];
+  const limits = (j: any) => container(j).resources.limits;
+
+  it('one unit for a small layer; 1 + one per 10 M vertices for a big one, with memory and scratch to match', () => {
+    const small = tilesJob(smallSpec({ layers: { s: { layer: 'S', features: 1_000 } } }), 's');
+    expect([small.spec.completions, limits(small).memory]).toEqual([1, '2Gi']);
+    const big = tilesJob(smallSpec({ layers: { b: { layer: 'B', features: 100_000, pmtiles: { vertices: 50_000_000 } } } }), 'b');
+    expect(big.spec.completions).toBe(6);
+    expect(container(big).command.join(' ')).toContain('--units 6');
+    // 1.5 × 50 M / 5 vertices × 150 bytes ≈ 2.1 GiB, + 1 GiB
+    expect(limits(big)).toMatchObject({ cpu: '1', memory: '4Gi', 'ephemeral-storage': '11Gi' });
+    const merge = tilesJob(smallSpec({ layers: { b: { layer: 'B', features: 100_000, pmtiles: { vertices: 50_000_000 } } } }), 'b', 'tiles-merge');
+    expect(container(merge).command.join(' ')).toContain('--units 6');
+  });
+
+  it('the dataset file overrides units, split zoom, strategy and pod sizes', () => {
+    const spec = smallSpec({
+      resources: { tiles: { memory: '12Gi' } },
+      layers: { b: { layer: 'B', features: 100_000, pmtiles: { units: 3, splitZoom: 5, strategy: 'drop-densest' }, resources: { 'tiles-merge': { memory: '6Gi' } } } },
+    });
+    const j = tilesJob(spec, 'b');
+    expect(j.spec.completions).toBe(3);
+    expect(container(j).command.join(' ')).toContain('--units 3 --split-zoom 5 --strategy drop-densest');
+    expect(limits(j).memory).toBe('12Gi');
+    expect(limits(tilesJob(spec, 'b', 'tiles-merge')).memory).toBe('6Gi');
+  });
+});
+
 describe('hex stage splitting', () => {
   it('splits 450 work items into Jobs of 200, 200 and 50 told offsets 0, 200 and 400', () => {
     const spec = smallSpec({ layers: { big: { layer: 'Big', features: 450, hex: { featuresPerUnit: 1 } } } });
@@ -206,16 +237,16 @@ describe('scratch disks sized from the dataset file', () => {
   }
   const stageOf = (all: Record<string, string>, id: string) => Object.entries(all).find(([k]) => k.startsWith(`demo-1-${id}-`))?.[1];
 
-  it('grows convert, hex, repartition and pmtiles with features and vertices, never below the defaults; a raster\'s size sizes cog', () => {
+  it('grows convert, hex and repartition with features and vertices, never below the defaults; a raster\'s size sizes cog', () => {
     const small = scratch(smallSpec());
-    for (const id of ['fee-convert', 'fee-hex', 'fee-repartition', 'fee-pmtiles']) expect(stageOf(small, id), id).toBeDefined();
-    expect([stageOf(small, 'fee-convert'), stageOf(small, 'fee-hex'), stageOf(small, 'fee-repartition'), stageOf(small, 'fee-pmtiles')]).toEqual(['40Gi', '10Gi', '60Gi', '60Gi']);
+    for (const id of ['fee-convert', 'fee-hex', 'fee-repartition', 'fee-tiles']) expect(stageOf(small, id), id).toBeDefined();
+    expect([stageOf(small, 'fee-convert'), stageOf(small, 'fee-hex'), stageOf(small, 'fee-repartition')]).toEqual(['40Gi', '10Gi', '60Gi']);
     // 2 M features of 2,000 vertices: R = 4e9 × 16 + 2e6 × 2 KiB, G = 4e9 × 12 + 2e6 × 1 KiB
     const big = scratch(smallSpec({ layers: { fee: { layer: 'Demo_Fee', features: 2_000_000, vertices: 4_000_000_000, hex: { featuresPerUnit: 20_000 } } } }));
     const R = 4e9 * 16 + 2e6 * 2048;
     const G = 4e9 * 12 + 2e6 * 1024;
     const gi = (b: number) => `${Math.ceil(b / 2 ** 30)}Gi`;
-    expect([stageOf(big, 'fee-convert'), stageOf(big, 'fee-hex'), stageOf(big, 'fee-repartition'), stageOf(big, 'fee-pmtiles')]).toEqual([gi(3 * R), gi(2 * G), gi(3 * G), gi(4 * G)]);
+    expect([stageOf(big, 'fee-convert'), stageOf(big, 'fee-hex'), stageOf(big, 'fee-repartition')]).toEqual([gi(3 * R), gi(2 * G), gi(3 * G)]);
     expect(stageOf(big, 'table-public-access')).toBe('5Gi');
     // without `vertices`: 250 a feature
     const noVertices = scratch(smallSpec({ layers: { fee: { layer: 'Demo_Fee', features: 20_000_000, hex: { featuresPerUnit: 200_000 } } } }));
@@ -229,10 +260,10 @@ describe('scratch disks sized from the dataset file', () => {
   it('the dataset file\'s resources.<stage>.ephemeralStorage overrides the estimate (dataset-wide and per layer)', () => {
     const over = scratch(smallSpec({
       resources: { convert: { ephemeralStorage: '7Gi' } },
-      layers: { fee: { layer: 'Demo_Fee', features: 2_000_000, vertices: 4_000_000_000, hex: { featuresPerUnit: 20_000 }, resources: { pmtiles: { ephemeralStorage: '9Gi' } } } },
+      layers: { fee: { layer: 'Demo_Fee', features: 2_000_000, vertices: 4_000_000_000, hex: { featuresPerUnit: 20_000 }, resources: { tiles: { ephemeralStorage: '9Gi' } } } },
     }));
     expect(stageOf(over, 'fee-convert')).toBe('7Gi');
-    expect(stageOf(over, 'fee-pmtiles')).toBe('9Gi');
+    expect(stageOf(over, 'fee-tiles')).toBe('9Gi');
     expect(stageOf(over, 'fee-hex')).not.toBe('10Gi');
   });
 });
@@ -305,7 +336,9 @@ describe('policy violations are rejected at synth time', () => {
     })();
     expect(err).toBeInstanceOf(PolicyError);
     expect(err!.violations.map((v) => v.rule)).toEqual(['pod-budget']);
-    expect(err!.message).toMatch(/up to 30\d pods may run at once, over the namespace budget of 200/);
+    // 2 × 150 hex pods, 2 × 9 tiles units (80 M vertices each by default), the table and the setup.
+    expect(err!.message).toMatch(/up to 319 pods may run at once, over the namespace budget of 200/);
+    expect(err!.message).toContain('demo-1-a-tiles');
     expect(err!.message).toContain('demo-1-a-hex');
     expect(err!.message).toContain('demo-1-b-hex');
   });
@@ -376,11 +409,11 @@ describe('cng validate', () => {
     const dir = fresh();
     const hex = join(dir, 'padus-4-1/fee-hex/manifest.yaml');
     writeFileSync(hex, readFileSync(hex, 'utf8').replace('parallelism: ', 'parallelism: 1'));
-    unlinkSync(join(dir, 'padus-4-1/marine-pmtiles/manifest.yaml'));
+    unlinkSync(join(dir, 'padus-4-1/marine-tiles-merge/manifest.yaml'));
     writeFileSync(join(dir, 'padus-4-1/old-stage.yaml'), 'apiVersion: batch/v1\nkind: Job\n');
     const problems = validateDist(dir, { drift: true }).join('\n');
     expect(problems).toContain('[drift] dist/padus-4-1/fee-hex/manifest.yaml: differs from a fresh synth');
-    expect(problems).toContain('[drift] dist/padus-4-1/marine-pmtiles/manifest.yaml: missing');
+    expect(problems).toContain('[drift] dist/padus-4-1/marine-tiles-merge/manifest.yaml: missing');
     expect(problems).toContain('[drift] dist/padus-4-1/old-stage.yaml: not produced by a fresh synth');
     rmSync(dir, { recursive: true });
   });

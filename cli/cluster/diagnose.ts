@@ -50,7 +50,7 @@ export interface HexPlanFile {
 
 /** Memory steps a stage climbs when OOM-killed, and the highest each stage kind may get. */
 export const MEMORY_STEPS = ['512Mi', '1Gi', '2Gi', '4Gi', '8Gi', '16Gi', '32Gi', '64Gi'];
-export const MEMORY_CAP: Record<string, string> = { hex: '16Gi', default: '32Gi' };
+export const MEMORY_CAP: Record<string, string> = { hex: '16Gi', tiles: '16Gi', default: '32Gi' };
 const STORAGE_STEPS = ['1Gi', '2Gi', '5Gi', '10Gi', '20Gi', '40Gi', '60Gi', '100Gi', '200Gi'];
 
 /**
@@ -263,6 +263,18 @@ function oomFinding(c: StageContext, plans: HexPlanFile[] | undefined): { findin
       },
     };
   }
+  const tiles = kind === 'tiles' && layer ? tilesResplit(c, job.completions ?? 1) : undefined;
+  if (tiles) {
+    return {
+      finding: {
+        ...start,
+        units: oomUnits,
+        sentence: `${label}: ${where}OOM-killed at ${memory}, already the memory cap for tiles pods (${next.cap})${est}; ${tiles.text}, which re-runs the layer's tiles and tiles-merge.`,
+        edits: [tiles.edit],
+        warning: `memory is capped at ${next.cap} for tiles stages`,
+      },
+    };
+  }
   return {
     finding: {
       ...start,
@@ -271,6 +283,22 @@ function oomFinding(c: StageContext, plans: HexPlanFile[] | undefined): { findin
       warning: `memory is capped at ${next.cap}`,
     },
   };
+}
+
+/**
+ * Tiles at the memory cap: the low-zoom unit 0 (of several) holds the whole layer simplified for
+ * the split zoom − 1, so a lower split zoom shrinks it; a high-zoom unit holds its share of the
+ * layer, so more units shrink it.
+ */
+function tilesResplit(c: StageContext, units: number): { text: string; edit: SpecEdit } | undefined {
+  const layer = c.layer!;
+  const declared = c.spec?.layers[layer]?.pmtiles;
+  if (units > 1 && c.oomUnits.length === 1 && c.oomUnits[0] === 0) {
+    const split = declared?.splitZoom ?? 7;
+    if (split <= 1) return undefined;
+    return { text: `the low-zoom unit 0 holds the whole layer: render fewer zooms in it (layers.${layer}.pmtiles.splitZoom: ${split} → ${split - 1})`, edit: { path: ['layers', layer, 'pmtiles', 'splitZoom'], value: String(split - 1) } };
+  }
+  return { text: `split the tiles into more units (layers.${layer}.pmtiles.units: ${units} → ${units * 2})`, edit: { path: ['layers', layer, 'pmtiles', 'units'], value: String(units * 2) } };
 }
 
 /** Evictions (node pressure, or the pod's own ephemeral-storage limit). */

@@ -189,7 +189,9 @@ async function summary(results: StageResult[], storage: Storage): Promise<string
   const arg = (r: StageResult | undefined, flag: string) => jobArg(r?.stage.jobs[0], flag);
   const size = async (url?: string) => (url ? (await storage.stat(url).catch(() => null))?.size : undefined);
   const secs = (r?: StageResult) => (r ? (r.status === 'skipped' ? 'skip' : r.status === 'done' ? r.seconds.toFixed(1) : r.status) : '-');
-  const rows: string[][] = [['layer', 'features', 'cells', 'partitions', 'parquet', 'pmtiles', 'hex', 'convert s', 'hex s', 'repart. s', 'pmtiles s']];
+  // tiles (all units) + tiles-merge
+  const tilesSecs = (a?: StageResult, b?: StageResult) => (a?.status === 'done' && b?.status === 'done' ? (a.seconds + b.seconds).toFixed(1) : secs(a?.status === 'done' ? b : a));
+  const rows: string[][] = [['layer', 'features', 'cells', 'partitions', 'parquet', 'pmtiles', 'hex', 'convert s', 'hex s', 'repart. s', 'tiles s']];
   for (const [layer, st] of byLayer) {
     const manifestUrl = arg(st.get('publish'), '--manifest');
     const m = manifestUrl ? await storage.readText(manifestUrl).then(JSON.parse).catch(() => undefined) : undefined;
@@ -202,7 +204,7 @@ async function summary(results: StageResult[], storage: Storage): Promise<string
       human(await size(arg(st.get('publish'), '--out'))),
       human(await size(arg(st.get('publish'), '--out-pmtiles'))),
       human(m?.bytes),
-      secs(st.get('convert')), secs(st.get('hex')), secs(st.get('repartition')), secs(st.get('pmtiles')),
+      secs(st.get('convert')), secs(st.get('hex')), secs(st.get('repartition')), tilesSecs(st.get('tiles'), st.get('tiles-merge')),
     ]);
   }
   let text = byLayer.size ? `\n${alignedTable(rows)}` : '';

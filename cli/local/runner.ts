@@ -550,7 +550,7 @@ class WorkerProcess {
 const STAGE_OUTPUTS: Record<string, string[]> = {
   convert: ['--out', '--plan'],
   table: ['--out'],
-  pmtiles: ['--out'],
+  'tiles-merge': ['--out'],
   publish: ['--manifest'],
   cog: ['--out', '--info'],
   'raster-manifest': ['--manifest'],

@@ -49,10 +49,10 @@ export function layersFromDataset(dataset: string, dataDir: string, distDir = 'd
   };
   const byLayer = new Map<string, { name?: string; pmtiles?: string; hexDir?: string; manifest?: string }>();
   for (const s of stages) {
-    if (!s.layer || (s.kind !== 'pmtiles' && s.kind !== 'publish' && s.kind !== 'raster-manifest')) continue;
+    if (!s.layer || (s.kind !== 'tiles-merge' && s.kind !== 'publish' && s.kind !== 'raster-manifest')) continue;
     const job = s.jobs[0];
     const entry = byLayer.get(s.layer) ?? byLayer.set(s.layer, {}).get(s.layer)!;
-    if (s.kind === 'pmtiles') {
+    if (s.kind === 'tiles-merge') {
       entry.name ??= jobArg(job, '--layer-name');
     } else if (s.kind === 'publish') {
       const out = jobArg(job, '--out-pmtiles');

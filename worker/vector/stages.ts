@@ -1,8 +1,8 @@
 import { choice, coarserParents, defineStage, int, parents, resolution, text } from '../stage.ts';
 
 /**
- * The vector stages' command lines: convert, table, hex, repartition, pmtiles (publish is in
- * worker/publish/stages.ts). Their modules are
+ * The vector stages' command lines: convert, table, hex, repartition, tiles, tiles-merge (publish
+ * is in worker/publish/stages.ts). Their modules are
  * imported when the stage runs, so `--help` and every stage start fast (no GDAL or DuckDB loaded
  * unless the stage uses them).
  */
@@ -84,20 +84,44 @@ export const repartitionStageDef = defineStage({
   example: 'cng-worker repartition --input s3://public-padus/padus-4-1/fee/_work/run-1/fee.parquet --plan s3://public-padus/padus-4-1/fee/_work/run-1/hex-plan.json --chunks s3://public-padus/padus-4-1/fee/_work/run-1/chunks --resolution 10 --parents 9,8 --out s3://public-padus/padus-4-1/fee/_work/run-1/hex --reports s3://public-padus/padus-4-1/fee/_work/run-1/repartition --index 0',
 });
 
-export const pmtilesStageDef = defineStage({
-  name: 'pmtiles',
-  run: async (o) => (await import('./pmtiles.ts')).pmtilesStage(o),
-  summary: 'GeoParquet → PMTiles v3 vector tiles (source-layer = --layer-name)',
-  description: 'Renders vector tiles from the GeoParquet with GDAL\'s MVT writer and packs them into a PMTiles v3 archive with correct header bounds, centre and zooms.',
+const zoomOptions = {
+  'layer-name': text('vector tile source-layer name'),
+  'min-zoom': int('lowest zoom (default 0)', { max: 22 }).default(0),
+  'max-zoom': int('highest zoom (default 14)', { max: 22 }).default(14),
+  parts: text('prefix (run work dir) of the units\' part files'),
+  units: int('number of tiles work units (the tiles Job completions)', { min: 1, max: 100_000 }),
+};
+
+export const tilesStageDef = defineStage({
+  name: 'tiles',
+  run: async (o) => (await import('./tiles.ts')).tilesStage(o),
+  summary: 'one work unit of a layer\'s vector tiles → a tile-set part (Indexed)',
+  description:
+    'Unit 0 renders the zooms below --split-zoom for the whole layer (features pre-simplified as they stream in); units 1… render --split-zoom…--max-zoom for balanced ranges of the split zoom\'s tiles along the Hilbert curve. Tiles are cut hierarchically with geojson-vt (simplified per zoom), encoded with vt-pbf, gzipped, and kept within --max-tile-bytes/--max-tile-features by coalescing or dropping the smallest features (never at --max-zoom). Writes <parts>/part-<unit>.tiles/.idx/.json.',
   options: {
     input: text('GeoParquet written by convert (the staged one)'),
-    out: text('PMTiles output (staged: the publish stage copies it into place)'),
-    'layer-name': text('vector tile source-layer name'),
-    'min-zoom': int('lowest zoom (default 0)', { max: 22 }).default(0),
-    'max-zoom': int('highest zoom (default 14)', { max: 22 }).default(14),
+    ...zoomOptions,
+    'split-zoom': int('first zoom of the high-zoom units (default 7)', { max: 22 }).optional(),
+    strategy: choice("what to do with the smallest features of a tile over budget: 'coalesce-densest' (default) or 'drop-densest'", ['coalesce-densest', 'drop-densest']).default('coalesce-densest'),
+    'max-tile-bytes': int('gzipped tile size budget (default 500000)', { min: 1000 }).optional(),
+    'max-tile-features': int('features per tile budget (default 200000)', { min: 1 }).optional(),
+    index: int('work unit to process (default: JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET)').optional(),
   },
-  example: 'cng-worker pmtiles --input s3://public-padus/padus-4-1/fee/_work/run-1/fee.parquet --out s3://public-padus/padus-4-1/fee/_work/run-1/fee.pmtiles --layer-name fee --max-zoom 14',
+  example: 'cng-worker tiles --input s3://public-padus/padus-4-1/fee/_work/run-1/fee.parquet --parts s3://public-padus/padus-4-1/fee/_work/run-1/tiles --layer-name fee --units 8 --max-zoom 14 --index 0',
+});
+
+export const tilesMergeStageDef = defineStage({
+  name: 'tiles-merge',
+  run: async (o) => (await import('./tiles-merge.ts')).tilesMergeStage(o),
+  summary: 'every tiles unit\'s part → one PMTiles v3 archive and tiles.json',
+  description: 'Packs the parts of all --units units into one clustered, de-duplicated PMTiles v3 archive (header bounds, centre and zooms from the data; metadata with vector_layers and per-zoom strategies), and writes the per-zoom report; the parts stay (a re-run of the merge alone gives the same archive).',
+  options: {
+    ...zoomOptions,
+    out: text('PMTiles output (staged: the publish stage copies it into place)'),
+    report: text('tiles.json output (per-zoom kept/dropped/coalesced features, largest tile)').optional(),
+  },
+  example: 'cng-worker tiles-merge --parts s3://public-padus/padus-4-1/fee/_work/run-1/tiles --units 8 --layer-name fee --max-zoom 14 --out s3://public-padus/padus-4-1/fee/_work/run-1/fee.pmtiles --report s3://public-padus/padus-4-1/fee/_work/run-1/tiles.json',
 });
 
 /** In `cng-worker --help` order. */
-export const VECTOR_STAGES = [convertStageDef, tableStageDef, hexStageDef, repartitionStageDef, pmtilesStageDef];
+export const VECTOR_STAGES = [convertStageDef, tableStageDef, hexStageDef, repartitionStageDef, tilesStageDef, tilesMergeStageDef];
