@@ -6,7 +6,9 @@
  *   npx tsx bench/scale.ts --share 0.1 --layers combined  # any share of PAD-US
  *   npx tsx bench/scale.ts --stage hex                    # one stage kind (upstream already run)
  *   npx tsx bench/scale.ts --generate                     # only write the synthetic geodatabase
- *   options: --data DIR (default /work/scale-data), --force (measure again), --layers L1,L2
+ *   options: --data DIR (default /work/scale-data), --force (measure again), --layers L1,L2,
+ *   --resources hex.memory=8Gi (as the dataset file's resources), --largest-only (do not run the
+ *   other units), --units 0,3 (with --stage: measure just these units)
  *
  * 1. Writes (once; cached under --data with a completion record) a File Geodatabase in USA
  *    Contiguous Albers with PAD-US 4.1's Fee, Easement and Combined layers at their real counts
@@ -117,8 +119,9 @@ interface Pick {
  * The units of a stage to measure: the heaviest by its kind's weight (the others then run through
  * the local runner), or — for a kind without a weight — every unit (the slowest is reported).
  */
-function unitsToMeasure(stage: RunStage, plan: any): { picks: Pick[]; all: boolean } {
+function unitsToMeasure(stage: RunStage, plan: any, chosen?: number[]): { picks: Pick[]; all: boolean } {
   const all = units(stage);
+  if (chosen) return { picks: all.filter((u) => chosen.includes(u.unit)).map((u) => ({ ...u, why: 'chosen (--units)' })), all: true };
   const weigh = UNIT_WEIGHT[stage.kind] as ((plan: any, unit: number) => number | undefined) | undefined;
   if (all.length === 1) return { picks: [{ ...all[0], why: 'the only unit' }], all: true };
   const weights = weigh && plan ? all.map((u) => weigh(plan, u.unit)) : [];
@@ -268,6 +271,8 @@ interface StageContext {
   force: boolean;
   /** Measure the largest units only; the others are not run (nor, then, the stages after them). */
   largestOnly: boolean;
+  /** With `only`: measure these units of that stage (nothing else runs). */
+  units?: number[];
   log: (l: string) => void;
 }
 
@@ -276,7 +281,7 @@ async function stageRow(stage: RunStage, ctx: StageContext): Promise<Row> {
   const storage = new Storage(targetEnv({ storeDir: ctx.dirs.store }));
   const planUrl = jobArg(stage.jobs[0], '--plan');
   const plan = planUrl && (await storage.exists(planUrl)) ? JSON.parse(await storage.readText(planUrl)) : undefined;
-  const { picks, all } = unitsToMeasure(stage, plan);
+  const { picks, all } = unitsToMeasure(stage, plan, ctx.only === stage.kind ? ctx.units : undefined);
   const row: Row = {
     layer: stage.layer!, stage, units: units(stage).length, measured: [], failed: false,
     parallelism: parallelismOf(stage), limits: podLimits(picks[0].job),
@@ -388,7 +393,7 @@ async function main(): Promise<void> {
     options: {
       data: { type: 'string' }, quick: { type: 'boolean' }, share: { type: 'string' }, stage: { type: 'string' },
       layers: { type: 'string' }, generate: { type: 'boolean' }, force: { type: 'boolean' }, resources: { type: 'string' },
-      'largest-only': { type: 'boolean' },
+      'largest-only': { type: 'boolean' }, units: { type: 'string' },
     },
   });
   const opts = scaleOptions(values.quick ? 0.01 : Number(values.share ?? 1));
@@ -419,7 +424,7 @@ async function main(): Promise<void> {
       rows.push({ layer: stage.layer!, stage, units: units(stage).length, measured: [], failed: true, parallelism: parallelismOf(stage), limits: podLimits(stage.jobs[0]) });
       continue;
     }
-    const row = await stageRow(stage, { dirs, cache, only: values.stage, force: Boolean(values.force), largestOnly: Boolean(values['largest-only']), log });
+    const row = await stageRow(stage, { dirs, cache, only: values.stage, force: Boolean(values.force), largestOnly: Boolean(values['largest-only']), units: values.units?.split(',').map(Number), log });
     rows.push(row);
     if (row.failed) blocked.add(stage.kustomization);
   }
