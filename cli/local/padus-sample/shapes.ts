@@ -184,11 +184,14 @@ function holeRing(lon0: number, lat0: number, radiusKm: number, n: number): Ring
   return ring;
 }
 
-/** An ordinary feature: 8–200 vertices, 0.05–50 km²; sometimes multipart, sometimes with a hole. */
-export function ordinaryShape(rng: Rng, region: Region): Shape {
+/**
+ * An ordinary feature: 8–200 vertices, 0.05–50 km² (or the given `size`); sometimes multipart,
+ * sometimes with a hole.
+ */
+export function ordinaryShape(rng: Rng, region: Region, size?: { areaKm2: number; vertices: number }): Shape {
   const [lon, lat] = pointIn(rng, region);
-  const area = rng.logRange(0.05, 50);
-  const vertices = rng.int(8, 200);
+  const area = size?.areaKm2 ?? rng.logRange(0.05, 50);
+  const vertices = size?.vertices ?? rng.int(8, 200);
   const amp = rng.range(0.05, 0.45);
   const style = rng.weighted<'single' | 'multi' | 'hole'>([['single', 85], ['multi', 10], ['hole', 5]]);
   if (style === 'multi') {

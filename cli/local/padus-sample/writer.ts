@@ -54,7 +54,7 @@ function fieldType(t: FieldSpec[1]): string {
   return t === 'integer' ? gdal.OFTInteger : t === 'real' ? gdal.OFTReal : gdal.OFTString;
 }
 
-function addFields(layer: Layer, fields: FieldSpec[]): void {
+export function addFields(layer: Layer, fields: FieldSpec[]): void {
   for (const [name, type, width] of fields) {
     const def = new gdal.FieldDefn(name, fieldType(type));
     if (width) def.width = width;
@@ -63,7 +63,7 @@ function addFields(layer: Layer, fields: FieldSpec[]): void {
 }
 
 /** Only the attributes the layer has, NULLs left out (unset = NULL). */
-function layerValues(attrs: Attrs, fields: FieldSpec[]): Record<string, string | number> {
+export function layerValues(attrs: Attrs, fields: FieldSpec[]): Record<string, string | number> {
   const out: Record<string, string | number> = {};
   for (const [name] of fields) {
     const v = attrs[name];
