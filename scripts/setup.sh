@@ -205,9 +205,11 @@ if [[ -z $node_gdal || $node_gdal != "$system_gdal"* ]]; then
   # nodesource packages, official tarballs, actions/setup-node and the node Docker images all
   # have them) instead of downloading them from nodejs.org.
   # (Passed as an argument: npm_config_nodedir in the environment makes every npm call warn.)
+  # The argument also overrides a `nodedir` from an npmrc (e.g. `nodedir=/usr`, the system Node's
+  # headers): headers of another Node give a binding of the wrong ABI that builds but never loads.
   gyp_args=()
   node_prefix=$(dirname "$(dirname "$(node -p 'require("fs").realpathSync(process.execPath)')")")
-  if [[ -z "${npm_config_nodedir:-}" && -f $node_prefix/include/node/node_version.h ]]; then
+  if [[ -f $node_prefix/include/node/node_version.h ]]; then
     gyp_args+=("--nodedir=$node_prefix")
   fi
 
