@@ -204,13 +204,16 @@ if [[ -z $node_gdal || $node_gdal != "$system_gdal"* ]]; then
   # node-gyp needs Node's C headers. Use the ones shipped next to the node binary (Debian
   # nodesource packages, official tarballs, actions/setup-node and the node Docker images all
   # have them) instead of downloading them from nodejs.org.
-  # (Passed as an argument: npm_config_nodedir in the environment makes every npm call warn.)
-  # The argument also overrides a `nodedir` from an npmrc (e.g. `nodedir=/usr`, the system Node's
-  # headers): headers of another Node give a binding of the wrong ABI that builds but never loads.
-  gyp_args=()
+  # They must be this Node's: a `nodedir` from an npmrc (e.g. `nodedir=/usr`, the system Node's
+  # headers), which npm passes to its scripts as npm_config_nodedir, gives a binding of another
+  # ABI that builds but never loads. So the build's environment names this Node's headers (only
+  # the build's: npm_config_nodedir in setup's own environment makes every npm call warn).
+  gyp_env=()
   node_prefix=$(dirname "$(dirname "$(node -p 'require("fs").realpathSync(process.execPath)')")")
   if [[ -f $node_prefix/include/node/node_version.h ]]; then
-    gyp_args+=("--nodedir=$node_prefix")
+    gyp_env+=("npm_config_nodedir=$node_prefix")
+  else
+    gyp_env+=(-u npm_config_nodedir)
   fi
 
   mkdir -p "$ROOT/node_modules/.cache/cng-setup"
@@ -220,7 +223,7 @@ if [[ -z $node_gdal || $node_gdal != "$system_gdal"* ]]; then
   fi
   say "building gdal-async against system GDAL $system_gdal (2-4 min; log: ${log#"$ROOT"/})"
   start=$SECONDS
-  if ! (cd "$gdal_dir" && node "$pre_gyp" rebuild --build-from-source --shared_gdal -j max "${gyp_args[@]}") >"$log" 2>&1; then
+  if ! (cd "$gdal_dir" && env "${gyp_env[@]}" node "$pre_gyp" rebuild --build-from-source --shared_gdal -j max) >"$log" 2>&1; then
     tail -n 40 "$log" >&2
     die "building gdal-async failed (full log: $log)"
   fi
