@@ -92,10 +92,11 @@ describe('the raster dataset construct (synth)', () => {
       expect(kustomization(`${key}-cog`).spec.dependsOn).toEqual([{ name: 'carbon-setup-bucket' }]);
       expect(kustomization(`${key}-raster-hex`).spec.dependsOn).toEqual([{ name: `carbon-${key}-cog` }]);
       expect(kustomization(`${key}-raster-manifest`).spec.dependsOn).toEqual([{ name: `carbon-${key}-raster-hex` }]);
-      for (const [suffix, kind, timeout] of [['cog', 'cog', '6h'], ['raster-hex', 'raster-hex', '6h'], ['raster-manifest', 'raster-manifest', '30m']]) {
-        const k = kustomization(`${key}-${suffix}`);
+      for (const kind of ['cog', 'raster-hex', 'raster-manifest']) {
+        const k = kustomization(`${key}-${kind}`);
         expect(k.metadata.labels).toMatchObject({ 'cng/stage': kind, 'cng/layer': key, 'cng/dataset': 'carbon' });
-        expect(k.spec.timeout).toBe(timeout);
+        // short health checks, polled: a running stage holds no Flux worker (docs/runbook.md)
+        expect([k.spec.wait, k.spec.timeout, k.spec.retryInterval]).toEqual([true, '1m', '5m']);
       }
     }
     // No prose, no mirror: no docs or sync stage.
@@ -176,7 +177,7 @@ describe('the raster dataset construct (synth)', () => {
     const mixed = synthesize([{ ...smallSpec(), rasters: CARBON.rasters, prose: { ...PROSE, layers: {} } }]);
     const docs = mixed.datasets[0].stages.find((s) => s.kind === 'docs')!;
     expect(docs.dependsOn.map((s) => s.stageId)).toEqual(
-      expect.arrayContaining(['fee-repartition', 'fee-tiles-merge', 'marine-repartition', 'table-public-access', 'vulnerable-carbon-raster-manifest', 'landcover-raster-manifest']),
+      expect.arrayContaining(['fee-publish', 'marine-publish', 'table-public-access', 'vulnerable-carbon-raster-manifest', 'landcover-raster-manifest']),
     );
     const input = mixed.datasets[0].docsInput;
     expect(input.source).toBe('s3://public-demo/raw/demo.gdb');

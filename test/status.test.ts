@@ -297,8 +297,8 @@ describe('cng status and cng doctor against a recorded cluster', () => {
       const name = (m: Manifests, path: string) => (m.get(path) ?? []).filter((o) => o.kind === 'Job').map((o) => o.metadata.name);
       for (const path of before.keys()) {
         if (!path.endsWith('manifest.yaml')) continue;
-        // the retried stage, and everything downstream of it (repartition, then docs and sync)
-        if (['fee-hex', 'fee-repartition', 'docs', 'sync'].some((s) => path === `padus-4-1/${s}/manifest.yaml`)) continue;
+        // the retried stage, and everything downstream of it (repartition, publish, then docs and sync)
+        if (['fee-hex', 'fee-repartition', 'fee-publish', 'docs', 'sync'].some((s) => path === `padus-4-1/${s}/manifest.yaml`)) continue;
         expect(name(after, path), path).toEqual(name(before, path)); // parallelism changed in place only
       }
       expect(name(after, 'padus-4-1/fee-repartition/manifest.yaml')).not.toEqual(name(before, 'padus-4-1/fee-repartition/manifest.yaml'));
@@ -346,7 +346,7 @@ describe('retrying only the failed work units (hex.retry)', () => {
     const retried = jobsOf(synthesize([smallSpec({ layers: { fee: { layer: 'Demo_Fee', features: 5_000, hex: { retry: { indexes: [1] } } }, marine: { layer: 'Demo_Marine', features: 300 } } })]).manifests);
     const key = (j: any) => `${j.metadata.labels['cng/stage']}:${j.metadata.labels['cng/layer'] ?? j.spec.template.spec.containers[0].command[5]}`;
     const a = new Map(base.map((j) => [key(j), j.metadata.name])), b = new Map(retried.map((j) => [key(j), j.metadata.name]));
-    expect([...a.keys()].filter((k) => a.get(k) !== b.get(k)).sort()).toEqual(['hex:fee', 'repartition:fee']);
+    expect([...a.keys()].filter((k) => a.get(k) !== b.get(k)).sort()).toEqual(['hex:fee', 'publish:fee', 'repartition:fee']);
   });
 
   it('splits more than 200 units into retry Jobs of at most 200', () => {
