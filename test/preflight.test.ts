@@ -111,7 +111,7 @@ describe('pods that cannot start: status and doctor name the fix', () => {
     const key = pod(waiting('CreateContainerConfigError', "couldn't find key AWS_SECRET_ACCESS_KEY in Secret biodiversity/aws"));
     expect(podStartFix(key, 'biodiversity')).toMatch(/^add key AWS_SECRET_ACCESS_KEY to secret aws in namespace biodiversity/);
     const notFound = pod(waiting('ErrImagePull', 'rpc error: code = NotFound desc = failed to pull and unpack image "ghcr.io/boettiger-lab/cng-worker:9.9.9": not found'));
-    expect(podStartFix(notFound, 'biodiversity')).toMatch(/^the registry has no such image: publish it/);
+    expect(podStartFix(notFound, 'biodiversity')).toMatch(/^the registry has no such image: the tag is a digest of the worker's files \(cng image-tag\)/);
     const denied = pod(waiting('ErrImagePull', 'failed to authorize: failed to fetch anonymous token: 401 Unauthorized'));
     expect(podStartFix(denied, 'biodiversity')).toMatch(/make the ghcr\.io package public/);
     const backoff = pod(waiting('ImagePullBackOff', 'Back-off pulling image "ghcr.io/boettiger-lab/cng-worker:9.9.9"'));
