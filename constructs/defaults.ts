@@ -112,6 +112,9 @@ export const DEFAULT_RESOURCES: Record<StageKind, StageResources> = {
   cog: { cpu: '2', memory: '8Gi', ephemeralStorage: '100Gi' },
   'raster-hex': { cpu: '1', memory: '4Gi', ephemeralStorage: '20Gi' },
   'raster-manifest': { cpu: '500m', memory: '1Gi', ephemeralStorage: '1Gi' },
+  reencode: { cpu: '2', memory: '8Gi', ephemeralStorage: '40Gi' },
+  'reencode-merge': { cpu: '2', memory: '8Gi', ephemeralStorage: '40Gi' },
+  'reencode-publish': { cpu: '500m', memory: '1Gi', ephemeralStorage: '1Gi' },
   docs: { cpu: '1', memory: '2Gi', ephemeralStorage: '10Gi' },
   sync: { cpu: '1', memory: '2Gi', ephemeralStorage: '1Gi' },
 };
@@ -132,6 +135,9 @@ export const DEFAULT_TIMEOUTS: Record<StageKind, string> = {
   cog: '6h',
   'raster-hex': '6h',
   'raster-manifest': '30m',
+  reencode: '6h',
+  'reencode-merge': '4h',
+  'reencode-publish': '2h',
   docs: '30m',
   sync: '6h',
 };

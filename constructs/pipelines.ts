@@ -10,6 +10,7 @@ import { scratchStorage, type SizeEstimate } from './defaults.ts';
 import { hexBudgetIssues, hexJobCounts, SpecError, type SpecIssue } from './spec-rules.ts';
 import type { DatasetProse, DocsInput, DocsLayer, DocsRaster, DocsTable } from './prose.ts';
 import { Stage, type DatasetContext, type StageKind, type StageProps, type StageResources } from './stage.ts';
+import { ReencodePipeline, reencodePaths } from './reencode.ts';
 
 const s3 = (bucket: string, key: string) => `s3://${bucket}/${key}`;
 const join = (...parts: string[]) => parts.filter((p) => p !== '').join('/');
@@ -26,6 +27,8 @@ export class Dataset extends Construct {
   readonly notes: string[] = [];
   /** Chart of the Flux Kustomization objects, one per Flux-applied stage. */
   readonly flux: Chart;
+  /** The earlier hex products re-encoded (`reencode`). */
+  readonly reencodes: ReencodePipeline[] = [];
   private bucketStage?: Stage;
   /** Armada stages whose job set the dataset file declares completed (`hex.completedJobSet`). */
   private readonly armadaCompleted = new Map<Stage, string>();
@@ -60,6 +63,7 @@ export class Dataset extends Construct {
     const sources: GeodatabaseSource[] = [];
     for (const [source, g] of bySource) sources.push(new GeodatabaseSource(this, `source${i++}`, { source, ...g, hexParallelism }));
     const rasters = rasterEntries.map(([key, raster]) => new RasterLayerPipeline(this, key, { raster, hexParallelism }));
+    this.reencodes = Object.entries(resolved.reencode).map(([key, r]) => new ReencodePipeline(this, key, r, hexParallelism));
     this.addDocsAndSync(sources, rasters);
     const reruns = rerunIssues(resolved, this.stages);
     if (reruns.length) throw new SpecError(resolved.name, reruns);
@@ -89,7 +93,7 @@ export class Dataset extends Construct {
         `dataset ${spec.name}: no sync stage to the mirror (${spec.mirror.bucket}): the cluster profile declares no secret "${profile.mirrorSecretName}" ` +
           `with keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; create it in namespace ${profile.namespace} and declare it in constructs/profile.ts (docs/runbook.md#the-mirror-secret)`,
       );
-    const products = [...pipelines.map((p) => p.publish), ...tables.map((t) => t.stage), ...rasters.map((r) => r.manifest)];
+    const products = [...pipelines.map((p) => p.publish), ...tables.map((t) => t.stage), ...rasters.map((r) => r.manifest), ...this.reencodes.map((r) => r.publish)];
     this.docsInput = {
       version: 1,
       name: spec.name,
@@ -163,7 +167,8 @@ export class Dataset extends Construct {
     // Stage ids name charts (cdk8s rejects a repeat with a stack trace) and Kustomizations.
     if (this.stages.some((s) => s.stageId === stageId))
       throw new SpecError(this.context.name, [{ path: [], message: `two stages would be named "${stageId}" (layer keys and table names make the stage ids); rename one` }]);
-    const rerun = props.layer === undefined ? this.spec.rerun[stageId] : (this.spec.layers[props.layer] ?? this.spec.rasters[props.layer])?.rerun?.[kind];
+    const owner = props.layer === undefined ? undefined : (this.spec.layers[props.layer] ?? this.spec.rasters[props.layer] ?? this.spec.reencode[props.layer]);
+    const rerun = props.layer === undefined ? this.spec.rerun[stageId] : (owner?.rerun as Record<string, number | undefined> | undefined)?.[kind];
     const stage = new Stage(this, stageId, {
       dataset: this.context,
       stageId,
@@ -278,6 +283,7 @@ function rerunIssues(spec: ResolvedDatasetSpec, stages: Stage[]): SpecIssue[] {
   const owners: [string, string, Record<string, number | undefined> | undefined][] = [
     ...Object.entries(spec.layers).map(([k, l]): [string, string, typeof l.rerun] => ['layers', k, l.rerun]),
     ...Object.entries(spec.rasters).map(([k, r]): [string, string, typeof r.rerun] => ['rasters', k, r.rerun]),
+    ...Object.entries(spec.reencode).map(([k, r]): [string, string, typeof r.rerun] => ['reencode', k, r.rerun]),
   ];
   for (const [field, key, rerun] of owners) {
     const kinds = stages.filter((s) => s.layer === key).map((s) => s.kind);
@@ -584,6 +590,10 @@ export function publicKeys(spec: ResolvedDatasetSpec): string[] {
   for (const [k, r] of Object.entries(spec.rasters)) {
     const p = rasterPaths(spec.layout, key, r.name ?? k);
     out.push(p.cog, `${p.hex}/`, ...(p.manifest.startsWith(`${p.hex}/`) ? [] : [p.manifest]));
+  }
+  for (const [k, r] of Object.entries(spec.reencode)) {
+    const p = reencodePaths(key, r.name ?? k, spec.run);
+    out.push(p.manifest, `${p.hex}/`);
   }
   return out;
 }

@@ -1,6 +1,7 @@
 import {
   hexWorkUnits, HEX_DEFAULTS, layerHexSettings, MAX_HEX_UNITS, RASTER_HEX_DEFAULTS, RASTER_HEX_UNITS, RESERVED_DATASET_NAMES, slugify, tableStageId,
 } from './defaults.ts';
+import { reencodeIssues } from './reencode.ts';
 import type { ClusterProfile } from './profile.ts';
 import type { ResolvedDatasetSpec } from './spec.ts';
 
@@ -33,15 +34,15 @@ export function datasetIssues(d: ResolvedDatasetSpec): SpecIssue[] {
   const out: SpecIssue[] = [];
   if ((RESERVED_DATASET_NAMES as readonly string[]).includes(d.name))
     out.push({ path: ['name'], message: `"${d.name}" is reserved: dist/${d.name}/ holds ${d.name === 'flux' ? "every dataset's Flux Kustomizations" : 'the Armada job sets'} (reserved: ${RESERVED_DATASET_NAMES.join(', ')})` });
-  if (Object.keys(d.layers).length + d.tables.length + Object.keys(d.rasters).length === 0)
-    out.push({ path: [], message: 'a dataset needs at least one layer, table or raster' });
+  if (Object.keys(d.layers).length + d.tables.length + Object.keys(d.rasters).length + Object.keys(d.reencode).length === 0)
+    out.push({ path: [], message: 'a dataset needs at least one layer, table, raster or reencode' });
   // The dataset source is what layers without their own source and every table read.
   if (d.source === undefined && (d.tables.length > 0 || Object.values(d.layers).some((l) => l.source === undefined)))
     out.push({
       path: ['source'],
       message: Object.keys(d.rasters).length ? 'Required by the layers without their own source and the tables (a raster-only dataset needs none)' : 'Required',
     });
-  out.push(...sourceIssues(d), ...layerIssues(d), ...tableIssues(d), ...rasterIssues(d));
+  out.push(...sourceIssues(d), ...layerIssues(d), ...tableIssues(d), ...rasterIssues(d), ...reencodeIssues(d));
   // One issue per field and message (a dataset-wide setting may break several layers alike).
   const seen = new Set<string>();
   return out.filter((i) => {

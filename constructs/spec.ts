@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { proseSchema } from './prose.ts';
+import { reencodeSchema } from './reencode.ts';
 import { datasetIssues, SpecError } from './spec-rules.ts';
 import type { StageKind } from './stage.ts';
 
@@ -30,7 +31,7 @@ const resources = z
   .strict();
 
 /** Every stage kind a dataset file may name (resources, rerun). */
-export const STAGE_KINDS = ['setup-bucket', 'convert', 'table', 'hex', 'repartition', 'tiles', 'tiles-merge', 'publish', 'cog', 'raster-hex', 'raster-manifest', 'docs', 'sync'] as const;
+export const STAGE_KINDS = ['setup-bucket', 'convert', 'table', 'hex', 'repartition', 'tiles', 'tiles-merge', 'publish', 'cog', 'raster-hex', 'raster-manifest', 'reencode', 'reencode-merge', 'reencode-publish', 'docs', 'sync'] as const;
 
 /** Per-stage resource overrides, e.g. `{ hex: { memory: '8Gi' } }`. */
 const resourceOverrides = z.object(Object.fromEntries(STAGE_KINDS.map((k) => [k, resources.optional()])) as Record<StageKind, z.ZodOptional<typeof resources>>).strict();
@@ -249,6 +250,11 @@ const datasetShape = z
      * Vector layers always use pattern A. @default 'formats'
      */
     layout: z.enum(['formats', 'named']).default('formats'),
+    /**
+     * Earlier hex products re-encoded into the standard layout by key (a DNS label naming the
+     * stages and, by default, the product): docs/datasets.md#re-encoding-an-earlier-hex-product. @default {}
+     */
+    reencode: z.record(dnsLabel, reencodeSchema).default({}),
     /** Directory of the table exports. @default 'lookup' */
     tablesDir: z.string().regex(KEY_PATH, 'must be lower-case letters, digits, "-", "_" and "." in "/"-separated parts').default('lookup'),
     /** Hex settings for every layer (a layer may override). */

@@ -14,6 +14,7 @@ import { inspectSource, isRasterSource } from './inspect.ts';
 import { writePadusSample } from './padus-sample/writer.ts';
 import { COMPLETE_MARKER, isCompleteDir, lockRun } from './workdirs.ts';
 import { alignedTable, human } from '../../worker/core/text.ts';
+import { localReencodeSpec, REENCODE_FLAGS, REENCODE_HELP } from './reencode-local.ts';
 
 /** Sample generators by dataset name: `cng run <dataset> --sample` puts one at the dataset's source. */
 /** Writes a sample at `out`; `replace`: an incomplete one is there. */
@@ -292,8 +293,9 @@ Examples:
   cng local population_2020.tif --out out/pop --value-kind count --resolution 7 --parents 5
   cng local landcover_n40.tif,landcover_n50.tif --out out/landcover --value-kind categorical --nodata 0
   cng local world-countries.gpkg --out out/countries --max-zoom 7
-  cng local /vsizip/parks.zip/parks.shp --out out/parks`,
-  options: flagOptions(['out', 'layers', 'resolution', 'parents', 'containment', 'value-kind', 'nodata', 'min-zoom', 'max-zoom', 'jobs'], ['force']),
+  cng local /vsizip/parks.zip/parks.shp --out out/parks
+${REENCODE_HELP}`,
+  options: flagOptions(['out', 'layers', 'resolution', 'parents', 'containment', 'value-kind', 'nodata', 'min-zoom', 'max-zoom', 'jobs', ...REENCODE_FLAGS.values], ['force', ...REENCODE_FLAGS.switches]),
   positionals: true,
   async run({ values, positionals }) {
     if (positionals.length !== 1) throw new UsageError('expected one source');
@@ -302,42 +304,9 @@ Examples:
     const jobs = jobsOption(values.jobs);
 
     const [sourceArg] = positionals;
-    // URLs and GDAL names (/vsizip/…, NETCDF:"f.nc":var, GPKG:f.gpkg:table) go to GDAL as given.
-    const absolute = (s: string) => (/^[a-z0-9]+:\/\//.test(s) || isGdalName(s) ? s : resolve(s));
-    // Comma-separated tiles, unless the whole argument is one existing path.
-    const tiles = sourceArg.includes(',') && !existsSync(sourceArg) ? sourceArg.split(',').map((t) => t.trim()).filter(Boolean).map(absolute) : [absolute(sourceArg)];
-    const raster = await isRasterSource(tiles[0]);
-    const kind = raster ? 'raster' : 'vector';
-
-    const resolution = values.resolution === undefined ? (raster ? 8 : 10) : Number(values.resolution);
-    if (!Number.isInteger(resolution) || resolution < 0 || resolution > 15) throw new UsageError(`--resolution must be 0..15, got '${values.resolution}'`);
-    const parents = (str(values.parents) ?? (raster ? '' : '9,8')).split(',').filter(Boolean).map(Number);
-    if (parents.some((p) => !Number.isInteger(p) || p < 0 || p >= resolution)) throw new UsageError(`--parents must be resolutions below ${resolution}`);
-    for (const [flag, only] of [['value-kind', 'raster'], ['nodata', 'raster'], ['layers', 'vector'], ['containment', 'vector'], ['min-zoom', 'vector'], ['max-zoom', 'vector']] as const)
-      if (values[flag] !== undefined && only !== kind)
-        throw new UsageError(`--${flag} applies to ${only} sources; '${sourceArg}' ${raster ? 'is a raster source' : 'is not a raster (GDAL opens no raster-only dataset there)'}`);
-
+    const reencode = localReencodeSpec(sourceArg, values);
+    const spec = reencode ?? (await sourceSpec(sourceArg, values));
     const out = resolve(outArg);
-    let spec: DatasetSpec;
-    if (raster) {
-      const valueKind = str(values['value-kind']) ?? 'continuous';
-      if (!(RASTER_VALUE_KINDS as readonly string[]).includes(valueKind))
-        throw new UsageError(`--value-kind must be ${RASTER_VALUE_KINDS.join(', ')}; got '${valueKind}'`);
-      spec = localRasterSpec(tiles, { valueKind: valueKind as RasterValueKind, resolution, parents, nodata: nodataOption(values.nodata) });
-    } else {
-      const containment = str(values.containment) ?? 'center';
-      if (containment !== 'center' && containment !== 'overlap') throw new UsageError(`--containment must be center or overlap, got '${containment}'`);
-      const local = await localSpec(tiles.length > 1 ? absolute(sourceArg) : tiles[0], {
-        layers: listOption(values.layers),
-        resolution,
-        parents,
-        containment,
-        pmtiles: zoomOptions(values['min-zoom'], values['max-zoom']),
-      });
-      for (const s of local.skipped) process.stderr.write(`cng local: skipping layer ${s}\n`);
-      spec = local.spec;
-    }
-
     // The directory store maps s3://<bucket>/<key> to <store>/<bucket>/<key>; the bucket is a link to DIR.
     const { mkdirSync, rmSync, symlinkSync } = await import('node:fs');
     mkdirSync(out, { recursive: true });
@@ -353,6 +322,45 @@ Examples:
     return results.some((r) => r.status === 'failed' || r.status === 'blocked') ? EXIT.failure : EXIT.ok;
   },
 };
+
+/** The in-memory dataset spec of `cng local` for a GDAL source: one raster (mosaic) or every selected vector layer. */
+async function sourceSpec(sourceArg: string, values: Record<string, unknown>): Promise<DatasetSpec> {
+  // URLs and GDAL names (/vsizip/…, NETCDF:"f.nc":var, GPKG:f.gpkg:table) go to GDAL as given.
+  const absolute = (s: string) => (/^[a-z0-9]+:\/\//.test(s) || isGdalName(s) ? s : resolve(s));
+  // Comma-separated tiles, unless the whole argument is one existing path.
+  const tiles = sourceArg.includes(',') && !existsSync(sourceArg) ? sourceArg.split(',').map((t) => t.trim()).filter(Boolean).map(absolute) : [absolute(sourceArg)];
+  const raster = await isRasterSource(tiles[0]);
+  const kind = raster ? 'raster' : 'vector';
+
+  const resolution = values.resolution === undefined ? (raster ? 8 : 10) : Number(values.resolution);
+  if (!Number.isInteger(resolution) || resolution < 0 || resolution > 15) throw new UsageError(`--resolution must be 0..15, got '${values.resolution}'`);
+  const parents = (str(values.parents) ?? (raster ? '' : '9,8')).split(',').filter(Boolean).map(Number);
+  if (parents.some((p) => !Number.isInteger(p) || p < 0 || p >= resolution)) throw new UsageError(`--parents must be resolutions below ${resolution}`);
+  for (const [flag, only] of [['value-kind', 'raster'], ['nodata', 'raster'], ['layers', 'vector'], ['containment', 'vector'], ['min-zoom', 'vector'], ['max-zoom', 'vector']] as const)
+    if (values[flag] !== undefined && only !== kind)
+      throw new UsageError(`--${flag} applies to ${only} sources; '${sourceArg}' ${raster ? 'is a raster source' : 'is not a raster (GDAL opens no raster-only dataset there)'}`);
+
+  let spec: DatasetSpec;
+  if (raster) {
+    const valueKind = str(values['value-kind']) ?? 'continuous';
+    if (!(RASTER_VALUE_KINDS as readonly string[]).includes(valueKind))
+      throw new UsageError(`--value-kind must be ${RASTER_VALUE_KINDS.join(', ')}; got '${valueKind}'`);
+    spec = localRasterSpec(tiles, { valueKind: valueKind as RasterValueKind, resolution, parents, nodata: nodataOption(values.nodata) });
+  } else {
+    const containment = str(values.containment) ?? 'center';
+    if (containment !== 'center' && containment !== 'overlap') throw new UsageError(`--containment must be center or overlap, got '${containment}'`);
+    const local = await localSpec(tiles.length > 1 ? absolute(sourceArg) : tiles[0], {
+      layers: listOption(values.layers),
+      resolution,
+      parents,
+      containment,
+      pmtiles: zoomOptions(values['min-zoom'], values['max-zoom']),
+    });
+    for (const s of local.skipped) process.stderr.write(`cng local: skipping layer ${s}\n`);
+    spec = local.spec;
+  }
+  return spec;
+}
 
 /**
  * A dataset spec for one raster (several files = tiles of one mosaic), layout 'named': products

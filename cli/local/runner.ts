@@ -554,6 +554,7 @@ const STAGE_OUTPUTS: Record<string, string[]> = {
   publish: ['--manifest'],
   cog: ['--out', '--info'],
   'raster-manifest': ['--manifest'],
+  'reencode-publish': ['--manifest'],
 };
 
 /** The report an index of an Indexed stage writes last, by stage: from the Job's option and the work unit. */
@@ -562,6 +563,8 @@ const UNIT_REPORTS: Record<string, (arg: (flag: string) => string | undefined, u
   'raster-hex': (arg, u) => arg('--stats') && `${arg('--stats')!.replace(/\/+$/, '')}/unit-${u}.json`,
   hex: (arg, u) => arg('--chunks') && `${arg('--chunks')!.replace(/\/+$/, '')}/_units/unit-${String(u).padStart(6, '0')}.json`,
   repartition: (arg, u) => arg('--reports') && `${arg('--reports')!.replace(/\/+$/, '')}/unit-${String(u).padStart(6, '0')}.json`,
+  reencode: (arg, u) => arg('--work') && `${arg('--work')!.replace(/\/+$/, '')}/chunks/_units/unit-${String(u).padStart(6, '0')}.json`,
+  'reencode-merge': (arg, u) => arg('--work') && `${arg('--work')!.replace(/\/+$/, '')}/merge/unit-${String(u).padStart(6, '0')}.json`,
   // A tiles unit writes its part's .json last.
   tiles: (arg, u) => arg('--parts') && `${arg('--parts')!.replace(/\/+$/, '')}/part-${String(u).padStart(6, '0')}.json`,
 };
@@ -581,7 +584,7 @@ async function outputsExist(storage: Storage, job: Record<string, any>, index: n
     const work = /^(.*)\/_work\/run-(\d+)\//.exec(url);
     if (!work || !(await published(storage, `${work[1]}/manifest.json`, Number(work[2])))) return false;
   }
-  return cmd[1] === 'publish' ? published(storage, arg('--manifest')!, Number(arg('--run'))) : true;
+  return cmd[1] === 'publish' || cmd[1] === 'reencode-publish' ? published(storage, arg('--manifest')!, Number(arg('--run'))) : true;
 }
 
 /** Whether a layer's manifest.json says run `run` and every file it lists is there. */

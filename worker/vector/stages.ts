@@ -1,4 +1,4 @@
-import { choice, coarserParents, defineStage, int, parents, resolution, text } from '../stage.ts';
+import { choice, coarserParents, defineStage, flag, int, parents, resolution, text, textList } from '../stage.ts';
 
 /**
  * The vector stages' command lines: convert, table, hex, repartition, tiles, tiles-merge (publish
@@ -123,5 +123,61 @@ export const tilesMergeStageDef = defineStage({
   example: 'cng-worker tiles-merge --parts s3://public-padus/padus-4-1/fee/_work/run-1/tiles --units 8 --layer-name fee --max-zoom 14 --out s3://public-padus/padus-4-1/fee/_work/run-1/fee.pmtiles --report s3://public-padus/padus-4-1/fee/_work/run-1/tiles.json',
 });
 
+/** What every reencode stage is told: the earlier product, its cell column, the new layout's cells, the work units. */
+const reencodeOptions = {
+  from: textList("the earlier product's hex Parquet: prefixes (every .parquet under them, hive h0=… directories or plain files) or .parquet files, comma-separated"),
+  'cell-column': text('column holding the H3 cells (STRING hex, any case, or an integer; a list of them with --list)'),
+  list: flag('the cell column is a list of cells: one output row per element'),
+  resolution: resolution('H3 resolution every cell must have (written as h<resolution> UBIGINT)', { min: 1 }),
+  parents: parents('comma-separated parent resolutions written as UBIGINT columns (h0 is the partition)').default([]),
+  units: int('reencode work units (the reencode Job\'s completions): input files are shared among them by size', { min: 1 }),
+  'merge-units': int('reencode-merge work units: the h0 cells are shared among them by rows', { min: 1, max: 122 }),
+  work: text("the run's work directory (…/<name>/_work/run-<run>): chunks/, hex/, merge/"),
+};
+
+export const reencodeStageDef = defineStage({
+  name: 'reencode',
+  run: async (o) => (await import('./reencode.ts')).reencodeStage(o),
+  summary: "one group of an earlier hex product's files → UBIGINT cells in chunks by h0 (Indexed)",
+  description:
+    "Work unit JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET takes its share of the --from files (all units list them and share them by size the same way). Every cell string is validated with h3-js (an H3 cell of --resolution); the cell becomes h<res> UBIGINT with the --parents, h0 is recomputed from it (an input h0, column or h0=… directory, that disagrees is counted), --rename and --divide are applied, the input's h0 and coarser h<N> columns are dropped. Invalid cells fail the unit (--invalid fail) or are counted and left out (--invalid report). Writes <work>/chunks/h0=<cell>/unit-<index>-<k>.parquet and, last, <work>/chunks/_units/unit-<index>.json.",
+  options: {
+    ...reencodeOptions,
+    rename: textList('comma-separated OLD=NEW column renames').default([]),
+    divide: textList('comma-separated COLUMN=DIVISOR (after renaming): the column becomes DOUBLE value / divisor').default([]),
+    invalid: choice("'fail' (default) or 'report': what an invalid or missing cell does", ['fail', 'report'] as const).default('fail'),
+    index: int('work unit to process (default: JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET)').optional(),
+  },
+  example: 'cng-worker reencode --from s3://public-wdpa/hex/ --cell-column h8 --resolution 8 --parents 7,6 --units 4 --merge-units 2 --work s3://public-wdpa/wdpa/_work/run-1 --index 0',
+});
+
+export const reencodeMergeStageDef = defineStage({
+  name: 'reencode-merge',
+  run: async (o) => (await import('./reencode-publish.ts')).reencodeMergeStage(o),
+  summary: 'one group of h0 cells: their reencode chunks → staged h0=<cell>/data_0.parquet (Indexed)',
+  description:
+    'Needs every reencode unit\'s report. Shares the h0 cells among --merge-units by rows (every unit computes the same groups); per h0 cell of its group reads only that cell\'s chunks, sorts by (cell, input file, input row) and writes <work>/hex/h0=<cell>/data_0.parquet; last its report <work>/merge/unit-<index>.json (rows, bytes, sha256 per partition).',
+  options: { ...reencodeOptions, index: int('merge unit to process (default: JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET)').optional() },
+  example: 'cng-worker reencode-merge --from s3://public-wdpa/hex/ --cell-column h8 --resolution 8 --units 4 --merge-units 2 --work s3://public-wdpa/wdpa/_work/run-1 --index 0',
+});
+
+export const reencodePublishStageDef = defineStage({
+  name: 'reencode-publish',
+  run: async (o) => (await import('./reencode-publish.ts')).reencodePublishStage(o),
+  summary: 'check every input row is carried over, copy the partitions into place, write manifest.json',
+  description:
+    'Checks, publishing nothing when one fails: the --from files are exactly the ones the reencode units read; every unit reported; every h0 cell has its staged partition with the reported rows and size; cell values in = rows out + invalid cells. Then copies the partitions to --out-hex, removes published partitions this run did not write, writes --manifest (rows in and out, invalid cells, h0 mismatches, sha256 per file) and removes the work directory.',
+  options: {
+    ...reencodeOptions,
+    invalid: choice("'fail' or 'report' (recorded in the manifest)", ['fail', 'report'] as const).default('fail'),
+    'out-hex': text('published hex prefix (…/<name>/hex)'),
+    manifest: text('manifest.json output (…/<name>/manifest.json)'),
+    run: int('the dataset run (recorded in the manifest)', { min: 1 }),
+  },
+  example: 'cng-worker reencode-publish --from s3://public-wdpa/hex/ --cell-column h8 --resolution 8 --units 4 --merge-units 2 --work s3://public-wdpa/wdpa/_work/run-1 --out-hex s3://public-wdpa/wdpa/hex --manifest s3://public-wdpa/wdpa/manifest.json --run 1',
+});
+
 /** In `cng-worker --help` order. */
-export const VECTOR_STAGES = [convertStageDef, tableStageDef, hexStageDef, repartitionStageDef, tilesStageDef, tilesMergeStageDef];
+export const VECTOR_STAGES = [
+  convertStageDef, tableStageDef, hexStageDef, repartitionStageDef, tilesStageDef, tilesMergeStageDef, reencodeStageDef, reencodeMergeStageDef, reencodePublishStageDef,
+];
