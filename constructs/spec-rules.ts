@@ -169,6 +169,8 @@ function sourceIssues(d: ResolvedDatasetSpec): SpecIssue[] {
     if (typeof r.source === 'string') sources.push([['rasters', key, 'source'], r.source]);
     else r.source.forEach((s, i) => sources.push([['rasters', key, 'source', i], s]));
   }
+  for (const [key, r] of Object.entries(d.reencode))
+    (typeof r.from === 'string' ? [r.from] : r.from).forEach((s, i) => sources.push([typeof r.from === 'string' ? ['reencode', key, 'from'] : ['reencode', key, 'from', i], s]));
   return sources.flatMap(([path, s]) => {
     const what = credentialIn(s);
     return what

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { cellToParent, getResolution, latLngToCell } from 'h3-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseDatasetSpec, publicKeys, synthesize, type DatasetSpec } from '../constructs/index.ts';
 import { cng, repoCopy } from './helpers.ts';
 
 async function sql(query: string): Promise<Record<string, any>[]> {
@@ -141,33 +142,52 @@ describe('cng local: re-encoding an earlier hex product', () => {
   }, 300_000);
 });
 
-const RUN_SPEC = `import type { DatasetSpec } from '../constructs/index.ts';
-export const reencodefix: DatasetSpec = {
-  name: 'reencodefix',
-  title: 'Re-encoding fixture',
-  run: 1,
-  bucket: 'public-reencodefix',
-  maxPods: 20,
+/** The dataset file `cng run` runs: the old layout at s3://public-reencodefix/hex/, two units of each kind. */
+const RUN_SPEC: DatasetSpec = {
+  name: 'reencodefix', title: 'Re-encoding fixture', run: 1, bucket: 'public-reencodefix', maxPods: 20,
   reencode: {
-    wdpa: {
-      from: 's3://public-reencodefix/hex/',
-      cell: { column: 'h8', resolution: 8 },
-      parents: [6],
-      rename: { Z: 'score' },
-      invalidCells: 'report',
-      rows: 9,
-      units: 2,
-      mergeUnits: 2,
-    },
+    wdpa: { from: 's3://public-reencodefix/hex/', cell: { column: 'h8', resolution: 8 }, parents: [6], rename: { Z: 'score' }, invalidCells: 'report', rows: 9, units: 2, mergeUnits: 2 },
   },
 };
-`;
+
+describe('the reencode field of a dataset file', () => {
+  const spec = (over: Record<string, unknown> = {}, name = 'wdpa'): DatasetSpec => ({
+    ...RUN_SPEC,
+    reencode: { [name]: { ...RUN_SPEC.reencode!.wdpa, ...over } as any },
+  });
+  const issues = (s: DatasetSpec) => {
+    try {
+      parseDatasetSpec(s);
+      return '';
+    } catch (err) {
+      return (err as Error).message;
+    }
+  };
+
+  it('rejects parents not coarser than the cell, an output inside its input, and a credential in from', () => {
+    expect(issues(spec())).toBe('');
+    expect(issues(spec({ parents: [8, 6] }))).toMatch(/reencode\.wdpa\.parents: parent resolution\(s\) 8 are not coarser than the resolution 8/);
+    expect(issues(spec({ from: 's3://public-reencodefix/' }))).toMatch(/reencode\.wdpa\.from: .*overlap: a run would read its own output/);
+    expect(issues(spec({ from: 's3://public-reencodefix/wdpa/hex/' }))).toMatch(/overlap/);
+    expect(issues(spec({ from: ['s3://public-reencodefix/hex/', 'https://user:secret@example.org/x.parquet'] }))).toMatch(/reencode\.wdpa\.from\.1: contains a credential/);
+  });
+
+  it('synthesizes Indexed Jobs sized from rows, and publishes the hex directory and manifest', () => {
+    const s = spec({ rows: 38_000_000, units: undefined, mergeUnits: undefined });
+    const jobs = synthesize([s]).manifests;
+    const completions = (stage: string) => [...jobs.entries()].filter(([k]) => k.startsWith(`reencodefix/${stage}/`)).flatMap(([, objs]) => objs).map((o: any) => o.spec?.completions);
+    expect(completions('wdpa-reencode')).toEqual([8]); // ceil(38M / 5M)
+    expect(completions('wdpa-reencode-merge')).toEqual([4]); // ceil(38M / 10M)
+    expect(completions('wdpa-reencode-publish')).toEqual([1]);
+    expect(publicKeys(parseDatasetSpec(s))).toEqual(['wdpa/manifest.json', 'wdpa/hex/']);
+  });
+});
 
 describe('cng run of a dataset file with a reencode entry (directory store)', () => {
   let repo: string;
   beforeAll(() => {
     repo = repoCopy();
-    writeFileSync(join(repo, 'datasets/reencodefix.ts'), RUN_SPEC);
+    writeFileSync(join(repo, 'datasets/reencodefix.ts'), `import { parseDatasetSpec, publicKeys, synthesize, type DatasetSpec } from '../constructs/index.ts';\nexport const reencodefix: DatasetSpec = ${JSON.stringify(RUN_SPEC)};\n`);
     writeFileSync(join(repo, 'datasets/index.ts'), "import { reencodefix } from './reencodefix.ts';\nexport const datasets = [reencodefix];\n");
   });
   afterAll(() => repo && rmSync(repo, { recursive: true, force: true }));

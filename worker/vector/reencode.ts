@@ -136,7 +136,7 @@ async function reencodeFiles(db: DuckDBConnection, storage: Storage, o: Reencode
   await db.run(`CREATE TABLE files (fname VARCHAR, idx INTEGER, url VARCHAR, path_h0 VARCHAR)`);
   for (const [i, f] of files.entries())
     await db.run(`INSERT INTO files VALUES (${sqlString(local[i])}, ${i}, ${sqlString(f)}, ${pathH0(f) === null ? 'NULL' : sqlString(pathH0(f)!)})`);
-  await db.run(`CREATE VIEW raw AS SELECT * FROM read_parquet([${local.map(sqlString).join(', ')}], union_by_name = true, filename = true, file_row_number = true, hive_partitioning = false)`);
+  await db.run(`CREATE VIEW raw AS SELECT * FROM read_parquet([${local.map(sqlString).join(', ')}], union_by_name = true, filename = '__cng_file', file_row_number = true, hive_partitioning = false)`);
   const types = new Map((await db.runAndReadAll('DESCRIBE raw')).getRows().map((r) => [String(r[0]), String(r[1])]));
   const { select, dropped, columns, inputH0 } = attributeColumns(o, types);
   report.dropped_columns = dropped;
@@ -148,7 +148,7 @@ async function reencodeFiles(db: DuckDBConnection, storage: Storage, o: Reencode
     `CREATE TABLE e AS SELECT *, TRY_CAST('0x' || __s AS UBIGINT) AS __cell FROM (
        SELECT ${select.length ? `${select.join(', ')}, ` : ''}f.idx AS __file, r.file_row_number AS __row, ${inputH0 ? `CAST(r.h0 AS VARCHAR)` : 'f.path_h0'} AS __h0_in,
               ${isInteger ? 'lower(hex(CAST(__v AS UBIGINT)))' : 'lower(trim(CAST(__v AS VARCHAR)))'} AS __s, CAST(__v AS VARCHAR) AS __raw
-       FROM (SELECT r.*, ${value} AS __v FROM raw r) r JOIN files f ON r.filename = f.fname)`,
+       FROM (SELECT r.*, ${value} AS __v FROM raw r) r JOIN files f ON r.__cng_file = f.fname)`,
   );
   [report.rows_in] = (await db.runAndReadAll(`SELECT count(*) FROM raw`)).getRows()[0].map(Number);
   [report.cells_in] = (await db.runAndReadAll(`SELECT count(*) FROM e`)).getRows()[0].map(Number);
@@ -200,7 +200,7 @@ async function reencodeFiles(db: DuckDBConnection, storage: Storage, o: Reencode
  * divided as asked. @throws CommandError for a column the options name that the input lacks.
  */
 function attributeColumns(o: ReencodeOptions, types: Map<string, string>) {
-  const have = [...types.keys()].filter((c) => c !== 'filename' && c !== 'file_row_number');
+  const have = [...types.keys()].filter((c) => c !== '__cng_file' && c !== 'file_row_number');
   const named = (c: string, what: string) => {
     if (!types.has(c)) throw new CommandError(`${what} '${c}' is not a column of the input (columns: ${have.join(', ')})`);
   };
