@@ -83,6 +83,7 @@ describe('cng local: re-encoding an earlier hex product', () => {
     const out = join(root, 'out');
     const r = cng(['local', input, '--out', out, '--cell', 'h8', '--parents', '7,5', '--rename', 'Z=ncp', '--divide', 'ncp=19', '--invalid', 'report', '--jobs', '1']);
     expect(r.code, r.stderr.slice(-3000)).toBe(0);
+    expect(r.stdout).toMatch(/old-wdpa +9 +7 +2 +1 +3 /); // rows in, out, invalid, h0 mismatches, partitions
     const dir = join(out, 'old-wdpa');
     const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
     expect(m).toMatchObject({ kind: 'reencode', rows_in: 9, cells_in: 9, rows_out: 7, cells: 7, resolution: 8, parents: [7, 5], invalid: 'report', dropped_columns: ['h7', 'h0'] });

@@ -2,6 +2,9 @@ import { resolve } from 'node:path';
 import type { DatasetSpec } from '../../constructs/index.ts';
 import { str } from '../../worker/core/command.ts';
 import { UsageError } from '../../worker/core/errors.ts';
+import { alignedTable, human } from '../../worker/core/text.ts';
+import type { Storage } from '../../worker/io/storage.ts';
+import { jobArg, type StageResult } from './runner.ts';
 
 /** `cng local <hex parquet> --cell COLUMN …`: the options that make a run a re-encoding of an earlier hex product. */
 export const REENCODE_FLAGS = { values: ['cell', 'rename', 'divide', 'invalid'], switches: ['list'] };
@@ -62,4 +65,27 @@ export function localReencodeSpec(sourceArg: string, values: Record<string, unkn
       },
     },
   };
+}
+
+/** Stage kinds of a re-encoding (they carry the entry's key as their layer). */
+export const REENCODE_KINDS = new Set(['reencode', 'reencode-merge', 'reencode-publish']);
+
+/** The summary table of the re-encoded products of a run: rows in and out, invalid cells, h0 mismatches, partitions, seconds. */
+export async function reencodeSummary(results: StageResult[], storage: Storage): Promise<string> {
+  const byKey = new Map<string, Map<string, StageResult>>();
+  for (const r of results)
+    if (r.stage.layer && REENCODE_KINDS.has(r.stage.kind)) (byKey.get(r.stage.layer) ?? byKey.set(r.stage.layer, new Map()).get(r.stage.layer)!).set(r.stage.kind, r);
+  if (!byKey.size) return '';
+  const secs = (r?: StageResult) => (r ? (r.status === 'done' ? r.seconds.toFixed(1) : r.status === 'skipped' ? 'skip' : r.status) : '-');
+  const t = [['reencoded', 'rows in', 'rows out', 'invalid', 'h0 mismatch', 'partitions', 'hex', 'reencode s', 'merge s', 'publish s']];
+  for (const [key, st] of byKey) {
+    const url = jobArg(st.get('reencode-publish')?.stage.jobs[0], '--manifest');
+    const m = url ? await storage.readText(url).then(JSON.parse).catch(() => undefined) : undefined;
+    const n = (v: unknown) => (typeof v === 'number' ? String(v) : '-');
+    t.push([
+      m?.layer ?? key, n(m?.rows_in), n(m?.rows_out), n(m?.invalid_cells?.rows), n(m?.h0_mismatches?.rows), n(m?.partitions), human(m?.bytes),
+      secs(st.get('reencode')), secs(st.get('reencode-merge')), secs(st.get('reencode-publish')),
+    ]);
+  }
+  return `\n${alignedTable(t)}`;
 }

@@ -14,7 +14,7 @@ import { inspectSource, isRasterSource } from './inspect.ts';
 import { writePadusSample } from './padus-sample/writer.ts';
 import { COMPLETE_MARKER, isCompleteDir, lockRun } from './workdirs.ts';
 import { alignedTable, human } from '../../worker/core/text.ts';
-import { localReencodeSpec, REENCODE_FLAGS, REENCODE_HELP } from './reencode-local.ts';
+import { localReencodeSpec, REENCODE_FLAGS, REENCODE_HELP, REENCODE_KINDS, reencodeSummary } from './reencode-local.ts';
 
 /** Sample generators by dataset name: `cng run <dataset> --sample` puts one at the dataset's source. */
 /** Writes a sample at `out`; `replace`: an incomplete one is there. */
@@ -182,7 +182,7 @@ async function summary(results: StageResult[], storage: Storage): Promise<string
   const tables: StageResult[] = [];
   for (const r of results) {
     if (r.stage.kind === 'table') tables.push(r);
-    else if (r.stage.layer) {
+    else if (r.stage.layer && !REENCODE_KINDS.has(r.stage.kind)) {
       const map = RASTER_KINDS.has(r.stage.kind) ? byRaster : byLayer;
       (map.get(r.stage.layer) ?? map.set(r.stage.layer, new Map()).get(r.stage.layer)!).set(r.stage.kind, r);
     }
@@ -232,7 +232,7 @@ async function summary(results: StageResult[], storage: Storage): Promise<string
     }
     text += `\n${alignedTable(t)}`;
   }
-  return text;
+  return text + (await reencodeSummary(results, storage));
 }
 
 
