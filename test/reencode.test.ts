@@ -10,9 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { cellToParent, getResolution, latLngToCell } from 'h3-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseDatasetSpec, publicKeys, synthesize, type DatasetSpec } from '../constructs/index.ts';
-import { cng, repoCopy } from './helpers.ts';
+import { cng, repoCopy, s3TestBucket } from './helpers.ts';
+import { reencodeStage } from '../worker/vector/reencode.ts';
+import { reencodeMergeStage, reencodePublishStage } from '../worker/vector/reencode-publish.ts';
 
 async function sql(query: string): Promise<Record<string, any>[]> {
   const db = await (await DuckDBInstance.create(':memory:')).connect();
@@ -215,4 +217,34 @@ describe('cng run of a dataset file with a reencode entry (directory store)', ()
     );
     rmSync(data, { recursive: true, force: true });
   }, 600_000);
+});
+
+describe('the reencode stages on S3 (the tests\' S3 server)', () => {
+  it('read the old layout from a bucket prefix, stage under _work, publish, and refuse an input that changed', async () => {
+    const { bucket, env, storage } = await s3TestBucket(inject('s3'), 'reencode');
+    const local = mkdtempSync(join(tmpdir(), 'cng-reencode-s3-'));
+    const { good } = await writeOldLayout(join(local, 'hex'));
+    for (const d of readdirSync(join(local, 'hex'))) await storage.upload(join(local, 'hex', d, 'part-0.parquet'), `s3://${bucket}/hex/${d}/part-0.parquet`);
+    const common = {
+      from: `s3://${bucket}/hex/`, 'cell-column': 'h8', resolution: '8', units: '2', 'merge-units': '2', invalid: 'report', work: `s3://${bucket}/wdpa/_work/run-1`,
+    };
+    const units = await Promise.all([0, 1].map((i) => reencodeStage({ ...common, index: String(i) }, env)));
+    expect(units.flatMap((u) => u.files).sort()).toEqual((await storage.list(`s3://${bucket}/hex/`)).map((o) => o.url).sort());
+    for (const i of [0, 1]) await reencodeMergeStage({ ...common, index: String(i) }, env);
+    const publish = { ...common, 'out-hex': `s3://${bucket}/wdpa/hex`, manifest: `s3://${bucket}/wdpa/manifest.json`, run: '1' };
+
+    // A file added after the units listed the input: nothing is published.
+    await storage.writeText(`s3://${bucket}/hex/late.parquet`, 'x');
+    await expect(reencodePublishStage(publish, env)).rejects.toThrow(/the input changed since the reencode units listed it .*nothing was published/);
+    expect(await storage.exists(publish.manifest)).toBe(false);
+    await storage.deletePrefix(`s3://${bucket}/hex/late.parquet`);
+
+    const m = await reencodePublishStage(publish, env);
+    expect(m).toMatchObject({ rows_in: 9, rows_out: good.length, input_files: 3 });
+    expect(Object.keys(m.files).sort()).toEqual((await storage.list(`s3://${bucket}/wdpa/hex`)).map((o) => o.key).sort());
+    expect(await storage.list(`s3://${bucket}/wdpa/_work`)).toEqual([]);
+    // Run again (a preempted pod): the manifest of this run says it is done.
+    expect((await reencodePublishStage(publish, env)).files).toEqual(m.files);
+    rmSync(local, { recursive: true, force: true });
+  }, 300_000);
 });
