@@ -248,3 +248,28 @@ describe('the reencode stages on S3 (the tests\' S3 server)', () => {
     rmSync(local, { recursive: true, force: true });
   }, 300_000);
 });
+
+describe('odd old layouts (the stages in-process, local paths)', () => {
+  it('plain files without h0 (iNat-like `h3_cell` at res 4, `id`), and an integer cell column', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cng-reencode-odd-'));
+    const cells = POINTS.map(([lat, lng]) => latLngToCell(lat, lng, 4));
+    const db = await (await DuckDBInstance.create(':memory:')).connect();
+    mkdirSync(join(dir, 'hex'));
+    await db.run(`COPY (SELECT * FROM (VALUES ${cells.map((c, i) => `(${i + 1}, '${c.toUpperCase()}')`).join(', ')}) t(id, h3_cell)) TO '${join(dir, 'hex', 'amphibians.parquet')}' (FORMAT parquet)`);
+    await db.run(`COPY (SELECT 7 AS id, ${u64(cells[0])}::UBIGINT AS cell) TO '${join(dir, 'ints.parquet')}' (FORMAT parquet)`);
+    db.closeSync();
+    const run = async (from: string, column: string, name: string) => {
+      const common = { from, 'cell-column': column, resolution: '4', parents: '2', units: '1', 'merge-units': '1', work: join(dir, name, '_work/run-1') };
+      await reencodeStage({ ...common, index: '0' });
+      await reencodeMergeStage({ ...common, index: '0' });
+      return reencodePublishStage({ ...common, 'out-hex': join(dir, name, 'hex'), manifest: join(dir, name, 'manifest.json'), run: '1' });
+    };
+    const m = await run(join(dir, 'hex'), 'h3_cell', 'inat');
+    expect(m).toMatchObject({ rows_in: cells.length, rows_out: cells.length, h0_mismatches: { rows: 0 }, columns: ['id'] });
+    const rows = await sql(`SELECT id, h4, h2, h0 FROM ${hexGlob(join(dir, 'inat'))} ORDER BY id`);
+    expect(rows.map((r) => [r.id, r.h4, r.h2, r.h0])).toEqual(cells.map((c, i) => [i + 1, u64(c), u64(cellToParent(c, 2)), u64(cellToParent(c, 0))]));
+    await run(join(dir, 'ints.parquet'), 'cell', 'ints');
+    expect(await sql(`SELECT id, h4 FROM ${hexGlob(join(dir, 'ints'))}`)).toEqual([{ id: 7, h4: u64(cells[0]) }]);
+    rmSync(dir, { recursive: true, force: true });
+  }, 120_000);
+});
