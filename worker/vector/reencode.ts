@@ -107,7 +107,8 @@ export async function reencodeStage(opts: RawOptions, env: NodeJS.ProcessEnv = p
   const work = await mkdtemp(join(env.TMPDIR ?? tmpdir(), 'cng-reencode-'));
   const db = await openDuckDB({ share: 0.6 });
   try {
-    const report = await reencodeFiles(db, storage, o, index, mine.map((f) => f.url), work);
+    // Files are numbered in the whole listing: (cell, file, row) orders every row of the product.
+    const report = await reencodeFiles(db, storage, o, index, mine.map((f) => ({ url: f.url, number: all.indexOf(f) })), work);
     await storage.writeText(paths.report(index), JSON.stringify(report, null, 2) + '\n');
     log(
       'reencode',
@@ -127,7 +128,8 @@ const emptyReport = (index: number, files: string[]): ReencodeUnitReport => ({
 });
 
 /** The unit's files: downloaded, validated, converted and written as chunks by h0; returns the report (not yet written). */
-async function reencodeFiles(db: DuckDBConnection, storage: Storage, o: ReencodeOptions, index: number, files: string[], work: string): Promise<ReencodeUnitReport> {
+async function reencodeFiles(db: DuckDBConnection, storage: Storage, o: ReencodeOptions, index: number, mine: { url: string; number: number }[], work: string): Promise<ReencodeUnitReport> {
+  const files = mine.map((f) => f.url);
   const report = emptyReport(index, files);
   if (!files.length) return report;
   const local = files.map((_, i) => join(work, `in-${i}.parquet`));
@@ -135,7 +137,7 @@ async function reencodeFiles(db: DuckDBConnection, storage: Storage, o: Reencode
   const pathH0 = (url: string) => /(?:^|\/)h0=([^/]+)\//.exec(url)?.[1] ?? null;
   await db.run(`CREATE TABLE files (fname VARCHAR, idx INTEGER, url VARCHAR, path_h0 VARCHAR)`);
   for (const [i, f] of files.entries())
-    await db.run(`INSERT INTO files VALUES (${sqlString(local[i])}, ${i}, ${sqlString(f)}, ${pathH0(f) === null ? 'NULL' : sqlString(pathH0(f)!)})`);
+    await db.run(`INSERT INTO files VALUES (${sqlString(local[i])}, ${mine[i].number}, ${sqlString(f)}, ${pathH0(f) === null ? 'NULL' : sqlString(pathH0(f)!)})`);
   await db.run(`CREATE VIEW raw AS SELECT * FROM read_parquet([${local.map(sqlString).join(', ')}], union_by_name = true, filename = '__cng_file', file_row_number = true, hive_partitioning = false)`);
   const types = new Map((await db.runAndReadAll('DESCRIBE raw')).getRows().map((r) => [String(r[0]), String(r[1])]));
   const { select, dropped, columns, inputH0 } = attributeColumns(o, types);
