@@ -112,6 +112,9 @@ export const DEFAULT_RESOURCES: Record<StageKind, StageResources> = {
   cog: { cpu: '2', memory: '8Gi', ephemeralStorage: '100Gi' },
   'raster-hex': { cpu: '1', memory: '4Gi', ephemeralStorage: '20Gi' },
   'raster-manifest': { cpu: '500m', memory: '1Gi', ephemeralStorage: '1Gi' },
+  'points-hex': { cpu: '2', memory: '4Gi', ephemeralStorage: '10Gi' },
+  'points-repartition': { cpu: '2', memory: '8Gi', ephemeralStorage: '20Gi' },
+  'points-publish': { cpu: '1', memory: '2Gi', ephemeralStorage: '1Gi' },
   docs: { cpu: '1', memory: '2Gi', ephemeralStorage: '10Gi' },
   sync: { cpu: '1', memory: '2Gi', ephemeralStorage: '1Gi' },
 };
@@ -132,6 +135,9 @@ export const DEFAULT_TIMEOUTS: Record<StageKind, string> = {
   cog: '6h',
   'raster-hex': '6h',
   'raster-manifest': '30m',
+  'points-hex': '6h',
+  'points-repartition': '6h',
+  'points-publish': '2h',
   docs: '30m',
   sync: '6h',
 };

@@ -10,6 +10,7 @@ import { scratchStorage, type SizeEstimate } from './defaults.ts';
 import { hexBudgetIssues, hexJobCounts, SpecError, type SpecIssue } from './spec-rules.ts';
 import type { DatasetProse, DocsInput, DocsLayer, DocsRaster, DocsTable } from './prose.ts';
 import { Stage, type DatasetContext, type StageKind, type StageProps, type StageResources } from './stage.ts';
+import { PointsPipeline, pointsPaths, pointsSizing } from './points.ts';
 
 const s3 = (bucket: string, key: string) => `s3://${bucket}/${key}`;
 const join = (...parts: string[]) => parts.filter((p) => p !== '').join('/');
@@ -48,7 +49,8 @@ export class Dataset extends Construct {
     const hexJobs = hexJobCounts(resolved, profile).total;
     // Per layer: convert, pmtiles, publish, and the repartition units.
     const layerPods = Object.values(resolved.layers).reduce((n, l) => n + 3 + repartitionUnits(l.features, l.repartition?.units), 0);
-    const singlePodStages = 1 + layerPods + resolved.tables.length + rasterEntries.length * 2;
+    const pointPods = Object.values(resolved.points).reduce((n, p) => n + 1 + pointsSizing(p).repartitionUnits, 0);
+    const singlePodStages = 1 + layerPods + pointPods + resolved.tables.length + rasterEntries.length * 2;
     const hexParallelism = Math.max(1, Math.floor((resolved.maxPods - singlePodStages) / Math.max(1, hexJobs)));
 
     const bySource = new Map<string, { layers: Record<string, LayerSpec>; tables: TableSpec[] }>();
@@ -60,7 +62,8 @@ export class Dataset extends Construct {
     const sources: GeodatabaseSource[] = [];
     for (const [source, g] of bySource) sources.push(new GeodatabaseSource(this, `source${i++}`, { source, ...g, hexParallelism }));
     const rasters = rasterEntries.map(([key, raster]) => new RasterLayerPipeline(this, key, { raster, hexParallelism }));
-    this.addDocsAndSync(sources, rasters);
+    const points = Object.entries(resolved.points).map(([key, p]) => new PointsPipeline(this, key, { points: p, hexParallelism }));
+    this.addDocsAndSync(sources, rasters, points);
     const reruns = rerunIssues(resolved, this.stages);
     if (reruns.length) throw new SpecError(resolved.name, reruns);
 
@@ -78,7 +81,7 @@ export class Dataset extends Construct {
    * and stac-collection.json at the bucket root; `sync` (when it has a mirror) copies the products
    * and docs to source.coop.
    */
-  private addDocsAndSync(sources: GeodatabaseSource[], rasters: RasterLayerPipeline[]): void {
+  private addDocsAndSync(sources: GeodatabaseSource[], rasters: RasterLayerPipeline[], points: PointsPipeline[]): void {
     const spec = this.spec;
     const profile = this.context.profile;
     const pipelines = sources.flatMap((s) => s.pipelines);
@@ -89,7 +92,7 @@ export class Dataset extends Construct {
         `dataset ${spec.name}: no sync stage to the mirror (${spec.mirror.bucket}): the cluster profile declares no secret "${profile.mirrorSecretName}" ` +
           `with keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; create it in namespace ${profile.namespace} and declare it in constructs/profile.ts (docs/runbook.md#the-mirror-secret)`,
       );
-    const products = [...pipelines.map((p) => p.publish), ...tables.map((t) => t.stage), ...rasters.map((r) => r.manifest)];
+    const products = [...pipelines.map((p) => p.publish), ...tables.map((t) => t.stage), ...rasters.map((r) => r.manifest), ...points.map((p) => p.publish)];
     this.docsInput = {
       version: 1,
       name: spec.name,
@@ -163,7 +166,7 @@ export class Dataset extends Construct {
     // Stage ids name charts (cdk8s rejects a repeat with a stack trace) and Kustomizations.
     if (this.stages.some((s) => s.stageId === stageId))
       throw new SpecError(this.context.name, [{ path: [], message: `two stages would be named "${stageId}" (layer keys and table names make the stage ids); rename one` }]);
-    const rerun = props.layer === undefined ? this.spec.rerun[stageId] : (this.spec.layers[props.layer] ?? this.spec.rasters[props.layer])?.rerun?.[kind];
+    const rerun = props.layer === undefined ? this.spec.rerun[stageId] : (this.spec.layers[props.layer] ?? this.spec.rasters[props.layer] ?? this.spec.points[props.layer])?.rerun?.[kind];
     const stage = new Stage(this, stageId, {
       dataset: this.context,
       stageId,
@@ -278,6 +281,7 @@ function rerunIssues(spec: ResolvedDatasetSpec, stages: Stage[]): SpecIssue[] {
   const owners: [string, string, Record<string, number | undefined> | undefined][] = [
     ...Object.entries(spec.layers).map(([k, l]): [string, string, typeof l.rerun] => ['layers', k, l.rerun]),
     ...Object.entries(spec.rasters).map(([k, r]): [string, string, typeof r.rerun] => ['rasters', k, r.rerun]),
+    ...Object.entries(spec.points).map(([k, p]): [string, string, typeof p.rerun] => ['points', k, p.rerun]),
   ];
   for (const [field, key, rerun] of owners) {
     const kinds = stages.filter((s) => s.layer === key).map((s) => s.kind);
@@ -584,6 +588,10 @@ export function publicKeys(spec: ResolvedDatasetSpec): string[] {
   for (const [k, r] of Object.entries(spec.rasters)) {
     const p = rasterPaths(spec.layout, key, r.name ?? k);
     out.push(p.cog, `${p.hex}/`, ...(p.manifest.startsWith(`${p.hex}/`) ? [] : [p.manifest]));
+  }
+  for (const [k, pt] of Object.entries(spec.points)) {
+    const p = pointsPaths(key, pt.name ?? k, spec.run);
+    out.push(p.manifest, `${p.hex}/`);
   }
   return out;
 }

@@ -22,6 +22,7 @@ export interface StageResources {
 export type StageKind =
   | 'setup-bucket' | 'convert' | 'table' | 'hex' | 'repartition' | 'tiles' | 'tiles-merge' | 'publish'
   | 'cog' | 'raster-hex' | 'raster-manifest'
+  | 'points-hex' | 'points-repartition' | 'points-publish'
   | 'docs' | 'sync';
 
 /** Identity of a dataset as every stage needs it. */

@@ -50,9 +50,9 @@ export async function pointsRepartitionStage(opts: RawOptions, env: NodeJS.Proce
   try {
     for (const h0 of group) {
       const from = reports.filter((r) => (r.h0[h0] ?? 0) > 0);
-      const files = from.map((r) => join(work, `${unitName(r.index)}.parquet`));
+      const files = from.map((r) => join(work, `h0-${h0}-${unitName(r.index)}.parquet`));
       await Promise.all(from.map((r, i) => storage.download(joinUrl(o.chunks, `h0=${h0}`, `${unitName(r.index)}.parquet`), files[i])));
-      const local = join(work, 'data_0.parquet');
+      const local = join(work, `data-${h0}.parquet`);
       const copied = await db.runAndReadAll(
         `COPY (SELECT * ${withH0 ? '' : 'EXCLUDE (h0)'} FROM read_parquet([${files.map(sqlString).join(', ')}], union_by_name = true, hive_partitioning = false) ORDER BY h${o.resolution})
          TO ${sqlString(local)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)`,
