@@ -35,7 +35,7 @@ export function pointsSizing(p: Pick<PointsSpec, 'files' | 'rows' | 'bytes' | 'f
 } {
   const rowsPerFile = p.rows / p.files;
   const bytesPerFile = (p.bytes ?? p.rows * POINT_BYTES_PER_ROW) / p.files;
-  const filesPerUnit = p.filesPerUnit ?? Math.max(1, Math.round(POINT_UNIT_ROWS / Math.max(1, rowsPerFile)));
+  const filesPerUnit = p.filesPerUnit ?? Math.min(p.files, Math.max(1, Math.round(POINT_UNIT_ROWS / Math.max(1, rowsPerFile))));
   const units = Math.max(1, Math.ceil(p.files / filesPerUnit));
   const repartitionUnits = p.repartition?.units ?? Math.min(MAX_REPARTITION_UNITS, Math.max(1, Math.ceil(p.rows / POINT_ROWS_PER_REPARTITION_UNIT)));
   const hexMemory = Math.max(4, 2 + Math.ceil(rowsPerFile / 1e6));
