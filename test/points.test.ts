@@ -85,12 +85,14 @@ describe('a points source in a dataset file (constructs)', () => {
 });
 
 /**
- * The fixture: `files` Parquet files of 500 rows (gbifid, species, year, lon, lat). Row i of file f:
- * i % 25 picks a special case — 1 null lon, 2 null lat, 3 NaN, 4 infinite, 5 lon 181, 6 lat −91,
- * 7 at 0/0, 8 lon 180, 9 lon −180, 10 lat 90, 11 lat −90, 12 lon 179.9999, 13 lon −179.9999 —
- * others a pseudo-random point. Per file: 20 × 2 null, 20 × 2 not finite, 20 × 2 out of range,
- * 20 at 0/0 of 500.
+ * The fixture: `files` Parquet files of ROWS rows (gbifid, species, year, lon, lat; more than one
+ * DuckDB vector of 2,048 rows). Row i of file f: i % 25 picks a special case — 1 null lon, 2 null
+ * lat, 3 NaN, 4 infinite, 5 lon 181, 6 lat −91, 7 at 0/0, 8 lon 180, 9 lon −180, 10 lat 90, 11 lat
+ * −90, 12 lon 179.9999, 13 lon −179.9999 — others a pseudo-random point. Per file: K = ROWS / 25
+ * rows of each case: 2K null, 2K not finite, 2K out of range, K at 0/0.
  */
+const ROWS = 3000;
+const K = ROWS / 25;
 async function writeFixture(dir: string, files: number): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const db = await (await DuckDBInstance.create(':memory:')).connect();
@@ -100,7 +102,7 @@ async function writeFixture(dir: string, files: number): Promise<void> {
           WHEN 12 THEN 179.9999 WHEN 13 THEN -179.9999 ELSE ((i * 7919 + ${f} * 104729) % 35999 + 1) / 100.0 - 180 END AS decimallongitude,
         CASE i % 25 WHEN 2 THEN NULL WHEN 6 THEN -91 WHEN 7 THEN 0 WHEN 10 THEN 90 WHEN 11 THEN -90
           ELSE ((i * 6271 + ${f} * 7907) % 17000) / 100.0 - 85 END AS decimallatitude
-      FROM range(500) t(i)) TO ${`'${join(dir, `part-${String(f).padStart(3, '0')}.parquet`)}'`} (FORMAT parquet)`);
+      FROM range(${ROWS}) t(i)) TO ${`'${join(dir, `part-${String(f).padStart(3, '0')}.parquet`)}'`} (FORMAT parquet)`);
   db.closeSync();
 }
 
@@ -121,13 +123,13 @@ const hexOf = (v: unknown) => BigInt(v as bigint).toString(16);
 
 function checkProducts(hexDir: string, manifest: any, got: Awaited<ReturnType<typeof readBack>>, files: number) {
   for (const c of ['h10', 'h9', 'h5', 'h0']) expect(got.types[c], c).toBe('UBIGINT');
-  const valid = files * (500 - 20 * 7);
+  const valid = files * (ROWS - 7 * K);
   expect(manifest).toMatchObject({
-    kind: 'points', resolution: 10, source_files: files, rows_read: files * 500, rows_written: valid, cells: valid,
-    bad_coordinates: { null: 40 * files, not_finite: 40 * files, out_of_range: 40 * files, null_island: 20 * files },
+    kind: 'points', resolution: 10, source_files: files, rows_read: files * ROWS, rows_written: valid, cells: valid,
+    bad_coordinates: { null: 2 * K * files, not_finite: 2 * K * files, out_of_range: 2 * K * files, null_island: K * files },
   });
   expect(Object.keys(manifest.files_read)).toHaveLength(files);
-  for (const c of Object.values(manifest.files_read) as any[]) expect(c).toMatchObject({ rows: 500, written: 360 });
+  for (const c of Object.values(manifest.files_read) as any[]) expect(c).toMatchObject({ rows: ROWS, written: ROWS - 7 * K });
   expect(got.rows).toHaveLength(valid);
   let prev = { part: '', h10: -1n };
   for (const r of got.rows) {
@@ -142,8 +144,8 @@ function checkProducts(hexDir: string, manifest: any, got: Awaited<ReturnType<ty
     prev = { part: r.part as string, h10: BigInt(r.h10 as bigint) };
   }
   // the antimeridian and both poles are there
-  expect(got.rows.filter((r) => Math.abs(Number(r.decimallongitude)) === 180)).toHaveLength(40 * files);
-  expect(got.rows.filter((r) => Math.abs(Number(r.decimallatitude)) === 90)).toHaveLength(40 * files);
+  expect(got.rows.filter((r) => Math.abs(Number(r.decimallongitude)) === 180)).toHaveLength(2 * K * files);
+  expect(got.rows.filter((r) => Math.abs(Number(r.decimallatitude)) === 90)).toHaveLength(2 * K * files);
   expect(readdirSync(hexDir).length).toBe(manifest.partitions);
 }
 
@@ -159,7 +161,7 @@ describe('points end to end (real stages, generated multi-file Parquet)', () => 
     const out = join(dir, 'local');
     const r = cng(['local', join(dir, 'occurrence/*.parquet'), '--lon', 'decimallongitude', '--lat', 'decimallatitude', '--out', out, '--jobs', '2'], { timeout: 300_000 });
     expect(r.code, r.stderr.slice(-2000)).toBe(0);
-    expect(r.stdout).toMatch(/occurrence\s+5\s+2500\s+1800\s+700/);
+    expect(r.stdout).toMatch(new RegExp(`occurrence\\s+5\\s+${5 * ROWS}\\s+${5 * (ROWS - 7 * K)}\\s+${5 * 7 * K}`));
     const manifest = JSON.parse(readFileSync(join(out, 'occurrence/manifest.json'), 'utf8'));
     checkProducts(join(out, 'occurrence/hex'), manifest, await readBack(join(out, 'occurrence/hex')), 5);
     expect(readdirSync(join(out, 'occurrence')).sort()).toEqual(['hex', 'manifest.json']);
@@ -173,7 +175,7 @@ export const pointsfix: DatasetSpec = {
   name: 'pointsfix', title: 'Points fixture', run: 1, bucket: 'public-pointsfix', prefix: 'occ',
   points: {
     occurrence: {
-      source: 's3://public-pointsfix/raw/occurrence/*.parquet', files: 5, rows: 2500, filesPerUnit: 2,
+      source: 's3://public-pointsfix/raw/occurrence/*.parquet', files: 5, rows: 15000, filesPerUnit: 2,
       lon: 'decimallongitude', lat: 'decimallatitude', columns: ['gbifid', 'year', 'decimallongitude', 'decimallatitude'],
       hex: { resolution: 10 }, repartition: { units: 2 },
     },

@@ -111,7 +111,9 @@ async function hexFile(db: DuckDBConnection, raw: RawH3, path: string, parts: st
   }
   await db.run('CREATE OR REPLACE TABLE cells (rn BIGINT, cell UBIGINT)');
   const sink = new PointSink(await db.createAppender('cells'));
-  const result = await db.stream(`SELECT file_row_number, ${x}, ${y} FROM ${src} WHERE (${kind}) IS NULL`);
+  // Materialized (one file's row numbers and coordinates, 24 bytes a row): the appender's flushes
+  // run on this connection and would end a streaming result early.
+  const result = await db.run(`SELECT file_row_number, ${x}, ${y} FROM ${src} WHERE (${kind}) IS NULL`);
   const h3 = new PointCells(raw, c.res);
   try {
     for (let chunk = await result.fetchChunk(); chunk && chunk.rowCount > 0; chunk = await result.fetchChunk()) {
