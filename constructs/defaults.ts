@@ -115,6 +115,9 @@ export const DEFAULT_RESOURCES: Record<StageKind, StageResources> = {
   reencode: { cpu: '2', memory: '8Gi', ephemeralStorage: '40Gi' },
   'reencode-merge': { cpu: '2', memory: '8Gi', ephemeralStorage: '40Gi' },
   'reencode-publish': { cpu: '500m', memory: '1Gi', ephemeralStorage: '1Gi' },
+  'points-hex': { cpu: '2', memory: '4Gi', ephemeralStorage: '10Gi' },
+  'points-repartition': { cpu: '2', memory: '8Gi', ephemeralStorage: '20Gi' },
+  'points-publish': { cpu: '1', memory: '2Gi', ephemeralStorage: '1Gi' },
   docs: { cpu: '1', memory: '2Gi', ephemeralStorage: '10Gi' },
   sync: { cpu: '1', memory: '2Gi', ephemeralStorage: '1Gi' },
 };
@@ -138,6 +141,9 @@ export const DEFAULT_TIMEOUTS: Record<StageKind, string> = {
   reencode: '6h',
   'reencode-merge': '4h',
   'reencode-publish': '2h',
+  'points-hex': '6h',
+  'points-repartition': '6h',
+  'points-publish': '2h',
   docs: '30m',
   sync: '6h',
 };

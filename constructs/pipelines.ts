@@ -11,6 +11,7 @@ import { hexBudgetIssues, hexJobCounts, SpecError, type SpecIssue } from './spec
 import type { DatasetProse, DocsInput, DocsLayer, DocsRaster, DocsTable } from './prose.ts';
 import { Stage, type DatasetContext, type StageKind, type StageProps, type StageResources } from './stage.ts';
 import { ReencodePipeline, reencodePaths } from './reencode.ts';
+import { PointsPipeline, pointsPaths, pointsSizing } from './points.ts';
 
 const s3 = (bucket: string, key: string) => `s3://${bucket}/${key}`;
 const join = (...parts: string[]) => parts.filter((p) => p !== '').join('/');
@@ -51,7 +52,8 @@ export class Dataset extends Construct {
     const hexJobs = hexJobCounts(resolved, profile).total;
     // Per layer: convert, pmtiles, publish, and the repartition units.
     const layerPods = Object.values(resolved.layers).reduce((n, l) => n + 3 + repartitionUnits(l.features, l.repartition?.units), 0);
-    const singlePodStages = 1 + layerPods + resolved.tables.length + rasterEntries.length * 2;
+    const pointPods = Object.values(resolved.points).reduce((n, p) => n + 1 + pointsSizing(p).repartitionUnits, 0);
+    const singlePodStages = 1 + layerPods + pointPods + resolved.tables.length + rasterEntries.length * 2;
     const hexParallelism = Math.max(1, Math.floor((resolved.maxPods - singlePodStages) / Math.max(1, hexJobs)));
 
     const bySource = new Map<string, { layers: Record<string, LayerSpec>; tables: TableSpec[] }>();
@@ -64,7 +66,8 @@ export class Dataset extends Construct {
     for (const [source, g] of bySource) sources.push(new GeodatabaseSource(this, `source${i++}`, { source, ...g, hexParallelism }));
     const rasters = rasterEntries.map(([key, raster]) => new RasterLayerPipeline(this, key, { raster, hexParallelism }));
     this.reencodes = Object.entries(resolved.reencode).map(([key, r]) => new ReencodePipeline(this, key, r, hexParallelism));
-    this.addDocsAndSync(sources, rasters);
+    const points = Object.entries(resolved.points).map(([key, p]) => new PointsPipeline(this, key, { points: p, hexParallelism }));
+    this.addDocsAndSync(sources, rasters, points);
     const reruns = rerunIssues(resolved, this.stages);
     if (reruns.length) throw new SpecError(resolved.name, reruns);
 
@@ -82,7 +85,7 @@ export class Dataset extends Construct {
    * and stac-collection.json at the bucket root; `sync` (when it has a mirror) copies the products
    * and docs to source.coop.
    */
-  private addDocsAndSync(sources: GeodatabaseSource[], rasters: RasterLayerPipeline[]): void {
+  private addDocsAndSync(sources: GeodatabaseSource[], rasters: RasterLayerPipeline[], points: PointsPipeline[]): void {
     const spec = this.spec;
     const profile = this.context.profile;
     const pipelines = sources.flatMap((s) => s.pipelines);
@@ -93,7 +96,7 @@ export class Dataset extends Construct {
         `dataset ${spec.name}: no sync stage to the mirror (${spec.mirror.bucket}): the cluster profile declares no secret "${profile.mirrorSecretName}" ` +
           `with keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; create it in namespace ${profile.namespace} and declare it in constructs/profile.ts (docs/runbook.md#the-mirror-secret)`,
       );
-    const products = [...pipelines.map((p) => p.publish), ...tables.map((t) => t.stage), ...rasters.map((r) => r.manifest), ...this.reencodes.map((r) => r.publish)];
+    const products = [...pipelines.map((p) => p.publish), ...tables.map((t) => t.stage), ...rasters.map((r) => r.manifest), ...this.reencodes.map((r) => r.publish), ...points.map((p) => p.publish)];
     this.docsInput = {
       version: 1,
       name: spec.name,
@@ -167,7 +170,7 @@ export class Dataset extends Construct {
     // Stage ids name charts (cdk8s rejects a repeat with a stack trace) and Kustomizations.
     if (this.stages.some((s) => s.stageId === stageId))
       throw new SpecError(this.context.name, [{ path: [], message: `two stages would be named "${stageId}" (layer keys and table names make the stage ids); rename one` }]);
-    const owner = props.layer === undefined ? undefined : (this.spec.layers[props.layer] ?? this.spec.rasters[props.layer] ?? this.spec.reencode[props.layer]);
+    const owner = props.layer === undefined ? undefined : (this.spec.layers[props.layer] ?? this.spec.rasters[props.layer] ?? this.spec.reencode[props.layer] ?? this.spec.points[props.layer]);
     const rerun = props.layer === undefined ? this.spec.rerun[stageId] : (owner?.rerun as Record<string, number | undefined> | undefined)?.[kind];
     const stage = new Stage(this, stageId, {
       dataset: this.context,
@@ -284,6 +287,7 @@ function rerunIssues(spec: ResolvedDatasetSpec, stages: Stage[]): SpecIssue[] {
     ...Object.entries(spec.layers).map(([k, l]): [string, string, typeof l.rerun] => ['layers', k, l.rerun]),
     ...Object.entries(spec.rasters).map(([k, r]): [string, string, typeof r.rerun] => ['rasters', k, r.rerun]),
     ...Object.entries(spec.reencode).map(([k, r]): [string, string, typeof r.rerun] => ['reencode', k, r.rerun]),
+    ...Object.entries(spec.points).map(([k, p]): [string, string, typeof p.rerun] => ['points', k, p.rerun]),
   ];
   for (const [field, key, rerun] of owners) {
     const kinds = stages.filter((s) => s.layer === key).map((s) => s.kind);
@@ -593,6 +597,10 @@ export function publicKeys(spec: ResolvedDatasetSpec): string[] {
   }
   for (const [k, r] of Object.entries(spec.reencode)) {
     const p = reencodePaths(key, r.name ?? k, spec.run);
+    out.push(p.manifest, `${p.hex}/`);
+  }
+  for (const [k, pt] of Object.entries(spec.points)) {
+    const p = pointsPaths(key, pt.name ?? k, spec.run);
     out.push(p.manifest, `${p.hex}/`);
   }
   return out;

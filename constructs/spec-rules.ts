@@ -3,6 +3,7 @@ import {
 } from './defaults.ts';
 import { reencodeIssues } from './reencode.ts';
 import type { ClusterProfile } from './profile.ts';
+import { pointsSizing } from './points.ts';
 import type { ResolvedDatasetSpec } from './spec.ts';
 
 /**
@@ -34,15 +35,15 @@ export function datasetIssues(d: ResolvedDatasetSpec): SpecIssue[] {
   const out: SpecIssue[] = [];
   if ((RESERVED_DATASET_NAMES as readonly string[]).includes(d.name))
     out.push({ path: ['name'], message: `"${d.name}" is reserved: dist/${d.name}/ holds ${d.name === 'flux' ? "every dataset's Flux Kustomizations" : 'the Armada job sets'} (reserved: ${RESERVED_DATASET_NAMES.join(', ')})` });
-  if (Object.keys(d.layers).length + d.tables.length + Object.keys(d.rasters).length + Object.keys(d.reencode).length === 0)
-    out.push({ path: [], message: 'a dataset needs at least one layer, table, raster or reencode' });
+  if (Object.keys(d.layers).length + d.tables.length + Object.keys(d.rasters).length + Object.keys(d.reencode).length + Object.keys(d.points).length === 0)
+    out.push({ path: [], message: 'a dataset needs at least one layer, table, raster, points source or reencode' });
   // The dataset source is what layers without their own source and every table read.
   if (d.source === undefined && (d.tables.length > 0 || Object.values(d.layers).some((l) => l.source === undefined)))
     out.push({
       path: ['source'],
       message: Object.keys(d.rasters).length ? 'Required by the layers without their own source and the tables (a raster-only dataset needs none)' : 'Required',
     });
-  out.push(...sourceIssues(d), ...layerIssues(d), ...tableIssues(d), ...rasterIssues(d), ...reencodeIssues(d));
+  out.push(...sourceIssues(d), ...layerIssues(d), ...tableIssues(d), ...rasterIssues(d), ...reencodeIssues(d), ...pointsIssues(d));
   // One issue per field and message (a dataset-wide setting may break several layers alike).
   const seen = new Set<string>();
   return out.filter((i) => {
@@ -160,11 +161,32 @@ function rasterIssues(d: ResolvedDatasetSpec): SpecIssue[] {
   return out;
 }
 
+/** Points sources: names apart from layers' and rasters', parents coarser than the resolution, units within the limit. */
+function pointsIssues(d: ResolvedDatasetSpec): SpecIssue[] {
+  const out: SpecIssue[] = [];
+  const taken = new Map([...Object.entries(d.layers), ...Object.entries(d.rasters)].map(([k, x]) => [x.name ?? k, k]));
+  for (const [key, p] of Object.entries(d.points)) {
+    out.push(...stageNameIssue(d, ['points', key], `${key}-points-repartition`));
+    if (key in d.layers || key in d.rasters) out.push({ path: ['points', key], message: `"${key}" is also a layer or raster key; keys must differ (they name the stages)` });
+    const name = p.name ?? key;
+    if (taken.has(name)) out.push({ path: ['points', key, 'name'], message: `product name "${name}" is also ${taken.get(name)}'s; every product needs its own name` });
+    taken.set(name, key);
+    const res = p.hex?.resolution ?? 10;
+    const bad = (p.hex?.parents ?? []).filter((x) => x >= res);
+    if (bad.length) out.push({ path: ['points', key, 'hex', 'parents'], message: `parent resolution(s) ${bad.join(', ')} are not coarser than the resolution ${res}` });
+    const { units, filesPerUnit } = pointsSizing(p);
+    if (units > MAX_HEX_UNITS)
+      out.push({ path: ['points', key, 'filesPerUnit'], message: `${p.files} files at ${filesPerUnit} per unit make ${units} points-hex units, over the limit of ${MAX_HEX_UNITS}; raise filesPerUnit to at least ${Math.ceil(p.files / MAX_HEX_UNITS)}` });
+  }
+  return out;
+}
+
 /** Every source string of a dataset file with its field, checked for credentials. */
 function sourceIssues(d: ResolvedDatasetSpec): SpecIssue[] {
   const sources: [(string | number)[], string][] = [];
   if (d.source !== undefined) sources.push([['source'], d.source]);
   for (const [key, l] of Object.entries(d.layers)) if (l.source !== undefined) sources.push([['layers', key, 'source'], l.source]);
+  for (const [key, p] of Object.entries(d.points)) sources.push([['points', key, 'source'], p.source]);
   for (const [key, r] of Object.entries(d.rasters)) {
     if (typeof r.source === 'string') sources.push([['rasters', key, 'source'], r.source]);
     else r.source.forEach((s, i) => sources.push([['rasters', key, 'source', i], s]));
@@ -217,7 +239,10 @@ export function hexJobCounts(d: ResolvedDatasetSpec, profile: ClusterProfile): {
     .filter((x) => x.hex.runner === 'flux')
     .map(({ key, l, hex }) => ({ key, jobs: Math.ceil(hexWorkUnits(l.features, hex.featuresPerUnit) / perJob) }));
   const rasters = Object.keys(d.rasters).length * Math.ceil(RASTER_HEX_UNITS / perJob);
-  return { layers, rasters, total: layers.reduce((n, x) => n + x.jobs, 0) + rasters };
+  const points = Object.values(d.points)
+    .filter((p) => (p.hex?.runner ?? 'flux') === 'flux')
+    .reduce((n, p) => n + Math.ceil(pointsSizing(p).units / perJob), 0);
+  return { layers, rasters, total: layers.reduce((n, x) => n + x.jobs, 0) + rasters + points };
 }
 
 /**

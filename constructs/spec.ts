@@ -31,7 +31,10 @@ const resources = z
   .strict();
 
 /** Every stage kind a dataset file may name (resources, rerun). */
-export const STAGE_KINDS = ['setup-bucket', 'convert', 'table', 'hex', 'repartition', 'tiles', 'tiles-merge', 'publish', 'cog', 'raster-hex', 'raster-manifest', 'reencode', 'reencode-merge', 'reencode-publish', 'docs', 'sync'] as const;
+export const STAGE_KINDS = [
+  'setup-bucket', 'convert', 'table', 'hex', 'repartition', 'tiles', 'tiles-merge', 'publish', 'cog', 'raster-hex', 'raster-manifest',
+  'points-hex', 'points-repartition', 'points-publish', 'reencode', 'reencode-merge', 'reencode-publish', 'docs', 'sync',
+] as const;
 
 /** Per-stage resource overrides, e.g. `{ hex: { memory: '8Gi' } }`. */
 const resourceOverrides = z.object(Object.fromEntries(STAGE_KINDS.map((k) => [k, resources.optional()])) as Record<StageKind, z.ZodOptional<typeof resources>>).strict();
@@ -205,6 +208,59 @@ const raster = z
   })
   .strict();
 
+/**
+ * A points source (docs/datasets.md#points-at-scale): many Parquet files with lon/lat columns,
+ * hexed per slice of files and repartitioned by h0, without a GeoParquet of the whole table.
+ */
+const points = z
+  .object({
+    /** The Parquet files: a directory and a file-name pattern, e.g. 's3://bucket/dir/*.parquet' or '…/occurrence.parquet/*'. */
+    source: z.string().regex(/^[^*?]*\/[^/]*[*?][^/]*$/, 'must be a directory and a file-name pattern with * or ? in its last part, e.g. s3://bucket/dir/*.parquet'),
+    /**
+     * S3 endpoint of the source when it is not the dataset's store, read without credentials (a
+     * public bucket), e.g. 'https://s3.us-east-1.amazonaws.com'. @default the dataset's store
+     */
+    sourceEndpoint: z.string().regex(/^https?:\/\/[^/@\s]+\/?$/, 'must be an http(s):// endpoint without a path or credentials').optional(),
+    /** Number of source files: sizes the points-hex Jobs (every listed file is read, whatever the count). */
+    files: z.number().int().positive(),
+    /** Rows in all the files: sizes the pods and the repartition units. */
+    rows: z.number().int().nonnegative(),
+    /** Bytes of all the files, when known: sizes the scratch disks. @default rows × 100 */
+    bytes: z.number().int().positive().optional(),
+    /** Longitude column (degrees, WGS84). */
+    lon: z.string().min(1),
+    /** Latitude column (degrees, WGS84). */
+    lat: z.string().min(1),
+    /** Columns kept in the hex product. @default every column */
+    columns: z.array(z.string().min(1)).min(1).optional(),
+    /** A row at exactly 0, 0 ("null island"): 'bad' (counted as a bad coordinate, dropped) or 'keep'. @default 'bad' */
+    nullIsland: z.enum(['bad', 'keep']).optional(),
+    /** Source files per points-hex work unit. @default about 13.75 M rows a unit (25 files of GBIF's 550,000 rows) */
+    filesPerUnit: z.number().int().positive().optional(),
+    hex: z
+      .object({
+        /** H3 resolution. @default 10 */
+        resolution: z.number().int().min(1).max(15),
+        /** Parent resolutions written as columns. @default every coarser resolution (9 … 0) */
+        parents: z.array(z.number().int().min(0).max(15)),
+        /** points-hex pods at once. @default derived from the dataset's maxPods */
+        parallelism: z.number().int().positive(),
+        /** 'armada' renders the points-hex stage as an Armada job set. @default 'flux' */
+        runner: z.enum(['flux', 'armada']),
+      })
+      .partial()
+      .strict()
+      .optional(),
+    /** Repartition units (groups of h0 cells balanced by rows). @default ceil(rows / 25 M), at most 122 */
+    repartition: z.object({ units: z.number().int().min(1).max(122) }).partial().strict().optional(),
+    /** Product name (`<name>/hex/`, `<name>/manifest.json`). @default the key */
+    name: z.string().regex(/^[a-z0-9][-a-z0-9_.]*$/).optional(),
+    resources: resourceOverrides.optional(),
+    /** Re-run single stages, e.g. `{ 'points-publish': 2 }`. @default {} */
+    rerun: stageReruns.optional(),
+  })
+  .strict();
+
 /** The dataset file's fields; `datasetSpecSchema` adds the rules between them (spec-rules.ts). */
 const datasetShape = z
   .object({
@@ -242,6 +298,8 @@ const datasetShape = z
      * Cloud-Optimized GeoTIFF and an H3 hex product (docs/datasets.md#raster-datasets). @default {}
      */
     rasters: z.record(dnsLabel, raster).default({}),
+    /** Points sources by key: Parquet files with lon/lat columns → H3 hex product (docs/datasets.md#points-at-scale). @default {} */
+    points: z.record(dnsLabel, points).default({}),
     /**
      * Where raster products go (docs/data-organization.md): `'formats'` (pattern B, format
      * directories: `<prefix>/cog/<name>.tif`, `<prefix>/hex/<name>/h0=…`, `<prefix>/hex/<name>/manifest.json`,
@@ -295,6 +353,7 @@ export type ResolvedDatasetSpec = z.output<typeof datasetShape>;
 export type LayerSpec = z.output<typeof layer>;
 export type TableSpec = ResolvedDatasetSpec['tables'][number];
 export type RasterSpec = z.output<typeof raster>;
+export type PointsSpec = z.output<typeof points>;
 
 /** Validates a dataset spec, naming the dataset and the field in the error. */
 export function parseDatasetSpec(spec: DatasetSpec): ResolvedDatasetSpec {

@@ -23,6 +23,7 @@ export type StageKind =
   | 'setup-bucket' | 'convert' | 'table' | 'hex' | 'repartition' | 'tiles' | 'tiles-merge' | 'publish'
   | 'cog' | 'raster-hex' | 'raster-manifest'
   | 'reencode' | 'reencode-merge' | 'reencode-publish'
+  | 'points-hex' | 'points-repartition' | 'points-publish'
   | 'docs' | 'sync';
 
 /** Identity of a dataset as every stage needs it. */

@@ -1,7 +1,8 @@
 import { dispatch, type Command } from './core/command.ts';
-import { docsStageDef, publishStageDef, setupBucketStageDef, syncStageDef } from './publish/stages.ts';
+import { docsStageDef, pointsPublishStageDef, publishStageDef, setupBucketStageDef, syncStageDef } from './publish/stages.ts';
 import { RASTER_STAGES } from './raster/stages.ts';
 import { VECTOR_STAGES } from './vector/stages.ts';
+import { POINTS_STAGES } from './vector/points-stages.ts';
 
 /**
  * `cng-worker <stage> [options]`: the program every Job container runs, and that the local runner
@@ -12,7 +13,7 @@ import { VECTOR_STAGES } from './vector/stages.ts';
  */
 
 /** The fixed command line of every stage: what constructs/ writes into the Jobs. */
-export const STAGES = [setupBucketStageDef, ...VECTOR_STAGES, publishStageDef, ...RASTER_STAGES, docsStageDef, syncStageDef];
+export const STAGES = [setupBucketStageDef, ...VECTOR_STAGES, publishStageDef, ...RASTER_STAGES, ...POINTS_STAGES, pointsPublishStageDef, docsStageDef, syncStageDef];
 
 export const workerStages: Command[] = STAGES.map((s) => s.command);
 

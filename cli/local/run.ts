@@ -1,11 +1,12 @@
 import { availableParallelism } from 'node:os';
 import { existsSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import {
   parseManifests, RASTER_VALUE_KINDS, readDist, slugify, synthesize, type DatasetSpec, type Manifests, type RasterValueKind,
 } from '../../constructs/index.ts';
 import { datasets } from '../../datasets/index.ts';
 import { Storage } from '../../worker/io/storage.ts';
+import { PointSource } from '../../worker/io/point-work.ts';
 import { isGdalName } from '../../worker/io/gdal.ts';
 import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
 import { type Command, flagOptions, str } from '../../worker/core/command.ts';
@@ -179,11 +180,12 @@ const RASTER_KINDS = new Set(['cog', 'raster-hex', 'raster-manifest']);
 async function summary(results: StageResult[], storage: Storage): Promise<string> {
   const byLayer = new Map<string, Map<string, StageResult>>();
   const byRaster = new Map<string, Map<string, StageResult>>();
+  const byPoints = new Map<string, Map<string, StageResult>>();
   const tables: StageResult[] = [];
   for (const r of results) {
     if (r.stage.kind === 'table') tables.push(r);
     else if (r.stage.layer && !REENCODE_KINDS.has(r.stage.kind)) {
-      const map = RASTER_KINDS.has(r.stage.kind) ? byRaster : byLayer;
+      const map = RASTER_KINDS.has(r.stage.kind) ? byRaster : r.stage.kind.startsWith('points-') ? byPoints : byLayer;
       (map.get(r.stage.layer) ?? map.set(r.stage.layer, new Map()).get(r.stage.layer)!).set(r.stage.kind, r);
     }
   }
@@ -229,6 +231,16 @@ async function summary(results: StageResult[], storage: Storage): Promise<string
         human(m?.bytes),
         secs(st.get('cog')), secs(st.get('raster-hex')), secs(st.get('raster-manifest')),
       ]);
+    }
+    text += `\n${alignedTable(t)}`;
+  }
+  if (byPoints.size) {
+    const t = [['points', 'files', 'rows read', 'written', 'bad coords', 'partitions', 'hex', 'hex s', 'repart. s', 'publish s']];
+    for (const [key, st] of byPoints) {
+      const m = await storage.readText(arg(st.get('points-publish'), '--manifest') ?? '').then(JSON.parse).catch(() => undefined);
+      const bad = m ? Object.values(m.bad_coordinates as Record<string, number>).reduce((a, b) => a + b, 0) : undefined;
+      const n = (v: unknown) => (v === undefined ? '-' : String(v));
+      t.push([m?.layer ?? key, n(m?.source_files), n(m?.rows_read), n(m?.rows_written), n(bad), n(m?.partitions), human(m?.bytes), secs(st.get('points-hex')), secs(st.get('points-repartition')), secs(st.get('points-publish'))]);
     }
     text += `\n${alignedTable(t)}`;
   }
@@ -281,6 +293,11 @@ Options:
   --value-kind KIND     raster: continuous (default), count or categorical
   --nodata LIST         raster: values that also mean "no data" (comma-separated), for a raster
                         whose background value is not declared (e.g. a land-cover 0)
+  --lon COL, --lat COL  points: <source> is Parquet files (a directory and a file-name pattern,
+                        e.g. 'dir/*.parquet'), these their coordinate columns: points-hex,
+                        points-repartition, points-publish → DIR/<slug>/hex/, DIR/<slug>/manifest.json
+                        (<slug> = the directory's name); resolution 10 and every parent by default
+  --columns LIST        points: columns to keep (default: all)
   --jobs N              worker processes at once (default: CPU count)
   --force               redo completed work
   -h, --help            show this help
@@ -294,8 +311,9 @@ Examples:
   cng local landcover_n40.tif,landcover_n50.tif --out out/landcover --value-kind categorical --nodata 0
   cng local world-countries.gpkg --out out/countries --max-zoom 7
   cng local /vsizip/parks.zip/parks.shp --out out/parks
+  cng local 'occurrence/*.parquet' --lon decimallongitude --lat decimallatitude --out out/occ
 ${REENCODE_HELP}`,
-  options: flagOptions(['out', 'layers', 'resolution', 'parents', 'containment', 'value-kind', 'nodata', 'min-zoom', 'max-zoom', 'jobs', ...REENCODE_FLAGS.values], ['force', ...REENCODE_FLAGS.switches]),
+  options: flagOptions(['out', 'layers', 'resolution', 'parents', 'containment', 'value-kind', 'nodata', 'min-zoom', 'max-zoom', 'lon', 'lat', 'columns', 'jobs', ...REENCODE_FLAGS.values], ['force', ...REENCODE_FLAGS.switches]),
   positionals: true,
   async run({ values, positionals }) {
     if (positionals.length !== 1) throw new UsageError('expected one source');
@@ -304,24 +322,56 @@ ${REENCODE_HELP}`,
     const jobs = jobsOption(values.jobs);
 
     const [sourceArg] = positionals;
+    if (values.lon !== undefined || values.lat !== undefined) return localPoints(sourceArg, values, jobs);
     const reencode = localReencodeSpec(sourceArg, values);
     const spec = reencode ?? (await sourceSpec(sourceArg, values));
-    const out = resolve(outArg);
-    // The directory store maps s3://<bucket>/<key> to <store>/<bucket>/<key>; the bucket is a link to DIR.
-    const { mkdirSync, rmSync, symlinkSync } = await import('node:fs');
-    mkdirSync(out, { recursive: true });
-    const store = resolve(out, '.cng-run', 'store');
-    const stages = datasetStages(synthesize([spec]).manifests, spec.name);
-    const results = await withRunLock(resolve(out, '.cng-run'), 'cng local', `cng local ${process.argv.slice(3).join(' ')}`, async () => {
-      rmSync(store, { recursive: true, force: true });
-      mkdirSync(store, { recursive: true });
-      symlinkSync(out, resolve(store, spec.bucket));
-      return runStages({ dataset: spec.name, stages, storeDir: store, stateDir: resolve(out, '.cng-run'), jobs, force: Boolean(values.force) });
-    });
-    process.stdout.write(await summary(results, new Storage(targetEnv({ storeDir: store }))));
-    return results.some((r) => r.status === 'failed' || r.status === 'blocked') ? EXIT.failure : EXIT.ok;
+    return runLocal(spec, resolve(outArg), jobs, Boolean(values.force));
   },
 };
+
+/** Runs a local spec's stages into `out` (the bucket) and prints the summary; the exit code. */
+async function runLocal(spec: DatasetSpec, out: string, jobs: number, force: boolean): Promise<number> {
+  // The directory store maps s3://<bucket>/<key> to <store>/<bucket>/<key>; the bucket is a link to DIR.
+  const { mkdirSync, rmSync, symlinkSync } = await import('node:fs');
+  mkdirSync(out, { recursive: true });
+  const store = resolve(out, '.cng-run', 'store');
+  const stages = datasetStages(synthesize([spec]).manifests, spec.name);
+  const results = await withRunLock(resolve(out, '.cng-run'), 'cng local', `cng local ${process.argv.slice(3).join(' ')}`, async () => {
+    rmSync(store, { recursive: true, force: true });
+    mkdirSync(store, { recursive: true });
+    symlinkSync(out, resolve(store, spec.bucket));
+    return runStages({ dataset: spec.name, stages, storeDir: store, stateDir: resolve(out, '.cng-run'), jobs, force });
+  });
+  process.stdout.write(await summary(results, new Storage(targetEnv({ storeDir: store }))));
+  return results.some((r) => r.status === 'failed' || r.status === 'blocked') ? EXIT.failure : EXIT.ok;
+}
+
+/** `cng local <files> --lon X --lat Y`: a points source (docs/datasets.md#points-at-scale). */
+async function localPoints(sourceArg: string, values: Record<string, unknown>, jobs: number): Promise<number> {
+  const [lon, lat, outArg] = [str(values.lon), str(values.lat), str(values.out)];
+  if (!lon || !lat) throw new UsageError('a points source needs both --lon and --lat');
+  if (!outArg) throw new UsageError('--out DIR is required');
+  for (const flag of ['layers', 'containment', 'value-kind', 'nodata', 'min-zoom', 'max-zoom'])
+    if (values[flag] !== undefined) throw new UsageError(`--${flag} does not apply to a points source`);
+  const source = /^[a-z0-9]+:\/\//.test(sourceArg) ? sourceArg : resolve(sourceArg);
+  const files = (await new PointSource(source, undefined, new Storage()).list()).length;
+  if (files === 0) throw new CommandError(`no file matches '${sourceArg}'`);
+  const resolution = values.resolution === undefined ? 10 : Number(values.resolution);
+  if (!Number.isInteger(resolution) || resolution < 1 || resolution > 15) throw new UsageError(`--resolution must be 1..15, got '${values.resolution}'`);
+  const parents = str(values.parents)?.split(',').filter(Boolean).map(Number);
+  if (parents?.some((p) => !Number.isInteger(p) || p < 0 || p >= resolution)) throw new UsageError(`--parents must be resolutions below ${resolution}`);
+  const name = slugify(basename(dirname(source)).replace(/\.parquet$/, '')) || 'points';
+  const spec: DatasetSpec = {
+    name: 'local',
+    title: `Ad-hoc run of ${source}`,
+    run: 1,
+    bucket: 'local-out',
+    points: {
+      p1: { source, lon, lat, files, rows: files, name, ...(listOption(values.columns) ? { columns: listOption(values.columns) } : {}), hex: { resolution, ...(parents ? { parents } : {}) } },
+    },
+  };
+  return runLocal(spec, resolve(outArg), jobs, Boolean(values.force));
+}
 
 /** The in-memory dataset spec of `cng local` for a GDAL source: one raster (mosaic) or every selected vector layer. */
 async function sourceSpec(sourceArg: string, values: Record<string, unknown>): Promise<DatasetSpec> {

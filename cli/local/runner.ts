@@ -552,6 +552,7 @@ const STAGE_OUTPUTS: Record<string, string[]> = {
   table: ['--out'],
   'tiles-merge': ['--out'],
   publish: ['--manifest'],
+  'points-publish': ['--manifest'],
   cog: ['--out', '--info'],
   'raster-manifest': ['--manifest'],
   'reencode-publish': ['--manifest'],
@@ -565,6 +566,9 @@ const UNIT_REPORTS: Record<string, (arg: (flag: string) => string | undefined, u
   repartition: (arg, u) => arg('--reports') && `${arg('--reports')!.replace(/\/+$/, '')}/unit-${String(u).padStart(6, '0')}.json`,
   reencode: (arg, u) => arg('--work') && `${arg('--work')!.replace(/\/+$/, '')}/chunks/_units/unit-${String(u).padStart(6, '0')}.json`,
   'reencode-merge': (arg, u) => arg('--work') && `${arg('--work')!.replace(/\/+$/, '')}/merge/unit-${String(u).padStart(6, '0')}.json`,
+  // The points stages write the same reports (a points layer's work files, docs/stages.md#points-hex).
+  'points-hex': (arg, u) => UNIT_REPORTS.hex(arg, u),
+  'points-repartition': (arg, u) => UNIT_REPORTS.repartition(arg, u),
   // A tiles unit writes its part's .json last.
   tiles: (arg, u) => arg('--parts') && `${arg('--parts')!.replace(/\/+$/, '')}/part-${String(u).padStart(6, '0')}.json`,
 };
@@ -584,7 +588,7 @@ async function outputsExist(storage: Storage, job: Record<string, any>, index: n
     const work = /^(.*)\/_work\/run-(\d+)\//.exec(url);
     if (!work || !(await published(storage, `${work[1]}/manifest.json`, Number(work[2])))) return false;
   }
-  return cmd[1] === 'publish' || cmd[1] === 'reencode-publish' ? published(storage, arg('--manifest')!, Number(arg('--run'))) : true;
+  return cmd[1] === 'publish' || cmd[1] === 'reencode-publish' || cmd[1] === 'points-publish' ? published(storage, arg('--manifest')!, Number(arg('--run'))) : true;
 }
 
 /** Whether a layer's manifest.json says run `run` and every file it lists is there. */

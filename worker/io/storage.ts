@@ -295,6 +295,8 @@ export interface S3StoreOptions {
   readonly withoutCredentials?: 'unsigned' | 'default-chain';
   /** Which variables to check, for access-denied messages. */
   readonly credentialHint?: string;
+  /** Path-style addressing (Ceph, Swift); false for virtual-hosted buckets (AWS). @default true */
+  readonly pathStyle?: boolean;
 }
 
 /**
@@ -321,7 +323,7 @@ export function s3Client(opts: S3StoreOptions): S3Client {
   return new S3Client({
     endpoint: opts.endpoint,
     region: opts.region ?? 'us-east-1',
-    forcePathStyle: true,
+    forcePathStyle: opts.pathStyle ?? true,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 5,

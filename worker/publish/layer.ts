@@ -180,7 +180,7 @@ async function checkPmtiles(path: string, url: string): Promise<void> {
 }
 
 /** Removes the published partitions (`h0=<cell>/` under `outHex`) this run did not write, logging each. */
-async function removeStale(storage: Storage, outHex: string, keep: Set<string>): Promise<void> {
+export async function removeStale(storage: Storage, outHex: string, keep: Set<string>): Promise<void> {
   const stale = new Map<string, number>();
   for (const x of await storage.list(outHex)) {
     if (keep.has(x.url)) continue;

@@ -78,3 +78,29 @@ export const syncStageDef = defineStage({
   },
   example: 'cng-worker sync --from s3://public-padus/padus-4-1 --to s3://cboettig/padus/padus-4-1 --extra s3://public-padus/README.md,s3://public-padus/stac-collection.json',
 });
+
+export const pointsPublishStageDef = defineStage({
+  name: 'points-publish',
+  run: async (o) => (await import('./points.ts')).pointsPublishStage(o),
+  summary: "a points product: completeness check, then its partitions and manifest.json into place",
+  description:
+    "Checks, before touching anything published: every points-hex and points-repartition unit has reported; every listed source file was read by exactly one unit; per file and in all, rows written + bad coordinates = rows read; every h0 cell's partition holds the rows the units wrote for it. Then copies the partitions to --out-hex, removes published partitions this run did not write, writes --manifest (rows read per file, rows written, bad coordinates per kind) last and removes the run's work directory.",
+  options: {
+    source: text('the Parquet files, as points-hex read them (listed again: every file must have been read once)'),
+    'source-endpoint': text("S3 endpoint of the source when it is not the dataset's store").optional(),
+    resolution: resolution('H3 resolution of the cells', { min: 1 }),
+    parents: parents('parent resolutions (default: every coarser one)').optional(),
+    chunks: text('prefix of the points-hex chunks and reports'),
+    units: int('points-hex work units', { min: 1, max: 1_000_000 }),
+    'repartition-units': int('points-repartition units', { min: 1, max: 122 }),
+    'staged-hex': text('staged hex prefix'),
+    reports: text('prefix of the points-repartition reports'),
+    'out-hex': text('published hex prefix (<name>/hex)'),
+    manifest: text('manifest.json output'),
+    name: text("product name (the manifest's layer)"),
+    run: int('the dataset run publishing these files', { min: 1 }),
+    work: text("the run's work directory, removed once published").optional(),
+  },
+  example:
+    'cng-worker points-publish --source s3://gbif-open-data-us-east-1/occurrence/2025-06-01/occurrence.parquet/* --source-endpoint https://s3.us-east-1.amazonaws.com --resolution 10 --chunks s3://public-gbif/2025-06/_work/run-1/chunks --units 184 --repartition-units 61 --staged-hex s3://public-gbif/2025-06/_work/run-1/hex --reports s3://public-gbif/2025-06/_work/run-1/repartition --out-hex s3://public-gbif/2025-06/hex --manifest s3://public-gbif/2025-06/manifest.json --name 2025-06 --run 1',
+});
