@@ -4,7 +4,7 @@
  * be read — a failed cog stage naming the raster and its source, or a declared `skip` the README
  * and STAC state. Fixtures are written here with GDAL (GeoTIFFs, a zip, a TIFF with a broken IFD).
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDatasetSpec, publicKeys, rasterSet, synthesize, type DatasetSpec, type Manifests } from '../constructs/index.ts';
 import { cogStage } from '../worker/raster/cog.ts';
 import { corruptIfd, writeRaster, writeZip } from './raster-fixtures.ts';
-import { cng, repoCopy, stacProblems } from './helpers.ts';
+import { cng, repoCopy, ROOT, stacProblems } from './helpers.ts';
 
 async function query(sql: string): Promise<Record<string, unknown>[]> {
   const c = await (await DuckDBInstance.create(':memory:')).connect();
@@ -88,7 +88,7 @@ describe('rasterSet and the raster fields of a dataset file', () => {
   it('synth: a skipped raster has no stages and no public keys; the others pass --raster, --value-column and --scale to cog; docs list every raster', () => {
     const spec = setSpec({ rasters: { ...setSpec().rasters, ncp: { source: 's3://public-rset/raw/ncp.tif', valueKind: 'continuous', valueColumn: 'ncp', scale: 1 / 19 } }, prose: PROSE });
     const { manifests } = synthesize([spec]);
-    const ids = (manifests.get('flux/rset.yaml') ?? []).map((k: any) => String(k.spec.path).split('/').pop());
+    const ids = (manifests.get('flux/rset.yaml') ?? []).map((k: any) => String(k.spec.path).split('/').pop()!);
     expect(ids.filter((s) => s.startsWith('irrecoverable'))).toEqual([]);
     expect(ids).toContain('vulnerable-2018-raster-manifest');
     const cog = jobArgs(manifests, 'ncp-cog');
@@ -105,7 +105,7 @@ describe('rasterSet and the raster fields of a dataset file', () => {
 
 function jobArgs(manifests: Manifests, stage: string): string[] {
   const job = (manifests.get(`rset/${stage}/manifest.yaml`) ?? []).find((o: any) => o.kind === 'Job');
-  return job.spec.template.spec.containers[0].command;
+  return job!.spec.template.spec.containers[0].command;
 }
 
 describe('the cog stage on a raster it cannot read', () => {
@@ -201,7 +201,13 @@ describe('cng run of a raster set (directory store)', () => {
     repo = repoCopy();
     data = mkdtempSync(join(tmpdir(), 'cng-rset-run-'));
     writeFileSync(join(repo, 'datasets/rset.ts'), DATASETS);
-    writeFileSync(join(repo, 'datasets/index.ts'), "import { rset, rsetbad } from './rset.ts';\nexport const datasets = [rset, rsetbad];\n");
+    // docs/datasets.md's complete raster set example, as a dataset file of its own
+    const md = readFileSync(join(ROOT, 'docs/datasets.md'), 'utf8');
+    writeFileSync(join(repo, 'datasets/carbon-v2.ts'), /### Raster sets[\s\S]*?```ts\n([\s\S]*?)```/.exec(md)![1]);
+    writeFileSync(
+      join(repo, 'datasets/index.ts'),
+      "import { rset, rsetbad } from './rset.ts';\nimport { carbonV2 } from './carbon-v2.ts';\nexport const datasets = [rset, rsetbad, carbonV2];\n",
+    );
     const raw = join(data, 'store/public-rset/raw');
     uniform(join(raw, 'Birds_SR.tif'), 'Int16', 7, -1);
     uniform(join(raw, 'Combined_RWR.tif'), 'Float32', 0.375, -1);
@@ -219,6 +225,11 @@ describe('cng run of a raster set (directory store)', () => {
     const synth = cng(['synth'], { cwd: repo });
     expect(synth.code, synth.stderr).toBe(0);
     expect(cng(['validate'], { cwd: repo }).code).toBe(0);
+    // The docs example: its skipped raster has no stages, the others read their Zenodo zip in place.
+    const ids = readdirSync(join(repo, 'dist/carbon-v2')).sort();
+    expect(ids).toEqual(['irrecoverable-2018-cog', 'irrecoverable-2018-raster-hex', 'irrecoverable-2018-raster-manifest', 'setup-bucket', 'vulnerable-2018-cog', 'vulnerable-2018-raster-hex', 'vulnerable-2018-raster-manifest']);
+    const cog = readFileSync(join(repo, 'dist/carbon-v2/vulnerable-2018-cog/manifest.yaml'), 'utf8');
+    expect(cog).toContain('/vsizip/{/vsicurl/https://zenodo.org/records/17645053/files/07_Vulnerable_Carbon_Total_v1a_300m_2018.zip?download=1}');
   }, 120_000);
 
   it('publishes every raster but the skipped one: named value columns, floats kept, a zipped source; README and STAC say which one is not published', async () => {
@@ -231,7 +242,9 @@ describe('cng run of a raster set (directory store)', () => {
       expect(m.bands.map((b: any) => b.column)).toEqual([column]);
       const [row] = await query(`SELECT count(*) AS n, min(${column}) AS lo, max(${column}) AS hi FROM ${hexGlob(join(root, `hex/${key}`))}`);
       expect(Number(row.n), key).toBe(m.cells);
-      expect([Number(row.lo), Number(row.hi)], key).toEqual([value, value]);
+      // The area-weighted mean of one value is that value (floats stay floats: 0.375, not 0).
+      expect(Number(row.lo), key).toBeCloseTo(value, 9);
+      expect(Number(row.hi), key).toBeCloseTo(value, 9);
     }
     expect(existsSync(join(root, 'cog/irrecoverable-2010.tif'))).toBe(false);
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
