@@ -12,6 +12,9 @@ import gdal from 'gdal-async';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDatasetSpec, publicKeys, rasterSet, synthesize, type DatasetSpec, type Manifests } from '../constructs/index.ts';
 import { cogStage } from '../worker/raster/cog.ts';
+import { collectStatus } from '../cli/cluster/collect.ts';
+import type { ClusterReader } from '../cli/cluster/k8s.ts';
+import { rasterSetLine } from '../cli/cluster/status.ts';
 import { corruptIfd, writeRaster, writeZip } from './raster-fixtures.ts';
 import { cng, repoCopy, ROOT, stacProblems } from './helpers.ts';
 
@@ -100,6 +103,36 @@ describe('rasterSet and the raster fields of a dataset file', () => {
     ]);
     expect(docs.rasters.at(-1)).toMatchObject({ valueColumn: 'ncp', scale: 1 / 19 });
     expect(publicKeys(parseDatasetSpec(spec)).filter((k) => k.includes('irrecoverable'))).toEqual([]);
+  });
+});
+
+describe('cng status of a raster set', () => {
+  it('says per raster: complete, FAILED with its stage, skipped with the reason, in progress', async () => {
+    const spec = setSpec();
+    const { manifests } = synthesize([spec]);
+    const done = { conditions: [{ type: 'Complete', status: 'True' }], succeeded: 1, startTime: '2026-01-01T00:00:00Z', completionTime: '2026-01-01T00:10:00Z' };
+    const failed = { conditions: [{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded' }], failed: 1, startTime: '2026-01-01T00:00:00Z' };
+    const statusOf = (stage: string) =>
+      /^birds-sr-/.test(stage) || stage === 'setup-bucket' ? done : stage === 'vulnerable-2018-cog' ? failed : stage === 'combined-rwr-cog' ? { active: 1, startTime: '2026-01-01T00:00:00Z' } : {};
+    const jobs = [...manifests].flatMap(([path, objs]) => {
+      const stage = /^rset\/([^/]+)\/manifest\.yaml$/.exec(path)?.[1];
+      return stage ? objs.filter((o: any) => o.kind === 'Job').map((j: any) => ({ ...j, status: statusOf(stage) })) : [];
+    });
+    const reader = {
+      namespace: 'biodiversity', context: 'test', server: 'http://127.0.0.1:1',
+      listJobs: async () => jobs, listPods: async () => [], listEvents: async () => [], listKustomizations: async () => [], podLog: async () => '',
+      read: async () => undefined, listResourceQuotas: async () => [],
+    } as unknown as ClusterReader;
+    const { report } = await collectStatus(reader, { dataset: 'rset', specs: [spec], now: '2026-01-01T01:00:00Z' });
+    expect(report.datasets[0].rasters).toEqual([
+      { key: 'birds-sr', status: 'complete' },
+      { key: 'combined-rwr', status: 'in progress' },
+      { key: 'vulnerable-2018', status: 'failed', detail: 'vulnerable-2018-cog' },
+      { key: 'irrecoverable-2010', status: 'skipped', detail: 'corrupt TIFF IFD in the published zip' },
+    ]);
+    expect(rasterSetLine(report.datasets[0].rasters!)).toBe(
+      'rasters: 1 of 4 complete; FAILED vulnerable-2018 (stage vulnerable-2018-cog); skipped irrecoverable-2010 (corrupt TIFF IFD in the published zip); in progress combined-rwr',
+    );
   });
 });
 
