@@ -2,7 +2,8 @@
  * `cng status`: what the cluster is doing with a dataset, as a table per dataset (stage, state,
  * Flux readiness, Jobs, work units, active pods, elapsed time, notes) followed by the Jobs'
  * problems: failed work units, OOM kills, preemptions, evictions, image-pull errors,
- * unschedulable pods, pods the quota did not let the Job create. `--json` prints the collected
+ * unschedulable pods, pods the quota did not let the Job create; for a dataset with rasters, one
+ * line saying which rasters are complete, failed (and in which stage), skipped or running. `--json` prints the collected
  * report (./collect.ts) as it is; `--watch` refreshes it.
  */
 import { EXIT, UsageError } from '../../worker/core/errors.ts';
@@ -137,7 +138,8 @@ Reads the namespace through the Kubernetes API (kubeconfig from $KUBECONFIG or
 ~/.kube/config) and shows, per dataset and stage: the Flux Kustomization's Ready
 condition, each Job's completed and failed work units, active pods and elapsed time,
 and pods that were OOM-killed, preempted (re-run automatically), evicted, cannot pull
-their image or cannot be scheduled, and Jobs that cannot create pods (quota).
+their image or cannot be scheduled, and Jobs that cannot create pods (quota); for a
+dataset with rasters, which are complete, failed (in which stage), skipped or running.
 Work units are global indices (offsets applied), as hex.retry takes them.
 
 Options:
