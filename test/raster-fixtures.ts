@@ -3,8 +3,7 @@
  * pixel values come from a function, so tests can compute the expected answer independently.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
-import { crc32, deflateRawSync } from 'node:zlib';
+import { dirname } from 'node:path';
 import gdal from 'gdal-async';
 
 export interface RasterFixture {
@@ -76,55 +75,6 @@ function arrayType(type: NonNullable<RasterFixture['type']>) {
     case 'Float32': return Float32Array;
     case 'Float64': return Float64Array;
   }
-}
-
-/**
- * Writes a zip archive (DEFLATE) holding `files` under their base names, as Zenodo ships a
- * GeoTIFF; returns `path`. Written here so the tests need no `zip` program.
- */
-export function writeZip(path: string, files: string[]): string {
-  mkdirSync(dirname(path), { recursive: true });
-  const locals: Buffer[] = [];
-  const central: Buffer[] = [];
-  let offset = 0;
-  for (const file of files) {
-    const data = readFileSync(file);
-    const packed = deflateRawSync(data);
-    const name = Buffer.from(basename(file));
-    const head = (sig: number, size: number) => {
-      const b = Buffer.alloc(size);
-      b.writeUInt32LE(sig, 0);
-      return b;
-    };
-    const local = head(0x04034b50, 30);
-    local.writeUInt16LE(20, 4); // version needed
-    local.writeUInt16LE(8, 8); // DEFLATE
-    local.writeUInt32LE(crc32(data), 14);
-    local.writeUInt32LE(packed.length, 18);
-    local.writeUInt32LE(data.length, 22);
-    local.writeUInt16LE(name.length, 26);
-    const entry = head(0x02014b50, 46);
-    entry.writeUInt16LE(20, 4);
-    entry.writeUInt16LE(20, 6);
-    entry.writeUInt16LE(8, 10);
-    entry.writeUInt32LE(crc32(data), 16);
-    entry.writeUInt32LE(packed.length, 20);
-    entry.writeUInt32LE(data.length, 24);
-    entry.writeUInt16LE(name.length, 28);
-    entry.writeUInt32LE(offset, 42);
-    locals.push(local, name, packed);
-    central.push(entry, name);
-    offset += local.length + name.length + packed.length;
-  }
-  const dir = Buffer.concat(central);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(files.length, 8);
-  end.writeUInt16LE(files.length, 10);
-  end.writeUInt32LE(dir.length, 12);
-  end.writeUInt32LE(offset, 16);
-  writeFileSync(path, Buffer.concat([...locals, dir, end]));
-  return path;
 }
 
 /**

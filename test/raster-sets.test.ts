@@ -4,10 +4,9 @@
  * be read — a failed cog stage naming the raster and its source, or a declared `skip` the README
  * and STAC state. Fixtures are written here with GDAL (GeoTIFFs, a zip, a TIFF with a broken IFD).
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import gdal from 'gdal-async';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDatasetSpec, publicKeys, rasterSet, synthesize, type DatasetSpec, type Manifests } from '../constructs/index.ts';
@@ -15,17 +14,11 @@ import { cogStage } from '../worker/raster/cog.ts';
 import { collectStatus } from '../cli/cluster/collect.ts';
 import type { ClusterReader } from '../cli/cluster/k8s.ts';
 import { rasterSetLine } from '../cli/cluster/status.ts';
-import { corruptIfd, writeRaster, writeZip } from './raster-fixtures.ts';
-import { cng, repoCopy, ROOT, stacProblems } from './helpers.ts';
+import { corruptIfd, writeRaster } from './raster-fixtures.ts';
+import { zipFiles } from './fixtures.ts';
+import { cng, duckRows, repoCopy, ROOT, stacProblems } from './helpers.ts';
 
-async function query(sql: string): Promise<Record<string, unknown>[]> {
-  const c = await (await DuckDBInstance.create(':memory:')).connect();
-  try {
-    return (await c.runAndReadAll(sql)).getRowObjects();
-  } finally {
-    c.closeSync();
-  }
-}
+const query = duckRows;
 
 const hexGlob = (dir: string) => `read_parquet('${dir}/**/*.parquet', hive_partitioning = true, hive_types = {'h0': UBIGINT})`;
 
@@ -146,7 +139,7 @@ describe('the cog stage on a raster it cannot read', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cng-rset-cog-'));
     try {
       const tif = corruptIfd(uniform(join(dir, 'Irrecoverable_Carbon_2010.tif'), 'UInt16', 80, 65535));
-      const zip = writeZip(join(dir, 'irrecoverable_2010.zip'), [tif]);
+      const zip = zipFiles(join(dir, 'irrecoverable_2010.zip'), [tif]);
       const source = `/vsizip/${zip}`;
       const opts = { source, out: join(dir, 'cog/irr.tif'), info: join(dir, '_work/irr/cog.json'), 'value-kind': 'continuous', raster: 'irrecoverable-2010' };
       const err = await cogStage(opts).then(() => null, (e: Error) => e);
@@ -156,7 +149,7 @@ describe('the cog stage on a raster it cannot read', () => {
       expect(record).toMatchObject({ version: 1, raster: 'irrecoverable-2010', sources: [source], error: err!.message });
       expect(existsSync(opts.out)).toBe(false);
       // The same raster fixed upstream: the cog stage succeeds and the failure record goes.
-      const good = writeZip(join(dir, 'fixed.zip'), [uniform(join(dir, 'fixed/Irrecoverable_Carbon_2010.tif'), 'UInt16', 80, 65535)]);
+      const good = zipFiles(join(dir, 'fixed.zip'), [uniform(join(dir, 'fixed/Irrecoverable_Carbon_2010.tif'), 'UInt16', 80, 65535)]);
       await cogStage({ ...opts, source: `/vsizip/${good}` });
       expect(existsSync(join(dir, '_work/irr/cog-failed.json'))).toBe(false);
       expect(JSON.parse(readFileSync(opts.info, 'utf8')).sources).toEqual([`/vsizip/${good}`]);
@@ -170,7 +163,7 @@ describe('cng local: value column, scale and zipped rasters', () => {
   it("NCP's value / 19: the hex column is named, its values scaled; the COG keeps raw pixels with GDAL scale metadata", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cng-rset-local-'));
     try {
-      const zip = writeZip(join(dir, 'ncp_only.zip'), [uniform(join(dir, 'src/NCP_only.tif'), 'Int16', 19, -128)]);
+      const zip = zipFiles(join(dir, 'ncp_only.zip'), [uniform(join(dir, 'src/NCP_only.tif'), 'Int16', 19, -128)]);
       const out = join(dir, 'out');
       const r = cng(['local', `/vsizip/${zip}`, '--out', out, '--value-column', 'ncp', '--scale', '1/19', '--resolution', '5', '--jobs', '2'], { timeout: 600_000 });
       expect(r.code, r.stderr.slice(-2000)).toBe(0);
@@ -190,7 +183,7 @@ describe('cng local: value column, scale and zipped rasters', () => {
       expect(band.pixels.read(0, 5, 1, 1)[0]).toBe(19); // raw
       ds.close();
       // A zip whose TIFF is broken: one line naming the source, exit 1, nothing written.
-      const bad = writeZip(join(dir, 'bad.zip'), [corruptIfd(uniform(join(dir, 'src2/Irr_2010.tif'), 'UInt16', 80, 65535))]);
+      const bad = zipFiles(join(dir, 'bad.zip'), [corruptIfd(uniform(join(dir, 'src2/Irr_2010.tif'), 'UInt16', 80, 65535))]);
       const f = cng(['local', `/vsizip/${bad}`, '--out', join(dir, 'bad-out')]);
       expect(f.code).toBe(1);
       expect(f.stderr.trim()).toMatch(new RegExp(`^cng local: cannot open '/vsizip/${bad}': .*TIFF`));
@@ -244,10 +237,11 @@ describe('cng run of a raster set (directory store)', () => {
     const raw = join(data, 'store/public-rset/raw');
     uniform(join(raw, 'Birds_SR.tif'), 'Int16', 7, -1);
     uniform(join(raw, 'Combined_RWR.tif'), 'Float32', 0.375, -1);
-    writeZip(join(raw, 'vulnerable_2018.zip'), [uniform(join(data, 'src/Vulnerable_C_Total_2018.tif'), 'UInt16', 120, 65535)]);
+    zipFiles(join(raw, 'vulnerable_2018.zip'), [uniform(join(data, 'src/Vulnerable_C_Total_2018.tif'), 'UInt16', 120, 65535)]);
     const broken = corruptIfd(uniform(join(data, 'src/Irrecoverable_C_Total_2010.tif'), 'UInt16', 80, 65535));
-    writeZip(join(raw, 'irrecoverable_2010.zip'), [broken]);
-    writeZip(join(data, 'store/public-rsetbad/raw/irrecoverable_2010.zip'), [broken]);
+    zipFiles(join(raw, 'irrecoverable_2010.zip'), [broken]);
+    mkdirSync(join(data, 'store/public-rsetbad/raw'), { recursive: true });
+    zipFiles(join(data, 'store/public-rsetbad/raw/irrecoverable_2010.zip'), [broken]);
   });
   afterAll(() => {
     if (repo) rmSync(repo, { recursive: true, force: true });
