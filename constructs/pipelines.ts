@@ -48,7 +48,7 @@ export class Dataset extends Construct {
 
     // Hex pods (vector hex and raster-hex Jobs, which may run at the same time) share what the
     // single-pod stages leave of maxPods.
-    const rasterEntries = Object.entries(resolved.rasters);
+    const rasterEntries = Object.entries(resolved.rasters).filter(([, r]) => !r.skip);
     const hexJobs = hexJobCounts(resolved, profile).total;
     // Per layer: convert, pmtiles, publish, and the repartition units.
     const layerPods = Object.values(resolved.layers).reduce((n, l) => n + 3 + repartitionUnits(l.features, l.repartition?.units), 0);
@@ -111,7 +111,7 @@ export class Dataset extends Construct {
       layers: pipelines.map((p) => p.products),
       tables: tables.map((t) => t.products),
       // Only when there are rasters, so the docs Jobs of vector datasets keep their names.
-      ...(rasters.length ? { rasters: rasters.map((r) => r.products) } : {}),
+      ...(Object.keys(spec.rasters).length ? { rasters: docsRasters(spec, rasters, (k) => this.key(k), (k) => this.url(k)) } : {}),
       // The README and STAC name the mirror only when a sync stage writes it.
       ...(mirror ? { mirror: { endpoint: profile.mirrorEndpoint, bucket: mirror.bucket, prefix: mirror.prefix } } : {}),
       ...(spec.prose ? { prose: spec.prose } : {}),
@@ -510,16 +510,19 @@ export class RasterLayerPipeline {
     const hex = url(paths.hex);
     const stats = url(paths.stats);
     const manifest = url(paths.manifest);
-    this.products = { key, name, sources, valueKind: raster.valueKind, cog, info, hex, manifest, resolution, parents };
+    this.products = { key, name, sources, valueKind: raster.valueKind, cog, info, hex, manifest, resolution, parents, ...rasterValueFields(raster) };
 
     this.cog = dataset.addStage(`${key}-cog`, 'cog', {
       layer: key,
       dependsOn: [dataset.setupBucket()],
       resources: res('cog'),
       args: [
-        '--source', sources.join(','), '--out', cog, '--info', info, ...kind,
+        '--source', sources.join(','), '--out', cog, '--info', info, ...kind, '--raster', key,
         ...(raster.bands ? ['--bands', raster.bands.join(',')] : []),
         ...(raster.nodata ? ['--nodata', raster.nodata.join(',')] : []),
+        ...(raster.valueColumn ? ['--value-column', raster.valueColumn] : []),
+        ...(raster.scale !== undefined ? ['--scale', String(raster.scale)] : []),
+        ...(raster.offset !== undefined ? ['--offset', String(raster.offset)] : []),
       ],
     });
     this.hex = dataset.addStage(`${key}-raster-hex`, 'raster-hex', {
@@ -537,6 +540,29 @@ export class RasterLayerPipeline {
       args: ['--input', cog, '--info', info, '--out', hex, '--stats', stats, ...kind, ...cells, '--manifest', manifest],
     });
   }
+}
+
+/** The value column, scale and offset a raster declares (only those it declares). */
+function rasterValueFields(r: RasterSpec): Pick<DocsRaster, 'valueColumn' | 'scale' | 'offset'> {
+  return { ...(r.valueColumn ? { valueColumn: r.valueColumn } : {}), ...(r.scale !== undefined ? { scale: r.scale } : {}), ...(r.offset !== undefined ? { offset: r.offset } : {}) };
+}
+
+/**
+ * Every raster of the dataset for the docs stage, in the dataset file's order: the pipelines'
+ * products, and each skipped raster with its reason (`skip`) and where its products would be.
+ */
+function docsRasters(spec: ResolvedDatasetSpec, pipelines: RasterLayerPipeline[], key: (p: string) => string, url: (k: string) => string): DocsRaster[] {
+  return Object.entries(spec.rasters).map(([k, r]) => {
+    const built = pipelines.find((p) => p.products.key === k);
+    if (built) return built.products;
+    const name = r.name ?? k;
+    const p = rasterPaths(spec.layout, key, name);
+    return {
+      key: k, name, sources: typeof r.source === 'string' ? [r.source] : r.source, valueKind: r.valueKind,
+      cog: url(p.cog), info: url(p.info), hex: url(p.hex), manifest: url(p.manifest),
+      resolution: r.hex?.resolution ?? RASTER_HEX_DEFAULTS.resolution, parents: r.hex?.parents ?? [...RASTER_HEX_DEFAULTS.parents], ...rasterValueFields(r), skip: r.skip,
+    };
+  });
 }
 
 /** Object keys of a raster's products and work files in a layout (`key` adds the dataset prefix). */
@@ -592,6 +618,7 @@ export function publicKeys(spec: ResolvedDatasetSpec): string[] {
   }
   for (const t of spec.tables) out.push(tablePath(spec, typeof t === 'string' ? t : t.name));
   for (const [k, r] of Object.entries(spec.rasters)) {
+    if (r.skip) continue;
     const p = rasterPaths(spec.layout, key, r.name ?? k);
     out.push(p.cog, `${p.hex}/`, ...(p.manifest.startsWith(`${p.hex}/`) ? [] : [p.manifest]));
   }

@@ -157,6 +157,13 @@ export interface DocsRaster {
   readonly manifest: string;
   readonly resolution: number;
   readonly parents: number[];
+  /** The hex value column when the dataset file names it (`value` / `class` otherwise). */
+  readonly valueColumn?: string;
+  /** Hexed value = raw aggregate × scale + offset, when the dataset file sets them. */
+  readonly scale?: number;
+  readonly offset?: number;
+  /** Why this raster is not published (the dataset file's `skip`); it has no products. */
+  readonly skip?: string;
 }
 
 /** One table's product. */

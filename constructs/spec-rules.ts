@@ -157,7 +157,23 @@ function rasterIssues(d: ResolvedDatasetSpec): SpecIssue[] {
     if (badParents.length) out.push({ path: ['rasters', key, 'hex', 'parents'], message: `parent resolution(s) ${badParents.join(', ')} are not coarser than the resolution ${res}` });
     if (r.valueKind === 'categorical' && (r.bands?.length ?? 1) > 1)
       out.push({ path: ['rasters', key, 'bands'], message: `a categorical raster has one band; got ${r.bands!.length}` });
+    out.push(...rasterValueIssues(key, r));
   }
+  const rasters = Object.values(d.rasters);
+  if (rasters.length > 0 && rasters.every((r) => r.skip) && Object.keys(d.layers).length + d.tables.length === 0)
+    out.push({ path: ['rasters'], message: 'every raster is skipped: the dataset would publish nothing' });
+  return out;
+}
+
+/** A raster's value column, scale and offset against its value kind and bands. */
+function rasterValueIssues(key: string, r: ResolvedDatasetSpec['rasters'][string]): SpecIssue[] {
+  const out: SpecIssue[] = [];
+  if (r.valueColumn !== undefined && (r.bands?.length ?? 1) > 1)
+    out.push({ path: ['rasters', key, 'valueColumn'], message: `names the one value column of a single-band raster; ${r.bands!.length} bands get one column each, named after the bands` });
+  if (r.valueKind === 'categorical' && (r.scale !== undefined || r.offset !== undefined))
+    out.push({ path: ['rasters', key, r.scale !== undefined ? 'scale' : 'offset'], message: 'a categorical raster has class codes: they cannot be scaled' });
+  if (r.valueKind === 'count' && r.offset !== undefined)
+    out.push({ path: ['rasters', key, 'offset'], message: "a count raster's cells sum their pixels' values: an offset would be added once per pixel; scale only, or make it continuous" });
   return out;
 }
 
@@ -238,7 +254,7 @@ export function hexJobCounts(d: ResolvedDatasetSpec, profile: ClusterProfile): {
     .map(([key, l]) => ({ key, l, hex: layerHexSettings(d.hex, l.hex) }))
     .filter((x) => x.hex.runner === 'flux')
     .map(({ key, l, hex }) => ({ key, jobs: Math.ceil(hexWorkUnits(l.features, hex.featuresPerUnit) / perJob) }));
-  const rasters = Object.keys(d.rasters).length * Math.ceil(RASTER_HEX_UNITS / perJob);
+  const rasters = Object.values(d.rasters).filter((r) => !r.skip).length * Math.ceil(RASTER_HEX_UNITS / perJob);
   const points = Object.values(d.points)
     .filter((p) => (p.hex?.runner ?? 'flux') === 'flux')
     .reduce((n, p) => n + Math.ceil(pointsSizing(p).units / perJob), 0);

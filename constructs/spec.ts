@@ -200,6 +200,27 @@ const raster = z
     nodata: z.array(z.number()).min(1).optional(),
     /** Product base name (`cog/<name>.tif`, `hex/<name>/`). @default the raster key */
     name: z.string().regex(/^[a-z0-9][-a-z0-9_.]*$/, 'must be lower-case letters, digits, "-", "_" and "."').optional(),
+    /**
+     * Name of the hex value column (one band): e.g. `carbon`, `birds_sr`; for a categorical raster
+     * it renames `class`. @default `value` (categorical: `class`; several bands: the band names)
+     */
+    valueColumn: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]*$/, 'must be lower-case letters, digits and "_", not starting with a digit')
+      .refine((c) => !/^h\d+$/.test(c) && !['coverage', 'fraction', 'fractions'].includes(c), 'is a column the pipeline writes itself (h<res>, coverage, fraction, fractions)')
+      .optional(),
+    /**
+     * Hexed value = raw pixel aggregate × scale + offset (NCP's `value / 19`: `scale: 1 / 19`). The
+     * COG keeps the raw pixels and carries the scale and offset as GDAL band metadata. @default 1
+     */
+    scale: z.number().finite().refine((x) => x !== 0, 'must not be 0').optional(),
+    /** Added after `scale` (continuous rasters only). @default 0 */
+    offset: z.number().finite().optional(),
+    /**
+     * A raster that is known not to be readable (e.g. a corrupt file upstream): the reason, shown in
+     * the README and STAC. The raster gets no stages; the dataset's docs list it as not published.
+     */
+    skip: z.string().trim().min(1).optional(),
     hex: rasterHex.optional(),
     /** Resource overrides of this raster's stages (`cog`, `raster-hex`, `raster-manifest`). */
     resources: resourceOverrides.optional(),
@@ -354,6 +375,8 @@ export type LayerSpec = z.output<typeof layer>;
 export type TableSpec = ResolvedDatasetSpec['tables'][number];
 export type RasterSpec = z.output<typeof raster>;
 export type PointsSpec = z.output<typeof points>;
+/** One raster as a dataset file writes it (what `rasterSet` returns). */
+export type RasterInput = z.input<typeof raster>;
 
 /** Validates a dataset spec, naming the dataset and the field in the error. */
 export function parseDatasetSpec(spec: DatasetSpec): ResolvedDatasetSpec {

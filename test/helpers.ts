@@ -139,6 +139,16 @@ export function stacProblems(stac: { stac_extensions: string[] }): string[] {
   });
 }
 
+/** The rows of one DuckDB query in a fresh in-memory database. */
+export async function duckRows(sql: string): Promise<Record<string, unknown>[]> {
+  const c = await (await DuckDBInstance.create(':memory:')).connect();
+  try {
+    return (await c.runAndReadAll(sql)).getRowObjects();
+  } finally {
+    c.closeSync();
+  }
+}
+
 /** Rows of every Parquet file under a directory, as sorted JSON lines (order-independent). */
 export async function parquetRows(glob: string): Promise<string[]> {
   const c = await (await DuckDBInstance.create(':memory:')).connect();

@@ -2,7 +2,7 @@
  * Raster test inputs written with gdal-async: small GeoTIFFs (or any GDAL raster driver) whose
  * pixel values come from a function, so tests can compute the expected answer independently.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import gdal from 'gdal-async';
 
@@ -75,4 +75,17 @@ function arrayType(type: NonNullable<RasterFixture['type']>) {
     case 'Float32': return Float32Array;
     case 'Float64': return Float64Array;
   }
+}
+
+/**
+ * Breaks a (little-endian) TIFF's first IFD the way carbon v2's irrecoverable 2010 file is
+ * broken: its entry count is overwritten with 0xFFFF, so libtiff cannot read the directory.
+ */
+export function corruptIfd(path: string): string {
+  const b = readFileSync(path);
+  if (b.toString('latin1', 0, 2) !== 'II') throw new Error(`${path}: not a little-endian TIFF`);
+  const ifd = b.readUInt32LE(4);
+  b.writeUInt16LE(0xffff, ifd);
+  writeFileSync(path, b);
+  return path;
 }

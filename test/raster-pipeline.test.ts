@@ -25,7 +25,7 @@ import { STAGES, workerStages } from '../worker/main.ts';
 import { excludedKey } from '../worker/publish/sync.ts';
 import { DirStore, Storage } from '../worker/io/storage.ts';
 import { writeRaster } from './raster-fixtures.ts';
-import { cng, repoCopy, ROOT, smallSpec, stacProblems } from './helpers.ts';
+import { cng, duckRows, repoCopy, ROOT, smallSpec, stacProblems } from './helpers.ts';
 
 const NRP = ClusterProfile.NRP;
 const jobsOf = (m: Manifests) => [...m.values()].flat().filter((o) => o.kind === 'Job');
@@ -107,7 +107,7 @@ describe('the raster dataset construct (synth)', () => {
     const p = 's3://public-carbon/carbon-2018';
     expect(command(stage('vulnerable-carbon-cog')[0])).toEqual([
       'cng-worker', 'cog', '--source', 's3://public-carbon/raw/vulnerable_c_total_2018.tif', '--out', `${p}/cog/vulnerable-carbon.tif`,
-      '--info', `${p}/_work/vulnerable-carbon/cog.json`, '--value-kind', 'continuous',
+      '--info', `${p}/_work/vulnerable-carbon/cog.json`, '--value-kind', 'continuous', '--raster', 'vulnerable-carbon',
     ]);
     const hexArgs = [
       '--input', `${p}/cog/vulnerable-carbon.tif`, '--info', `${p}/_work/vulnerable-carbon/cog.json`, '--out', `${p}/hex/vulnerable-carbon`,
@@ -416,14 +416,7 @@ function countFixture(path: string): { path: string; total: number } {
   return { path, total };
 }
 
-async function query(sql: string): Promise<Record<string, unknown>[]> {
-  const c = await (await DuckDBInstance.create(':memory:')).connect();
-  try {
-    return (await c.runAndReadAll(sql)).getRowObjects();
-  } finally {
-    c.closeSync();
-  }
-}
+const query = duckRows;
 
 describe('cng local <raster>', () => {
   it('writes DIR/<slug>.tif (a COG), DIR/<slug>/hex/h0=<cell>/data_0.parquet and DIR/<slug>/manifest.json; the hex conserves the total', async () => {

@@ -109,6 +109,11 @@ export function numberList(help: string): StageOption<number[]> {
   return new StageOption('string', help, z.string().transform(items).pipe(z.array(nan.or(finite))), 'comma-separated numbers');
 }
 
+/** A finite number, e.g. 0.25 or -1e-3. */
+export function number(help: string): StageOption<number> {
+  return new StageOption('string', help, z.string().regex(/\S/).transform(Number).pipe(z.number().finite()), 'a finite number');
+}
+
 /** One of `values`; `aliases` map other spellings onto them. */
 export function choice<const V extends readonly [string, ...string[]]>(
   help: string,

@@ -44,6 +44,15 @@ export interface DatasetInfo {
   name: string;
   run?: number;
   stages: StageInfo[];
+  /** Each raster of the dataset file, in its order: complete (manifest stage done), failed (a stage failed), skipped (`skip`), else in progress. */
+  rasters?: RasterStatus[];
+}
+
+export interface RasterStatus {
+  key: string;
+  status: 'complete' | 'failed' | 'in progress' | 'skipped';
+  /** The failed stage, or the skip reason. */
+  detail?: string;
 }
 
 export interface StatusReport {
@@ -164,9 +173,21 @@ export async function collectStatus(reader: ClusterReader, opts: CollectOptions 
     const order = (id: string) => loc?.stages.get(id)?.order ?? Number.MAX_SAFE_INTEGER;
     const stages = [...datasetStages(dataset, loc, listed.kustomizations, jobs)].sort(([a], [b]) => order(a) - order(b) || a.localeCompare(b));
     const infos = stages.map(([stageId, { ks, jobs: stageJobs }]) => stageInfo(dataset, stageId, ks, stageJobs, loc?.stages.get(stageId), listed, podsByJob));
-    report.datasets.push({ name: dataset, ...(loc ? { run: loc.spec.run } : {}), stages: infos });
+    const rasters = loc && Object.keys(loc.spec.rasters).length ? rasterStatus(loc.spec, infos) : undefined;
+    report.datasets.push({ name: dataset, ...(loc ? { run: loc.spec.run } : {}), stages: infos, ...(rasters ? { rasters } : {}) });
   }
   return { report, podsByJob, local };
+}
+
+/** The status of each raster of a dataset from its stages (`<key>-cog`, `-raster-hex`, `-raster-manifest`). */
+function rasterStatus(spec: ResolvedDatasetSpec, stages: StageInfo[]): RasterStatus[] {
+  return Object.entries(spec.rasters).map(([key, r]): RasterStatus => {
+    if (r.skip) return { key, status: 'skipped', detail: r.skip };
+    const own = ['cog', 'raster-hex', 'raster-manifest'].map((k) => stages.find((s) => s.stageId === `${key}-${k}`));
+    const failed = own.find((s) => s?.state === 'failed');
+    if (failed) return { key, status: 'failed', detail: failed.stageId };
+    return { key, status: own[2]?.state === 'complete' ? 'complete' : 'in progress' };
+  });
 }
 
 function groupByJob(kustomizations: K8sObject[], pods: K8sObject[], events: K8sObject[], now: string): Listed {

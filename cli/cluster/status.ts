@@ -2,14 +2,15 @@
  * `cng status`: what the cluster is doing with a dataset, as a table per dataset (stage, state,
  * Flux readiness, Jobs, work units, active pods, elapsed time, notes) followed by the Jobs'
  * problems: failed work units, OOM kills, preemptions, evictions, image-pull errors,
- * unschedulable pods, pods the quota did not let the Job create. `--json` prints the collected
+ * unschedulable pods, pods the quota did not let the Job create; for a dataset with rasters, one
+ * line saying which rasters are complete, failed (and in which stage), skipped or running. `--json` prints the collected
  * report (./collect.ts) as it is; `--watch` refreshes it.
  */
 import { EXIT, UsageError } from '../../worker/core/errors.ts';
 import { str, type Command } from '../../worker/core/command.ts';
 import { plural } from '../../worker/core/text.ts';
 import { podStartFix, reasonCounts, unitsText, type PodCounts, type PodState } from './classify.ts';
-import { collectStatus, type StageInfo, type StatusReport } from './collect.ts';
+import { collectStatus, type RasterStatus, type StageInfo, type StatusReport } from './collect.ts';
 import { CLUSTER_OPTIONS, connectWithOptions } from './k8s.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -68,6 +69,16 @@ function stageNotes(s: StageInfo): string {
   return notes.join('; ');
 }
 
+/** One line for a dataset's rasters: how many are complete, and which failed, were skipped or are still running. */
+export function rasterSetLine(rasters: RasterStatus[]): string {
+  const of = (st: RasterStatus['status']) => rasters.filter((r) => r.status === st);
+  const parts = [`rasters: ${of('complete').length} of ${rasters.length} complete`];
+  if (of('failed').length) parts.push(`FAILED ${of('failed').map((r) => `${r.key} (stage ${r.detail})`).join(', ')}`);
+  if (of('skipped').length) parts.push(`skipped ${of('skipped').map((r) => `${r.key} (${r.detail})`).join(', ')}`);
+  if (of('in progress').length) parts.push(`in progress ${of('in progress').map((r) => r.key).join(', ')}`);
+  return parts.join('; ');
+}
+
 /** The human table. */
 export function renderStatus(r: StatusReport): string {
   const lines: string[] = [];
@@ -83,6 +94,7 @@ export function renderStatus(r: StatusReport): string {
     const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
     for (const row of rows) lines.push(`  ${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join('  ')}`.trimEnd());
 
+    if (d.rasters) lines.push(`  ${rasterSetLine(d.rasters)}`);
     const problems: string[] = [];
     for (const s of d.stages)
       for (const j of s.jobs) {
@@ -126,7 +138,8 @@ Reads the namespace through the Kubernetes API (kubeconfig from $KUBECONFIG or
 ~/.kube/config) and shows, per dataset and stage: the Flux Kustomization's Ready
 condition, each Job's completed and failed work units, active pods and elapsed time,
 and pods that were OOM-killed, preempted (re-run automatically), evicted, cannot pull
-their image or cannot be scheduled, and Jobs that cannot create pods (quota).
+their image or cannot be scheduled, and Jobs that cannot create pods (quota); for a
+dataset with rasters, which are complete, failed (in which stage), skipped or running.
 Work units are global indices (offsets applied), as hex.retry takes them.
 
 Options:

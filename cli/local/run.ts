@@ -252,7 +252,7 @@ export const localCommand: Command = {
   name: 'local',
   summary: 'the whole pipeline for any GDAL source, no dataset file: vector → .parquet/.pmtiles/hex, raster → COG + hex',
   help: `Usage: cng local <source> --out DIR [--layers L1,L2] [--resolution 10] [--parents 9,8] [--containment center|overlap] [--min-zoom 0] [--max-zoom 14] [--jobs N] [--force]
-       cng local <raster>[,<tile>…] --out DIR [--value-kind continuous|count|categorical] [--nodata LIST] [--resolution 8] [--parents LIST] [--jobs N] [--force]
+       cng local <raster>[,<tile>…] --out DIR [--value-kind continuous|count|categorical] [--nodata LIST] [--value-column NAME] [--scale S] [--offset O] [--resolution 8] [--parents LIST] [--jobs N] [--force]
 
 Runs a dataset's stages for a GDAL-readable source on this machine, through the same constructs
 and worker as the cluster (an in-memory dataset spec, run by the local runner).
@@ -298,6 +298,10 @@ Options:
                         points-repartition, points-publish → DIR/<slug>/hex/, DIR/<slug>/manifest.json
                         (<slug> = the directory's name); resolution 10 and every parent by default
   --columns LIST        points: columns to keep (default: all)
+  --value-column NAME   raster: name of the hex value column (default value; categorical: class)
+  --scale S             raster: hexed value = raw aggregate × S (+ --offset); a number or a
+                        fraction such as 1/19; the COG keeps raw pixels with GDAL scale metadata
+  --offset O            raster: added after --scale (continuous rasters only)
   --jobs N              worker processes at once (default: CPU count)
   --force               redo completed work
   -h, --help            show this help
@@ -309,11 +313,13 @@ Examples:
   cng local parks.gpkg --out out/parks --resolution 9 --parents 8,7
   cng local population_2020.tif --out out/pop --value-kind count --resolution 7 --parents 5
   cng local landcover_n40.tif,landcover_n50.tif --out out/landcover --value-kind categorical --nodata 0
+  cng local NCP_only_cog.tif --out out/ncp --value-column ncp --scale 1/19
+  cng local /vsizip/irrecoverable_2018.zip --out out/irr --value-column carbon
   cng local world-countries.gpkg --out out/countries --max-zoom 7
   cng local /vsizip/parks.zip/parks.shp --out out/parks
   cng local 'occurrence/*.parquet' --lon decimallongitude --lat decimallatitude --out out/occ
 ${REENCODE_HELP}`,
-  options: flagOptions(['out', 'layers', 'resolution', 'parents', 'containment', 'value-kind', 'nodata', 'min-zoom', 'max-zoom', 'lon', 'lat', 'columns', 'jobs', ...REENCODE_FLAGS.values], ['force', ...REENCODE_FLAGS.switches]),
+  options: flagOptions(['out', 'layers', 'resolution', 'parents', 'containment', 'value-kind', 'nodata', 'value-column', 'scale', 'offset', 'min-zoom', 'max-zoom', 'lon', 'lat', 'columns', 'jobs', ...REENCODE_FLAGS.values], ['force', ...REENCODE_FLAGS.switches]),
   positionals: true,
   async run({ values, positionals }) {
     if (positionals.length !== 1) throw new UsageError('expected one source');
@@ -351,7 +357,7 @@ async function localPoints(sourceArg: string, values: Record<string, unknown>, j
   const [lon, lat, outArg] = [str(values.lon), str(values.lat), str(values.out)];
   if (!lon || !lat) throw new UsageError('a points source needs both --lon and --lat');
   if (!outArg) throw new UsageError('--out DIR is required');
-  for (const flag of ['layers', 'containment', 'value-kind', 'nodata', 'min-zoom', 'max-zoom'])
+  for (const flag of ['layers', 'containment', 'value-kind', 'nodata', 'value-column', 'scale', 'offset', 'min-zoom', 'max-zoom'])
     if (values[flag] !== undefined) throw new UsageError(`--${flag} does not apply to a points source`);
   const source = /^[a-z0-9]+:\/\//.test(sourceArg) ? sourceArg : resolve(sourceArg);
   const files = (await new PointSource(source, undefined, new Storage()).list()).length;
@@ -386,7 +392,7 @@ async function sourceSpec(sourceArg: string, values: Record<string, unknown>): P
   if (!Number.isInteger(resolution) || resolution < 0 || resolution > 15) throw new UsageError(`--resolution must be 0..15, got '${values.resolution}'`);
   const parents = (str(values.parents) ?? (raster ? '' : '9,8')).split(',').filter(Boolean).map(Number);
   if (parents.some((p) => !Number.isInteger(p) || p < 0 || p >= resolution)) throw new UsageError(`--parents must be resolutions below ${resolution}`);
-  for (const [flag, only] of [['value-kind', 'raster'], ['nodata', 'raster'], ['layers', 'vector'], ['containment', 'vector'], ['min-zoom', 'vector'], ['max-zoom', 'vector']] as const)
+  for (const [flag, only] of [['value-kind', 'raster'], ['nodata', 'raster'], ['value-column', 'raster'], ['scale', 'raster'], ['offset', 'raster'], ['layers', 'vector'], ['containment', 'vector'], ['min-zoom', 'vector'], ['max-zoom', 'vector']] as const)
     if (values[flag] !== undefined && only !== kind)
       throw new UsageError(`--${flag} applies to ${only} sources; '${sourceArg}' ${raster ? 'is a raster source' : 'is not a raster (GDAL opens no raster-only dataset there)'}`);
 
@@ -395,7 +401,10 @@ async function sourceSpec(sourceArg: string, values: Record<string, unknown>): P
     const valueKind = str(values['value-kind']) ?? 'continuous';
     if (!(RASTER_VALUE_KINDS as readonly string[]).includes(valueKind))
       throw new UsageError(`--value-kind must be ${RASTER_VALUE_KINDS.join(', ')}; got '${valueKind}'`);
-    spec = localRasterSpec(tiles, { valueKind: valueKind as RasterValueKind, resolution, parents, nodata: nodataOption(values.nodata) });
+    spec = localRasterSpec(tiles, {
+      valueKind: valueKind as RasterValueKind, resolution, parents, nodata: nodataOption(values.nodata),
+      valueColumn: str(values['value-column']), scale: numberOption('scale', values.scale), offset: numberOption('offset', values.offset),
+    });
   } else {
     const containment = str(values.containment) ?? 'center';
     if (containment !== 'center' && containment !== 'overlap') throw new UsageError(`--containment must be center or overlap, got '${containment}'`);
@@ -412,6 +421,16 @@ async function sourceSpec(sourceArg: string, values: Record<string, unknown>): P
   return spec;
 }
 
+/** `--scale`/`--offset`: a finite number or a fraction `a/b` (e.g. 1/19). */
+function numberOption(flag: string, raw: unknown): number | undefined {
+  const text = str(raw);
+  if (text === undefined) return undefined;
+  const m = /^\s*([-+]?[\d.]+(?:e[-+]?\d+)?)\s*(?:\/\s*([\d.]+(?:e[-+]?\d+)?))?\s*$/i.exec(text);
+  const v = m ? Number(m[1]) / (m[2] === undefined ? 1 : Number(m[2])) : NaN;
+  if (!Number.isFinite(v)) throw new UsageError(`--${flag} must be a number or a fraction such as 1/19, got '${text}'`);
+  return v;
+}
+
 /**
  * A dataset spec for one raster (several files = tiles of one mosaic), layout 'named': products
  * `<slug>.tif`, `<slug>/hex/`, `<slug>/manifest.json` with <slug> the first file's name without
@@ -419,7 +438,7 @@ async function sourceSpec(sourceArg: string, values: Record<string, unknown>): P
  */
 export function localRasterSpec(
   sources: string[],
-  opts: { valueKind: RasterValueKind; resolution: number; parents: number[]; nodata?: number[] },
+  opts: { valueKind: RasterValueKind; resolution: number; parents: number[]; nodata?: number[]; valueColumn?: string; scale?: number; offset?: number },
 ): DatasetSpec {
   const file = basename(sources[0].replace(/\/+$/, ''));
   const name = slugify(file.replace(/\.[^.]*$/, '')) || 'raster';
@@ -434,6 +453,9 @@ export function localRasterSpec(
         source: sources.length === 1 ? sources[0] : sources,
         valueKind: opts.valueKind,
         ...(opts.nodata?.length ? { nodata: opts.nodata } : {}),
+        ...(opts.valueColumn ? { valueColumn: opts.valueColumn } : {}),
+        ...(opts.scale !== undefined ? { scale: opts.scale } : {}),
+        ...(opts.offset !== undefined ? { offset: opts.offset } : {}),
         name,
         hex: { resolution: opts.resolution, parents: opts.parents },
       },

@@ -49,6 +49,9 @@ import type { RawOptions } from '../stage.ts';
 import { cogStageDef, type ValueKind } from './stages.ts';
 import { Storage } from '../io/storage.ts';
 import { firstLine } from '../core/text.ts';
+import { crsName, footprintBounds4326 } from './footprint.ts';
+
+export { crsName, footprintBounds4326 };
 
 const STAGE = 'cog';
 
@@ -79,6 +82,11 @@ export interface CogInfo {
   overviews: number;
   /** COG size in bytes. */
   bytes: number;
+  /** The hex value column of a one-band raster (`--value-column`); absent: `value` (categorical: `class`). */
+  valueColumn?: string;
+  /** Hexed value = raw aggregate × scale + offset (also the COG bands' GDAL scale and offset); absent: 1 and 0. */
+  scale?: number;
+  offset?: number;
 }
 
 /** Parsed `cog` options. */
@@ -91,18 +99,55 @@ export interface CogParams {
   bands?: number[];
   /** Extra values meaning "no data". */
   nodata: number[];
+  /** The raster's key in the dataset file, named in errors and the failure record. */
+  raster?: string;
+  valueColumn?: string;
+  scale?: number;
+  offset?: number;
+}
+
+/** What a failed cog stage leaves next to its info JSON (`cog-failed.json`): the docs stage and `cng run` name it. */
+export interface CogFailure {
+  version: 1;
+  raster: string | null;
+  sources: string[];
+  error: string;
+  time: string;
+}
+
+/** Where the failure record of the info JSON at `info` is. */
+export function failureUrl(info: string): string {
+  return info.replace(/[^/]*$/, 'cog-failed.json');
 }
 
 /** The `cog` stage: see the module comment. */
 export async function cogStage(opts: RawOptions): Promise<void> {
-  await makeCog(parseCogOptions(opts));
+  const p = parseCogOptions(opts);
+  const storage = new Storage();
+  const record = failureUrl(p.info);
+  try {
+    await makeCog(p);
+  } catch (err) {
+    if (!(err instanceof CommandError)) throw err;
+    // One line naming the raster and its source(s); the record says the same to the docs stage.
+    const named = p.raster ? `raster ${p.raster}: ${err.message}` : err.message;
+    const message = p.sources.some((u) => named.includes(u)) ? named : `${named} (source ${quoted(p.sources)})`;
+    const failure: CogFailure = { version: 1, raster: p.raster ?? null, sources: p.sources, error: message, time: new Date().toISOString() };
+    await storage.writeText(record, JSON.stringify(failure, null, 2) + '\n').catch(() => undefined);
+    err.message = message; // keeps the error's class (its exit code)
+    throw err;
+  }
+  if (await storage.exists(record)) await storage.deletePrefix(record);
 }
 
 /** Validates the stage's options. @throws UsageError for malformed values. */
 export function parseCogOptions(opts: RawOptions): CogParams {
-  const { source: sources, valueKind, ...o } = cogStageDef.parse(opts);
+  const { source: sources, valueKind, valueColumn, ...o } = cogStageDef.parse(opts);
   if (o.bands && new Set(o.bands).size !== o.bands.length) throw new UsageError(`--bands lists a band twice: '${opts.bands}'`);
-  return { sources, valueKind, ...o };
+  if (valueKind === 'categorical' && (o.scale !== undefined || o.offset !== undefined)) throw new UsageError('--scale and --offset apply to continuous and count rasters, not class codes');
+  if (valueKind === 'count' && o.offset !== undefined) throw new UsageError('--offset would be added once per pixel of a count raster; use --scale only');
+  if (o.scale === 0) throw new UsageError("--scale must not be 0, got '0'");
+  return { sources, valueKind, ...o, ...(valueColumn ? { valueColumn } : {}) };
 }
 
 /** One opened source raster. */
@@ -117,6 +162,8 @@ interface Source {
   dataTypes: string[];
   nodata: (number | null)[];
   descriptions: string[];
+  /** Each band's GDAL scale and offset metadata (1 and 0 when none). */
+  scaling: { scale: number; offset: number }[];
   srs: SpatialReference;
   geoTransform: number[];
   /** Layout check of a TIFF source (null: not a TIFF, or not range-readable). */
@@ -155,7 +202,8 @@ export async function makeCog(p: CogParams, env: NodeJS.ProcessEnv = process.env
 
     // Already a COG: copy as is.
     const identityBands = bands.length === first.bandCount && bands.every((b, i) => b === i + 1);
-    let why = copyBlocker(sources, identityBands, plan);
+    const scaling = { scale: p.scale ?? 1, offset: p.offset ?? 0 };
+    let why = copyBlocker(sources, identityBands, plan) ?? scalingBlocker(first, bands, scaling);
     if (why === null && existsSync(first.path)) {
       // A local file: the full check too (tile order, leader and trailer bytes) before trusting it.
       const full = await validateCog(first.path, { env, fullCheck: true });
@@ -176,7 +224,7 @@ export async function makeCog(p: CogParams, env: NodeJS.ProcessEnv = process.env
 
     work = await mkdtemp(join(env.TMPDIR ?? tmpdir(), 'cng-cog-'));
     const threads = readLimits(env).cpus;
-    let input = await mosaic(sources, bands, names, plan.nodata, join(work, 'mosaic.vrt'), sources.length > 1 && !sameResolution(sources));
+    let input = await mosaic(sources, bands, names, plan.nodata, join(work, 'mosaic.vrt'), sources.length > 1 && !sameResolution(sources), scaling);
     const bytesPerSample = Number(/\d+/.exec(input.bands.get(1).dataType ?? '')?.[0] ?? 8) / 8; // Float32: 4, Byte: 1
     expectScratch(work, (plan.rewrite.length > 0 ? 2 : 1) * 1.34 * input.rasterSize.x * input.rasterSize.y * input.bands.count() * bytesPerSample); // the COG with overviews (and the collapsed copy)
     const local = join(work, 'out.tif');
@@ -241,11 +289,13 @@ async function openSource(url: string, storage: Storage, env: NodeJS.ProcessEnv)
     const dataTypes: string[] = [];
     const nodata: (number | null)[] = [];
     const descriptions: string[] = [];
+    const scaling: Source['scaling'] = [];
     for (let b = 1; b <= bandCount; b++) {
       const band = await ds.bands.getAsync(b);
       dataTypes.push((await band.dataTypeAsync) ?? 'unknown');
       nodata.push(await band.noDataValueAsync);
       descriptions.push((await band.descriptionAsync) ?? '');
+      scaling.push({ scale: (await band.scaleAsync) ?? 1, offset: (await band.offsetAsync) ?? 0 });
     }
     let check: CogCheck | null = null;
     // The TIFF layout is checked on local files, /vsis3/ and /vsicurl/; not inside archives or subdataset names.
@@ -259,7 +309,7 @@ async function openSource(url: string, storage: Storage, env: NodeJS.ProcessEnv)
       const broken = check?.errors.find((e) => /past the end of the file|not a readable TIFF/.test(e));
       if (broken) throw new CommandError(`'${url}' is a corrupt TIFF: ${broken}`);
     }
-    return { url, path, ds, width: size.x, height: size.y, bandCount, dataTypes, nodata, descriptions, srs, geoTransform: gt, check };
+    return { url, path, ds, width: size.x, height: size.y, bandCount, dataTypes, nodata, descriptions, scaling, srs, geoTransform: gt, check };
   } catch (err) {
     ds.close();
     throw err;
@@ -341,6 +391,12 @@ function fits(v: number, dataType: string): boolean {
 // ---------------------------------------------------------------------------------------------
 // Copying an existing COG
 
+/** Why a source's bands cannot keep their scale and offset metadata (null: they already are `want`). */
+function scalingBlocker(s: Source, bands: number[], want: { scale: number; offset: number }): string | null {
+  const off = bands.find((b) => s.scaling[b - 1]!.scale !== want.scale || s.scaling[b - 1]!.offset !== want.offset);
+  return off === undefined ? null : `band ${off} needs scale ${want.scale} and offset ${want.offset} (it has ${s.scaling[off - 1]!.scale} and ${s.scaling[off - 1]!.offset})`;
+}
+
 /** Why a single source cannot just be copied (null: it can). */
 function copyBlocker(sources: Source[], identityBands: boolean, plan: NodataPlan): string | null {
   if (sources.length > 1) return 'several sources';
@@ -390,7 +446,9 @@ async function copyObject(url: string, out: string, storage: Storage, work: stri
  * A VRT of the sources with the selected bands, the output nodata (masking each source's own
  * nodata, filling gaps) and the band descriptions.
  */
-async function mosaic(sources: Source[], bands: number[], names: string[], nodata: number | null, vrtPath: string, mixedResolution: boolean): Promise<Dataset> {
+async function mosaic(
+  sources: Source[], bands: number[], names: string[], nodata: number | null, vrtPath: string, mixedResolution: boolean, scaling: { scale: number; offset: number },
+): Promise<Dataset> {
   const args = [...bands.flatMap((b) => ['-b', String(b)]), '-vrtnodata', nodata === null ? 'None' : nodataText(nodata)];
   if (mixedResolution) args.push('-resolution', 'highest');
   if (sources.length > 1) log(STAGE, `mosaicking ${sources.length} sources`);
@@ -406,11 +464,13 @@ async function mosaic(sources: Source[], bands: number[], names: string[], nodat
   }
   const described = bands.map((b, i) => (sources[0]!.descriptions[b - 1] ? names[i]! : ''));
   vrt.close();
-  // gdal-async cannot set band descriptions: they go into the VRT's XML.
+  // gdal-async cannot set band descriptions: they go into the VRT's XML, with the scale and
+  // offset metadata (the pixels stay raw: the COG carries the scale for GDAL-aware readers).
+  const scaled = scaling.scale !== 1 || scaling.offset !== 0 ? `\n    <Offset>${scaling.offset}</Offset>\n    <Scale>${scaling.scale}</Scale>` : '';
   let xml = await readFile(vrtPath, 'utf8');
   xml = xml.replace(/(<VRTRasterBand\b[^>]*\bband="(\d+)"[^>]*>)/g, (tag, _open, n: string) => {
     const d = described[Number(n) - 1];
-    return d ? `${tag}\n    <Description>${escapeXml(d)}</Description>` : tag;
+    return `${tag}${d ? `\n    <Description>${escapeXml(d)}</Description>` : ''}${scaled}`;
   });
   await writeFile(vrtPath, xml);
   return gdal.openAsync(vrtPath);
@@ -432,7 +492,10 @@ async function collapseNodata(src: Dataset, values: number[], nodata: number, pa
     dst.srs = src.srs;
     dst.geoTransform = src.geoTransform;
     for (let b = 1; b <= count; b++) {
-      dst.bands.get(b).noDataValue = nodata;
+      const band = dst.bands.get(b);
+      band.noDataValue = nodata;
+      band.scale = src.bands.get(b).scale ?? 1;
+      band.offset = src.bands.get(b).offset ?? 0;
       descriptions.push(src.bands.get(b).description ?? '');
     }
     log(STAGE, `collapsing nodata value(s) ${values.map(nodataText).join(', ')} into ${nodataText(nodata)} (${count} band(s))`);
@@ -557,102 +620,10 @@ async function describe(p: CogParams, ds: Dataset, check: CogCheck, names: strin
     bigtiff: check.bigtiff,
     overviews: await (await ds.bands.getAsync(1)).overviews.countAsync(),
     bytes: check.bytes,
+    ...(p.valueColumn ? { valueColumn: p.valueColumn } : {}),
+    ...(p.scale !== undefined && p.scale !== 1 ? { scale: p.scale } : {}),
+    ...(p.offset !== undefined && p.offset !== 0 ? { offset: p.offset } : {}),
   };
-}
-
-/** 'EPSG:4326' when the CRS has an authority code (or one is identified), else its WKT (or a short name for logs). */
-export function crsName(srs: SpatialReference, wkt = false): string {
-  const code = (s: SpatialReference) => {
-    try {
-      const name = s.getAuthorityName(null);
-      const c = s.getAuthorityCode(null);
-      return name && c ? `${name}:${c}` : null;
-    } catch {
-      return null;
-    }
-  };
-  let found = code(srs);
-  if (!found) {
-    try {
-      const c = srs.clone();
-      c.autoIdentifyEPSG();
-      found = code(c);
-    } catch {
-      // not identifiable
-    }
-  }
-  if (found) return found;
-  return wkt ? srs.toWKT() : `a CRS without authority code (${srs.getAttrValue('PROJCS') ?? srs.getAttrValue('GEOGCS') ?? 'unnamed'})`;
-}
-
-/**
- * West, south, east, north in lon/lat of a raster's footprint: its edges densified, transformed
- * to EPSG:4326 (traditional lon/lat order), longitudes unwrapped along the ring. West > east when
- * the footprint crosses 180°; [-180, 180] in longitude when it goes all around (or around a pole,
- * whose latitude then bounds it).
- */
-export function footprintBounds4326(srs: SpatialReference, gt: number[], width: number, height: number): [number, number, number, number] {
-  // SRS objects made while this option is set keep lon/lat (x/y) axis order.
-  const previous = gdal.config.get('OSR_DEFAULT_AXIS_MAPPING_STRATEGY');
-  gdal.config.set('OSR_DEFAULT_AXIS_MAPPING_STRATEGY', 'TRADITIONAL_GIS_ORDER');
-  let ct: InstanceType<typeof gdal.CoordinateTransformation>;
-  try {
-    ct = new gdal.CoordinateTransformation(gdal.SpatialReference.fromWKT(srs.toWKT()), gdal.SpatialReference.fromUserInput('EPSG:4326'));
-  } finally {
-    gdal.config.set('OSR_DEFAULT_AXIS_MAPPING_STRATEGY', previous ?? null);
-  }
-  const N = 64;
-  const ring: [number, number][] = [];
-  const edge = (x0: number, y0: number, x1: number, y1: number) => {
-    for (let i = 0; i < N; i++) ring.push([x0 + ((x1 - x0) * i) / N, y0 + ((y1 - y0) * i) / N]);
-  };
-  edge(0, 0, width, 0);
-  edge(width, 0, width, height);
-  edge(width, height, 0, height);
-  edge(0, height, 0, 0);
-  const pts: [number, number][] = [];
-  for (const [px, py] of ring) {
-    const x = gt[0]! + px * gt[1]! + py * gt[2]!;
-    const y = gt[3]! + px * gt[4]! + py * gt[5]!;
-    try {
-      const r = ct.transformPoint(x, y);
-      if (Number.isFinite(r.x) && Number.isFinite(r.y)) pts.push([r.x, r.y]);
-    } catch {
-      // outside the projection's domain
-    }
-  }
-  if (pts.length === 0) throw new CommandError('cannot transform the raster footprint to EPSG:4326');
-  let south = Infinity;
-  let north = -Infinity;
-  for (const [, lat] of pts) {
-    south = Math.min(south, lat);
-    north = Math.max(north, lat);
-  }
-  // Unwrap longitudes along the ring (steps of more than 180° are wraps).
-  const lons = [pts[0]![0]];
-  for (let i = 1; i <= pts.length; i++) {
-    const raw = pts[i % pts.length]![0];
-    const prev = lons[i - 1]!;
-    let v = raw;
-    while (v - prev > 180) v -= 360;
-    while (v - prev < -180) v += 360;
-    lons.push(v);
-  }
-  const closure = lons[lons.length - 1]! - lons[0]!;
-  if (Math.abs(closure) > 180) {
-    // The ring goes around a pole: all longitudes, up to that pole.
-    if (south + north > 0) north = 90;
-    else south = -90;
-    return [-180, south, 180, north];
-  }
-  lons.pop();
-  const min = Math.min(...lons);
-  const max = Math.max(...lons);
-  if (max - min >= 360 - 1e-9) return [-180, south, 180, north];
-  const west = ((((min + 180) % 360) + 360) % 360) - 180;
-  let east = west + (max - min);
-  if (east > 180) east -= 360;
-  return [west, south, east, north];
 }
 
 // ---------------------------------------------------------------------------------------------

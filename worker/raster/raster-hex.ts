@@ -177,11 +177,13 @@ class PartialSums {
     private readonly kind: ValueKind,
     private readonly columns: string[],
     private readonly bands: number,
+    /** Hexed value = aggregate × scale + offset (the cog info's). */
+    private readonly scaling: { scale: number; offset: number },
   ) {}
 
   spills = 0;
 
-  static async open(work: string, kind: ValueKind, columns: string[], bands: number, limits: Limits): Promise<PartialSums> {
+  static async open(work: string, kind: ValueKind, columns: string[], bands: number, limits: Limits, scaling = { scale: 1, offset: 0 }): Promise<PartialSums> {
     const db = await openDuckDB({ share: 0.3, limits });
     try {
       await db.run(`ATTACH ${sqlString(join(work, 'cells.duckdb'))} AS spool`);
@@ -189,12 +191,12 @@ class PartialSums {
       const totals = new RowSink(await db.createAppender('tot', 'main', 'spool'), ['u64', 'f64', 'i32']);
       if (kind === 'categorical') {
         await db.run('CREATE TABLE spool.part (cell UBIGINT, area DOUBLE, class INTEGER, w DOUBLE)');
-        return new PartialSums(db, new RowSink(await db.createAppender('part', 'main', 'spool'), ['u64', 'f64', 'i32', 'f64']), totals, kind, columns, bands);
+        return new PartialSums(db, new RowSink(await db.createAppender('part', 'main', 'spool'), ['u64', 'f64', 'i32', 'f64']), totals, kind, columns, bands, scaling);
       }
       const cols = columns.flatMap((_, b) => [`v${b} DOUBLE`, ...(bands > 1 ? [`w${b} DOUBLE`] : [])]);
       await db.run(`CREATE TABLE spool.part (cell UBIGINT, area DOUBLE, w DOUBLE, ${cols.join(', ')})`);
       const types = ['u64', 'f64', 'f64', ...columns.flatMap(() => (bands > 1 ? ['f64', 'f64'] : ['f64']))] as ('u64' | 'f64')[];
-      return new PartialSums(db, new RowSink(await db.createAppender('part', 'main', 'spool'), types), totals, kind, columns, bands);
+      return new PartialSums(db, new RowSink(await db.createAppender('part', 'main', 'spool'), types), totals, kind, columns, bands, scaling);
     } catch (err) {
       db.closeSync();
       throw err;
@@ -243,7 +245,7 @@ class PartialSums {
     if (kind === 'categorical') {
       await db.run('CREATE TABLE spool.cw AS SELECT cell, class, sum(w) AS w, any_value(area) AS area FROM spool.part GROUP BY cell, class');
       select = `SELECT cell AS ${cellCol}, ${[...parentCols, ''].join(', ')}
-          first(class ORDER BY w DESC, class) AS class,
+          first(class ORDER BY w DESC, class) AS ${sqlIdent(columns[0])},
           max(w) / sum(w) AS fraction,
           map(list(class ORDER BY class), list(w / tot ORDER BY class)) AS fractions,
           ${COVERAGE_SQL('sum(w)', 'any_value(area)', 'any_value(t)', 'any_value(edge)')} AS coverage,
@@ -253,7 +255,9 @@ class PartialSums {
     } else {
       const sums = columns.flatMap((_, b) => [`sum(v${b}) AS v${b}`, ...(bands > 1 ? [`sum(w${b}) AS w${b}`] : [])]);
       const values = columns.map((c, b) => {
-        const v = kind === 'count' ? `v${b}` : `v${b} / ${bands > 1 ? `w${b}` : 'w'}`;
+        const raw = kind === 'count' ? `v${b}` : `v${b} / ${bands > 1 ? `w${b}` : 'w'}`;
+        const { scale, offset } = this.scaling;
+        const v = scale === 1 && offset === 0 ? raw : `(${raw}) * ${scale}${offset ? ` + ${offset}` : ''}`;
         return `${bands > 1 ? `CASE WHEN w${b} > 0 THEN ${v} END` : v} AS ${sqlIdent(c)}`;
       });
       select = `SELECT cell AS ${cellCol}, ${[...parentCols, ...values].join(', ')},
@@ -275,7 +279,8 @@ class PartialSums {
   async stats(): Promise<{ columns: RasterUnitStats['columns']; classes?: Record<string, number> }> {
     if (this.kind === 'categorical') {
       const classes: Record<string, number> = {};
-      for (const [c, n] of (await this.db.runAndReadAll('SELECT class, count(*) FROM spool.final GROUP BY class ORDER BY class')).getRows()) classes[String(c)] = Number(n);
+      const cls = sqlIdent(this.columns[0]);
+      for (const [c, n] of (await this.db.runAndReadAll(`SELECT ${cls}, count(*) FROM spool.final GROUP BY ${cls} ORDER BY ${cls}`)).getRows()) classes[String(c)] = Number(n);
       return { columns: {}, classes };
     }
     const parts = this.columns.map((c) => `min(${sqlIdent(c)}), max(${sqlIdent(c)}), sum(${sqlIdent(c)})`);
@@ -327,7 +332,7 @@ export async function rasterHexStage(opts: RawOptions): Promise<RasterHexResult>
     // open cells before a spill: ~150 B each (Map entry, typed arrays), at most 1 Mi (≈ 150 MB);
     // CNG_RASTER_SPILL_CELLS overrides (tests make it tiny to exercise spilling)
     const maxOpen = Number(process.env.CNG_RASTER_SPILL_CELLS) || Math.max(1 << 16, Math.min(1 << 20, Math.floor((limits.memoryBytes * 0.05) / (150 + 16 * bands.length))));
-    if (tiles.length > 0) partial = await PartialSums.open(work, kind, columns, bands.length, limits);
+    if (tiles.length > 0) partial = await PartialSums.open(work, kind, columns, bands.length, limits, { scale: info.scale ?? 1, offset: info.offset ?? 0 });
     const pixelsRead = await hexTiles(tiles, bands, geom, res, hexer, partial, maxOpen);
     if (hexer.dropped > 0) log(STAGE, `unit ${unit}: ${hexer.dropped} valid sample(s) have no position on Earth (outside the projection's domain) and were left out`);
 

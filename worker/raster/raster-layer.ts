@@ -52,13 +52,15 @@ export function decimal(cell: string): string {
 }
 
 /**
- * The value columns of a layer: `value` for one band (categorical: `class`, `fraction`,
- * `fractions`), else one column per band named by the band's name slug (lower case,
- * non-alphanumerics → `_`), made unique and kept clear of the cell and `coverage` columns.
+ * The value columns of a layer: the info's `valueColumn` (the dataset file's), else `value`, for
+ * one band (categorical: the class column, else `class`; then `fraction`, `fractions`), else one
+ * column per band named by the band's name slug (lower case, non-alphanumerics → `_`), made
+ * unique and kept clear of the cell and `coverage` columns.
  */
-export function bandColumns(info: Pick<CogInfo, 'bands'>, kind: ValueKind): string[] {
-  if (kind === 'categorical') return ['class'];
-  if (info.bands.length === 1) return ['value'];
+export function bandColumns(info: Pick<CogInfo, 'bands' | 'valueColumn'>, kind: ValueKind): string[] {
+  if (info.valueColumn && info.bands.length > 1) throw new CommandError(`a value column name (${info.valueColumn}) is for a one-band raster; this one has ${info.bands.length} bands, named after the bands`);
+  if (kind === 'categorical') return [info.valueColumn ?? 'class'];
+  if (info.bands.length === 1) return [info.valueColumn ?? 'value'];
   const used = new Set<string>();
   return info.bands.map((b) => {
     let name = b.name.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '') || `band_${b.band}`;

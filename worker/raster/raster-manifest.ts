@@ -24,6 +24,9 @@ export interface RasterManifest {
   classes?: Record<string, number>;
   total?: Record<string, number>;
   bands: { band: number; name: string; dataType: string; column: string }[];
+  /** Hexed value = raw aggregate × scale + offset (present when the raster declares them; the COG keeps raw pixels). */
+  scale?: number;
+  offset?: number;
   nodata: number | null;
   nodataCollapsed: number[];
   cog: { url: string; bytes: number; width: number; height: number; crs: string; overviews: number; copied: boolean };
@@ -61,7 +64,8 @@ export async function rasterManifestStage(opts: RawOptions): Promise<RasterManif
     cells: units.reduce((a, u) => a + u.cells, 0),
     partitions,
     nodataShare: totalPixels > 0 ? Math.min(1, Math.max(0, round(1 - valid / totalPixels, 9))) : 0,
-    bands: info.bands.map((b, i) => ({ ...b, column: kind === 'categorical' ? 'class' : columns[i] })),
+    bands: info.bands.map((b, i) => ({ ...b, column: columns[i]! })),
+    ...(info.scale !== undefined || info.offset !== undefined ? { scale: info.scale ?? 1, offset: info.offset ?? 0 } : {}),
     nodata: info.nodata,
     nodataCollapsed: info.nodataCollapsed ?? [],
     cog: { url: input, bytes: info.bytes, width: info.width, height: info.height, crs: info.crs, overviews: info.overviews, copied: info.copied },

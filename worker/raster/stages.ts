@@ -1,4 +1,4 @@
-import { choice, defineStage, int, intList, numberList, parents, resolution, text, textList } from '../stage.ts';
+import { choice, defineStage, int, intList, number, numberList, parents, resolution, text, textList } from '../stage.ts';
 
 /**
  * The raster stages' command lines: cog, raster-hex, raster-manifest. Their modules are imported
@@ -16,7 +16,7 @@ export const cogStageDef = defineStage({
   run: async (o) => (await import('./cog.ts')).cogStage(o),
   summary: 'raster source(s) → one Cloud-Optimized GeoTIFF and its info JSON',
   description:
-    'Mosaics one or more GDAL rasters (comma-separated) into a COG: 512×512 tiles, DEFLATE with predictor, internal overviews resampled for the value kind (AVERAGE for continuous and count, MODE for categorical), BigTIFF when needed, one nodata value (the --nodata values and each source\'s own nodata collapsed into it). A single source that already is a valid COG is copied as is. Writes --info (size, bands, CRS, bounds, nodata, what was collapsed) for the hex and manifest stages.',
+    'Mosaics one or more GDAL rasters (comma-separated) into a COG: 512×512 tiles, DEFLATE with predictor, internal overviews resampled for the value kind (AVERAGE for continuous and count, MODE for categorical), BigTIFF when needed, one nodata value (the --nodata values and each source\'s own nodata collapsed into it). A single source that already is a valid COG is copied as is. Writes --info (size, bands, CRS, bounds, nodata, what was collapsed, value column, scale and offset) for the hex and manifest stages. On failure, writes cog-failed.json (raster, sources, error) next to --info and exits with one line naming the raster and source; a success removes it.',
   options: {
     source: textList('GDAL raster(s), comma-separated: s3://…, https://…, paths, or GDAL names passed as is (/vsizip/…, /vsis3/…, /vsicurl/…, NETCDF:"f.nc":var)'),
     out: text('COG output (s3://… or path)'),
@@ -24,6 +24,10 @@ export const cogStageDef = defineStage({
     'value-kind': valueKind,
     bands: intList('comma-separated 1-based bands to keep (default: all)', { noun: 'band numbers', min: 1, nonEmpty: true }).optional(),
     nodata: numberList('comma-separated extra values that mean "no data" (collapsed into the output nodata)').default([]),
+    raster: text('the raster\'s key in the dataset file: named in errors and in the failure record').optional(),
+    'value-column': text('name of the hex value column of a one-band raster (categorical: instead of class); recorded in the info').optional(),
+    scale: number('hexed value = raw aggregate × scale + offset; the COG keeps raw pixels with this GDAL scale (default 1)').optional(),
+    offset: number('added after --scale (continuous rasters; default 0); GDAL offset metadata of the COG').optional(),
   },
   example: 'cng-worker cog --source s3://public-carbon/raw/vulnerable_c_total_2018.tif --out s3://public-carbon/cog/vulnerable-carbon.tif --info s3://public-carbon/_work/vulnerable-carbon/cog.json --value-kind continuous',
 });

@@ -121,9 +121,10 @@ function tableProblems(input: CheckedInput, prose: ResolvedProse, schema: Schema
 function rasterProblems(input: CheckedInput, prose: ResolvedProse, schema: SchemaSnapshot): ProseProblem[] {
   const out: ProseProblem[] = [];
   for (const raster of input.rasters ?? []) {
+    if (raster.skip) continue; // not published: its prose is optional
     if (!prose.rasters?.[raster.key]) out.push({ kind: 'missing', what: `raster ${raster.key}`, field: `rasters.${raster.key}`, message: 'no title and description' });
     for (const c of schema.rasters?.[raster.key] ?? [])
-      if (!rasterColumnDescription(prose, raster, c.name, c.name === 'value' ? undefined : [{ band: 0, name: c.name, dataType: c.type }]))
+      if (!rasterColumnDescription(prose, raster, c.name, c.name === (raster.valueColumn ?? 'value') ? undefined : [{ band: 0, name: c.name, dataType: c.type }]))
         out.push({ kind: 'missing', what: `raster ${raster.key} column ${c.name}`, field: `rasters.${raster.key}.columns.${c.name}`, message: 'no description' });
   }
   return out;
@@ -220,7 +221,7 @@ export function bandColumn(name: string): string {
 /** The raster pipeline's own hex columns, described by the tool (prose may override). */
 export function rasterPipelineColumn(
   name: string,
-  raster: Pick<DocsRaster, 'resolution' | 'parents' | 'valueKind'>,
+  raster: Pick<DocsRaster, 'resolution' | 'parents' | 'valueKind' | 'valueColumn' | 'scale' | 'offset'>,
   opts: { units?: string; bands?: RasterManifest['bands'] } = {},
 ): string | undefined {
   const res = raster.resolution;
@@ -230,7 +231,7 @@ export function rasterPipelineColumn(
   if (key) return key;
   if (name === 'coverage') return "Share of the cell's area covered by valid (non-nodata) pixels, in (0, 1].";
   if (raster.valueKind === 'categorical') {
-    if (name === 'class') return `Majority class: the class code covering the largest share of the cell's valid area.`;
+    if (name === (raster.valueColumn ?? 'class')) return `Majority class: the class code covering the largest share of the cell's valid area.`;
     if (name === 'fraction') return "Share (0–1) of the cell's valid area covered by the majority class.";
     if (name === 'fractions') return "Every class present in the cell → its share of the cell's valid area (MAP(INTEGER, DOUBLE); the shares sum to 1).";
     return undefined;
@@ -239,16 +240,19 @@ export function rasterPipelineColumn(
     raster.valueKind === 'continuous'
       ? "area-weighted mean of the pixel values over the cell's valid area"
       : 'sum of the pixel values in the cell, each pixel split across the cells it overlaps by area (mass-conserving: the column sums to the raster total)';
-  if (name === 'value') return `${what[0].toUpperCase()}${what.slice(1)}.${unit}`;
+  const scale = raster.scale ?? 1;
+  const offset = raster.offset ?? 0;
+  const scaled = scale !== 1 || offset !== 0 ? ` Scaled from the raw pixel values: raw × ${scale}${offset ? ` + ${offset}` : ''} (the COG keeps the raw values, with this GDAL scale and offset).` : '';
+  if (name === (raster.valueColumn ?? 'value')) return `${what[0].toUpperCase()}${what.slice(1)}.${scaled}${unit}`;
   const band = opts.bands?.find((b) => bandColumn(b.name) === name);
-  if (band) return `Band ${band.band} (${band.name}): ${what}.${unit}`;
+  if (band) return `Band ${band.band} (${band.name}): ${what}.${scaled}${unit}`;
   return undefined;
 }
 
 /** A raster hex column's description and where it was found, or undefined. */
 export function rasterColumnDescription(
   prose: ResolvedProse | undefined,
-  raster: Pick<DocsRaster, 'key' | 'resolution' | 'parents' | 'valueKind'>,
+  raster: Pick<DocsRaster, 'key' | 'resolution' | 'parents' | 'valueKind' | 'valueColumn' | 'scale' | 'offset'>,
   column: string,
   bands?: RasterManifest['bands'],
 ): { text: string; from: DescriptionSource } | undefined {
@@ -257,7 +261,7 @@ export function rasterColumnDescription(
   if (own) return { text: own, from: 'raster' };
   const builtin = rasterPipelineColumn(column, raster, { units: rp?.units, bands });
   if (!builtin) return undefined;
-  const classes = column === 'class' && rp?.classes ? ` Classes: ${Object.entries(rp.classes).map(([k, v]) => `${k} = ${v}`).join('; ')}.` : '';
+  const classes = raster.valueKind === 'categorical' && column === (raster.valueColumn ?? 'class') && rp?.classes ? ` Classes: ${Object.entries(rp.classes).map(([k, v]) => `${k} = ${v}`).join('; ')}.` : '';
   return { text: builtin + classes, from: 'pipeline' };
 }
 

@@ -84,6 +84,9 @@ export interface RasterManifest {
   /** Sum of each hexed value column (count). */
   readonly total?: Record<string, number>;
   readonly bands: { band: number; name: string; dataType: string }[];
+  /** Hexed value = raw aggregate × scale + offset (present when the raster declares them). */
+  readonly scale?: number;
+  readonly offset?: number;
   readonly nodata: number | null;
   readonly nodataCollapsed: number[];
   readonly cog: { url: string; bytes: number; width: number; height: number; crs: string; overviews: number; copied: boolean };
@@ -108,6 +111,8 @@ export interface Facts {
   readonly rasters: RasterFacts[];
   /** Products that were not found (URLs). */
   readonly missing: string[];
+  /** Rasters whose cog stage failed (its `cog-failed.json`, next to the info JSON): key and error line. */
+  readonly failed?: { key: string; error: string }[];
 }
 
 /** Sample values for the writing brief, by product (layer key or table name) and column. */
@@ -141,8 +146,9 @@ export async function gatherFacts(input: DocsInput, store: ObjectStore, opts: { 
       tables.push({ table, parquet });
     }
     const rasters: RasterFacts[] = [];
-    for (const raster of input.rasters ?? []) rasters.push(await readRaster(store, reader, raster, missing));
-    return { facts: { layers, tables, rasters, missing }, samples };
+    const failed: { key: string; error: string }[] = [];
+    for (const raster of input.rasters ?? []) rasters.push(await readRaster(store, reader, raster, missing, failed));
+    return { facts: { layers, tables, rasters, missing, ...(failed.length ? { failed } : {}) }, samples };
   } finally {
     await reader.close();
   }
@@ -180,7 +186,8 @@ async function readHex(store: ObjectStore, reader: ParquetReader, layer: DocsLay
 }
 
 /** A raster's facts: COG size, manifest, one partition's columns and (when present) the info's bounds. */
-async function readRaster(store: ObjectStore, reader: ParquetReader, raster: DocsRaster, missing: string[]): Promise<RasterFacts> {
+async function readRaster(store: ObjectStore, reader: ParquetReader, raster: DocsRaster, missing: string[], failed: { key: string; error: string }[]): Promise<RasterFacts> {
+  if (raster.skip) return { raster }; // not published: nothing to read
   const c = parseS3Url(raster.cog);
   const head = await store.head(c.bucket, c.key);
   if (!head) missing.push(raster.cog);
@@ -196,6 +203,12 @@ async function readRaster(store: ObjectStore, reader: ParquetReader, raster: Doc
       if (manifest.cells > 0) missing.push(`${raster.hex}/h0=…`);
       else columns = [];
     }
+  }
+  if (!manifest) {
+    // The cog stage leaves its one-line error next to the info JSON when the raster cannot be read.
+    const f = parseS3Url(raster.info.replace(/[^/]*$/, 'cog-failed.json'));
+    const record = await store.readText(f.bucket, f.key).then((t) => JSON.parse(t) as { error?: string }).catch(() => undefined);
+    if (record?.error) failed.push({ key: raster.key, error: record.error });
   }
   const i = parseS3Url(raster.info);
   const info = await store.readText(i.bucket, i.key).then((t) => JSON.parse(t) as { bounds4326?: number[] }).catch(() => undefined);

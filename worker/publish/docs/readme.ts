@@ -71,9 +71,20 @@ function contents(input: DocsInput, facts: Facts): string[] {
       L.push(`| [${t.table.sourceLayer}](#${anchor(`table-${t.table.sourceLayer}`)}) | ${t.parquet ? fmtInt(t.parquet.rows) : '—'} | ${t.parquet ? fileLink(`${t.table.name}.parquet`, url(t.table.url), t.parquet.size) : '—'} |`);
   }
   if (facts.rasters.length) {
+    const skipped = facts.rasters.filter((r) => r.raster.skip);
+    if (skipped.length)
+      L.push(
+        '',
+        `**${facts.rasters.length - skipped.length} of ${plural(facts.rasters.length, 'raster')} published.** Not published: ` +
+          `${skipped.map((r) => `${r.raster.key} (${r.raster.skip})`).join('; ')}.`,
+      );
     L.push('', '| raster | values | COG | H3 hex |', '|---|---|---|---|');
     for (const r of facts.rasters) {
       const m = r.manifest;
+      if (r.raster.skip) {
+        L.push(`| [${r.raster.key}](#${anchor(`raster-${r.raster.key}`)}) | ${r.raster.valueKind} | not published: ${cell(r.raster.skip)} | — |`);
+        continue;
+      }
       L.push(
         `| [${r.raster.key}](#${anchor(`raster-${r.raster.key}`)}) | ${r.raster.valueKind} | ` +
           `${r.cog ? fileLink(lastSegment(r.raster.cog), url(r.raster.cog), r.cog.size) : '—'} | ` +
@@ -98,7 +109,7 @@ function layout(input: DocsInput, facts: Facts): string[] {
     L.push(`  ${pre}<layer>/manifest.json           counts of the hex product`);
   }
   if (facts.tables.length) L.push(`  ${facts.tables[0].table.url.replace(/^s3:\/\/[^/]+\//, '').replace(/[^/]+\.parquet$/, '')}<Table>.parquet   non-spatial tables, original names`);
-  for (const r of facts.rasters.slice(0, 1)) {
+  for (const r of facts.rasters.filter((x) => !x.raster.skip).slice(0, 1)) {
     const g = (u: string) => genericKey(parseS3Url(u).key, r.raster.name);
     L.push(`  ${g(r.raster.cog)}   Cloud-Optimized GeoTIFF (e.g. ${parseS3Url(r.raster.cog).key})`);
     L.push(`  ${g(r.raster.hex)}/h0=<cell>/data_0.parquet   H3 cells with the aggregated values`);
@@ -174,6 +185,10 @@ function rasterSection(input: DocsInput, prose: ResolvedProse, r: RasterFacts): 
   const L = [`## Raster ${r.raster.key}`, ''];
   L.push(`<a id="${anchor(`raster-${r.raster.key}`)}"></a>**${rp?.title ?? r.raster.name}** — ${r.raster.valueKind} values${rp?.units ? ` (${rp.units})` : ''}.`, '');
   if (rp) L.push(rp.description, '');
+  if (r.raster.skip) return [...L, `**Not published**: ${r.raster.skip} (source ${r.raster.sources.map((x) => `\`${x}\``).join(', ')}).`, ''];
+  const scale = r.manifest?.scale;
+  const offset = r.manifest?.offset;
+  if (scale !== undefined) L.push(`Values are scaled: hexed value = raw pixel aggregate × ${scale}${offset ? ` + ${offset}` : ''}; the COG keeps the raw pixel values with this GDAL scale and offset.`, '');
   if (r.cog) {
     const c = m?.cog;
     L.push(

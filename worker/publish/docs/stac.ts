@@ -55,7 +55,13 @@ export function buildStac(input: DocsInput, facts: Facts): Record<string, unknow
     extent: { spatial: { bbox: [union, ...(bboxes.length > 1 ? bboxes : [])] }, temporal: { interval: [prose.temporal] } },
     links,
     assets,
+    ...(facts.rasters.some((r) => r.raster.skip) ? { 'cng:rasters': rasterSetStatus(facts) } : {}),
   };
+}
+
+/** Every raster of a set with its status, when some are not published: `{ key: { status, reason? } }`. */
+function rasterSetStatus(facts: Facts): Record<string, { status: 'published' | 'skipped'; reason?: string }> {
+  return Object.fromEntries(facts.rasters.map((r) => [r.raster.key, r.raster.skip ? { status: 'skipped', reason: r.raster.skip } : { status: 'published' }]));
 }
 
 /** self, root and parent (the collection stands alone), the README, license, DOI, the prose's links, the mirror. */
@@ -170,6 +176,7 @@ function addRasterAssets(assets: Assets, input: DocsInput, prose: ResolvedProse,
               nodata: m.nodata,
               nodata_collapsed: m.nodataCollapsed,
               bands: m.bands.map((b) => ({ band: b.band, name: b.name, data_type: b.dataType })),
+              ...(m.scale !== undefined ? { scale: m.scale, offset: m.offset ?? 0 } : {}),
               ...(r.bounds ? { bounds: r.bounds } : {}),
             },
           }

@@ -48,7 +48,8 @@ export async function generateDocs(
 ): Promise<DocsResult> {
   const store = opts.store ?? storeFromEnv();
   const { facts } = await gatherFacts(input, store);
-  if (facts.missing.length) throw new CommandError(`dataset ${input.name}: ${facts.missing.length} product(s) missing: ${facts.missing.join(', ')}`);
+  const failed = (facts.failed ?? []).map((f) => `; raster ${f.key} failed (${f.error}): fix its source or declare it rasters.${f.key}.skip: '<reason>'`).join('');
+  if (facts.missing.length) throw new CommandError(`dataset ${input.name}: ${facts.missing.length} product(s) missing: ${facts.missing.join(', ')}${failed}`);
   const problems = checkProse(input, input.prose, schemaSnapshot(input, facts, 'this run'));
   const blocking = problems.filter((p) => p.kind !== 'extra' && !(opts.allowUndescribed && p.kind === 'missing'));
   if (blocking.length)
