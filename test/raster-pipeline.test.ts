@@ -120,7 +120,7 @@ describe('the raster dataset construct (synth)', () => {
     // Tiles become one comma-separated --source; bands and nodata are passed; the product name is used; no parents, no --parents.
     expect(command(stage('landcover-cog')[0])).toEqual([
       'cng-worker', 'cog', '--source', 's3://public-carbon/raw/lc_a.tif,s3://public-carbon/raw/lc_b.tif', '--out', `${p}/cog/land-cover.tif`,
-      '--info', `${p}/_work/land-cover/cog.json`, '--value-kind', 'categorical', '--bands', '1', '--nodata', '255',
+      '--info', `${p}/_work/land-cover/cog.json`, '--value-kind', 'categorical', '--raster', 'landcover', '--bands', '1', '--nodata', '255',
     ]);
     expect(command(stage('landcover-raster-hex')[0]).slice(-4)).toEqual(['--value-kind', 'categorical', '--resolution', '8']);
   });
