@@ -1,5 +1,5 @@
 import { dispatch, type Command } from './core/command.ts';
-import { docsStageDef, publishStageDef, setupBucketStageDef, syncStageDef } from './publish/stages.ts';
+import { docsStageDef, fetchStageDef, publishStageDef, setupBucketStageDef, syncStageDef } from './publish/stages.ts';
 import { RASTER_STAGES } from './raster/stages.ts';
 import { VECTOR_STAGES } from './vector/stages.ts';
 
@@ -12,7 +12,7 @@ import { VECTOR_STAGES } from './vector/stages.ts';
  */
 
 /** The fixed command line of every stage: what constructs/ writes into the Jobs. */
-export const STAGES = [setupBucketStageDef, ...VECTOR_STAGES, publishStageDef, ...RASTER_STAGES, docsStageDef, syncStageDef];
+export const STAGES = [setupBucketStageDef, fetchStageDef, ...VECTOR_STAGES, publishStageDef, ...RASTER_STAGES, docsStageDef, syncStageDef];
 
 export const workerStages: Command[] = STAGES.map((s) => s.command);
 

@@ -78,3 +78,16 @@ export const syncStageDef = defineStage({
   },
   example: 'cng-worker sync --from s3://public-padus/padus-4-1 --to s3://cboettig/padus/padus-4-1 --extra s3://public-padus/README.md,s3://public-padus/stac-collection.json',
 });
+
+export const fetchStageDef = defineStage({
+  name: 'fetch',
+  run: async (o) => (await import('./fetch.ts')).fetchStage(o),
+  summary: 'download remote sources once into the bucket\'s raw/ prefix, with size and sha256 recorded (idempotent)',
+  description:
+    "Streams each http(s) --source into a multipart upload to <raw>/<file name> (the URL's last path part), computing its sha256; the object appears only when the download is complete (HTTP errors, a connection cut short or a size other than Content-Length abort it: nothing is written). Then writes <raw>/<file name>.fetch.json: url, raw, bytes, sha256, the server's etag and lastModified, fetchedAt. A re-run skips a file whose record and copy exist when the server's ETag/Last-Modified (HEAD) are as recorded; without them it downloads again and, the sha256 unchanged, writes nothing.",
+  options: {
+    source: textList('comma-separated http(s) URLs to download'),
+    raw: text('destination prefix, s3://<bucket>/raw'),
+  },
+  example: 'cng-worker fetch --source https://www2.census.gov/geo/tiger/TIGER2024/STATE/tl_2024_us_state.zip --raw s3://public-census/raw',
+});
