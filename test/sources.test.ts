@@ -28,7 +28,7 @@ const dir = process.argv[1];
 const server = http.createServer((req, res) => {
   const cut = req.url.startsWith('/cut/');
   const file = path.join(dir, path.basename(req.url));
-  if (!fs.existsSync(file)) { res.writeHead(404); return res.end('not found'); }
+  if (!fs.existsSync(file) || !fs.statSync(file).isFile()) { res.writeHead(404); return res.end('not found'); }
   const body = fs.readFileSync(file);
   const etag = '"' + crypto.createHash('sha256').update(body).digest('hex').slice(0, 16) + '"';
   res.writeHead(200, { 'content-length': cut ? body.length + 1000 : body.length, etag });
@@ -59,11 +59,11 @@ async function writeTracts(out: string): Promise<void> {
 
 /** A box at lon x, lat 30, in EPSG:3857 metres. */
 function mercatorBox(x: number): string {
-  const g = gdal.Geometry.fromWKT(box(x, 30), gdal.SpatialReference.fromEPSG(4326));
-  g.srs!.setAxisMappingStrategy?.(gdal.OAMS_TRADITIONAL_GIS_ORDER);
-  const to = gdal.SpatialReference.fromEPSG(3857);
-  g.transformTo(to);
-  return g.toWKT();
+  const R = 6378137;
+  const mx = (lon: number) => (R * lon * Math.PI) / 180;
+  const my = (lat: number) => R * Math.log(Math.tan(Math.PI / 4 + (lat * Math.PI) / 360));
+  const [x0, x1, y0, y1] = [mx(x), mx(x + 0.4), my(30), my(30.4)];
+  return `MULTIPOLYGON(((${x0} ${y0},${x1} ${y0},${x1} ${y1},${x0} ${y1},${x0} ${y0})))`;
 }
 
 beforeAll(async () => {

@@ -65,6 +65,8 @@ export async function fetchOne(url: string, raw: string, storage = new Storage()
     cause ??= new Abort(`the download broke off after ${bytes}${length ? ` of ${length}` : ''} bytes (${reason(err)})`);
     tally.destroy(cause);
   });
+  // The stream's error reaches storage.put (which aborts the upload); this listener keeps it from also being unhandled.
+  tally.on('error', () => undefined);
   log('fetch', `${url} → ${raw}${length ? ` (${human(length)})` : ''}`);
   try {
     await storage.put(raw, body.pipe(tally));
