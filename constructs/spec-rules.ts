@@ -190,7 +190,8 @@ function fetchIssues(d: ResolvedDatasetSpec): SpecIssue[] {
     if (!o.fetch || o.source === undefined) continue;
     for (const url of typeof o.source === 'string' ? [o.source] : o.source) {
       const name = fileNameOf(url);
-      if (!/^https?:\/\/[^*?]+$/i.test(url) || !name)
+      // In a URL, '?' starts the query (Zenodo's ?download=1): only '*' marks a glob.
+      if (!/^https?:\/\/[^*]+$/i.test(url) || !name)
         out.push({ path: [...path, 'fetch'], message: `fetch downloads http(s) URLs of files; '${url}' is not one (list each file; no wildcards)` });
       else if (rawNames.has(name) && rawNames.get(name) !== url)
         out.push({ path: [...path, 'source'], message: `'${url}' and '${rawNames.get(name)}' would both be fetched to raw/${name}` });

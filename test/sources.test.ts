@@ -18,6 +18,7 @@ import { cng, repoCopy } from './helpers.ts';
 import { fetchOne } from '../worker/publish/fetch.ts';
 import { Storage } from '../worker/io/storage.ts';
 import { convertLayer } from '../worker/vector/convert.ts';
+import { synthesize, type DatasetSpec } from '../constructs/index.ts';
 
 const box = (x: number, y = 0) => `MULTIPOLYGON(((${x} ${y},${x + 0.4} ${y},${x + 0.4} ${y + 0.4},${x} ${y + 0.4},${x} ${y})))`;
 
@@ -156,6 +157,28 @@ describe('zipped and multi-file sources through cng inspect and cng local', () =
   });
 });
 
+describe('dataset files with zipped, fetched and multi-file sources', () => {
+  const spec = (over: Partial<DatasetSpec>): DatasetSpec => ({ name: 'srcspec', title: 'Sources', run: 1, bucket: 'public-srcspec', layers: { a: { layer: 'a', features: 10 } }, ...over });
+  const jobArgs = (manifests: Map<string, Record<string, any>[]>, stage: string): string[] =>
+    manifests.get(`srcspec/${stage}/manifest.yaml`)!.find((o) => o.kind === 'Job')!.spec.template.spec.containers[0].command;
+
+  it('a fetched source: one fetch stage before convert and table, which read the raw/ copy at sourcePath', () => {
+    const { manifests } = synthesize([spec({ source: ['https://h.example/a/x.zip?download=1', 'https://h.example/b/y.zip'], sourcePath: 'x.gdb', fetch: true, tables: ['t'] })]);
+    expect(jobArgs(manifests, 'fetch')).toEqual(expect.arrayContaining(['--source', 'https://h.example/a/x.zip?download=1,https://h.example/b/y.zip', '--raw', 's3://public-srcspec/raw']));
+    for (const stage of ['a-convert', 'table-t'])
+      expect(jobArgs(manifests, stage)).toEqual(expect.arrayContaining(['--source', 's3://public-srcspec/raw/x.zip,s3://public-srcspec/raw/y.zip', '--source-path', 'x.gdb']));
+    const flux = manifests.get('flux/srcspec.yaml')!;
+    const convert = flux.find((k) => k.metadata.name === 'srcspec-a-convert')!;
+    expect(convert.spec.dependsOn).toEqual([{ name: 'srcspec-fetch' }]);
+  });
+
+  it('rejects fetch of a glob or a non-http source, two URLs with one file name, and commas in a source', () => {
+    expect(() => synthesize([spec({ source: 's3://b/raw/*.zip', fetch: true })])).toThrow(/fetch: fetch downloads http\(s\) URLs of files; 's3:\/\/b\/raw\/\*\.zip' is not one/);
+    expect(() => synthesize([spec({ source: ['https://a.example/x.zip', 'https://b.example/x.zip'], fetch: true })])).toThrow(/'https:\/\/b\.example\/x\.zip' and 'https:\/\/a\.example\/x\.zip' would both be fetched to raw\/x\.zip/);
+    expect(() => synthesize([spec({ source: 'a.gpkg,b.gpkg' })])).toThrow(/must not contain ","/);
+  });
+});
+
 describe('the fetch stage', () => {
   it('records size and sha256, skips an unchanged file, and writes nothing on 404 or a cut-short download', async () => {
     const raw = join(dir, 'raw');
@@ -185,21 +208,14 @@ describe('cng run of a dataset with a fetched zipped source and a glob over raw/
   it('fetches once, reads the raw copy, merges the glob, and records both in manifest.json', async () => {
     const repo = repoCopy();
     try {
-      const spec = `import type { DatasetSpec } from '../constructs/index.ts';
-export const srcfix: DatasetSpec = {
-  name: 'srcfix',
-  title: 'Source kinds fixture',
-  run: 1,
-  bucket: 'public-srcfix',
-  maxPods: 40,
-  layers: {
-    ces: { source: '${base}/ces.gdb.zip', sourcePath: 'ces.gdb', fetch: true, layer: 'CES', features: 3, pmtiles: { maxZoom: 3 } },
-    tracts: { source: 's3://public-srcfix/raw/tl_2024_*_tract.zip', layer: 'tl_2024_*_tract', sourceFileColumn: 'source_file', features: 6, pmtiles: { maxZoom: 3 } },
-  },
-  hex: { resolution: 5, parents: [4] },
-};
-`;
-      writeFileSync(join(repo, 'datasets/srcfix.ts'), spec);
+      const spec: DatasetSpec = {
+        name: 'srcfix', title: 'Source kinds fixture', run: 1, bucket: 'public-srcfix', maxPods: 40, hex: { resolution: 5, parents: [4] },
+        layers: {
+          ces: { source: `${base}/ces.gdb.zip`, sourcePath: 'ces.gdb', fetch: true, layer: 'CES', features: 3, pmtiles: { maxZoom: 3 } },
+          tracts: { source: 's3://public-srcfix/raw/tl_2024_*_tract.zip', layer: 'tl_2024_*_tract', sourceFileColumn: 'source_file', features: 6, pmtiles: { maxZoom: 3 } },
+        },
+      };
+      writeFileSync(join(repo, 'datasets/srcfix.ts'), `import type { DatasetSpec } from '../constructs/index.ts';\nexport const srcfix: DatasetSpec = ${JSON.stringify(spec, null, 2)};\n`);
       writeFileSync(join(repo, 'datasets/index.ts'), "import { srcfix } from './srcfix.ts';\nexport const datasets = [srcfix];\n");
       expect(cng(['synth'], { cwd: repo }).code).toBe(0);
       const fetchJob = readFileSync(join(repo, 'dist/srcfix/fetch/manifest.yaml'), 'utf8');

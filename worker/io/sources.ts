@@ -35,9 +35,13 @@ export function sourceList(source: string): string[] {
   return source.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-/** Whether a source item is a glob (`*` or `?` in its file name). */
+/**
+ * Whether a source item is a glob (`*` or `?`). In an http(s) URL `?` starts the query (Zenodo's
+ * `?download=1`) and only `*` counts; GDAL names (`/vsicurl/…?…`) are never globs.
+ */
 export function isGlob(source: string): boolean {
-  return /[*?]/.test(source);
+  if (/^https?:\/\//i.test(source)) return source.replace(/\?.*$/, '').includes('*');
+  return !isGdalName(source) && /[*?]/.test(source);
 }
 
 /** Whether `path` names a zip archive (a URL's query string ignored). */
@@ -82,7 +86,7 @@ export async function expandSources(items: string[], storage = new Storage()): P
     }
     const dir = dirname(item);
     const pattern = globRegex(basename(item));
-    if (isGlob(dir) || /^https?:\/\//i.test(item) || isGdalName(item))
+    if (isGlob(dir) || /^https?:\/\//i.test(item))
       throw new CommandError(`source '${item}': a wildcard may only be in the file name of a local path or an s3:// URL (list http(s) files one by one)`);
     let names: string[];
     if (item.startsWith('s3://')) {
