@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import gdal from 'gdal-async';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { makeVectorDataset } from './fixtures.ts';
-import { cng, repoCopy } from './helpers.ts';
+import { cng, repoCopy, s3TestBucket } from './helpers.ts';
 import { fetchOne } from '../worker/publish/fetch.ts';
 import { Storage } from '../worker/io/storage.ts';
 import { convertLayer } from '../worker/vector/convert.ts';
@@ -202,6 +202,38 @@ describe('the fetch stage', () => {
     await expect(fetchOne(`${base}/cut/ces.gdb.zip`, join(raw, 'cut.zip'), storage)).rejects.toThrow(/^fetch http:\/\/127\.0\.0\.1:\d+\/cut\/ces\.gdb\.zip: the download broke off after 100 .*; nothing was written/);
     expect(readdirSync(raw).sort()).toEqual(['ces.gdb.zip', 'ces.gdb.zip.fetch.json']);
   });
+});
+
+describe('on the S3 test server', () => {
+  it('cng-worker fetch into raw/, convert of the zipped raw copy, and a glob over the S3 listing', async () => {
+    const { bucket, env, storage } = await s3TestBucket(inject('s3'), 'test-sources');
+    const worker = (...args: string[]) => cng(['worker', ...args], { env, timeout: 120_000 });
+    const f = worker('fetch', '--source', `${base}/ces.gdb.zip`, '--raw', `s3://${bucket}/raw`);
+    expect(f.code, f.stderr).toBe(0);
+    const record = JSON.parse(await storage.readText(`s3://${bucket}/raw/ces.gdb.zip.fetch.json`));
+    expect(record.sha256).toBe(sha256(join(dir, 'www', 'ces.gdb.zip')));
+    expect((await storage.stat(`s3://${bucket}/raw/ces.gdb.zip`))?.size).toBe(record.bytes);
+    const again = worker('fetch', '--source', `${base}/ces.gdb.zip`, '--raw', `s3://${bucket}/raw`);
+    expect(again.stderr).toMatch(/unchanged/);
+    const missing = worker('fetch', '--source', `${base}/nope.zip`, '--raw', `s3://${bucket}/raw`);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`fetch ${base}/nope.zip: HTTP 404 Not Found; nothing was written to s3://${bucket}/raw/nope.zip`);
+
+    const convert = (out: string, ...args: string[]) =>
+      worker('convert', ...args, '--out', `s3://${bucket}/${out}.parquet`, '--plan', `s3://${bucket}/${out}.json`, '--resolution', '4', '--units', '1');
+    const ces = convert('ces', '--source', `s3://${bucket}/raw/ces.gdb.zip`, '--source-path', 'ces.gdb', '--layer', 'CES');
+    expect(ces.code, ces.stderr).toBe(0);
+    const plan = JSON.parse(await storage.readText(`s3://${bucket}/ces.json`));
+    expect(plan.features).toBe(3);
+    expect(plan.sources.fetched).toEqual([record]);
+
+    for (const z of readdirSync(join(dir, 'tracts'))) await storage.upload(join(dir, 'tracts', z), `s3://${bucket}/raw/${z}`);
+    const tracts = convert('tracts', '--source', `s3://${bucket}/raw/tl_2024_*_tract.zip`, '--layer', 'tl_2024_*_tract', '--source-file-column', 'file');
+    expect(tracts.code, tracts.stderr).toBe(0);
+    const tplan = JSON.parse(await storage.readText(`s3://${bucket}/tracts.json`));
+    expect(tplan.features).toBe(6);
+    expect(tplan.sources.files).toEqual(['01', '02', '06'].map((st) => `s3://${bucket}/raw/tl_2024_${st}_tract.zip`));
+  }, 300_000);
 });
 
 describe('cng run of a dataset with a fetched zipped source and a glob over raw/', () => {
