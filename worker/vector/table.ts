@@ -39,7 +39,7 @@ export async function tableStage(opts: RawOptions): Promise<void> {
     const { ds, layer } = src;
     const where = src.where.replace(/^layer/, 'table');
     if (layer.geomType !== gdal.wkbNone)
-      throw new CommandError(`${where} has geometries (${geometryTypeName(layer.geomType)}); use 'cng-worker convert' for spatial layers`);
+      throw new CommandError(`${src.where} has geometries (${geometryTypeName(layer.geomType)}); use 'cng-worker convert' for spatial layers`);
     const sourceCount = await layer.features.countAsync();
     const columns = planColumns(layer, [SEQ], (m) => log('table', m));
     checkGdalErrors(logStart, undefined, where); // a cut header reads as a table without columns
