@@ -102,6 +102,7 @@ export const RASTER_HEX_UNITS = 122;
 /** Resources of each stage kind when nothing overrides them. Requests equal limits. */
 export const DEFAULT_RESOURCES: Record<StageKind, StageResources> = {
   'setup-bucket': { cpu: '500m', memory: '512Mi', ephemeralStorage: '1Gi' },
+  fetch: { cpu: '1', memory: '1Gi', ephemeralStorage: '1Gi' },
   convert: { cpu: '2', memory: '8Gi', ephemeralStorage: '40Gi' },
   table: { cpu: '1', memory: '2Gi', ephemeralStorage: '5Gi' },
   hex: { cpu: '2', memory: '4Gi', ephemeralStorage: '10Gi' },
@@ -128,6 +129,7 @@ export const DEFAULT_RESOURCES: Record<StageKind, StageResources> = {
  */
 export const DEFAULT_TIMEOUTS: Record<StageKind, string> = {
   'setup-bucket': '10m',
+  fetch: '3h',
   convert: '3h',
   table: '30m',
   hex: '12h',

@@ -9,6 +9,7 @@ import {
 import { scratchStorage, type SizeEstimate } from './defaults.ts';
 import { hexBudgetIssues, hexJobCounts, SpecError, type SpecIssue } from './spec-rules.ts';
 import type { DatasetProse, DocsInput, DocsLayer, DocsRaster, DocsTable } from './prose.ts';
+import { fileNameOf } from '../worker/core/text.ts';
 import { Stage, type DatasetContext, type StageKind, type StageProps, type StageResources } from './stage.ts';
 import { ReencodePipeline, reencodePaths } from './reencode.ts';
 import { PointsPipeline, pointsPaths, pointsSizing } from './points.ts';
@@ -56,14 +57,28 @@ export class Dataset extends Construct {
     const singlePodStages = 1 + layerPods + pointPods + resolved.tables.length + rasterEntries.length * 2;
     const hexParallelism = Math.max(1, Math.floor((resolved.maxPods - singlePodStages) / Math.max(1, hexJobs)));
 
-    const bySource = new Map<string, { layers: Record<string, LayerSpec>; tables: TableSpec[] }>();
-    const group = (src: string) => bySource.get(src) ?? bySource.set(src, { layers: {}, tables: [] }).get(src)!;
+    type Read = { source: string; sourcePath?: string; fetched: boolean };
+    const bySource = new Map<string, Read & { layers: Record<string, LayerSpec>; tables: TableSpec[] }>();
+    const fetchUrls = new Set<string>();
+    // A fetched source is read from its raw/ copy; sourcePath and fetch go with the source they are declared next to.
+    const group = (src: string | string[], sourcePath: string | undefined, fetch: boolean | undefined) => {
+      const items = typeof src === 'string' ? [src] : src;
+      if (fetch) items.forEach((u) => fetchUrls.add(u));
+      const read: Read = { source: (fetch ? items.map((u) => this.url(`raw/${fileNameOf(u)}`)) : items).join(','), sourcePath, fetched: Boolean(fetch) };
+      const id = JSON.stringify(read);
+      return bySource.get(id) ?? bySource.set(id, { ...read, layers: {}, tables: [] }).get(id)!;
+    };
     // The schema guarantees a dataset source wherever a layer has none, and whenever there are tables.
-    for (const [key, l] of Object.entries(resolved.layers)) group((l.source ?? resolved.source)!).layers[key] = l;
-    for (const t of resolved.tables) group(resolved.source!).tables.push(t);
+    for (const [key, l] of Object.entries(resolved.layers))
+      group(l.source ?? resolved.source!, l.sourcePath ?? (l.source ? undefined : resolved.sourcePath), l.source ? l.fetch : resolved.fetch).layers[key] = l;
+    for (const t of resolved.tables) group(resolved.source!, resolved.sourcePath, resolved.fetch).tables.push(t);
+    const fetch = fetchUrls.size
+      ? this.addStage('fetch', 'fetch', { dependsOn: [this.setupBucket()], args: ['--source', [...fetchUrls].join(','), '--raw', this.url('raw')] })
+      : undefined;
     let i = 0;
     const sources: GeodatabaseSource[] = [];
-    for (const [source, g] of bySource) sources.push(new GeodatabaseSource(this, `source${i++}`, { source, ...g, hexParallelism }));
+    for (const g of bySource.values())
+      sources.push(new GeodatabaseSource(this, `source${i++}`, { ...g, ...(g.fetched ? { after: fetch } : {}), hexParallelism }));
     const rasters = rasterEntries.map(([key, raster]) => new RasterLayerPipeline(this, key, { raster, hexParallelism }));
     this.reencodes = Object.entries(resolved.reencode).map(([key, r]) => new ReencodePipeline(this, key, r, hexParallelism));
     const points = Object.entries(resolved.points).map(([key, p]) => new PointsPipeline(this, key, { points: p, hexParallelism }));
@@ -102,7 +117,7 @@ export class Dataset extends Construct {
       name: spec.name,
       title: spec.title,
       run: spec.run,
-      source: spec.source,
+      source: typeof spec.source === 'string' || spec.source === undefined ? spec.source : spec.source.join(', '),
       bucket: spec.bucket,
       prefix: spec.prefix,
       publicEndpoint: profile.s3PublicEndpoint,
@@ -306,8 +321,12 @@ function rerunIssues(spec: ResolvedDatasetSpec, stages: Stage[]): SpecIssue[] {
 }
 
 export interface GeodatabaseSourceProps {
-  /** GDAL-readable source holding the layers and tables. */
+  /** GDAL-readable source holding the layers and tables (several, comma-separated, are merged). */
   readonly source: string;
+  /** Path inside each `.zip` source. */
+  readonly sourcePath?: string;
+  /** The stage the reads wait for (the fetch stage of a fetched source). @default setup-bucket */
+  readonly after?: Stage;
   /** Spatial layers by key. */
   readonly layers: Record<string, LayerSpec>;
   /** Non-spatial layers. @default [] */
@@ -324,14 +343,22 @@ export class GeodatabaseSource extends Construct {
   constructor(dataset: Dataset, id: string, props: GeodatabaseSourceProps) {
     super(dataset, id);
     for (const [key, layer] of Object.entries(props.layers))
-      this.pipelines.push(new VectorLayerPipeline(dataset, key, { source: props.source, layer, hexParallelism: props.hexParallelism }));
-    for (const t of props.tables ?? [])
-      this.tables.push(new TableExport(dataset, typeof t === 'string' ? { source: props.source, table: t } : { source: props.source, table: t.layer, name: t.name }));
+      this.pipelines.push(new VectorLayerPipeline(dataset, key, { source: props.source, sourcePath: props.sourcePath, after: props.after, layer, hexParallelism: props.hexParallelism }));
+    const read = { source: props.source, sourcePath: props.sourcePath, after: props.after };
+    for (const t of props.tables ?? []) this.tables.push(new TableExport(dataset, typeof t === 'string' ? { ...read, table: t } : { ...read, table: t.layer, name: t.name }));
   }
+}
+
+/** Where a layer or table is read, as convert and table take it: `--source`, `--source-path`. */
+function readArgs(props: { source: string; sourcePath?: string }): string[] {
+  return ['--source', props.source, ...(props.sourcePath ? ['--source-path', props.sourcePath] : [])];
 }
 
 export interface VectorLayerPipelineProps {
   readonly source: string;
+  readonly sourcePath?: string;
+  /** The stage convert waits for. @default setup-bucket */
+  readonly after?: Stage;
   readonly layer: LayerSpec;
   /** Pods at once per hex Job. @default layer.hex.parallelism, else all completions */
   readonly hexParallelism?: number;
@@ -381,13 +408,14 @@ export class VectorLayerPipeline {
 
     this.convert = dataset.addStage(`${key}-convert`, 'convert', {
       layer: key,
-      dependsOn: [dataset.setupBucket()],
+      dependsOn: [props.after ?? dataset.setupBucket()],
       resources: res('convert'),
       args: [
-        '--source', props.source, '--layer', layer.layer, '--out', staged.geoparquet, '--plan', staged.plan,
+        ...readArgs(props), '--layer', layer.layer, '--out', staged.geoparquet, '--plan', staged.plan,
         '--resolution', String(hex.resolution), '--units', String(units), '--repartition-units', String(repartitionCount),
         ...(layer.idColumn ? ['--id-column', layer.idColumn] : []),
         ...(layer.encoding ? ['--encoding', layer.encoding] : []),
+        ...((layer.sourceFileColumn ?? dataset.spec.sourceFileColumn) ? ['--source-file-column', (layer.sourceFileColumn ?? dataset.spec.sourceFileColumn)!] : []),
         '--expected-features', String(layer.features),
         ...(layer.badGeometry === 'null' ? ['--bad-geometry', 'null'] : []),
       ],
@@ -450,6 +478,9 @@ export class VectorLayerPipeline {
 
 export interface TableExportProps {
   readonly source: string;
+  readonly sourcePath?: string;
+  /** The stage the export waits for. @default setup-bucket */
+  readonly after?: Stage;
   /** Table (non-spatial layer) name in the source. */
   readonly table: string;
   /** Output file name without `.parquet`. @default the table name */
@@ -466,8 +497,8 @@ export class TableExport {
     const out = dataset.url(tablePath(dataset.spec, props.name ?? props.table));
     this.products = { name: props.name ?? props.table, sourceLayer: props.table, url: out };
     this.stage = dataset.addStage(tableStageId(props.table), 'table', {
-      dependsOn: [dataset.setupBucket()],
-      args: ['--source', props.source, '--layer', props.table, '--out', out],
+      dependsOn: [props.after ?? dataset.setupBucket()],
+      args: [...readArgs(props), '--layer', props.table, '--out', out],
     });
   }
 }

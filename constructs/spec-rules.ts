@@ -5,6 +5,7 @@ import { reencodeIssues } from './reencode.ts';
 import type { ClusterProfile } from './profile.ts';
 import { pointsSizing } from './points.ts';
 import type { ResolvedDatasetSpec } from './spec.ts';
+import { fileNameOf } from '../worker/core/text.ts';
 
 /**
  * The rules a dataset file must follow beyond its schema's shape: fields that must agree with
@@ -200,21 +201,44 @@ function pointsIssues(d: ResolvedDatasetSpec): SpecIssue[] {
 /** Every source string of a dataset file with its field, checked for credentials. */
 function sourceIssues(d: ResolvedDatasetSpec): SpecIssue[] {
   const sources: [(string | number)[], string][] = [];
-  if (d.source !== undefined) sources.push([['source'], d.source]);
-  for (const [key, l] of Object.entries(d.layers)) if (l.source !== undefined) sources.push([['layers', key, 'source'], l.source]);
-  for (const [key, p] of Object.entries(d.points)) sources.push([['points', key, 'source'], p.source]);
-  for (const [key, r] of Object.entries(d.rasters)) {
-    if (typeof r.source === 'string') sources.push([['rasters', key, 'source'], r.source]);
-    else r.source.forEach((s, i) => sources.push([['rasters', key, 'source', i], s]));
-  }
-  for (const [key, r] of Object.entries(d.reencode))
-    (typeof r.from === 'string' ? [r.from] : r.from).forEach((s, i) => sources.push([typeof r.from === 'string' ? ['reencode', key, 'from'] : ['reencode', key, 'from', i], s]));
-  return sources.flatMap(([path, s]) => {
+  const add = (path: (string | number)[], src: string | string[] | undefined) => {
+    if (typeof src === 'string') sources.push([path, src]);
+    else src?.forEach((s, i) => sources.push([[...path, i], s]));
+  };
+  add(['source'], d.source);
+  for (const [key, l] of Object.entries(d.layers)) add(['layers', key, 'source'], l.source);
+  for (const [key, r] of Object.entries(d.rasters)) add(['rasters', key, 'source'], r.source);
+  for (const [key, p] of Object.entries(d.points)) add(['points', key, 'source'], p.source);
+  for (const [key, r] of Object.entries(d.reencode)) add(['reencode', key, 'from'], r.from);
+  return [...fetchIssues(d), ...sources.flatMap(([path, s]) => {
     const what = credentialIn(s);
     return what
       ? [{ path, message: `contains a credential (${what}); the source is copied literally into dist/ and git: give the Jobs credentials through the 'aws' secret, or use a public URL` }]
       : [];
-  });
+  })];
+}
+
+/** `fetch: true` sources: http(s) URLs without wildcards, whose file names (their raw/ keys) differ. */
+function fetchIssues(d: ResolvedDatasetSpec): SpecIssue[] {
+  const out: SpecIssue[] = [];
+  const rawNames = new Map<string, string>();
+  const owners: [(string | number)[], { source?: string | string[]; fetch?: boolean }][] = [
+    [[], d],
+    ...Object.entries(d.layers).map(([k, l]): [(string | number)[], typeof l] => [['layers', k], l]),
+  ];
+  for (const [path, o] of owners) {
+    if (!o.fetch || o.source === undefined) continue;
+    for (const url of typeof o.source === 'string' ? [o.source] : o.source) {
+      const name = fileNameOf(url);
+      // In a URL, '?' starts the query (Zenodo's ?download=1): only '*' marks a glob.
+      if (!/^https?:\/\/[^*]+$/i.test(url) || !name)
+        out.push({ path: [...path, 'fetch'], message: `fetch downloads http(s) URLs of files; '${url}' is not one (list each file; no wildcards)` });
+      else if (rawNames.has(name) && rawNames.get(name) !== url)
+        out.push({ path: [...path, 'source'], message: `'${url}' and '${rawNames.get(name)}' would both be fetched to raw/${name}` });
+      else rawNames.set(name, url);
+    }
+  }
+  return out;
 }
 
 /** Query-parameter and option names that carry a secret (signed URLs, tokens, keys, passwords). */

@@ -32,7 +32,7 @@ const resources = z
 
 /** Every stage kind a dataset file may name (resources, rerun). */
 export const STAGE_KINDS = [
-  'setup-bucket', 'convert', 'table', 'hex', 'repartition', 'tiles', 'tiles-merge', 'publish', 'cog', 'raster-hex', 'raster-manifest',
+  'setup-bucket', 'fetch', 'convert', 'table', 'hex', 'repartition', 'tiles', 'tiles-merge', 'publish', 'cog', 'raster-hex', 'raster-manifest',
   'points-hex', 'points-repartition', 'points-publish', 'reencode', 'reencode-merge', 'reencode-publish', 'docs', 'sync',
 ] as const;
 
@@ -95,6 +95,35 @@ const layerHex = hex
   })
   .strict();
 
+const vectorSourceItem = z
+  .string()
+  .min(1)
+  .refine((s) => !s.includes(','), 'must not contain "," (the stages take a comma-separated list); list several files as an array');
+
+/**
+ * Where vector layers and tables are read (docs/datasets.md#sources): one GDAL source (s3://,
+ * https://, a path, or a GDAL name such as /vsizip//vsicurl/https://…/x.zip/x.gdb), or a list of
+ * them, each of which may be a file-name glob over a local directory or an s3:// prefix
+ * (`s3://public-census/raw/tl_2024_*_tract.zip`): several files are merged into one layer.
+ */
+const vectorSource = z.union([vectorSourceItem, z.array(vectorSourceItem).min(1, 'list at least one source')], {
+  errorMap: (issue, ctx) => ({ message: issue.code === 'invalid_union' ? 'must be a source string or a list of them' : ctx.defaultError }),
+});
+
+/** The fields that go with a `source` (dataset or layer): a path inside zips, fetching, the file-name column. */
+const sourceFields = {
+  /** Path inside each `.zip` source, e.g. 'calenviroscreen50_D_12226.gdb'. @default the zip's root (a directory of shapefiles) */
+  sourcePath: z.string().min(1).regex(/^[^,*?]+$/, 'must be a path inside the zip, without "," or wildcards').optional(),
+  /**
+   * Download the http(s) source(s) once into `s3://<bucket>/raw/<file name>` (the fetch stage,
+   * sha256 recorded in `raw/<file>.fetch.json` and the layers' manifest.json); the layers and
+   * tables then read that copy. @default false
+   */
+  fetch: z.boolean().optional(),
+  /** With several source files: a column holding each row's file name (e.g. 'tl_2024_06_tract.zip'). @default none */
+  sourceFileColumn: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a column name: letters, digits and "_"').optional(),
+};
+
 const layer = z
   .object({
     /** Layer name in the source (from `cng inspect`). */
@@ -105,8 +134,9 @@ const layer = z
     vertices: z.number().int().nonnegative().optional(),
     /** Product base name (file name without extension). @default the layer key */
     name: z.string().regex(/^[a-z0-9][-a-z0-9_.]*$/).optional(),
-    /** Source of this layer when it differs from the dataset's. */
-    source: z.string().optional(),
+    /** Source of this layer when it differs from the dataset's (with its own sourcePath and fetch). */
+    source: vectorSource.optional(),
+    ...sourceFields,
     /** Column to use as the feature id instead of a generated 1-based `_cng_fid`. */
     idColumn: z.string().optional(),
     /**
@@ -300,7 +330,8 @@ const datasetShape = z
      * GDAL-readable source of the layers and tables: s3://, /vsis3/, /vsicurl/, https:// or a path.
      * Required unless every layer has its own `source` and there are no tables (e.g. a raster-only dataset).
      */
-    source: z.string().min(1).optional(),
+    source: vectorSource.optional(),
+    ...sourceFields,
     /** Bucket of the products (public-<name>). */
     bucket: z.string().regex(/^[a-z0-9][-a-z0-9.]{2,62}$/),
     /** Key prefix of the products inside the bucket. @default '' (bucket root) */

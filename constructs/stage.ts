@@ -20,7 +20,7 @@ export interface StageResources {
 
 /** The stages a worker knows (`cng-worker <stage>`). */
 export type StageKind =
-  | 'setup-bucket' | 'convert' | 'table' | 'hex' | 'repartition' | 'tiles' | 'tiles-merge' | 'publish'
+  | 'setup-bucket' | 'fetch' | 'convert' | 'table' | 'hex' | 'repartition' | 'tiles' | 'tiles-merge' | 'publish'
   | 'cog' | 'raster-hex' | 'raster-manifest'
   | 'reencode' | 'reencode-merge' | 'reencode-publish'
   | 'points-hex' | 'points-repartition' | 'points-publish'

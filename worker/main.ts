@@ -1,5 +1,5 @@
 import { dispatch, type Command } from './core/command.ts';
-import { docsStageDef, pointsPublishStageDef, publishStageDef, setupBucketStageDef, syncStageDef } from './publish/stages.ts';
+import { docsStageDef, fetchStageDef, pointsPublishStageDef, publishStageDef, setupBucketStageDef, syncStageDef } from './publish/stages.ts';
 import { RASTER_STAGES } from './raster/stages.ts';
 import { VECTOR_STAGES } from './vector/stages.ts';
 import { POINTS_STAGES } from './vector/points-stages.ts';
@@ -13,7 +13,7 @@ import { POINTS_STAGES } from './vector/points-stages.ts';
  */
 
 /** The fixed command line of every stage: what constructs/ writes into the Jobs. */
-export const STAGES = [setupBucketStageDef, ...VECTOR_STAGES, publishStageDef, ...RASTER_STAGES, ...POINTS_STAGES, pointsPublishStageDef, docsStageDef, syncStageDef];
+export const STAGES = [setupBucketStageDef, fetchStageDef, ...VECTOR_STAGES, publishStageDef, ...RASTER_STAGES, ...POINTS_STAGES, pointsPublishStageDef, docsStageDef, syncStageDef];
 
 export const workerStages: Command[] = STAGES.map((s) => s.command);
 

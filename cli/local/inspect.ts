@@ -8,6 +8,8 @@ import { footprintBounds4326 } from '../../worker/raster/cog.ts';
 import { validateCog } from '../../worker/io/cogcheck.ts';
 import { configureGdalS3, geometryTypeName, missingLocalPath, openVector, toGdalPath } from '../../worker/io/gdal.ts';
 import { slugify } from '../../constructs/spec.ts';
+import { existsSync } from 'node:fs';
+import { expandSources, gdalSourceName, isGlob, sourceList } from '../../worker/io/sources.ts';
 import { CommandError, EXIT, UsageError } from '../../worker/core/errors.ts';
 import { type Command, flagOptions, str } from '../../worker/core/command.ts';
 import { firstLine, plural } from '../../worker/core/text.ts';
@@ -49,12 +51,16 @@ export interface SourceInfo {
   source: string;
   /** GDAL driver short name, e.g. 'OpenFileGDB'. */
   driver: string;
+  /** The files of a multi-file source (a list or globs), in name order; their layers are merged (counts summed). */
+  files?: string[];
   layers: LayerInfo[];
 }
 
 export interface InspectOptions {
   /** Describe only this layer; a name that does not exist is a CommandError listing the layers. */
   layer?: string;
+  /** Path inside each `.zip` source. */
+  sourcePath?: string;
 }
 
 /**
@@ -65,6 +71,32 @@ export interface InspectOptions {
  * @throws CommandError when the source cannot be opened or the requested layer does not exist.
  */
 export async function inspectSource(source: string, options: InspectOptions = {}): Promise<SourceInfo> {
+  const items = existsSync(source) ? [source] : sourceList(source);
+  const files = await expandSources(items);
+  if (files.length === 1 && !isGlob(source)) return { ...(await inspectFile(gdalSourceName(files[0], options.sourcePath), options)), source };
+  const infos: SourceInfo[] = [];
+  for (const f of files) infos.push(await inspectFile(gdalSourceName(f, options.sourcePath), {}));
+  // Files of one layer each (per-state zips) merge under the first file's layer name, as convert reads them.
+  const single = infos.every((i) => i.layers.length === 1);
+  const byName = new Map<string, LayerInfo>();
+  for (const info of infos)
+    for (const l of info.layers) {
+      const key = single ? infos[0].layers[0].name : l.name;
+      const m = byName.get(key);
+      if (!m) byName.set(key, { ...l, name: key, fields: [...l.fields] });
+      else {
+        m.featureCount += l.featureCount;
+        for (const f of l.fields) if (!m.fields.some((x) => x.name.toLowerCase() === f.name.toLowerCase())) m.fields.push(f);
+        if (m.extent && l.extent) m.extent = [Math.min(m.extent[0], l.extent[0]), Math.min(m.extent[1], l.extent[1]), Math.max(m.extent[2], l.extent[2]), Math.max(m.extent[3], l.extent[3])];
+      }
+    }
+  const layers = [...byName.values()].filter((l) => options.layer === undefined || l.name === options.layer);
+  if (!layers.length) throw new CommandError(`no layer '${options.layer}' in '${source}'; available: ${[...byName.keys()].join(', ')}`);
+  return { source, driver: infos[0].driver, files, layers };
+}
+
+/** Describes the layers of one GDAL source (or only `options.layer`). */
+async function inspectFile(source: string, options: InspectOptions): Promise<SourceInfo> {
   const ds = await openVector(source);
   try {
     const all: Layer[] = [];
@@ -291,7 +323,7 @@ export function formatRasterInfo(info: RasterInfo): string {
 
 /** Human-readable report: one block per layer, fields aligned in a two-column table. */
 export function formatSourceInfo(info: SourceInfo): string {
-  const out = [`${info.source}  (driver ${info.driver}, ${plural(info.layers.length, 'layer')})`];
+  const out = [`${info.source}  (driver ${info.driver}, ${plural(info.layers.length, 'layer')}${info.files ? `, merged from ${plural(info.files.length, 'file')}` : ''})`];
   for (const layer of info.layers) {
     const spatial = layer.geometryType !== 'table';
     out.push('', layer.name);
@@ -323,7 +355,7 @@ function formatExtent([minx, miny, maxx, maxy]: [number, number, number, number]
 export const inspectCommand: Command = {
   name: 'inspect',
   summary: 'describe a source: layers, types, counts, CRS, fields; or a raster\'s bands, grid and COG layout',
-  help: `Usage: cng inspect <source> [--json] [--layer NAME]
+  help: `Usage: cng inspect <source> [--json] [--layer NAME] [--source-path PATH]
 
 Describe a vector source as GDAL sees it: the driver and, for every layer and
 non-spatial table, its geometry type, exact feature count, CRS, extent (in the
@@ -336,7 +368,12 @@ whether it already is a valid COG, and the dataset-file entry that processes it.
 No pixels are read.
 
 <source> is a local file or directory (e.g. a .gdb), s3://bucket/key,
-https://..., or a GDAL virtual path (/vsis3/, /vsicurl/, /vsizip/...).
+https://..., or a GDAL virtual path (/vsis3/, /vsicurl/, /vsizip/...). A .zip
+(local, s3:// or https://) is read through /vsizip/, at PATH inside it with
+--source-path. Several files (comma-separated, or a file-name glob such as
+'raw/tl_2024_*_tract.zip') are described as convert merges them: their layers
+by name (files of one layer each under the first file's layer name), feature
+counts summed.
 For S3 outside AWS set AWS_ENDPOINT_URL_S3 (or AWS_ENDPOINT_URL), plus
 AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
 
@@ -344,6 +381,7 @@ Options:
   --json          Print JSON (one object with a "layers" array; includes each
                   CRS's WKT) instead of the readable report
   --layer NAME    Describe only layer NAME (an unknown name lists the layers)
+  --source-path PATH  the path inside each .zip source, e.g. SVI2022_US_county.gdb
   -h, --help      Show this help
 
 Exit status: 0 on success, 1 if the source cannot be read or the layer does
@@ -353,8 +391,10 @@ Examples:
   cng inspect PADUS4_1Geodatabase.gdb
   cng inspect s3://public-padus/PADUS4_1Geodatabase.gdb --layer PADUS4_1Fee --json
   cng inspect s3://public-carbon/raw/vulnerable_c_total_2018.tif
+  cng inspect https://svi.cdc.gov/Documents/Data/2022/db/states_counties/SVI_2022_US_county.zip --source-path SVI2022_US_county.gdb
+  cng inspect 'data/tl_2024_*_tract.zip'
 `,
-  options: flagOptions(['layer'], ['json']),
+  options: flagOptions(['layer', 'source-path'], ['json']),
   positionals: true,
   async run({ values, positionals }) {
     if (positionals.length !== 1) {
@@ -367,7 +407,7 @@ Examples:
       process.stdout.write(values.json ? JSON.stringify(raster, null, 2) + '\n' : formatRasterInfo(raster));
       return EXIT.ok;
     }
-    const info = await inspectSource(positionals[0], { layer: str(values.layer) });
+    const info = await inspectSource(positionals[0], { layer: str(values.layer), sourcePath: str(values['source-path']) });
     process.stdout.write(values.json ? JSON.stringify(info, null, 2) + '\n' : formatSourceInfo(info));
     return EXIT.ok;
   },

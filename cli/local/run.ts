@@ -276,7 +276,11 @@ count (an amount per pixel: mass-conserving sum) or categorical (class codes: ma
 and per-class fractions).
 
 <source> may be a GDAL name, passed to GDAL as is: /vsizip/parks.zip/parks.shp (a zipped
-shapefile or GeoPackage), /vsicurl/…, NETCDF:"file.nc":var, GPKG:file.gpkg:table.
+shapefile or GeoPackage), /vsicurl/…, NETCDF:"file.nc":var, GPKG:file.gpkg:table. A .zip
+(local, s3:// or https://) is read through /vsizip/: at its root (a directory of shapefiles),
+or at --source-path PATH inside it. Vector files separated by commas, or a file-name glob
+('tracts/tl_2024_*_tract.zip'), are merged into one layer per layer name (files of one layer
+each: one layer), files in name order; --source-file-column NAME keeps each row's file name.
 
 Logs and resume markers go to DIR/.cng-run/ (with the lock that refuses a second run of the
 same DIR at once, exit 3). Use it to try a dataset before opening a PR.
@@ -284,6 +288,8 @@ same DIR at once, exit 3). Use it to try a dataset before opening a PR.
 Options:
   --out DIR             output directory (required)
   --layers LIST         vector: only these layers (names or slugs, comma-separated)
+  --source-path PATH    vector: the path inside each .zip source, e.g. ces.gdb
+  --source-file-column NAME  vector, several files: a column holding each row's file name
   --resolution N        H3 resolution (default 10 for vector sources, 8 for rasters)
   --parents LIST        parent resolutions (default 9,8 for vector sources, none for rasters)
   --containment MODE    vector: center (default) or overlap
@@ -318,8 +324,9 @@ Examples:
   cng local world-countries.gpkg --out out/countries --max-zoom 7
   cng local /vsizip/parks.zip/parks.shp --out out/parks
   cng local 'occurrence/*.parquet' --lon decimallongitude --lat decimallatitude --out out/occ
+  cng local 'tracts/tl_2024_*_tract.zip' --out out/tracts --source-file-column source_file
 ${REENCODE_HELP}`,
-  options: flagOptions(['out', 'layers', 'resolution', 'parents', 'containment', 'value-kind', 'nodata', 'value-column', 'scale', 'offset', 'min-zoom', 'max-zoom', 'lon', 'lat', 'columns', 'jobs', ...REENCODE_FLAGS.values], ['force', ...REENCODE_FLAGS.switches]),
+  options: flagOptions(['out', 'layers', 'source-path', 'source-file-column', 'resolution', 'parents', 'containment', 'value-kind', 'nodata', 'value-column', 'scale', 'offset', 'min-zoom', 'max-zoom', 'lon', 'lat', 'columns', 'jobs', ...REENCODE_FLAGS.values], ['force', ...REENCODE_FLAGS.switches]),
   positionals: true,
   async run({ values, positionals }) {
     if (positionals.length !== 1) throw new UsageError('expected one source');
@@ -408,7 +415,9 @@ async function sourceSpec(sourceArg: string, values: Record<string, unknown>): P
   } else {
     const containment = str(values.containment) ?? 'center';
     if (containment !== 'center' && containment !== 'overlap') throw new UsageError(`--containment must be center or overlap, got '${containment}'`);
-    const local = await localSpec(tiles.length > 1 ? absolute(sourceArg) : tiles[0], {
+    const local = await localSpec(tiles.length > 1 ? tiles : tiles[0], {
+      sourcePath: str(values['source-path']),
+      sourceFileColumn: str(values['source-file-column']),
       layers: listOption(values.layers),
       resolution,
       parents,
@@ -465,10 +474,10 @@ export function localRasterSpec(
 
 /** A dataset spec for every (selected) layer of a source, products named by layer slug. */
 export async function localSpec(
-  source: string,
-  opts: { layers?: string[]; resolution: number; parents: number[]; containment: 'center' | 'overlap'; pmtiles?: { minZoom?: number; maxZoom?: number } },
+  source: string | string[],
+  opts: { sourcePath?: string; sourceFileColumn?: string; layers?: string[]; resolution: number; parents: number[]; containment: 'center' | 'overlap'; pmtiles?: { minZoom?: number; maxZoom?: number } },
 ): Promise<{ spec: DatasetSpec; skipped: string[] }> {
-  const info = await inspectSource(source);
+  const info = await inspectSource(typeof source === 'string' ? source : source.join(','), { sourcePath: opts.sourcePath });
   const wanted = opts.layers?.map((l) => l.toLowerCase());
   const chosen = info.layers.filter((l) => !wanted || wanted.includes(l.name.toLowerCase()) || wanted.includes(slugify(l.name)));
   const missing = (opts.layers ?? []).filter((w) => !info.layers.some((l) => l.name.toLowerCase() === w.toLowerCase() || slugify(l.name) === w.toLowerCase()));
@@ -488,6 +497,8 @@ export async function localSpec(
       title: `Ad-hoc run of ${source}`,
       run: 1,
       source,
+      ...(opts.sourcePath ? { sourcePath: opts.sourcePath } : {}),
+      ...(opts.sourceFileColumn ? { sourceFileColumn: opts.sourceFileColumn } : {}),
       bucket: 'local-out',
       tablesDir: '',
       hex: { resolution: opts.resolution, parents: opts.parents, containment: opts.containment },

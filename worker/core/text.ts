@@ -6,6 +6,11 @@ export const sqlString = (s: string): string => `'${s.replaceAll("'", "''")}'`;
 /** A DuckDB identifier: `"a ""b"""`. */
 export const sqlIdent = (s: string): string => `"${s.replaceAll('"', '""')}"`;
 
+/** A URL's or path's file name: its last path part, query string and fragment dropped (`…/x.zip?download=1` → `x.zip`). */
+export function fileNameOf(source: string): string {
+  return source.replace(/[?#].*$/, '').replace(/\/+$/, '').split('/').pop() ?? '';
+}
+
 /** The first non-empty line of a (library's multi-line) message. */
 export function firstLine(message: string): string {
   return message.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? 'unknown error';

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { FetchRecord } from './sources.ts';
 import { createReadStream, existsSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { CommandError } from '../core/errors.ts';
@@ -61,6 +62,7 @@ export interface PlanHeader {
   droppedParts?: DroppedParts;
   badGeometries?: BadGeometries;
   repartition?: RepartitionPlan;
+  sources?: LayerManifest['sources'];
 }
 
 /** `<reports>/unit-N.json`: what one repartition unit wrote. */
@@ -97,6 +99,8 @@ export interface LayerManifest {
   bytes: number;
   /** Per-zoom tile counts from the tiles' report (absent without one). */
   tiles?: unknown;
+  /** A multi-file or fetched source: the files read, and each raw copy's fetch record (url, bytes, sha256, ETag, Last-Modified). */
+  sources?: { files: string[]; fetched?: FetchRecord[] };
   /** Every published file (key relative to the dataset prefix): size and sha256. */
   files?: Record<string, { bytes: number; sha256: string }>;
 }

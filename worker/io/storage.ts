@@ -205,6 +205,12 @@ export class Storage {
     await b.store.put(b.bucket, b.key, await a.store.get(a.bucket, a.key));
   }
 
+  /** Streams `body` to `url`; it appears only when complete (an error in the stream leaves nothing: multipart aborted, temporary file removed). */
+  async put(url: string, body: Readable, contentType?: string): Promise<void> {
+    const t = this.target(url);
+    await t.store.put(t.bucket, t.key, body, { contentType });
+  }
+
   /** Writes a small text object atomically. */
   async writeText(url: string, text: string, contentType?: string): Promise<void> {
     const t = this.target(url);

@@ -90,6 +90,7 @@ export async function publishStage(opts: RawOptions, env: NodeJS.ProcessEnv = pr
       partitions: partitions.length,
       bytes: partitions.reduce((n, p) => n + p.bytes, 0),
       ...(tiles !== undefined ? { tiles } : {}),
+      ...(plan.sources ? { sources: plan.sources } : {}),
       files: Object.fromEntries(files),
     };
     await storage.writeText(o.manifest, JSON.stringify(manifest, null, 2) + '\n');

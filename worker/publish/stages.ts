@@ -104,3 +104,16 @@ export const pointsPublishStageDef = defineStage({
   example:
     'cng-worker points-publish --source s3://gbif-open-data-us-east-1/occurrence/2025-06-01/occurrence.parquet/* --source-endpoint https://s3.us-east-1.amazonaws.com --resolution 10 --chunks s3://public-gbif/2025-06/_work/run-1/chunks --units 184 --repartition-units 61 --staged-hex s3://public-gbif/2025-06/_work/run-1/hex --reports s3://public-gbif/2025-06/_work/run-1/repartition --out-hex s3://public-gbif/2025-06/hex --manifest s3://public-gbif/2025-06/manifest.json --name 2025-06 --run 1',
 });
+
+export const fetchStageDef = defineStage({
+  name: 'fetch',
+  run: async (o) => (await import('./fetch.ts')).fetchStage(o),
+  summary: 'download remote sources once into the bucket\'s raw/ prefix, with size and sha256 recorded (idempotent)',
+  description:
+    "Streams each http(s) --source into a multipart upload to <raw>/<file name> (the URL's last path part), computing its sha256; the object appears only when the download is complete (HTTP errors, a connection cut short or a size other than Content-Length abort it: nothing is written). Then writes <raw>/<file name>.fetch.json: url, raw, bytes, sha256, the server's etag and lastModified, fetchedAt. A re-run skips a file whose record and copy exist when the server's ETag/Last-Modified (HEAD) are as recorded; without them it downloads again and, the sha256 unchanged, writes nothing.",
+  options: {
+    source: textList('comma-separated http(s) URLs to download'),
+    raw: text('destination prefix, s3://<bucket>/raw'),
+  },
+  example: 'cng-worker fetch --source https://www2.census.gov/geo/tiger/TIGER2024/STATE/tl_2024_us_state.zip --raw s3://public-census/raw',
+});

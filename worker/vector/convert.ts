@@ -14,7 +14,8 @@ import { Storage } from '../io/storage.ts';
 import type { RawOptions } from '../stage.ts';
 import { BB, checkUniqueIds, type Column, createStaging, HILBERT, loadFeatures, planColumns, SEQ, WKB } from './staging.ts';
 import { type FeatureTally, type GeometryStats, layerDimension } from './geometry.ts';
-import { findLayer, openSource, translate } from './gdal-pass.ts';
+import { translate } from './gdal-pass.ts';
+import { openLayerSource } from './source-layer.ts';
 import { type BadGeometryPolicy, checkEveryFeatureRead, explainFailedPass, handleBadGeometries } from './bad-features.ts';
 import { buildHexPlan, type HexPlan } from './plan.ts';
 import { convertStageDef } from './stages.ts';
@@ -92,14 +93,19 @@ import { sqlIdent, sqlString } from '../core/text.ts';
 export async function convertStage(opts: RawOptions): Promise<void> {
   const o = convertStageDef.parse(opts);
   const result = await convertLayer({
-    source: o.source, layer: o.layer, resolution: o.resolution, units: o.units, idColumn: o.idColumn, encoding: o.encoding,
+    source: o.source, sourcePath: o.sourcePath, sourceFileColumn: o.sourceFileColumn, layer: o.layer, resolution: o.resolution, units: o.units, idColumn: o.idColumn, encoding: o.encoding,
     expectedFeatures: o.expectedFeatures, badGeometry: o.badGeometry, repartitionUnits: o.repartitionUnits, upload: { out: o.out, plan: o.plan },
   });
   log('convert', `wrote ${o.out} (${result.rows} rows) and ${o.plan} (${o.units} work units, ~${result.plan.estimatedCells} cells)`);
 }
 
 export interface ConvertOptions {
+  /** One source, or several (comma-separated, globs allowed) merged into one layer (source-layer.ts). */
   source: string;
+  /** Path inside each `.zip` source. */
+  sourcePath?: string;
+  /** Column holding each row's source file name. */
+  sourceFileColumn?: string;
   layer: string;
   resolution: number;
   units: number;
@@ -131,12 +137,13 @@ export async function convertLayer(o: ConvertOptions): Promise<ConvertResult> {
   configureGdalS3();
   configureGdalCache();
   const logStart = gdalLogOffset();
-  const ds = await openSource(o.source, storage, o.encoding);
-  let work: string | undefined;
+  const work = await mkdtemp(join(process.env.TMPDIR ?? tmpdir(), 'cng-convert-'));
+  let opened: Dataset | undefined;
   let db: DuckDBConnection | undefined;
   try {
-    const layer = await findLayer(ds, o.layer, o.source);
-    const where = `layer '${o.layer}' of '${o.source}'`;
+    const src = await openLayerSource({ ...o, stage: 'convert' }, work, storage);
+    opened = src.ds;
+    const { ds, layer, where } = src;
     if (layer.geomType === gdal.wkbNone)
       throw new CommandError(`${where} has no geometry column (a table); use 'cng-worker table' for non-spatial layers`);
     const extra = sourceCrsArgs(ds, layer, where);
@@ -150,7 +157,6 @@ export async function convertLayer(o: ConvertOptions): Promise<ConvertResult> {
     const idName = idCol ? idCol.name : FID_COLUMN;
 
     // 1. + 2. The GDAL pass, streamed into DuckDB while GDAL writes (see streamTemp).
-    work = await mkdtemp(join(process.env.TMPDIR ?? tmpdir(), 'cng-convert-'));
     expectScratch(work, 3 * layerBytes(sourceCount).raw); // GeoPackage, staging, GeoParquet
     db = await openDuckDB();
     await createStaging(db, columns, true);
@@ -178,13 +184,14 @@ export async function convertLayer(o: ConvertOptions): Promise<ConvertResult> {
       featureCount: tally.rows, nullGeometries: tally.stats.nullGeometries, droppedParts: tally.dropped, badGeometries, features: tally.planFeatures,
       repartitionUnits: o.repartitionUnits, h0Estimates: tally.h0Estimates,
     });
+    if (src.files.length > 1 || src.fetched.length) plan.sources = { files: src.files, ...(src.fetched.length ? { fetched: src.fetched } : {}) };
     await storage.upload(outPath, o.upload.out);
     await storage.writeText(o.upload.plan, JSON.stringify(plan) + '\n');
     return { rows: tally.rows, plan, stats: tally.stats, columns: columns.map((c) => c.name) };
   } finally {
     db?.closeSync();
-    ds.close();
-    if (work) await rm(work, { recursive: true, force: true });
+    opened?.close();
+    await rm(work, { recursive: true, force: true });
   }
 }
 

@@ -20,6 +20,7 @@
  * ({@link addH0Estimate}); h0 cells with an estimate go, largest first, to the least-loaded group
  * (ties: lower index), the others round-robin. Memory per repartition pod follows the largest group.
  */
+import type { FetchRecord } from '../io/sources.ts';
 import { getHexagonAreaAvg, getHexagonEdgeLengthAvg, getRes0Cells, latLngToCell } from 'h3-js';
 import type { BadGeometries, DroppedParts, RepartitionPlan } from '../io/layer-work.ts';
 
@@ -56,6 +57,8 @@ export interface HexPlan {
   /** Features whose unusable geometry was kept as NULL (`--bad-geometry null`; absent when none was). */
   badGeometries?: BadGeometries;
   estimatedCells: number;
+  /** A multi-file or fetched source: the files read, and the fetch records of raw copies (copied into manifest.json). */
+  sources?: { files: string[]; fetched?: FetchRecord[] };
   workUnits: WorkUnit[];
   /** The h0 cells grouped into the repartition units. */
   repartition: RepartitionPlan;

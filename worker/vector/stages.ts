@@ -23,14 +23,21 @@ export function hexParents(given: number[] | undefined, res: number): number[] {
   return coarserParents(given ?? [9, 8].filter((p) => p < res), res);
 }
 
+/** Where convert and table read: one source or several merged (source-layer.ts), a path inside zips, the layer. */
+const sourceOptions = {
+  source: text('GDAL source: s3://…, https://…, a path, or a GDAL name passed as is: /vsizip/…, /vsis3/…, /vsicurl/…, NETCDF:"f.nc":var, GPKG:f.gpkg:table; several separated by commas, and file-name globs (s3://b/raw/tl_*_tract.zip, data/*.gpkg), are merged into one layer (files in name order)'),
+  'source-path': text('path inside each .zip source, e.g. SVI2022_US_county.gdb (a .zip without it is opened at its root)').optional(),
+  layer: text('layer name in the source, or a glob (hybas_*_lev03_v1c); with several files, a file with one layer is read whatever its name'),
+};
+
 export const convertStageDef = defineStage({
   name: 'convert',
   run: async (o) => (await import('./convert.ts')).convertStage(o),
   summary: 'one vector layer → GeoParquet (EPSG:4326) and the hex plan',
   description: 'Reads one layer of any GDAL source, linearizes curves, forces multi, drops Z/M, makes geometries valid, reprojects to EPSG:4326 (lon/lat), keeps null geometries as rows, adds _cng_fid, writes GeoParquet 1.1, and writes the hex plan: features grouped into --units work units of balanced estimated work, and the 122 h0 cells grouped into --repartition-units units of balanced estimated cells.',
   options: {
-    source: text('GDAL source: s3://…, https://…, a path, or a GDAL name passed as is: /vsizip/…, /vsis3/…, /vsicurl/…, NETCDF:"f.nc":var, GPKG:f.gpkg:table'),
-    layer: text('layer name in the source'),
+    ...sourceOptions,
+    'source-file-column': text("with several source files: a column holding each row's file name").optional(),
     out: text('GeoParquet output (s3://… or path)'),
     plan: text('hex plan output (JSON)'),
     resolution: cellResolution,
@@ -50,8 +57,7 @@ export const tableStageDef = defineStage({
   summary: 'one non-spatial layer → Parquet (original names and types)',
   description: 'Exports every row and column of a non-spatial layer (e.g. a geodatabase lookup table) to Parquet, keeping column names and types; the file is named after the table.',
   options: {
-    source: text('GDAL source'),
-    layer: text('table name in the source'),
+    ...sourceOptions,
     out: text('Parquet output'),
   },
   example: 'cng-worker table --source s3://public-padus/raw/PADUS4_1Geodatabase.gdb --layer Public_Access --out s3://public-padus/padus-4-1/lookup/Public_Access.parquet',

@@ -9,7 +9,7 @@ import { expectScratch } from '../core/disk-full.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import gdal from 'gdal-async';
+import gdal, { type Dataset } from 'gdal-async';
 import { CommandError } from '../core/errors.ts';
 import { configureGdalCache, openDuckDB } from '../core/limits.ts';
 import { log, Progress } from '../core/log.ts';
@@ -19,28 +19,31 @@ import { Storage } from '../io/storage.ts';
 import type { RawOptions } from '../stage.ts';
 import { createStaging, planColumns, SEQ } from './staging.ts';
 import { checkGdalErrors, gdalLogOffset } from '../io/gdal-log.ts';
-import { findLayer, openSource, streamTemp, translate } from './gdal-pass.ts';
+import { streamTemp, translate } from './gdal-pass.ts';
+import { openLayerSource } from './source-layer.ts';
 import { tableStageDef } from './stages.ts';
 
 export async function tableStage(opts: RawOptions): Promise<void> {
-  const { source, layer: name, out: outUrl } = tableStageDef.parse(opts);
+  const o = tableStageDef.parse(opts);
+  const { layer: name, out: outUrl } = o;
   const storage = new Storage();
   configureGdalS3();
   configureGdalCache();
   const logStart = gdalLogOffset();
-  const ds = await openSource(source, storage);
-  let work: string | undefined;
+  const work = await mkdtemp(join(process.env.TMPDIR ?? tmpdir(), 'cng-table-'));
+  let opened: Dataset | undefined;
   let db: DuckDBConnection | undefined;
   try {
-    const layer = await findLayer(ds, name, source);
+    const src = await openLayerSource({ ...o, stage: 'table' }, work, storage);
+    opened = src.ds;
+    const { ds, layer } = src;
+    const where = src.where.replace(/^layer/, 'table');
     if (layer.geomType !== gdal.wkbNone)
-      throw new CommandError(`layer '${name}' of '${source}' has geometries (${geometryTypeName(layer.geomType)}); use 'cng-worker convert' for spatial layers`);
+      throw new CommandError(`${src.where} has geometries (${geometryTypeName(layer.geomType)}); use 'cng-worker convert' for spatial layers`);
     const sourceCount = await layer.features.countAsync();
-    const where = `table '${name}' of '${source}'`;
     const columns = planColumns(layer, [SEQ], (m) => log('table', m));
     checkGdalErrors(logStart, undefined, where); // a cut header reads as a table without columns
-    if (columns.length === 0) throw new CommandError(`table '${name}' of '${source}' has no columns`);
-    work = await mkdtemp(join(process.env.TMPDIR ?? tmpdir(), 'cng-table-'));
+    if (columns.length === 0) throw new CommandError(`${where} has no columns`);
     expectScratch(work, 3 * 2048 * Math.max(1, await layer.features.countAsync())); // GeoPackage, staging, Parquet
     const tmpPath = join(work, 'table.gpkg');
     db = await openDuckDB();
@@ -61,7 +64,7 @@ export async function tableStage(opts: RawOptions): Promise<void> {
     } finally {
       appender.closeSync();
     }
-    if (n !== sourceCount) throw new CommandError(`read ${n} of ${sourceCount} rows of '${name}' in '${source}'; nothing was written`);
+    if (n !== sourceCount) throw new CommandError(`read ${n} of ${sourceCount} rows of ${where}; nothing was written`);
     checkGdalErrors(logStart, tmpPath, where);
     const out = join(work, 'table.parquet');
     await db.run(
@@ -71,7 +74,7 @@ export async function tableStage(opts: RawOptions): Promise<void> {
     log('table', `wrote ${n} rows × ${columns.length} columns of '${name}' to ${outUrl}`);
   } finally {
     db?.closeSync();
-    ds.close();
-    if (work) await rm(work, { recursive: true, force: true });
+    opened?.close();
+    await rm(work, { recursive: true, force: true });
   }
 }
