@@ -6,3 +6,4 @@ export * from './stage.ts';
 export * from './pipelines.ts';
 export * from './synth.ts';
 export * from './prose.ts';
+export * from './tilesets.ts';

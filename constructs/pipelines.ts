@@ -10,6 +10,7 @@ import { scratchStorage, type SizeEstimate } from './defaults.ts';
 import { hexBudgetIssues, hexJobCounts, SpecError, type SpecIssue } from './spec-rules.ts';
 import type { DatasetProse, DocsInput, DocsLayer, DocsRaster, DocsTable } from './prose.ts';
 import { Stage, type DatasetContext, type StageKind, type StageProps, type StageResources } from './stage.ts';
+import { TilesetPipeline, tilesetPaths } from './tilesets.ts';
 
 const s3 = (bucket: string, key: string) => `s3://${bucket}/${key}`;
 const join = (...parts: string[]) => parts.filter((p) => p !== '').join('/');
@@ -60,7 +61,9 @@ export class Dataset extends Construct {
     const sources: GeodatabaseSource[] = [];
     for (const [source, g] of bySource) sources.push(new GeodatabaseSource(this, `source${i++}`, { source, ...g, hexParallelism }));
     const rasters = rasterEntries.map(([key, raster]) => new RasterLayerPipeline(this, key, { raster, hexParallelism }));
-    this.addDocsAndSync(sources, rasters);
+    const layers = new Map(sources.flatMap((s) => s.pipelines.map((p) => [p.products.key, p] as const)));
+    const tilesets = Object.entries(resolved.tilesets).map(([key, tileset]) => new TilesetPipeline(this, key, { tileset, layers, parallelism: hexParallelism }));
+    this.addDocsAndSync(sources, rasters, tilesets);
     const reruns = rerunIssues(resolved, this.stages);
     if (reruns.length) throw new SpecError(resolved.name, reruns);
 
@@ -78,7 +81,7 @@ export class Dataset extends Construct {
    * and stac-collection.json at the bucket root; `sync` (when it has a mirror) copies the products
    * and docs to source.coop.
    */
-  private addDocsAndSync(sources: GeodatabaseSource[], rasters: RasterLayerPipeline[]): void {
+  private addDocsAndSync(sources: GeodatabaseSource[], rasters: RasterLayerPipeline[], tilesets: TilesetPipeline[]): void {
     const spec = this.spec;
     const profile = this.context.profile;
     const pipelines = sources.flatMap((s) => s.pipelines);
@@ -89,7 +92,7 @@ export class Dataset extends Construct {
         `dataset ${spec.name}: no sync stage to the mirror (${spec.mirror.bucket}): the cluster profile declares no secret "${profile.mirrorSecretName}" ` +
           `with keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; create it in namespace ${profile.namespace} and declare it in constructs/profile.ts (docs/runbook.md#the-mirror-secret)`,
       );
-    const products = [...pipelines.map((p) => p.publish), ...tables.map((t) => t.stage), ...rasters.map((r) => r.manifest)];
+    const products = [...pipelines.map((p) => p.publish), ...tables.map((t) => t.stage), ...rasters.map((r) => r.manifest), ...tilesets.map((t) => t.merge)];
     this.docsInput = {
       version: 1,
       name: spec.name,
@@ -105,6 +108,7 @@ export class Dataset extends Construct {
       tables: tables.map((t) => t.products),
       // Only when there are rasters, so the docs Jobs of vector datasets keep their names.
       ...(rasters.length ? { rasters: rasters.map((r) => r.products) } : {}),
+      ...(tilesets.length ? { tilesets: tilesets.map((t) => t.products) } : {}),
       // The README and STAC name the mirror only when a sync stage writes it.
       ...(mirror ? { mirror: { endpoint: profile.mirrorEndpoint, bucket: mirror.bucket, prefix: mirror.prefix } } : {}),
       ...(spec.prose ? { prose: spec.prose } : {}),
@@ -163,7 +167,8 @@ export class Dataset extends Construct {
     // Stage ids name charts (cdk8s rejects a repeat with a stack trace) and Kustomizations.
     if (this.stages.some((s) => s.stageId === stageId))
       throw new SpecError(this.context.name, [{ path: [], message: `two stages would be named "${stageId}" (layer keys and table names make the stage ids); rename one` }]);
-    const rerun = props.layer === undefined ? this.spec.rerun[stageId] : (this.spec.layers[props.layer] ?? this.spec.rasters[props.layer])?.rerun?.[kind];
+    const rerun =
+      props.layer === undefined ? this.spec.rerun[stageId] : (this.spec.layers[props.layer] ?? this.spec.rasters[props.layer] ?? this.spec.tilesets[props.layer])?.rerun?.[kind];
     const stage = new Stage(this, stageId, {
       dataset: this.context,
       stageId,
@@ -278,6 +283,7 @@ function rerunIssues(spec: ResolvedDatasetSpec, stages: Stage[]): SpecIssue[] {
   const owners: [string, string, Record<string, number | undefined> | undefined][] = [
     ...Object.entries(spec.layers).map(([k, l]): [string, string, typeof l.rerun] => ['layers', k, l.rerun]),
     ...Object.entries(spec.rasters).map(([k, r]): [string, string, typeof r.rerun] => ['rasters', k, r.rerun]),
+    ...Object.entries(spec.tilesets).map(([k, t]): [string, string, typeof t.rerun] => ['tilesets', k, t.rerun]),
   ];
   for (const [field, key, rerun] of owners) {
     const kinds = stages.filter((s) => s.layer === key).map((s) => s.kind);
@@ -584,6 +590,10 @@ export function publicKeys(spec: ResolvedDatasetSpec): string[] {
   for (const [k, r] of Object.entries(spec.rasters)) {
     const p = rasterPaths(spec.layout, key, r.name ?? k);
     out.push(p.cog, `${p.hex}/`, ...(p.manifest.startsWith(`${p.hex}/`) ? [] : [p.manifest]));
+  }
+  for (const [k, t] of Object.entries(spec.tilesets)) {
+    const p = tilesetPaths(key, t.name ?? k, spec.run);
+    out.push(p.pmtiles, p.manifest);
   }
   return out;
 }

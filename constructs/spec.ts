@@ -149,6 +149,35 @@ const layer = z
   })
   .strict();
 
+const zoom = z.number().int().min(0, 'must be a zoom 0..15').max(15, 'must be a zoom 0..15');
+
+/**
+ * A tiered PMTiles archive made of several layers, each shown at its own zooms
+ * (docs/datasets.md#per-level-layers-and-a-tiered-pmtiles): one source-layer, and the tiles of a
+ * zoom come from the one layer given that zoom.
+ */
+const tileset = z
+  .object({
+    /** Archive base name: `<prefix>/<name>.pmtiles` (manifest `<prefix>/<name>/manifest.json`). @default the tileset key */
+    name: z.string().regex(/^[a-z0-9][-a-z0-9_.]*$/, 'must be lower-case letters, digits, "-", "_" and "."').optional(),
+    /** The source-layer name of every tile (what a map style's `source-layer` names). @default name */
+    layer: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'must be letters, digits, "_", "." or "-"').optional(),
+    /**
+     * Layer key → `[first zoom, last zoom]` of the zooms it is shown at, e.g. `{ l3: [0, 1], l4: [2, 2] }`:
+     * zooms 0–15, ranges neither overlapping nor leaving a gap. Required.
+     */
+    zooms: z.record(z.string(), z.tuple([zoom, zoom])),
+    /** What a tile over budget loses first (as a layer's `pmtiles.strategy`). @default each layer's, else 'coalesce-densest' */
+    strategy: z.enum(['coalesce-densest', 'drop-densest']).optional(),
+    /** Tiles work units per member layer key. @default 1 below zoom 7, else from the layer's vertices */
+    units: z.record(z.string(), z.number().int().min(1).max(10_000)).optional(),
+    /** Resource overrides of this tileset's stages (`tiles`, `tiles-merge`). */
+    resources: resourceOverrides.optional(),
+    /** Re-run this tileset's stages, e.g. `{ 'tiles-merge': 2 }`. @default {} */
+    rerun: stageReruns.optional(),
+  })
+  .strict();
+
 /** How a raster's H3 values are aggregated (docs/stages.md#raster-hex). */
 export const RASTER_VALUE_KINDS = ['continuous', 'count', 'categorical'] as const;
 export type RasterValueKind = (typeof RASTER_VALUE_KINDS)[number];
@@ -242,6 +271,11 @@ const datasetShape = z
      */
     rasters: z.record(dnsLabel, raster).default({}),
     /**
+     * Tiered PMTiles archives by key (a DNS label naming the stages): several layers in one archive,
+     * each at its own zooms (docs/datasets.md#per-level-layers-and-a-tiered-pmtiles). @default {}
+     */
+    tilesets: z.record(dnsLabel, tileset).default({}),
+    /**
      * Where raster products go (docs/data-organization.md): `'formats'` (pattern B, format
      * directories: `<prefix>/cog/<name>.tif`, `<prefix>/hex/<name>/h0=…`, `<prefix>/hex/<name>/manifest.json`,
      * work files under `<prefix>/_work/<name>/`) or `'named'` (pattern A: `<prefix>/<name>.tif`,
@@ -289,6 +323,7 @@ export type ResolvedDatasetSpec = z.output<typeof datasetShape>;
 export type LayerSpec = z.output<typeof layer>;
 export type TableSpec = ResolvedDatasetSpec['tables'][number];
 export type RasterSpec = z.output<typeof raster>;
+export type TilesetSpec = z.output<typeof tileset>;
 
 /** Validates a dataset spec, naming the dataset and the field in the error. */
 export function parseDatasetSpec(spec: DatasetSpec): ResolvedDatasetSpec {

@@ -179,9 +179,14 @@ async function summary(results: StageResult[], storage: Storage): Promise<string
   const byLayer = new Map<string, Map<string, StageResult>>();
   const byRaster = new Map<string, Map<string, StageResult>>();
   const tables: StageResult[] = [];
+  // A tileset's stages carry its key as their layer; its merge names the members.
+  const tilesetKeys = new Set(results.filter((r) => jobArg(r.stage.jobs[0], '--members') !== undefined).map((r) => r.stage.layer));
+  const tilesets: StageResult[] = [];
   for (const r of results) {
     if (r.stage.kind === 'table') tables.push(r);
-    else if (r.stage.layer) {
+    else if (r.stage.layer && tilesetKeys.has(r.stage.layer)) {
+      if (r.stage.kind === 'tiles-merge') tilesets.push(r);
+    } else if (r.stage.layer) {
       const map = RASTER_KINDS.has(r.stage.kind) ? byRaster : byLayer;
       (map.get(r.stage.layer) ?? map.set(r.stage.layer, new Map()).get(r.stage.layer)!).set(r.stage.kind, r);
     }
@@ -213,6 +218,11 @@ async function summary(results: StageResult[], storage: Storage): Promise<string
     for (const r of tables) t.push([arg(r, '--layer') ?? r.stage.id, human(await size(arg(r, '--out'))), secs(r)]);
     text += `\n${alignedTable(t)}`;
   }
+  if (tilesets.length) {
+    const t = [['tileset', 'zooms', 'pmtiles', 'merge s']];
+    for (const r of tilesets) t.push([arg(r, '--out')?.split('/').pop() ?? r.stage.id, `${arg(r, '--min-zoom')}–${arg(r, '--max-zoom')}`, human(await size(arg(r, '--out'))), secs(r)]);
+    text += `\n${alignedTable(t)}`;
+  }
   if (byRaster.size) {
     const t = [['raster', 'cells', 'partitions', 'nodata', 'cog', 'hex', 'cog s', 'hex s', 'manifest s']];
     for (const [layer, st] of byRaster) {
@@ -238,7 +248,7 @@ async function summary(results: StageResult[], storage: Storage): Promise<string
 export const localCommand: Command = {
   name: 'local',
   summary: 'the whole pipeline for any GDAL source, no dataset file: vector → .parquet/.pmtiles/hex, raster → COG + hex',
-  help: `Usage: cng local <source> --out DIR [--layers L1,L2] [--resolution 10] [--parents 9,8] [--containment center|overlap] [--min-zoom 0] [--max-zoom 14] [--jobs N] [--force]
+  help: `Usage: cng local <source> --out DIR [--layers L1,L2] [--resolution 10] [--parents 9,8] [--containment center|overlap] [--min-zoom 0] [--max-zoom 14] [--tileset NAME:L1=Z0-Z1,L2=Z2,…] [--jobs N] [--force]
        cng local <raster>[,<tile>…] --out DIR [--value-kind continuous|count|categorical] [--nodata LIST] [--resolution 8] [--parents LIST] [--jobs N] [--force]
 
 Runs a dataset's stages for a GDAL-readable source on this machine, through the same constructs
@@ -251,6 +261,10 @@ spatial layer and a Parquet export for every non-spatial layer. Writes, for each
   DIR/<slug>.pmtiles                   vector tiles, source-layer <slug>
   DIR/<slug>/hex/h0=<cell>/data_0.parquet   H3 cells with the attributes
   DIR/<slug>/manifest.json             counts, run, sha256 of every file (written last)
+With --tileset NAME:L1=0-1,L2=2-3,…, also one tiered archive of those layers (names or slugs),
+each shown at its zooms only (docs/datasets.md#per-level-layers-and-a-tiered-pmtiles):
+  DIR/NAME.pmtiles                     vector tiles, source-layer NAME
+  DIR/NAME/manifest.json               members, per-zoom counts, sha256
 
 A raster source (GDAL opens it with raster bands and no vector layers; several files separated
 by commas are tiles mosaicked into one): cog, raster-hex and raster-manifest. With <slug> = the
@@ -277,6 +291,7 @@ Options:
   --min-zoom N          vector: lowest tile zoom (default 0)
   --max-zoom N          vector: highest tile zoom (default 14); each zoom level more roughly
                         quadruples the tiling work, so a world-wide layer is tried at e.g. 7
+  --tileset SPEC        vector: a tiered archive NAME:LAYER=FIRST-LAST,… (LAYER=Z: one zoom)
   --value-kind KIND     raster: continuous (default), count or categorical
   --nodata LIST         raster: values that also mean "no data" (comma-separated), for a raster
                         whose background value is not declared (e.g. a land-cover 0)
@@ -292,8 +307,9 @@ Examples:
   cng local population_2020.tif --out out/pop --value-kind count --resolution 7 --parents 5
   cng local landcover_n40.tif,landcover_n50.tif --out out/landcover --value-kind categorical --nodata 0
   cng local world-countries.gpkg --out out/countries --max-zoom 7
-  cng local /vsizip/parks.zip/parks.shp --out out/parks`,
-  options: flagOptions(['out', 'layers', 'resolution', 'parents', 'containment', 'value-kind', 'nodata', 'min-zoom', 'max-zoom', 'jobs'], ['force']),
+  cng local /vsizip/parks.zip/parks.shp --out out/parks
+  cng local basins.gpkg --out out/basins --max-zoom 6 --tileset basins:level_03=0-1,level_04=2-3,level_05=4-6`,
+  options: flagOptions(['out', 'layers', 'resolution', 'parents', 'containment', 'value-kind', 'nodata', 'min-zoom', 'max-zoom', 'tileset', 'jobs'], ['force']),
   positionals: true,
   async run({ values, positionals }) {
     if (positionals.length !== 1) throw new UsageError('expected one source');
@@ -313,7 +329,7 @@ Examples:
     if (!Number.isInteger(resolution) || resolution < 0 || resolution > 15) throw new UsageError(`--resolution must be 0..15, got '${values.resolution}'`);
     const parents = (str(values.parents) ?? (raster ? '' : '9,8')).split(',').filter(Boolean).map(Number);
     if (parents.some((p) => !Number.isInteger(p) || p < 0 || p >= resolution)) throw new UsageError(`--parents must be resolutions below ${resolution}`);
-    for (const [flag, only] of [['value-kind', 'raster'], ['nodata', 'raster'], ['layers', 'vector'], ['containment', 'vector'], ['min-zoom', 'vector'], ['max-zoom', 'vector']] as const)
+    for (const [flag, only] of [['value-kind', 'raster'], ['nodata', 'raster'], ['layers', 'vector'], ['containment', 'vector'], ['min-zoom', 'vector'], ['max-zoom', 'vector'], ['tileset', 'vector']] as const)
       if (values[flag] !== undefined && only !== kind)
         throw new UsageError(`--${flag} applies to ${only} sources; '${sourceArg}' ${raster ? 'is a raster source' : 'is not a raster (GDAL opens no raster-only dataset there)'}`);
 
@@ -335,7 +351,7 @@ Examples:
         pmtiles: zoomOptions(values['min-zoom'], values['max-zoom']),
       });
       for (const s of local.skipped) process.stderr.write(`cng local: skipping layer ${s}\n`);
-      spec = local.spec;
+      spec = withTileset(local.spec, str(values.tileset));
     }
 
     // The directory store maps s3://<bucket>/<key> to <store>/<bucket>/<key>; the bucket is a link to DIR.
@@ -353,6 +369,26 @@ Examples:
     return results.some((r) => r.status === 'failed' || r.status === 'blocked') ? EXIT.failure : EXIT.ok;
   },
 };
+
+/**
+ * `--tileset NAME:LAYER=FIRST-LAST,…`: the spec with one tileset named NAME (file and source-layer)
+ * of those layers (names or slugs, as `--layers` takes them). The dataset file's rules check it.
+ */
+export function withTileset(spec: DatasetSpec, option: string | undefined): DatasetSpec {
+  if (option === undefined) return spec;
+  const m = /^([a-z0-9][-a-z0-9_.]*):(.+)$/.exec(option);
+  if (!m) throw new UsageError(`--tileset must be NAME:LAYER=FIRST-LAST,… (NAME lower-case letters, digits, '-', '_', '.'), got '${option}'`);
+  const layers = Object.entries(spec.layers ?? {});
+  const zooms: Record<string, [number, number]> = {};
+  for (const item of m[2].split(',')) {
+    const z = /^(.+)=(\d+)(?:-(\d+))?$/.exec(item.trim());
+    if (!z) throw new UsageError(`--tileset: '${item}' is not LAYER=FIRST-LAST or LAYER=ZOOM`);
+    const key = layers.find(([, l]) => l.layer.toLowerCase() === z[1].toLowerCase() || l.name === z[1].toLowerCase())?.[0];
+    if (!key) throw new UsageError(`--tileset: no layer '${z[1]}' (layers: ${layers.map(([, l]) => l.layer).join(', ')})`);
+    zooms[key] = [Number(z[2]), Number(z[3] ?? z[2])];
+  }
+  return { ...spec, tilesets: { [slugify(m[1]) || 'tileset']: { name: m[1], layer: m[1], zooms } } };
+}
 
 /**
  * A dataset spec for one raster (several files = tiles of one mosaic), layout 'named': products

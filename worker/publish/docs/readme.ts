@@ -65,6 +65,14 @@ function contents(input: DocsInput, facts: Facts): string[] {
         `${m ? hexLink(`${l.layer.name}/hex/`, url(l.layer.hex, true), m) : '—'} |`,
     );
   }
+  if (facts.tilesets?.length) {
+    L.push('', '| tiered PMTiles | source-layer | zooms: layer | file |', '|---|---|---|---|');
+    for (const t of facts.tilesets)
+      L.push(
+        `| ${t.tileset.key} | \`${t.tileset.pmtilesLayer}\` | ${t.tileset.zooms.map((z) => `${z.minZoom === z.maxZoom ? z.minZoom : `${z.minZoom}–${z.maxZoom}`}: ${z.layer}`).join(', ')} | ` +
+          `${t.pmtiles ? fileLink(`${t.tileset.name}.pmtiles`, url(t.tileset.pmtiles), t.pmtiles.size) : '—'} |`,
+      );
+  }
   if (facts.tables.length) {
     L.push('', '| table | rows | Parquet |', '|---|---:|---|');
     for (const t of facts.tables)
@@ -97,6 +105,8 @@ function layout(input: DocsInput, facts: Facts): string[] {
     L.push(`  ${pre}<layer>/hex/h0=<cell>/data_0.parquet   H3 cells with the attributes`);
     L.push(`  ${pre}<layer>/manifest.json           counts of the hex product`);
   }
+  for (const t of (facts.tilesets ?? []).slice(0, 1))
+    L.push(`  ${parseS3Url(t.tileset.pmtiles).key}   tiered vector tiles: each zoom from one layer (source-layer ${t.tileset.pmtilesLayer})`);
   if (facts.tables.length) L.push(`  ${facts.tables[0].table.url.replace(/^s3:\/\/[^/]+\//, '').replace(/[^/]+\.parquet$/, '')}<Table>.parquet   non-spatial tables, original names`);
   for (const r of facts.rasters.slice(0, 1)) {
     const g = (u: string) => genericKey(parseS3Url(u).key, r.raster.name);
