@@ -273,14 +273,10 @@ describe('cng local --tileset', () => {
   }, 300_000);
 });
 
+/** Prose for the docs stage: every column of the levels described once, each layer titled. */
 const PROSE: DatasetProse = {
-  title: 'Nested levels (test)',
-  description: 'Three nested levels of squares.',
-  license: 'CC0-1.0',
-  citation: 'Test producer, 2026.',
-  providers: [{ name: 'Test producer', roles: ['producer'] }],
-  keywords: ['levels'],
-  temporal: ['2026-01-01T00:00:00Z', null],
+  title: 'Nested levels (test)', description: 'Three nested levels of squares.', keywords: ['levels'],
+  license: 'CC0-1.0', citation: 'Test producer, 2026.', temporal: ['2026-01-01T00:00:00Z', null], providers: [{ name: 'Test producer', roles: ['producer'] }],
   columns: { level: 'The level of the square (A, B or C).', cell: 'Number of the square within its level.' },
   layers: Object.fromEntries(['a', 'b', 'c'].map((k) => [k, { title: `Level ${k}`, description: `The squares of level ${k}.` }])),
 };
@@ -319,4 +315,24 @@ describe('cng run of a dataset file with a tileset', () => {
     });
     rmSync(data, { recursive: true, force: true });
   }, 600_000);
+});
+
+describe('the manual', () => {
+  it("synthesizes docs/datasets.md's HydroBASINS tileset example: L3 z0–1, L4 z2, L5 z3–4, L6 z5–12", () => {
+    const md = readFileSync(join(import.meta.dirname, '../docs/datasets.md'), 'utf8');
+    const section = md.slice(md.indexOf('### Per-level layers and a tiered PMTiles'));
+    const code = /```ts\n([\s\S]*?)```/.exec(section)![1];
+    const literal = code.replace(/^import .*$/m, '').replace(/export const \w+: DatasetSpec = /, 'return ');
+    const spec = new Function(literal)() as DatasetSpec;
+    const { datasets } = synthesize([spec]);
+    const stages = datasets[0].stages.filter((s) => s.layer === 'unified');
+    expect(stages.map((s) => [s.stageId, s.dependsOn.map((d) => d.stageId)])).toEqual([
+      ['unified-l3-tiles', ['l3-publish']], ['unified-l4-tiles', ['l4-publish']], ['unified-l5-tiles', ['l5-publish']], ['unified-l6-tiles', ['l6-publish']],
+      ['unified-tiles-merge', ['unified-l3-tiles', 'unified-l4-tiles', 'unified-l5-tiles', 'unified-l6-tiles']],
+    ]);
+    expect(datasets[0].docsInput.tilesets![0]).toMatchObject({ pmtiles: 's3://public-hydrobasins/hydrobasins_unified.pmtiles', pmtilesLayer: 'hydrobasins' });
+    expect(datasets[0].docsInput.tilesets![0].zooms.map((z) => [z.name, z.minZoom, z.maxZoom])).toEqual([
+      ['level_03', 0, 1], ['level_04', 2, 2], ['level_05', 3, 4], ['level_06', 5, 12],
+    ]);
+  });
 });
