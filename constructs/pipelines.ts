@@ -345,9 +345,9 @@ export class VectorLayerPipeline {
   readonly convert: Stage;
   readonly hex: Stage;
   readonly repartition: Stage;
-  /** Indexed: one completion per tiles work unit. */
-  readonly tiles: Stage;
-  readonly tilesMerge: Stage;
+  /** Indexed: one completion per tiles work unit (none with `pmtiles: false`). */
+  readonly tiles?: Stage;
+  readonly tilesMerge?: Stage;
   readonly publish: Stage;
 
   constructor(dataset: Dataset, key: string, props: VectorLayerPipelineProps) {
@@ -367,7 +367,7 @@ export class VectorLayerPipeline {
       name,
       sourceLayer: layer.layer,
       geoparquet: url(paths.geoparquet),
-      pmtiles: url(paths.pmtiles),
+      ...(layer.pmtiles === false ? {} : { pmtiles: url(paths.pmtiles) }),
       pmtilesLayer: name,
       hex: url(paths.hex),
       manifest: url(paths.manifest),
@@ -406,42 +406,54 @@ export class VectorLayerPipeline {
       resources: { ...repartitionResources(layer.features), ...dataset.spec.resources.repartition, ...res('repartition') },
       args: [...reads, ...cells, '--out', staged.hex, '--reports', staged.reports],
     });
-    const tiles = layer.pmtiles ?? {};
-    const sizing = tilesSizing(layer.features, { ...tiles, vertices: tiles.vertices ?? layer.vertices });
-    const zooms = [
-      '--layer-name', name, '--min-zoom', String(tiles.minZoom ?? 0), '--max-zoom', String(tiles.maxZoom ?? 14),
-      '--parts', `${staged.work}/tiles`, '--units', String(sizing.units),
-    ];
-    const sized = (kind: 'tiles' | 'tiles-merge', computed: StageResources) => ({ ...computed, ...dataset.spec.resources[kind], ...res(kind) });
-    this.tiles = dataset.addStage(`${key}-tiles`, 'tiles', {
-      layer: key,
-      dependsOn: [this.convert],
-      workItems: sizing.units,
-      parallelism: Math.min(sizing.units, props.hexParallelism ?? sizing.units),
-      resources: sized('tiles', sizing.tiles),
-      args: [
-        '--input', staged.geoparquet, ...zooms,
-        ...(tiles.splitZoom !== undefined ? ['--split-zoom', String(tiles.splitZoom)] : []),
-        '--strategy', tiles.strategy ?? 'coalesce-densest',
-      ],
-    });
-    this.tilesMerge = dataset.addStage(`${key}-tiles-merge`, 'tiles-merge', {
-      layer: key,
-      dependsOn: [this.tiles],
-      resources: sized('tiles-merge', sizing.merge),
-      args: [...zooms, '--out', staged.pmtiles, '--report', staged.tilesReport],
-    });
+    // No tiles stages for a layer without its own archive (`pmtiles: false`).
+    const tiles = layer.pmtiles === false ? undefined : layerTiles(dataset, key, layer.pmtiles ?? {}, { ...layer, name }, staged, this.convert, props.hexParallelism);
+    this.tiles = tiles?.tiles;
+    this.tilesMerge = tiles?.merge;
     this.publish = dataset.addStage(`${key}-publish`, 'publish', {
       layer: key,
-      dependsOn: [this.repartition, this.tilesMerge],
+      dependsOn: [this.repartition, ...(this.tilesMerge ? [this.tilesMerge] : [])],
       resources: res('publish'),
       args: [
-        ...reads, '--staged-hex', staged.hex, '--reports', staged.reports, '--tiles', staged.pmtiles, '--tiles-report', staged.tilesReport,
+        ...reads, '--staged-hex', staged.hex, '--reports', staged.reports,
+        ...(tiles ? ['--tiles', staged.pmtiles, '--tiles-report', staged.tilesReport] : []),
         '--run', String(dataset.spec.run), '--containment', hex.containment, ...cells, '--work', staged.work,
-        '--out', url(paths.geoparquet), '--out-hex', url(paths.hex), '--out-pmtiles', url(paths.pmtiles), '--manifest', url(paths.manifest),
+        '--out', url(paths.geoparquet), '--out-hex', url(paths.hex), ...(tiles ? ['--out-pmtiles', url(paths.pmtiles)] : []), '--manifest', url(paths.manifest),
       ],
     });
   }
+}
+
+/** A layer's `<key>-tiles` (Indexed) and `<key>-tiles-merge` stages, after its convert. */
+function layerTiles(
+  dataset: Dataset, key: string, tiles: Exclude<LayerSpec['pmtiles'], false | undefined>, layer: LayerSpec & { name: string },
+  staged: { work: string; geoparquet: string; pmtiles: string; tilesReport: string }, convert: Stage, hexParallelism: number | undefined,
+): { tiles: Stage; merge: Stage } {
+  const sizing = tilesSizing(layer.features, { ...tiles, vertices: tiles.vertices ?? layer.vertices });
+  const zooms = [
+    '--layer-name', layer.name, '--min-zoom', String(tiles.minZoom ?? 0), '--max-zoom', String(tiles.maxZoom ?? 14),
+    '--parts', `${staged.work}/tiles`, '--units', String(sizing.units),
+  ];
+  const sized = (kind: 'tiles' | 'tiles-merge', computed: StageResources) => ({ ...computed, ...dataset.spec.resources[kind], ...layer.resources?.[kind] });
+  const stage = dataset.addStage(`${key}-tiles`, 'tiles', {
+    layer: key,
+    dependsOn: [convert],
+    workItems: sizing.units,
+    parallelism: Math.min(sizing.units, hexParallelism ?? sizing.units),
+    resources: sized('tiles', sizing.tiles),
+    args: [
+      '--input', staged.geoparquet, ...zooms,
+      ...(tiles.splitZoom !== undefined ? ['--split-zoom', String(tiles.splitZoom)] : []),
+      '--strategy', tiles.strategy ?? 'coalesce-densest',
+    ],
+  });
+  const merge = dataset.addStage(`${key}-tiles-merge`, 'tiles-merge', {
+    layer: key,
+    dependsOn: [stage],
+    resources: sized('tiles-merge', sizing.merge),
+    args: [...zooms, '--out', staged.pmtiles, '--report', staged.tilesReport],
+  });
+  return { tiles: stage, merge };
 }
 
 export interface TableExportProps {
@@ -584,7 +596,7 @@ export function publicKeys(spec: ResolvedDatasetSpec): string[] {
   const out = spec.prose ? ['README.md', 'stac-collection.json'] : [];
   for (const [k, l] of Object.entries(spec.layers)) {
     const p = layerPaths(key, l.name ?? k, spec.run);
-    out.push(p.geoparquet, p.pmtiles, p.manifest, `${p.hex}/`);
+    out.push(p.geoparquet, ...(l.pmtiles === false ? [] : [p.pmtiles]), p.manifest, `${p.hex}/`);
   }
   for (const t of spec.tables) out.push(tablePath(spec, typeof t === 'string' ? t : t.name));
   for (const [k, r] of Object.entries(spec.rasters)) {

@@ -129,7 +129,8 @@ export interface DocsLayer {
   /** Layer name in the source. */
   readonly sourceLayer: string;
   readonly geoparquet: string;
-  readonly pmtiles: string;
+  /** Absent for a layer without its own archive (`pmtiles: false`). */
+  readonly pmtiles?: string;
   /** PMTiles source-layer name. */
   readonly pmtilesLayer: string;
   /** The hex directory (`…/<name>/hex`). */

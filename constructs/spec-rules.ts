@@ -69,7 +69,7 @@ function layerIssues(d: ResolvedDatasetSpec): SpecIssue[] {
         message: `product name "${name}" is also layer ${clash}'s; every layer needs its own name (both would write ${name}.parquet, ${name}.pmtiles and ${name}/hex)`,
       });
     names.set(name, key);
-    out.push(...hexIssues(d, key), ...zoomIssues(key, l.pmtiles));
+    out.push(...hexIssues(d, key), ...zoomIssues(key, l.pmtiles || undefined));
   }
   return out;
 }

@@ -117,9 +117,10 @@ const layer = z
      */
     badGeometry: z.enum(['fail', 'null']).optional(),
     hex: layerHex.optional(),
-    /** Vector tiles (docs/datasets.md#vector-tiles). */
+    /** Vector tiles (docs/datasets.md#vector-tiles); `false`: no `<name>.pmtiles` (no tiles stages). */
     pmtiles: z
-      .object({
+      .literal(false)
+      .or(z.object({
         minZoom: z.number().int().min(0).max(15),
         maxZoom: z.number().int().min(0).max(15),
         /**
@@ -136,7 +137,7 @@ const layer = z
         splitZoom: z.number().int().min(0).max(15),
       })
       .partial()
-      .strict()
+      .strict())
       .optional(),
     /**
      * Repartition work units: each one pod writing a balanced group of h0 cells' partitions.

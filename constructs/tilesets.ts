@@ -57,7 +57,9 @@ export class TilesetPipeline {
     for (const [layer, [min, max]] of members) {
       const pipeline = props.layers.get(layer)!;
       const spec = dataset.spec.layers[layer];
-      const declared = spec.pmtiles?.vertices ?? spec.vertices;
+      // A member without its own archive (`pmtiles: false`) is tiled here only.
+      const own = spec.pmtiles || undefined;
+      const declared = own?.vertices ?? spec.vertices;
       const sizing = tilesSizing(spec.features, { vertices: declared, units: t.units?.[layer] ?? (max < SPLIT_ZOOM ? 1 : undefined) });
       units.push(sizing.units);
       vertices += declared ?? 0;
@@ -72,8 +74,8 @@ export class TilesetPipeline {
             '--input', pipeline.products.geoparquet, '--layer-name', layerName, '--min-zoom', String(min), '--max-zoom', String(max),
             '--parts', url(paths.parts(layer)), '--units', String(sizing.units),
             ...(max < maxZoom ? ['--detail-zoom', String(max + 1)] : []),
-            ...(spec.pmtiles?.splitZoom !== undefined ? ['--split-zoom', String(spec.pmtiles.splitZoom)] : []),
-            '--strategy', t.strategy ?? spec.pmtiles?.strategy ?? 'coalesce-densest',
+            ...(own?.splitZoom !== undefined ? ['--split-zoom', String(own.splitZoom)] : []),
+            '--strategy', t.strategy ?? own?.strategy ?? 'coalesce-densest',
           ],
         }),
       );

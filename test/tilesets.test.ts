@@ -125,7 +125,8 @@ const SPEC: DatasetSpec = {
   layers: {
     a: { layer: 'level_a', name: 'level_01', features: 4, pmtiles: { maxZoom: 3 } },
     b: { layer: 'level_b', name: 'level_02', features: 16, pmtiles: { maxZoom: 3 } },
-    c: { layer: 'level_c', name: 'level_03', features: 64, pmtiles: { maxZoom: 3 } },
+    // Only in the tiered archive: no level_03.pmtiles of its own.
+    c: { layer: 'level_c', name: 'level_03', features: 64, pmtiles: false },
   },
   tilesets: { unified: { name: 'levels_unified', layer: 'levels', zooms: { a: [0, 1], b: [2, 3], c: [4, 5] } } },
 };
@@ -172,6 +173,19 @@ describe('the tilesets construct (synth)', () => {
         zooms: [{ layer: 'a', name: 'level_01', minZoom: 0, maxZoom: 1 }, { layer: 'b', name: 'level_02', minZoom: 2, maxZoom: 3 }, { layer: 'c', name: 'level_03', minZoom: 4, maxZoom: 5 }],
       },
     ]);
+  });
+
+  it('gives a layer with pmtiles: false no tiles stages and no archive of its own; the tileset still tiles it', () => {
+    const ids = datasets[0].stages.map((s) => s.stageId);
+    expect(ids.filter((id) => id.startsWith('c-'))).toEqual(['c-convert', 'c-hex', 'c-repartition', 'c-publish']);
+    expect(ids).toContain('unified-c-tiles');
+    expect(dependsOn('c-publish')).toEqual(['levels-c-repartition']);
+    expect(args('c-publish')).not.toContain('--out-pmtiles');
+    expect(args('c-publish')).not.toContain('--tiles');
+    expect(arg(args('b-publish'), '--out-pmtiles')).toBe('s3://public-levels/level_02.pmtiles');
+    expect(publicKeys(datasets[0].spec)).not.toContain('level_03.pmtiles');
+    expect(datasets[0].docsInput.layers.find((l) => l.key === 'c')).not.toHaveProperty('pmtiles');
+    expect(specError({ layers: { a: { layer: 'level_a', features: 4, pmtiles: true as never } } })).toMatch(/layers\.a\.pmtiles/);
   });
 
   it('keeps the manifests of a dataset without tilesets as they were (no tilesets in the docs input)', () => {
@@ -305,6 +319,9 @@ describe('cng run of a dataset file with a tileset', () => {
     const m = JSON.parse(readFileSync(join(root, 'levels_unified/manifest.json'), 'utf8'));
     expect(m.tiles.zooms.map((z: { zoom: number; tiles: number }) => z.zoom)).toEqual([0, 1, 2, 3, 4, 5]);
     expect(existsSync(join(root, 'levels_unified/_work'))).toBe(false);
+    expect(existsSync(join(root, 'level_02.pmtiles'))).toBe(true);
+    expect(existsSync(join(root, 'level_03.pmtiles'))).toBe(false);
+    expect(existsSync(join(root, 'level_03/manifest.json'))).toBe(true);
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
     expect(readme).toMatch(/\| unified \| `levels` \| 0–1: a, 2–3: b, 4–5: c \| \[levels_unified\.pmtiles\]/);
     const stac = JSON.parse(readFileSync(join(root, 'stac-collection.json'), 'utf8'));

@@ -137,7 +137,7 @@ export async function gatherFacts(input: DocsInput, store: ObjectStore, opts: { 
     const layers: LayerFacts[] = [];
     for (const layer of input.layers) {
       const geoparquet = await reader.describe(layer.geoparquet).catch(missingOr(missing, layer.geoparquet));
-      const pmtiles = await readPmtiles(store, layer.pmtiles).catch(missingOr(missing, layer.pmtiles));
+      const pmtiles = layer.pmtiles === undefined ? undefined : await readPmtiles(store, layer.pmtiles).catch(missingOr(missing, layer.pmtiles));
       const hex = await readHex(store, reader, layer).catch(missingOr(missing, layer.manifest));
       if (samples && geoparquet) await reader.sample(layer.geoparquet, geoparquet, layer.key, samples);
       layers.push({ layer, geoparquet, pmtiles, hex });

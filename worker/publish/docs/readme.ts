@@ -61,7 +61,7 @@ function contents(input: DocsInput, facts: Facts): string[] {
     L.push(
       `| [${l.layer.key}](#${anchor(`layer-${l.layer.key}`)}) | ${l.geoparquet ? fmtInt(l.geoparquet.rows) : '—'} | ` +
         `${l.geoparquet ? fileLink(`${l.layer.name}.parquet`, url(l.layer.geoparquet), l.geoparquet.size) : '—'} | ` +
-        `${l.pmtiles ? fileLink(`${l.layer.name}.pmtiles`, url(l.layer.pmtiles), l.pmtiles.size) : '—'} | ` +
+        `${l.pmtiles && l.layer.pmtiles ? fileLink(`${l.layer.name}.pmtiles`, url(l.layer.pmtiles), l.pmtiles.size) : '—'} | ` +
         `${m ? hexLink(`${l.layer.name}/hex/`, url(l.layer.hex, true), m) : '—'} |`,
     );
   }
@@ -138,7 +138,7 @@ function layerSection(input: DocsInput, prose: ResolvedProse, l: LayerFacts): st
         (g.geo?.bbox ? `, bbox [${g.geo.bbox.map((x) => Number(x).toFixed(4)).join(', ')}]` : ''),
     );
   }
-  if (l.pmtiles)
+  if (l.pmtiles && l.layer.pmtiles)
     L.push(`- PMTiles: ${url(l.layer.pmtiles)} — source-layer \`${l.pmtiles.layers.map((x) => x.id).join('`, `') || l.layer.pmtilesLayer}\`, zooms ${l.pmtiles.minZoom}–${l.pmtiles.maxZoom}, ${human(l.pmtiles.size)}`);
   if (l.hex) {
     const m = l.hex.manifest;

@@ -136,7 +136,7 @@ function addLayerAssets(assets: Assets, input: DocsInput, prose: ResolvedProse, 
       'table:primary_geometry': l.geoparquet.geo?.primaryColumn ?? 'geometry',
       'table:columns': columns(l.geoparquet.columns),
     };
-  if (l.pmtiles)
+  if (l.pmtiles && layer.pmtiles)
     assets[`${layer.name}-pmtiles`] = {
       href: publicUrl(input, layer.pmtiles),
       type: 'application/vnd.pmtiles',
