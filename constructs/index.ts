@@ -7,3 +7,4 @@ export * from './pipelines.ts';
 export * from './synth.ts';
 export * from './prose.ts';
 export * from './raster-set.ts';
+export * from './tilesets.ts';

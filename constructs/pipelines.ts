@@ -13,6 +13,7 @@ import { fileNameOf } from '../worker/core/text.ts';
 import { Stage, type DatasetContext, type StageKind, type StageProps, type StageResources } from './stage.ts';
 import { ReencodePipeline, reencodePaths } from './reencode.ts';
 import { PointsPipeline, pointsPaths, pointsSizing } from './points.ts';
+import { TilesetPipeline, tilesetPaths } from './tilesets.ts';
 
 const s3 = (bucket: string, key: string) => `s3://${bucket}/${key}`;
 const join = (...parts: string[]) => parts.filter((p) => p !== '').join('/');
@@ -82,7 +83,9 @@ export class Dataset extends Construct {
     const rasters = rasterEntries.map(([key, raster]) => new RasterLayerPipeline(this, key, { raster, hexParallelism }));
     this.reencodes = Object.entries(resolved.reencode).map(([key, r]) => new ReencodePipeline(this, key, r, hexParallelism));
     const points = Object.entries(resolved.points).map(([key, p]) => new PointsPipeline(this, key, { points: p, hexParallelism }));
-    this.addDocsAndSync(sources, rasters, points);
+    const layers = new Map(sources.flatMap((s) => s.pipelines.map((p) => [p.products.key, p] as const)));
+    const tilesets = Object.entries(resolved.tilesets).map(([key, tileset]) => new TilesetPipeline(this, key, { tileset, layers, parallelism: hexParallelism }));
+    this.addDocsAndSync(sources, rasters, points, tilesets);
     const reruns = rerunIssues(resolved, this.stages);
     if (reruns.length) throw new SpecError(resolved.name, reruns);
 
@@ -100,7 +103,7 @@ export class Dataset extends Construct {
    * and stac-collection.json at the bucket root; `sync` (when it has a mirror) copies the products
    * and docs to source.coop.
    */
-  private addDocsAndSync(sources: GeodatabaseSource[], rasters: RasterLayerPipeline[], points: PointsPipeline[]): void {
+  private addDocsAndSync(sources: GeodatabaseSource[], rasters: RasterLayerPipeline[], points: PointsPipeline[], tilesets: TilesetPipeline[]): void {
     const spec = this.spec;
     const profile = this.context.profile;
     const pipelines = sources.flatMap((s) => s.pipelines);
@@ -111,7 +114,7 @@ export class Dataset extends Construct {
         `dataset ${spec.name}: no sync stage to the mirror (${spec.mirror.bucket}): the cluster profile declares no secret "${profile.mirrorSecretName}" ` +
           `with keys AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; create it in namespace ${profile.namespace} and declare it in constructs/profile.ts (docs/runbook.md#the-mirror-secret)`,
       );
-    const products = [...pipelines.map((p) => p.publish), ...tables.map((t) => t.stage), ...rasters.map((r) => r.manifest), ...this.reencodes.map((r) => r.publish), ...points.map((p) => p.publish)];
+    const products = [...pipelines.map((p) => p.publish), ...tables.map((t) => t.stage), ...rasters.map((r) => r.manifest), ...this.reencodes.map((r) => r.publish), ...points.map((p) => p.publish), ...tilesets.map((t) => t.merge)];
     this.docsInput = {
       version: 1,
       name: spec.name,
@@ -127,6 +130,7 @@ export class Dataset extends Construct {
       tables: tables.map((t) => t.products),
       // Only when there are rasters, so the docs Jobs of vector datasets keep their names.
       ...(Object.keys(spec.rasters).length ? { rasters: docsRasters(spec, rasters, (k) => this.key(k), (k) => this.url(k)) } : {}),
+      ...(tilesets.length ? { tilesets: tilesets.map((t) => t.products) } : {}),
       // The README and STAC name the mirror only when a sync stage writes it.
       ...(mirror ? { mirror: { endpoint: profile.mirrorEndpoint, bucket: mirror.bucket, prefix: mirror.prefix } } : {}),
       ...(spec.prose ? { prose: spec.prose } : {}),
@@ -185,7 +189,7 @@ export class Dataset extends Construct {
     // Stage ids name charts (cdk8s rejects a repeat with a stack trace) and Kustomizations.
     if (this.stages.some((s) => s.stageId === stageId))
       throw new SpecError(this.context.name, [{ path: [], message: `two stages would be named "${stageId}" (layer keys and table names make the stage ids); rename one` }]);
-    const owner = props.layer === undefined ? undefined : (this.spec.layers[props.layer] ?? this.spec.rasters[props.layer] ?? this.spec.reencode[props.layer] ?? this.spec.points[props.layer]);
+    const owner = props.layer === undefined ? undefined : (this.spec.layers[props.layer] ?? this.spec.rasters[props.layer] ?? this.spec.reencode[props.layer] ?? this.spec.points[props.layer] ?? this.spec.tilesets[props.layer]);
     const rerun = props.layer === undefined ? this.spec.rerun[stageId] : (owner?.rerun as Record<string, number | undefined> | undefined)?.[kind];
     const stage = new Stage(this, stageId, {
       dataset: this.context,
@@ -303,6 +307,7 @@ function rerunIssues(spec: ResolvedDatasetSpec, stages: Stage[]): SpecIssue[] {
     ...Object.entries(spec.rasters).map(([k, r]): [string, string, typeof r.rerun] => ['rasters', k, r.rerun]),
     ...Object.entries(spec.reencode).map(([k, r]): [string, string, typeof r.rerun] => ['reencode', k, r.rerun]),
     ...Object.entries(spec.points).map(([k, p]): [string, string, typeof p.rerun] => ['points', k, p.rerun]),
+    ...Object.entries(spec.tilesets).map(([k, t]): [string, string, typeof t.rerun] => ['tilesets', k, t.rerun]),
   ];
   for (const [field, key, rerun] of owners) {
     const kinds = stages.filter((s) => s.layer === key).map((s) => s.kind);
@@ -376,9 +381,9 @@ export class VectorLayerPipeline {
   readonly convert: Stage;
   readonly hex: Stage;
   readonly repartition: Stage;
-  /** Indexed: one completion per tiles work unit. */
-  readonly tiles: Stage;
-  readonly tilesMerge: Stage;
+  /** Indexed: one completion per tiles work unit (none with `pmtiles: false`). */
+  readonly tiles?: Stage;
+  readonly tilesMerge?: Stage;
   readonly publish: Stage;
 
   constructor(dataset: Dataset, key: string, props: VectorLayerPipelineProps) {
@@ -398,7 +403,7 @@ export class VectorLayerPipeline {
       name,
       sourceLayer: layer.layer,
       geoparquet: url(paths.geoparquet),
-      pmtiles: url(paths.pmtiles),
+      ...(layer.pmtiles === false ? {} : { pmtiles: url(paths.pmtiles) }),
       pmtilesLayer: name,
       hex: url(paths.hex),
       manifest: url(paths.manifest),
@@ -438,42 +443,54 @@ export class VectorLayerPipeline {
       resources: { ...repartitionResources(layer.features), ...dataset.spec.resources.repartition, ...res('repartition') },
       args: [...reads, ...cells, '--out', staged.hex, '--reports', staged.reports],
     });
-    const tiles = layer.pmtiles ?? {};
-    const sizing = tilesSizing(layer.features, { ...tiles, vertices: tiles.vertices ?? layer.vertices });
-    const zooms = [
-      '--layer-name', name, '--min-zoom', String(tiles.minZoom ?? 0), '--max-zoom', String(tiles.maxZoom ?? 14),
-      '--parts', `${staged.work}/tiles`, '--units', String(sizing.units),
-    ];
-    const sized = (kind: 'tiles' | 'tiles-merge', computed: StageResources) => ({ ...computed, ...dataset.spec.resources[kind], ...res(kind) });
-    this.tiles = dataset.addStage(`${key}-tiles`, 'tiles', {
-      layer: key,
-      dependsOn: [this.convert],
-      workItems: sizing.units,
-      parallelism: Math.min(sizing.units, props.hexParallelism ?? sizing.units),
-      resources: sized('tiles', sizing.tiles),
-      args: [
-        '--input', staged.geoparquet, ...zooms,
-        ...(tiles.splitZoom !== undefined ? ['--split-zoom', String(tiles.splitZoom)] : []),
-        '--strategy', tiles.strategy ?? 'coalesce-densest',
-      ],
-    });
-    this.tilesMerge = dataset.addStage(`${key}-tiles-merge`, 'tiles-merge', {
-      layer: key,
-      dependsOn: [this.tiles],
-      resources: sized('tiles-merge', sizing.merge),
-      args: [...zooms, '--out', staged.pmtiles, '--report', staged.tilesReport],
-    });
+    // No tiles stages for a layer without its own archive (`pmtiles: false`).
+    const tiles = layer.pmtiles === false ? undefined : layerTiles(dataset, key, layer.pmtiles ?? {}, { ...layer, name }, staged, this.convert, props.hexParallelism);
+    this.tiles = tiles?.tiles;
+    this.tilesMerge = tiles?.merge;
     this.publish = dataset.addStage(`${key}-publish`, 'publish', {
       layer: key,
-      dependsOn: [this.repartition, this.tilesMerge],
+      dependsOn: [this.repartition, ...(this.tilesMerge ? [this.tilesMerge] : [])],
       resources: res('publish'),
       args: [
-        ...reads, '--staged-hex', staged.hex, '--reports', staged.reports, '--tiles', staged.pmtiles, '--tiles-report', staged.tilesReport,
+        ...reads, '--staged-hex', staged.hex, '--reports', staged.reports,
+        ...(tiles ? ['--tiles', staged.pmtiles, '--tiles-report', staged.tilesReport] : []),
         '--run', String(dataset.spec.run), '--containment', hex.containment, ...cells, '--work', staged.work,
-        '--out', url(paths.geoparquet), '--out-hex', url(paths.hex), '--out-pmtiles', url(paths.pmtiles), '--manifest', url(paths.manifest),
+        '--out', url(paths.geoparquet), '--out-hex', url(paths.hex), ...(tiles ? ['--out-pmtiles', url(paths.pmtiles)] : []), '--manifest', url(paths.manifest),
       ],
     });
   }
+}
+
+/** A layer's `<key>-tiles` (Indexed) and `<key>-tiles-merge` stages, after its convert. */
+function layerTiles(
+  dataset: Dataset, key: string, tiles: Exclude<LayerSpec['pmtiles'], false | undefined>, layer: LayerSpec & { name: string },
+  staged: { work: string; geoparquet: string; pmtiles: string; tilesReport: string }, convert: Stage, hexParallelism: number | undefined,
+): { tiles: Stage; merge: Stage } {
+  const sizing = tilesSizing(layer.features, { ...tiles, vertices: tiles.vertices ?? layer.vertices });
+  const zooms = [
+    '--layer-name', layer.name, '--min-zoom', String(tiles.minZoom ?? 0), '--max-zoom', String(tiles.maxZoom ?? 14),
+    '--parts', `${staged.work}/tiles`, '--units', String(sizing.units),
+  ];
+  const sized = (kind: 'tiles' | 'tiles-merge', computed: StageResources) => ({ ...computed, ...dataset.spec.resources[kind], ...layer.resources?.[kind] });
+  const stage = dataset.addStage(`${key}-tiles`, 'tiles', {
+    layer: key,
+    dependsOn: [convert],
+    workItems: sizing.units,
+    parallelism: Math.min(sizing.units, hexParallelism ?? sizing.units),
+    resources: sized('tiles', sizing.tiles),
+    args: [
+      '--input', staged.geoparquet, ...zooms,
+      ...(tiles.splitZoom !== undefined ? ['--split-zoom', String(tiles.splitZoom)] : []),
+      '--strategy', tiles.strategy ?? 'coalesce-densest',
+    ],
+  });
+  const merge = dataset.addStage(`${key}-tiles-merge`, 'tiles-merge', {
+    layer: key,
+    dependsOn: [stage],
+    resources: sized('tiles-merge', sizing.merge),
+    args: [...zooms, '--out', staged.pmtiles, '--report', staged.tilesReport],
+  });
+  return { tiles: stage, merge };
 }
 
 export interface TableExportProps {
@@ -645,7 +662,7 @@ export function publicKeys(spec: ResolvedDatasetSpec): string[] {
   const out = spec.prose ? ['README.md', 'stac-collection.json'] : [];
   for (const [k, l] of Object.entries(spec.layers)) {
     const p = layerPaths(key, l.name ?? k, spec.run);
-    out.push(p.geoparquet, p.pmtiles, p.manifest, `${p.hex}/`);
+    out.push(p.geoparquet, ...(l.pmtiles === false ? [] : [p.pmtiles]), p.manifest, `${p.hex}/`);
   }
   for (const t of spec.tables) out.push(tablePath(spec, typeof t === 'string' ? t : t.name));
   for (const [k, r] of Object.entries(spec.rasters)) {
@@ -660,6 +677,11 @@ export function publicKeys(spec: ResolvedDatasetSpec): string[] {
   for (const [k, pt] of Object.entries(spec.points)) {
     const p = pointsPaths(key, pt.name ?? k, spec.run);
     out.push(p.manifest, `${p.hex}/`);
+    out.push(p.manifest, `${p.hex}/`);
+  }
+  for (const [k, t] of Object.entries(spec.tilesets)) {
+    const p = tilesetPaths(key, t.name ?? k, spec.run);
+    out.push(p.pmtiles, p.manifest);
   }
   return out;
 }

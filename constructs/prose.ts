@@ -129,7 +129,8 @@ export interface DocsLayer {
   /** Layer name in the source. */
   readonly sourceLayer: string;
   readonly geoparquet: string;
-  readonly pmtiles: string;
+  /** Absent for a layer without its own archive (`pmtiles: false`). */
+  readonly pmtiles?: string;
   /** PMTiles source-layer name. */
   readonly pmtilesLayer: string;
   /** The hex directory (`…/<name>/hex`). */
@@ -166,6 +167,20 @@ export interface DocsRaster {
   readonly skip?: string;
 }
 
+/** A tiered PMTiles archive (a dataset file's `tilesets`): member layers at their own zooms. */
+export interface DocsTileset {
+  /** Tileset key in the dataset file (prose `layers.<key>` may describe it). */
+  readonly key: string;
+  /** Archive base name. */
+  readonly name: string;
+  readonly pmtiles: string;
+  /** Its source-layer name. */
+  readonly pmtilesLayer: string;
+  readonly manifest: string;
+  /** The member layers (their product names) and the zooms each is shown at, lowest first. */
+  readonly zooms: { layer: string; name: string; minZoom: number; maxZoom: number }[];
+}
+
 /** One table's product. */
 export interface DocsTable {
   /** File name without `.parquet`. */
@@ -200,6 +215,8 @@ export interface DocsInput {
   readonly tables: DocsTable[];
   /** Raster products; absent when the dataset has none. */
   readonly rasters?: DocsRaster[];
+  /** Tiered PMTiles archives; absent when the dataset has none. */
+  readonly tilesets?: DocsTileset[];
   readonly mirror?: { endpoint: string; bucket: string; prefix: string };
   /** The dataset's prose; absent when it has none yet (no docs stage; `cng docs --brief` says what to write). */
   readonly prose?: DatasetProse;

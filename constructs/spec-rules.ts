@@ -44,7 +44,7 @@ export function datasetIssues(d: ResolvedDatasetSpec): SpecIssue[] {
       path: ['source'],
       message: Object.keys(d.rasters).length ? 'Required by the layers without their own source and the tables (a raster-only dataset needs none)' : 'Required',
     });
-  out.push(...sourceIssues(d), ...layerIssues(d), ...tableIssues(d), ...rasterIssues(d), ...reencodeIssues(d), ...pointsIssues(d));
+  out.push(...sourceIssues(d), ...layerIssues(d), ...tableIssues(d), ...rasterIssues(d), ...reencodeIssues(d), ...pointsIssues(d), ...tilesetIssues(d));
   // One issue per field and message (a dataset-wide setting may break several layers alike).
   const seen = new Set<string>();
   return out.filter((i) => {
@@ -72,7 +72,7 @@ function layerIssues(d: ResolvedDatasetSpec): SpecIssue[] {
         message: `product name "${name}" is also layer ${clash}'s; every layer needs its own name (both would write ${name}.parquet, ${name}.pmtiles and ${name}/hex)`,
       });
     names.set(name, key);
-    out.push(...hexIssues(d, key), ...zoomIssues(key, l.pmtiles));
+    out.push(...hexIssues(d, key), ...zoomIssues(key, l.pmtiles || undefined));
   }
   return out;
 }
@@ -194,6 +194,44 @@ function pointsIssues(d: ResolvedDatasetSpec): SpecIssue[] {
     const { units, filesPerUnit } = pointsSizing(p);
     if (units > MAX_HEX_UNITS)
       out.push({ path: ['points', key, 'filesPerUnit'], message: `${p.files} files at ${filesPerUnit} per unit make ${units} points-hex units, over the limit of ${MAX_HEX_UNITS}; raise filesPerUnit to at least ${Math.ceil(p.files / MAX_HEX_UNITS)}` });
+  }
+  return out;
+}
+
+/**
+ * Tilesets: member layers that exist, zoom ranges in order that neither overlap nor leave a gap,
+ * keys and names of their own (they name stages and products).
+ */
+function tilesetIssues(d: ResolvedDatasetSpec): SpecIssue[] {
+  const out: SpecIssue[] = [];
+  const products = new Map<string, string>([
+    ...Object.entries(d.layers).map(([k, l]): [string, string] => [l.name ?? k, `layer ${k}`]),
+    ...Object.entries(d.rasters).map(([k, r]): [string, string] => [r.name ?? k, `raster ${k}`]),
+  ]);
+  for (const [key, t] of Object.entries(d.tilesets)) {
+    const at = (...p: (string | number)[]) => ['tilesets', key, ...p];
+    if (key in d.layers || key in d.rasters) out.push({ path: at(), message: `"${key}" is also a ${key in d.layers ? 'layer' : 'raster'} key; tileset keys must differ (they name the stages)` });
+    const name = t.name ?? key;
+    const clash = products.get(name);
+    if (clash !== undefined) out.push({ path: at('name'), message: `product name "${name}" is also ${clash}'s; the tileset needs its own name (${name}.pmtiles, ${name}/manifest.json)` });
+    products.set(name, `tileset ${key}`);
+    const ranges = Object.entries(t.zooms);
+    if (!ranges.length) out.push({ path: at('zooms'), message: 'list at least one layer and its zooms, e.g. { l3: [0, 1] }' });
+    for (const [layer, [min, max]] of ranges) {
+      if (!(layer in d.layers)) out.push({ path: at('zooms', layer), message: `no layer ${layer} (layers: ${Object.keys(d.layers).join(', ') || 'none'})` });
+      if (min > max) out.push({ path: at('zooms', layer), message: `first zoom ${min} is above last zoom ${max}` });
+      out.push(...stageNameIssue(d, at('zooms', layer), `${key}-${layer}-tiles`));
+    }
+    const sorted = ranges.filter(([, [a, b]]) => a <= b).sort((x, y) => x[1][0] - y[1][0]);
+    for (let i = 1; i < sorted.length; i++) {
+      const [prev, [, prevMax]] = sorted[i - 1];
+      const [layer, [min]] = sorted[i];
+      if (min <= prevMax) out.push({ path: at('zooms', layer), message: `zooms of ${layer} start at ${min}, within ${prev}'s (up to ${prevMax}); the tiles of a zoom come from one layer` });
+      else if (min > prevMax + 1) out.push({ path: at('zooms', layer), message: `no layer for zoom${min - prevMax > 2 ? `s ${prevMax + 1}–${min - 1}` : ` ${prevMax + 1}`} (between ${prev} and ${layer}); the archive would be empty there` });
+    }
+    for (const layer of Object.keys(t.units ?? {}))
+      if (!(layer in t.zooms)) out.push({ path: at('units', layer), message: `${layer} is not a member of the tileset (zooms: ${Object.keys(t.zooms).join(', ')})` });
+    out.push(...stageNameIssue(d, at(), `${key}-tiles-merge`));
   }
   return out;
 }

@@ -151,9 +151,10 @@ const layer = z
      */
     badGeometry: z.enum(['fail', 'null']).optional(),
     hex: layerHex.optional(),
-    /** Vector tiles (docs/datasets.md#vector-tiles). */
+    /** Vector tiles (docs/datasets.md#vector-tiles); `false`: no `<name>.pmtiles` (no tiles stages). */
     pmtiles: z
-      .object({
+      .literal(false)
+      .or(z.object({
         minZoom: z.number().int().min(0).max(15),
         maxZoom: z.number().int().min(0).max(15),
         /**
@@ -170,7 +171,7 @@ const layer = z
         splitZoom: z.number().int().min(0).max(15),
       })
       .partial()
-      .strict()
+      .strict())
       .optional(),
     /**
      * Repartition work units: each one pod writing a balanced group of h0 cells' partitions.
@@ -179,6 +180,35 @@ const layer = z
     repartition: z.object({ units: z.number().int().min(1).max(122) }).partial().strict().optional(),
     resources: resourceOverrides.optional(),
     /** Re-run single stages of this layer, e.g. `{ pmtiles: 2 }` (docs/runbook.md#re-running-one-stage). @default {} */
+    rerun: stageReruns.optional(),
+  })
+  .strict();
+
+const zoom = z.number().int().min(0, 'must be a zoom 0..15').max(15, 'must be a zoom 0..15');
+
+/**
+ * A tiered PMTiles archive made of several layers, each shown at its own zooms
+ * (docs/datasets.md#per-level-layers-and-a-tiered-pmtiles): one source-layer, and the tiles of a
+ * zoom come from the one layer given that zoom.
+ */
+const tileset = z
+  .object({
+    /** Archive base name: `<prefix>/<name>.pmtiles` (manifest `<prefix>/<name>/manifest.json`). @default the tileset key */
+    name: z.string().regex(/^[a-z0-9][-a-z0-9_.]*$/, 'must be lower-case letters, digits, "-", "_" and "."').optional(),
+    /** The source-layer name of every tile (what a map style's `source-layer` names). @default name */
+    layer: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'must be letters, digits, "_", "." or "-"').optional(),
+    /**
+     * Layer key → `[first zoom, last zoom]` of the zooms it is shown at, e.g. `{ l3: [0, 1], l4: [2, 2] }`:
+     * zooms 0–15, ranges neither overlapping nor leaving a gap. Required.
+     */
+    zooms: z.record(z.string(), z.tuple([zoom, zoom])),
+    /** What a tile over budget loses first (as a layer's `pmtiles.strategy`). @default each layer's, else 'coalesce-densest' */
+    strategy: z.enum(['coalesce-densest', 'drop-densest']).optional(),
+    /** Tiles work units per member layer key. @default 1 below zoom 7, else from the layer's vertices */
+    units: z.record(z.string(), z.number().int().min(1).max(10_000)).optional(),
+    /** Resource overrides of this tileset's stages (`tiles`, `tiles-merge`). */
+    resources: resourceOverrides.optional(),
+    /** Re-run this tileset's stages, e.g. `{ 'tiles-merge': 2 }`. @default {} */
     rerun: stageReruns.optional(),
   })
   .strict();
@@ -353,6 +383,11 @@ const datasetShape = z
     /** Points sources by key: Parquet files with lon/lat columns → H3 hex product (docs/datasets.md#points-at-scale). @default {} */
     points: z.record(dnsLabel, points).default({}),
     /**
+     * Tiered PMTiles archives by key (a DNS label naming the stages): several layers in one archive,
+     * each at its own zooms (docs/datasets.md#per-level-layers-and-a-tiered-pmtiles). @default {}
+     */
+    tilesets: z.record(dnsLabel, tileset).default({}),
+    /**
      * Where raster products go (docs/data-organization.md): `'formats'` (pattern B, format
      * directories: `<prefix>/cog/<name>.tif`, `<prefix>/hex/<name>/h0=…`, `<prefix>/hex/<name>/manifest.json`,
      * work files under `<prefix>/_work/<name>/`) or `'named'` (pattern A: `<prefix>/<name>.tif`,
@@ -408,6 +443,7 @@ export type RasterSpec = z.output<typeof raster>;
 export type PointsSpec = z.output<typeof points>;
 /** One raster as a dataset file writes it (what `rasterSet` returns). */
 export type RasterInput = z.input<typeof raster>;
+export type TilesetSpec = z.output<typeof tileset>;
 
 /** Validates a dataset spec, naming the dataset and the field in the error. */
 export function parseDatasetSpec(spec: DatasetSpec): ResolvedDatasetSpec {

@@ -292,7 +292,7 @@ function oomFinding(c: StageContext, plans: HexPlanFile[] | undefined): { findin
  */
 function tilesResplit(c: StageContext, units: number): { text: string; edit: SpecEdit } | undefined {
   const layer = c.layer!;
-  const declared = c.spec?.layers[layer]?.pmtiles;
+  const declared = c.spec?.layers[layer]?.pmtiles || undefined;
   if (units > 1 && c.oomUnits.length === 1 && c.oomUnits[0] === 0) {
     const split = declared?.splitZoom ?? 7;
     if (split <= 1) return undefined;

@@ -182,9 +182,14 @@ async function summary(results: StageResult[], storage: Storage): Promise<string
   const byRaster = new Map<string, Map<string, StageResult>>();
   const byPoints = new Map<string, Map<string, StageResult>>();
   const tables: StageResult[] = [];
+  // A tileset's stages carry its key as their layer; its merge names the members.
+  const tilesetKeys = new Set(results.filter((r) => jobArg(r.stage.jobs[0], '--members') !== undefined).map((r) => r.stage.layer));
+  const tilesets: StageResult[] = [];
   for (const r of results) {
     if (r.stage.kind === 'table') tables.push(r);
-    else if (r.stage.layer && !REENCODE_KINDS.has(r.stage.kind)) {
+    else if (r.stage.layer && tilesetKeys.has(r.stage.layer)) {
+      if (r.stage.kind === 'tiles-merge') tilesets.push(r);
+    } else if (r.stage.layer && !REENCODE_KINDS.has(r.stage.kind)) {
       const map = RASTER_KINDS.has(r.stage.kind) ? byRaster : r.stage.kind.startsWith('points-') ? byPoints : byLayer;
       (map.get(r.stage.layer) ?? map.set(r.stage.layer, new Map()).get(r.stage.layer)!).set(r.stage.kind, r);
     }
@@ -214,6 +219,11 @@ async function summary(results: StageResult[], storage: Storage): Promise<string
   if (tables.length) {
     const t = [['table', 'parquet', 'seconds']];
     for (const r of tables) t.push([arg(r, '--layer') ?? r.stage.id, human(await size(arg(r, '--out'))), secs(r)]);
+    text += `\n${alignedTable(t)}`;
+  }
+  if (tilesets.length) {
+    const t = [['tileset', 'zooms', 'pmtiles', 'merge s']];
+    for (const r of tilesets) t.push([arg(r, '--out')?.split('/').pop() ?? r.stage.id, `${arg(r, '--min-zoom')}–${arg(r, '--max-zoom')}`, human(await size(arg(r, '--out'))), secs(r)]);
     text += `\n${alignedTable(t)}`;
   }
   if (byRaster.size) {
@@ -251,7 +261,7 @@ async function summary(results: StageResult[], storage: Storage): Promise<string
 export const localCommand: Command = {
   name: 'local',
   summary: 'the whole pipeline for any GDAL source, no dataset file: vector → .parquet/.pmtiles/hex, raster → COG + hex',
-  help: `Usage: cng local <source> --out DIR [--layers L1,L2] [--resolution 10] [--parents 9,8] [--containment center|overlap] [--min-zoom 0] [--max-zoom 14] [--jobs N] [--force]
+  help: `Usage: cng local <source> --out DIR [--layers L1,L2] [--resolution 10] [--parents 9,8] [--containment center|overlap] [--min-zoom 0] [--max-zoom 14] [--tileset NAME:L1=Z0-Z1,L2=Z2,…] [--jobs N] [--force]
        cng local <raster>[,<tile>…] --out DIR [--value-kind continuous|count|categorical] [--nodata LIST] [--value-column NAME] [--scale S] [--offset O] [--resolution 8] [--parents LIST] [--jobs N] [--force]
 
 Runs a dataset's stages for a GDAL-readable source on this machine, through the same constructs
@@ -264,6 +274,10 @@ spatial layer and a Parquet export for every non-spatial layer. Writes, for each
   DIR/<slug>.pmtiles                   vector tiles, source-layer <slug>
   DIR/<slug>/hex/h0=<cell>/data_0.parquet   H3 cells with the attributes
   DIR/<slug>/manifest.json             counts, run, sha256 of every file (written last)
+With --tileset NAME:L1=0-1,L2=2-3,…, also one tiered archive of those layers (names or slugs),
+each shown at its zooms only (docs/datasets.md#per-level-layers-and-a-tiered-pmtiles):
+  DIR/NAME.pmtiles                     vector tiles, source-layer NAME
+  DIR/NAME/manifest.json               members, per-zoom counts, sha256
 
 A raster source (GDAL opens it with raster bands and no vector layers; several files separated
 by commas are tiles mosaicked into one): cog, raster-hex and raster-manifest. With <slug> = the
@@ -296,6 +310,7 @@ Options:
   --min-zoom N          vector: lowest tile zoom (default 0)
   --max-zoom N          vector: highest tile zoom (default 14); each zoom level more roughly
                         quadruples the tiling work, so a world-wide layer is tried at e.g. 7
+  --tileset SPEC        vector: a tiered archive NAME:LAYER=FIRST-LAST,… (LAYER=Z: one zoom)
   --value-kind KIND     raster: continuous (default), count or categorical
   --nodata LIST         raster: values that also mean "no data" (comma-separated), for a raster
                         whose background value is not declared (e.g. a land-cover 0)
@@ -325,8 +340,9 @@ Examples:
   cng local /vsizip/parks.zip/parks.shp --out out/parks
   cng local 'occurrence/*.parquet' --lon decimallongitude --lat decimallatitude --out out/occ
   cng local 'tracts/tl_2024_*_tract.zip' --out out/tracts --source-file-column source_file
+  cng local basins.gpkg --out out/basins --max-zoom 6 --tileset basins:level_03=0-1,level_04=2-3,level_05=4-6
 ${REENCODE_HELP}`,
-  options: flagOptions(['out', 'layers', 'source-path', 'source-file-column', 'resolution', 'parents', 'containment', 'value-kind', 'nodata', 'value-column', 'scale', 'offset', 'min-zoom', 'max-zoom', 'lon', 'lat', 'columns', 'jobs', ...REENCODE_FLAGS.values], ['force', ...REENCODE_FLAGS.switches]),
+  options: flagOptions(['out', 'layers', 'source-path', 'source-file-column', 'resolution', 'parents', 'containment', 'value-kind', 'nodata', 'value-column', 'scale', 'offset', 'min-zoom', 'max-zoom', 'tileset', 'lon', 'lat', 'columns', 'jobs', ...REENCODE_FLAGS.values], ['force', ...REENCODE_FLAGS.switches]),
   positionals: true,
   async run({ values, positionals }) {
     if (positionals.length !== 1) throw new UsageError('expected one source');
@@ -364,7 +380,7 @@ async function localPoints(sourceArg: string, values: Record<string, unknown>, j
   const [lon, lat, outArg] = [str(values.lon), str(values.lat), str(values.out)];
   if (!lon || !lat) throw new UsageError('a points source needs both --lon and --lat');
   if (!outArg) throw new UsageError('--out DIR is required');
-  for (const flag of ['layers', 'containment', 'value-kind', 'nodata', 'value-column', 'scale', 'offset', 'min-zoom', 'max-zoom'])
+  for (const flag of ['layers', 'containment', 'value-kind', 'nodata', 'value-column', 'scale', 'offset', 'min-zoom', 'max-zoom', 'tileset'])
     if (values[flag] !== undefined) throw new UsageError(`--${flag} does not apply to a points source`);
   const source = /^[a-z0-9]+:\/\//.test(sourceArg) ? sourceArg : resolve(sourceArg);
   const files = (await new PointSource(source, undefined, new Storage()).list()).length;
@@ -399,7 +415,7 @@ async function sourceSpec(sourceArg: string, values: Record<string, unknown>): P
   if (!Number.isInteger(resolution) || resolution < 0 || resolution > 15) throw new UsageError(`--resolution must be 0..15, got '${values.resolution}'`);
   const parents = (str(values.parents) ?? (raster ? '' : '9,8')).split(',').filter(Boolean).map(Number);
   if (parents.some((p) => !Number.isInteger(p) || p < 0 || p >= resolution)) throw new UsageError(`--parents must be resolutions below ${resolution}`);
-  for (const [flag, only] of [['value-kind', 'raster'], ['nodata', 'raster'], ['value-column', 'raster'], ['scale', 'raster'], ['offset', 'raster'], ['layers', 'vector'], ['containment', 'vector'], ['min-zoom', 'vector'], ['max-zoom', 'vector']] as const)
+  for (const [flag, only] of [['value-kind', 'raster'], ['nodata', 'raster'], ['value-column', 'raster'], ['scale', 'raster'], ['offset', 'raster'], ['layers', 'vector'], ['containment', 'vector'], ['min-zoom', 'vector'], ['max-zoom', 'vector'], ['tileset', 'vector']] as const)
     if (values[flag] !== undefined && only !== kind)
       throw new UsageError(`--${flag} applies to ${only} sources; '${sourceArg}' ${raster ? 'is a raster source' : 'is not a raster (GDAL opens no raster-only dataset there)'}`);
 
@@ -425,7 +441,7 @@ async function sourceSpec(sourceArg: string, values: Record<string, unknown>): P
       pmtiles: zoomOptions(values['min-zoom'], values['max-zoom']),
     });
     for (const s of local.skipped) process.stderr.write(`cng local: skipping layer ${s}\n`);
-    spec = local.spec;
+    spec = withTileset(local.spec, str(values.tileset));
   }
   return spec;
 }
@@ -438,6 +454,26 @@ function numberOption(flag: string, raw: unknown): number | undefined {
   const v = m ? Number(m[1]) / (m[2] === undefined ? 1 : Number(m[2])) : NaN;
   if (!Number.isFinite(v)) throw new UsageError(`--${flag} must be a number or a fraction such as 1/19, got '${text}'`);
   return v;
+}
+
+/**
+ * `--tileset NAME:LAYER=FIRST-LAST,…`: the spec with one tileset named NAME (file and source-layer)
+ * of those layers (names or slugs, as `--layers` takes them). The dataset file's rules check it.
+ */
+export function withTileset(spec: DatasetSpec, option: string | undefined): DatasetSpec {
+  if (option === undefined) return spec;
+  const m = /^([a-z0-9][-a-z0-9_.]*):(.+)$/.exec(option);
+  if (!m) throw new UsageError(`--tileset must be NAME:LAYER=FIRST-LAST,… (NAME lower-case letters, digits, '-', '_', '.'), got '${option}'`);
+  const layers = Object.entries(spec.layers ?? {});
+  const zooms: Record<string, [number, number]> = {};
+  for (const item of m[2].split(',')) {
+    const z = /^(.+)=(\d+)(?:-(\d+))?$/.exec(item.trim());
+    if (!z) throw new UsageError(`--tileset: '${item}' is not LAYER=FIRST-LAST or LAYER=ZOOM`);
+    const key = layers.find(([, l]) => l.layer.toLowerCase() === z[1].toLowerCase() || l.name === z[1].toLowerCase())?.[0];
+    if (!key) throw new UsageError(`--tileset: no layer '${z[1]}' (layers: ${layers.map(([, l]) => l.layer).join(', ')})`);
+    zooms[key] = [Number(z[2]), Number(z[3] ?? z[2])];
+  }
+  return { ...spec, tilesets: { [slugify(m[1]) || 'tileset']: { name: m[1], layer: m[1], zooms } } };
 }
 
 /**

@@ -52,7 +52,11 @@ export function layersFromDataset(dataset: string, dataDir: string, distDir = 'd
     if (!s.layer || (s.kind !== 'tiles-merge' && s.kind !== 'publish' && s.kind !== 'raster-manifest')) continue;
     const job = s.jobs[0];
     const entry = byLayer.get(s.layer) ?? byLayer.set(s.layer, {}).get(s.layer)!;
-    if (s.kind === 'tiles-merge') {
+    if (s.kind === 'tiles-merge' && jobArg(job, '--manifest')) {
+      // A tileset's merge publishes its archive itself: shown under the archive's name.
+      const out = jobArg(job, '--out')!;
+      Object.assign(entry, { name: basename(out, '.pmtiles'), pmtiles: local(out), manifest: local(jobArg(job, '--manifest')!) });
+    } else if (s.kind === 'tiles-merge') {
       entry.name ??= jobArg(job, '--layer-name');
     } else if (s.kind === 'publish') {
       const out = jobArg(job, '--out-pmtiles');

@@ -1,4 +1,4 @@
-import { choice, coarserParents, defineStage, flag, int, parents, resolution, text, textList } from '../stage.ts';
+import { choice, coarserParents, defineStage, flag, int, intList, parents, resolution, text, textList } from '../stage.ts';
 
 /**
  * The vector stages' command lines: convert, table, hex, repartition, tiles, tiles-merge (publish
@@ -111,6 +111,7 @@ export const tilesStageDef = defineStage({
     strategy: choice("what to do with the smallest features of a tile over budget: 'coalesce-densest' (default) or 'drop-densest'", ['coalesce-densest', 'drop-densest']).default('coalesce-densest'),
     'max-tile-bytes': int('gzipped tile size budget (default 500000)', { min: 1000 }).optional(),
     'max-tile-features': int('features per tile budget (default 200000)', { min: 1 }).optional(),
+    'detail-zoom': int('the zoom kept at full detail, never thinned (default --max-zoom); above --max-zoom for a tileset member whose zooms end below the archive\'s, so its last zoom is simplified and kept within budget', { max: 22 }).optional(),
     index: int('work unit to process (default: JOB_COMPLETION_INDEX + CNG_INDEX_OFFSET)').optional(),
   },
   example: 'cng-worker tiles --input s3://public-padus/padus-4-1/fee/_work/run-1/fee.parquet --parts s3://public-padus/padus-4-1/fee/_work/run-1/tiles --layer-name fee --units 8 --max-zoom 14 --index 0',
@@ -123,8 +124,14 @@ export const tilesMergeStageDef = defineStage({
   description: 'Packs the parts of all --units units into one clustered, de-duplicated PMTiles v3 archive (header bounds, centre and zooms from the data; metadata with vector_layers and per-zoom strategies), and writes the per-zoom report; the parts stay (a re-run of the merge alone gives the same archive).',
   options: {
     ...zoomOptions,
-    out: text('PMTiles output (staged: the publish stage copies it into place)'),
+    parts: textList("prefix (run work dir) of the units' part files; a tileset: one per member, comma-separated"),
+    units: intList('number of tiles work units; a tileset: one count per member, comma-separated', { noun: 'counts', min: 1, max: 100_000, nonEmpty: true }),
+    members: textList("a tileset's member layers, one per --parts: the tiles of a zoom must all come from one member").optional(),
+    out: text('PMTiles output (staged: the publish stage copies it into place; a tileset\'s published key)'),
     report: text('tiles.json output (per-zoom kept/dropped/coalesced features, largest tile)').optional(),
+    manifest: text("a tileset's manifest.json, written after --out (publishes; then --work is removed)").optional(),
+    run: int('the run number recorded in --manifest', { min: 1 }).optional(),
+    work: text('the run work directory removed after --manifest is written').optional(),
   },
   example: 'cng-worker tiles-merge --parts s3://public-padus/padus-4-1/fee/_work/run-1/tiles --units 8 --layer-name fee --max-zoom 14 --out s3://public-padus/padus-4-1/fee/_work/run-1/fee.pmtiles --report s3://public-padus/padus-4-1/fee/_work/run-1/tiles.json',
 });

@@ -64,6 +64,12 @@ export interface TilesUnitOptions {
   splitZoom?: number;
   /** @default 'coalesce-densest' */
   strategy?: TileStrategy;
+  /**
+   * The zoom kept at full detail and never thinned (over-zoomed by maps). @default maxZoom; above it
+   * (a tileset member whose zooms end below the archive's), the max zoom is simplified and budgeted
+   * like any lower zoom.
+   */
+  detailZoom?: number;
   maxTileBytes?: number;
   maxTileFeatures?: number;
   storage?: Storage;
@@ -242,8 +248,9 @@ function renderTiles(store: FeatureStore, o: TilesUnitOptions, scope: UnitScope,
       get: (t, p) => (p === 'length' ? features.length : typeof p === 'string' && /^\d+$/.test(p) ? (features[+p] ? toGeoJson(features[+p]!, +p) : { type: 'Feature', properties: null, geometry: null }) : Reflect.get(t, p)),
     }),
   };
+  const detail = o.detailZoom ?? o.maxZoom;
   const vt = new GeoJSONVT(data, {
-    maxZoom: o.maxZoom, indexMaxZoom: 0, indexMaxPoints: 0, tolerance: TILE_TOLERANCE, extent: TILE_EXTENT, buffer: TILE_BUFFER, coordinates: 'unitSquare', wrap: true,
+    maxZoom: detail, indexMaxZoom: 0, indexMaxPoints: 0, tolerance: TILE_TOLERANCE, extent: TILE_EXTENT, buffer: TILE_BUFFER, coordinates: 'unitSquare', wrap: true,
   });
   const tiles = (vt as unknown as { tileIndex: { tiles: Record<number, { numFeatures: number }> } }).tileIndex.tiles;
   const key = (z: number, x: number, y: number) => ((1 << z) * y + x) * 32 + z;
@@ -264,7 +271,7 @@ function renderTiles(store: FeatureStore, o: TilesUnitOptions, scope: UnitScope,
         const id = fid >= 0 ? store.values[fid][i] : undefined;
         return { ...f, tags: attributes(i), ...(Number.isSafeInteger(id) && (id as number) >= 0 ? { id } : { id: undefined }) } as GeoJSONVTFeature;
       });
-      const t = encodeWithinBudget(o.layerName, feats, budget, z === o.maxZoom);
+      const t = encodeWithinBudget(o.layerName, feats, budget, z === detail);
       const s = (stats[z] ??= emptyStats());
       s.tiles++;
       s.features += t.kept;
@@ -289,6 +296,7 @@ export async function tileUnit(o: TilesUnitOptions): Promise<PartInfo> {
   if (o.minZoom > o.maxZoom) throw new UsageError(`--min-zoom (${o.minZoom}) is greater than --max-zoom (${o.maxZoom})`);
   if (!/^[A-Za-z0-9_.-]+$/.test(o.layerName)) throw new UsageError(`--layer-name must be letters, digits, '_', '.' or '-', got '${o.layerName}'`);
   if (o.index >= o.units) throw new UsageError(`unit ${o.index} is not below --units ${o.units}`);
+  if (o.detailZoom !== undefined && o.detailZoom < o.maxZoom) throw new UsageError(`--detail-zoom (${o.detailZoom}) is below --max-zoom (${o.maxZoom})`);
   const storage = o.storage ?? new Storage();
   const limits = o.limits ?? readLimits();
   const split = splitZoomOf(o.minZoom, o.maxZoom, o.splitZoom);
@@ -308,7 +316,10 @@ export async function tileUnit(o: TilesUnitOptions): Promise<PartInfo> {
       const scope = unitScope(o, split, range);
       const empty = scope.emitFrom > scope.emitTo || (range !== undefined && range[0] >= range[1]);
       log(STAGE, `unit ${o.index} of ${o.units}: zooms ${scope.emitFrom}..${scope.emitTo}${range ? `, split-zoom ${split} tiles ${range[0]}..${range[1] - 1} along the Hilbert curve` : ''}`);
-      const lowTolerance = o.units > 1 && o.index === 0 ? TILE_TOLERANCE / 2 / (2 ** (split - 1) * TILE_EXTENT) : 0;
+      // Unit 0 of several renders below the split zoom; a render whose max zoom is not the detail zoom
+      // never needs more than half a tile unit of its max zoom.
+      const coarsest = o.units > 1 && o.index === 0 ? split - 1 : (o.detailZoom ?? o.maxZoom) > o.maxZoom ? o.maxZoom : undefined;
+      const lowTolerance = coarsest === undefined ? 0 : TILE_TOLERANCE / 2 / (2 ** coarsest * TILE_EXTENT);
       const progress = new Progress(STAGE, 'features read', undefined);
       const store = empty
         ? { columns: table.columns, features: [], values: [], vertices: 0 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PMTiles, type Source } from 'pmtiles';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { DocsInput, DocsLayer, DocsRaster, DocsTable } from '../../../constructs/prose.ts';
+import type { DocsInput, DocsLayer, DocsRaster, DocsTable, DocsTileset } from '../../../constructs/prose.ts';
 import { CommandError } from '../../core/errors.ts';
 import { type ObjectStore, parseJson, parseS3Url } from '../../io/storage.ts';
 import type { LayerManifest } from '../../io/layer-work.ts';
@@ -105,10 +105,18 @@ export interface RasterFacts {
   readonly bounds?: [number, number, number, number];
 }
 
+/** A tiered PMTiles archive's facts: its header and metadata, when it was found. */
+export interface TilesetFacts {
+  readonly tileset: DocsTileset;
+  readonly pmtiles?: PmtilesFact;
+}
+
 export interface Facts {
   readonly layers: LayerFacts[];
   readonly tables: TableFacts[];
   readonly rasters: RasterFacts[];
+  /** Tiered PMTiles archives (absent or empty when the dataset has none). */
+  readonly tilesets?: TilesetFacts[];
   /** Products that were not found (URLs). */
   readonly missing: string[];
   /** Rasters whose cog stage failed (its `cog-failed.json`, next to the info JSON): key and error line. */
@@ -134,7 +142,7 @@ export async function gatherFacts(input: DocsInput, store: ObjectStore, opts: { 
     const layers: LayerFacts[] = [];
     for (const layer of input.layers) {
       const geoparquet = await reader.describe(layer.geoparquet).catch(missingOr(missing, layer.geoparquet));
-      const pmtiles = await readPmtiles(store, layer.pmtiles).catch(missingOr(missing, layer.pmtiles));
+      const pmtiles = layer.pmtiles === undefined ? undefined : await readPmtiles(store, layer.pmtiles).catch(missingOr(missing, layer.pmtiles));
       const hex = await readHex(store, reader, layer).catch(missingOr(missing, layer.manifest));
       if (samples && geoparquet) await reader.sample(layer.geoparquet, geoparquet, layer.key, samples);
       layers.push({ layer, geoparquet, pmtiles, hex });
@@ -148,7 +156,9 @@ export async function gatherFacts(input: DocsInput, store: ObjectStore, opts: { 
     const rasters: RasterFacts[] = [];
     const failed: { key: string; error: string }[] = [];
     for (const raster of input.rasters ?? []) rasters.push(await readRaster(store, reader, raster, missing, failed));
-    return { facts: { layers, tables, rasters, missing, ...(failed.length ? { failed } : {}) }, samples };
+    const tilesets: TilesetFacts[] = [];
+    for (const tileset of input.tilesets ?? []) tilesets.push({ tileset, pmtiles: await readPmtiles(store, tileset.pmtiles).catch(missingOr(missing, tileset.pmtiles)) });
+    return { facts: { layers, tables, rasters, tilesets, missing, ...(failed.length ? { failed } : {}) }, samples };
   } finally {
     await reader.close();
   }

@@ -61,9 +61,17 @@ function contents(input: DocsInput, facts: Facts): string[] {
     L.push(
       `| [${l.layer.key}](#${anchor(`layer-${l.layer.key}`)}) | ${l.geoparquet ? fmtInt(l.geoparquet.rows) : '—'} | ` +
         `${l.geoparquet ? fileLink(`${l.layer.name}.parquet`, url(l.layer.geoparquet), l.geoparquet.size) : '—'} | ` +
-        `${l.pmtiles ? fileLink(`${l.layer.name}.pmtiles`, url(l.layer.pmtiles), l.pmtiles.size) : '—'} | ` +
+        `${l.pmtiles && l.layer.pmtiles ? fileLink(`${l.layer.name}.pmtiles`, url(l.layer.pmtiles), l.pmtiles.size) : '—'} | ` +
         `${m ? hexLink(`${l.layer.name}/hex/`, url(l.layer.hex, true), m) : '—'} |`,
     );
+  }
+  if (facts.tilesets?.length) {
+    L.push('', '| tiered PMTiles | source-layer | zooms: layer | file |', '|---|---|---|---|');
+    for (const t of facts.tilesets)
+      L.push(
+        `| ${t.tileset.key} | \`${t.tileset.pmtilesLayer}\` | ${t.tileset.zooms.map((z) => `${z.minZoom === z.maxZoom ? z.minZoom : `${z.minZoom}–${z.maxZoom}`}: ${z.layer}`).join(', ')} | ` +
+          `${t.pmtiles ? fileLink(`${t.tileset.name}.pmtiles`, url(t.tileset.pmtiles), t.pmtiles.size) : '—'} |`,
+      );
   }
   if (facts.tables.length) {
     L.push('', '| table | rows | Parquet |', '|---|---:|---|');
@@ -108,6 +116,8 @@ function layout(input: DocsInput, facts: Facts): string[] {
     L.push(`  ${pre}<layer>/hex/h0=<cell>/data_0.parquet   H3 cells with the attributes`);
     L.push(`  ${pre}<layer>/manifest.json           counts of the hex product`);
   }
+  for (const t of (facts.tilesets ?? []).slice(0, 1))
+    L.push(`  ${parseS3Url(t.tileset.pmtiles).key}   tiered vector tiles: each zoom from one layer (source-layer ${t.tileset.pmtilesLayer})`);
   if (facts.tables.length) L.push(`  ${facts.tables[0].table.url.replace(/^s3:\/\/[^/]+\//, '').replace(/[^/]+\.parquet$/, '')}<Table>.parquet   non-spatial tables, original names`);
   for (const r of facts.rasters.filter((x) => !x.raster.skip).slice(0, 1)) {
     const g = (u: string) => genericKey(parseS3Url(u).key, r.raster.name);
@@ -139,7 +149,7 @@ function layerSection(input: DocsInput, prose: ResolvedProse, l: LayerFacts): st
         (g.geo?.bbox ? `, bbox [${g.geo.bbox.map((x) => Number(x).toFixed(4)).join(', ')}]` : ''),
     );
   }
-  if (l.pmtiles)
+  if (l.pmtiles && l.layer.pmtiles)
     L.push(`- PMTiles: ${url(l.layer.pmtiles)} — source-layer \`${l.pmtiles.layers.map((x) => x.id).join('`, `') || l.layer.pmtilesLayer}\`, zooms ${l.pmtiles.minZoom}–${l.pmtiles.maxZoom}, ${human(l.pmtiles.size)}`);
   if (l.hex) {
     const m = l.hex.manifest;

@@ -2,9 +2,9 @@
  * stac-collection.json: the dataset as a STAC 1.0.0 Collection (table v1.2.0 and file v2.1.0
  * extensions), one asset per published product with its facts and column descriptions.
  */
-import type { DocsInput, ResolvedProse } from '../../../constructs/prose.ts';
+import type { DocsInput, DocsTileset, ResolvedProse } from '../../../constructs/prose.ts';
 import { layerColumnDescription, rasterColumnDescription, resolveProse, withCodes } from './check.ts';
-import { type ColumnFact, type Facts, type LayerFacts, mirrorBase, publicUrl, type RasterFacts, type RasterManifest, type TableFacts } from './facts.ts';
+import { type ColumnFact, type PmtilesFact, type Facts, type LayerFacts, mirrorBase, publicUrl, type RasterFacts, type RasterManifest, type TableFacts } from './facts.ts';
 
 const STAC_VERSION = '1.0.0';
 export const STAC_EXTENSIONS = {
@@ -41,6 +41,7 @@ export function buildStac(input: DocsInput, facts: Facts): Record<string, unknow
   const assets: Assets = {};
   for (const l of facts.layers) addLayerAssets(assets, input, prose, l);
   for (const r of facts.rasters) addRasterAssets(assets, input, prose, r);
+  for (const t of facts.tilesets ?? []) if (t.pmtiles) assets[`${t.tileset.name}-pmtiles`] = tilesetAsset(input, t.tileset, t.pmtiles);
   for (const t of facts.tables) addTableAsset(assets, input, prose, t);
   return {
     type: 'Collection',
@@ -108,6 +109,20 @@ function hexAsset(
   };
 }
 
+/** A tiered PMTiles archive's asset: which layer each zoom comes from. */
+function tilesetAsset(input: DocsInput, t: DocsTileset, p: PmtilesFact): Record<string, unknown> {
+  return {
+    href: publicUrl(input, t.pmtiles),
+    type: 'application/vnd.pmtiles',
+    roles: ['data', 'tiles'],
+    title: `${t.name} (tiered PMTiles vector tiles)`,
+    description: `Vector tiles, source-layer ${t.pmtilesLayer}, zooms ${p.minZoom}–${p.maxZoom}, each zoom from one layer: ${t.zooms.map((z) => `${z.minZoom}–${z.maxZoom} ${z.layer}`).join(', ')}.`,
+    'file:size': p.size,
+    'cng:vector_layers': p.layers.map((x) => ({ id: x.id, minzoom: x.minzoom ?? p.minZoom, maxzoom: x.maxzoom ?? p.maxZoom, fields: x.fields })),
+    'cng:zoom_layers': t.zooms.map((z) => ({ layer: z.layer, minzoom: z.minZoom, maxzoom: z.maxZoom })),
+  };
+}
+
 /** A layer's STAC assets: `<name>-geoparquet`, `<name>-pmtiles` and `<name>-hex`, those that were found. */
 function addLayerAssets(assets: Assets, input: DocsInput, prose: ResolvedProse, l: LayerFacts): void {
   const { layer } = l;
@@ -127,7 +142,7 @@ function addLayerAssets(assets: Assets, input: DocsInput, prose: ResolvedProse, 
       'table:primary_geometry': l.geoparquet.geo?.primaryColumn ?? 'geometry',
       'table:columns': columns(l.geoparquet.columns),
     };
-  if (l.pmtiles)
+  if (l.pmtiles && layer.pmtiles)
     assets[`${layer.name}-pmtiles`] = {
       href: publicUrl(input, layer.pmtiles),
       type: 'application/vnd.pmtiles',
