@@ -5,4 +5,5 @@ export * from './spec-rules.ts';
 export * from './stage.ts';
 export * from './pipelines.ts';
 export * from './synth.ts';
+export * from './lanes.ts';
 export * from './prose.ts';
