@@ -5,7 +5,7 @@ import { maxConcurrentPods, type ScheduledStage } from './policy.ts';
  * Each dataset alone fits the budget (its own stages' peak, `maxConcurrentPods`); together they may
  * not. Rather than reject the set, synthesis orders it: datasets go, in the order of
  * `datasets/index.ts`, into lanes that run side by side; the datasets of a lane run one after
- * another (the next one's first stages `dependsOn` the previous one's last stages), and the lanes'
+ * another (the next one's first stages `dependsOn` the previous one's last product stages), and the lanes'
  * widest datasets add up to at most the budget (docs/policy.md, "Datasets in lanes").
  *
  * Placement is greedy and sequential, so appending a dataset to the list never changes where the
@@ -77,30 +77,44 @@ export function planLanes(datasets: { name: string; pods: number }[], budget: nu
   return out;
 }
 
-/** One dataset's stage Kustomizations as Flux orders them (suspended ones left out). */
+/** One dataset's stage Kustomizations as Flux orders them (suspended ones left out), with their stage kinds. */
 export interface DatasetGraph {
   readonly name: string;
-  readonly stages: ScheduledStage[];
+  readonly stages: (ScheduledStage & { readonly kind?: string })[];
 }
 
-/** The dataset's first stages (no dependsOn inside it) and last stages (nothing inside it waits for them). */
-export function graphEnds(g: DatasetGraph): { roots: string[]; sinks: string[] } {
+/**
+ * Stages after a dataset's products that the next dataset in its lane does not wait for: the docs
+ * stage (which fails while a column lacks a description, and must not hold the lane for that) and
+ * the sync to the mirror. Their pods are added to the dataset's width instead.
+ */
+const AFTERWORD = new Set(['docs', 'sync']);
+
+/**
+ * The dataset's first stages (no dependsOn inside it), its last product stages (nothing but docs
+ * or sync waits for them: what the next dataset in its lane waits for) and the pods of its docs
+ * and sync stages, which may still run when the next dataset starts.
+ */
+export function graphEnds(g: DatasetGraph): { roots: string[]; sinks: string[]; afterwordPods: number } {
   const own = new Set(g.stages.map((s) => s.name));
-  const waitedFor = new Set(g.stages.flatMap((s) => s.dependsOn));
+  const products = g.stages.filter((s) => !AFTERWORD.has(s.kind ?? ''));
+  const waitedFor = new Set(products.flatMap((s) => s.dependsOn));
   return {
     roots: g.stages.filter((s) => !s.dependsOn.some((d) => own.has(d))).map((s) => s.name),
-    sinks: g.stages.filter((s) => !waitedFor.has(s.name)).map((s) => s.name),
+    sinks: products.filter((s) => !waitedFor.has(s.name)).map((s) => s.name),
+    afterwordPods: g.stages.filter((s) => AFTERWORD.has(s.kind ?? '')).reduce((n, s) => n + s.pods, 0),
   };
 }
 
 /**
  * The lanes of a set of datasets (in list order) and, per dataset, the Kustomizations its first
- * stages must wait for: the last stages of the datasets it follows.
+ * stages must wait for: the last product stages of the datasets it follows. A dataset's width is
+ * its own peak plus the pods of its docs and sync stages (graphEnds).
  */
 export function datasetOrder(graphs: DatasetGraph[], budget: number): { lanes: LanePlacement[]; waits: Map<string, { roots: string[]; after: string[] }> } {
   const byName = new Map(graphs.map((g) => [g.name, g]));
   const lanes = planLanes(
-    graphs.map((g) => ({ name: g.name, pods: maxConcurrentPods(g.stages).pods })),
+    graphs.map((g) => ({ name: g.name, pods: maxConcurrentPods(g.stages).pods + graphEnds(g).afterwordPods })),
     budget,
   );
   const waits = new Map<string, { roots: string[]; after: string[] }>();

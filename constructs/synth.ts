@@ -133,7 +133,7 @@ export function checkManifests(manifests: Manifests, profile: ClusterProfile): V
 }
 
 /** Every stage Kustomization Flux applies unsuspended, with its dataset and the pods its Jobs may run at once. */
-function fluxStages(manifests: Manifests, profile: ClusterProfile): { dataset: string; stage: ScheduledStage }[] {
+function fluxStages(manifests: Manifests, profile: ClusterProfile): { dataset: string; stage: ScheduledStage & { kind?: string } }[] {
   return [...manifests.values()]
     .flat()
     .filter((k) => k.kind === 'Kustomization' && !k.spec?.suspend)
@@ -141,6 +141,7 @@ function fluxStages(manifests: Manifests, profile: ClusterProfile): { dataset: s
       dataset: k.metadata?.labels?.['cng/dataset'] ?? '-',
       stage: {
         name: k.metadata.name,
+        kind: k.metadata?.labels?.['cng/stage'],
         dependsOn: (k.spec?.dependsOn ?? []).map((d: any) => d.name),
         pods: jobsUnder(manifests, k.spec?.path, profile).reduce((n, j) => n + (j.spec?.parallelism ?? 1), 0),
       },

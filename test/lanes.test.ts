@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  checkManifests, ClusterProfile, maxConcurrentPods, planLanes, synthesize, type Manifests, type ScheduledStage,
+  checkManifests, ClusterProfile, maxConcurrentPods, planLanes, synthesize, type DatasetProse, type Manifests, type ScheduledStage,
 } from '../constructs/index.ts';
 import { datasets } from '../datasets/index.ts';
 import { simulateFlux } from './flux-model.ts';
@@ -113,6 +113,25 @@ describe('synthesis orders datasets that cannot run at once', () => {
     expect([...ofA, ...ofB].every((j) => j?.done !== undefined)).toBe(true);
     expect(Math.min(...ofB.map((j) => j.created))).toBeGreaterThanOrEqual(Math.max(...ofA.map((j) => j.done!)));
     expect(r.samples.get(3600)!.get('b-setup-bucket')).toMatchObject({ status: 'False', reason: 'DependencyNotReady' });
+  });
+
+  it("a dataset with prose: the next one waits for its products, not its docs stage — a docs stage failing on an undescribed column does not hold the lane", () => {
+    const prose: DatasetProse = {
+      title: 'A', description: 'A.', license: 'CC0-1.0', citation: 'A.', providers: [{ name: 'A', roles: ['producer'] }], keywords: ['a'], temporal: [null, null],
+    };
+    const withProse = specs.slice(0, 2).map((sp) => ({ ...sp, bucket: `public-${sp.name}x`, prose }));
+    const { manifests, lanes } = synthesize(withProse);
+    const ks = kustomizations(manifests);
+    const bSetup = ks.find((k) => k.metadata.name === 'b-setup-bucket')!;
+    expect(deps(bSetup)).not.toContain('a-docs');
+    expect(deps(bSetup).sort()).toEqual(['a-fee-publish', 'a-table-public-access']);
+    // The docs pod is counted in a's width, so the budget still holds with a's docs running beside b.
+    expect(lanes[0].pods).toBe(maxConcurrentPods(schedule(synthesize([withProse[0]]).manifests)).pods + 1);
+    expect(checkManifests(manifests, NRP)).toEqual([]);
+    const jobOf = new Map(ks.map((k) => [k.metadata.name, manifests.get(`${String(k.spec.path).replace(/^\.\/dist\//, '')}/manifest.yaml`)![0].metadata.name]));
+    const r = simulateFlux(ks, (k) => (k === 'a-docs' ? { seconds: 60, fail: true } : { seconds: 600 }), { until: 24 * 3600, jobName: (k) => jobOf.get(k)! });
+    expect(r.jobs.get('a-docs')!.failed).toBe(true);
+    expect(r.jobs.get('b-docs')!.done).toBeDefined();
   });
 
   it("the lab's catalogue synthesizes within the budget, every dataset placed", () => {
