@@ -468,7 +468,7 @@ describe('cng synth / validate on an edited dataset file', () => {
     expect(after.stderr).toBe('');
     expect(after.code).toBe(0);
     rmSync(dir, { recursive: true });
-  });
+  }, 180_000); // three CLI runs over the whole catalogue (13 datasets, 284 files)
 
   it('exit codes: --help 0, unknown flag 2, unknown command 2', () => {
     expect(cng(['synth', '--help']).code).toBe(0);
