@@ -202,7 +202,7 @@ describe('cng status and cng doctor against a recorded cluster', () => {
     expect(typo.stderr).toMatch(/no dataset 'padus-41': nothing labelled cng\/dataset=padus-41 in namespace biodiversity/);
     expect((await run(['status', 'a', 'b'], { cwd: repo, env })).code).toBe(2);
     rmSync(home, { recursive: true, force: true });
-  });
+  }, 180_000); // several CLI runs, each synthesizing the whole catalogue
 
   it('doctor: one sentence per problem with the concrete change', async () => {
     const r = await run(['doctor', 'padus-4-1'], { cwd: repo, env });
@@ -318,7 +318,7 @@ describe('cng status and cng doctor against a recorded cluster', () => {
     } finally {
       rmSync(copy, { recursive: true, force: true });
     }
-  });
+  }, 180_000); // several CLI runs, each synthesizing the whole catalogue
 });
 
 // ---------------------------------------------------------------------------------------------
