@@ -5,6 +5,7 @@ export * from './spec-rules.ts';
 export * from './stage.ts';
 export * from './pipelines.ts';
 export * from './synth.ts';
+export * from './lanes.ts';
 export * from './prose.ts';
 export * from './raster-set.ts';
 export * from './tilesets.ts';

@@ -567,7 +567,9 @@ export class RasterLayerPipeline {
       args: [
         '--source', sources.join(','), '--out', cog, '--info', info, ...kind, '--raster', key,
         ...(raster.bands ? ['--bands', raster.bands.join(',')] : []),
-        ...(raster.nodata ? ['--nodata', raster.nodata.join(',')] : []),
+        // A list starting with a negative value goes as `--nodata=-128`: as a separate argument the
+        // worker's parser would take it for an option ("argument is ambiguous").
+        ...(raster.nodata ? (raster.nodata[0] < 0 ? [`--nodata=${raster.nodata.join(',')}`] : ['--nodata', raster.nodata.join(',')]) : []),
         ...(raster.valueColumn ? ['--value-column', raster.valueColumn] : []),
         ...(raster.scale !== undefined ? ['--scale', String(raster.scale)] : []),
         ...(raster.offset !== undefined ? ['--offset', String(raster.offset)] : []),

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { App } from 'cdk8s';
 import YAML from 'yaml';
+import { datasetOrder, type LanePlacement } from './lanes.ts';
 import { Dataset } from './pipelines.ts';
 import { checkJob, checkPod, checkPodBudget, PolicyError, type RuleId, type ScheduledStage, type Violation } from './policy.ts';
 import { ClusterProfile } from './profile.ts';
@@ -17,6 +18,8 @@ export interface Synthesis {
   readonly datasets: Dataset[];
   /** What the user should know that is not an error (e.g. a mirror without its secret: no sync stage). */
   readonly notes: string[];
+  /** Where each dataset runs when they cannot all run at once (docs/policy.md, "Datasets in lanes"). */
+  readonly lanes: LanePlacement[];
 }
 
 /**
@@ -26,9 +29,26 @@ export interface Synthesis {
 export function synthesize(specs: DatasetSpec[], profile: ClusterProfile = ClusterProfile.NRP): Synthesis {
   const datasets = buildDatasets(new App({ outdir: join(tmpdir(), 'cng-unused-cdk8s-out') }), specs, profile);
   const manifests = collectManifests(datasets);
+  const lanes = orderDatasets(manifests, profile, datasets.map((d) => d.context.name));
   const violations = checkManifests(manifests, profile);
   if (violations.length) throw new PolicyError(violations);
-  return { manifests, datasets, notes: datasets.flatMap((d) => d.notes) };
+  return { manifests, datasets, notes: datasets.flatMap((d) => d.notes), lanes };
+}
+
+/**
+ * Orders datasets that cannot all run at once within the namespace pod budget (lanes.ts): the first
+ * stages of a dataset that must wait get `dependsOn` the last stages of the datasets before it in
+ * its lane. `order`: the datasets in the order of `datasets/index.ts` (default: by name).
+ */
+export function orderDatasets(manifests: Manifests, profile: ClusterProfile, order?: string[]): LanePlacement[] {
+  const stages = fluxStages(manifests, profile);
+  const names = order ?? [...new Set(stages.map((s) => s.dataset))];
+  const graphs = names.map((name) => ({ name, stages: stages.filter((s) => s.dataset === name).map((s) => s.stage) }));
+  const { lanes, waits } = datasetOrder(graphs, profile.podBudget);
+  for (const [dataset, { roots, after }] of waits)
+    for (const k of manifests.get(`flux/${dataset}.yaml`) ?? [])
+      if (roots.includes(k.metadata?.name)) k.spec.dependsOn = [...(k.spec.dependsOn ?? []), ...after.map((name) => ({ name }))];
+  return lanes;
 }
 
 /**
@@ -86,7 +106,6 @@ export function collectManifests(datasets: Dataset[]): Manifests {
  */
 export function checkManifests(manifests: Manifests, profile: ClusterProfile): Violation[] {
   const out: Violation[] = [];
-  const kustomizations: Record<string, any>[] = [];
   for (const [path, objects] of manifests) {
     for (const obj of objects) {
       if (path.startsWith('armada/')) {
@@ -99,7 +118,6 @@ export function checkManifests(manifests: Manifests, profile: ClusterProfile): V
         }
       } else if (obj.kind === 'Job') out.push(...checkJob(obj, profile));
       else if (obj.kind === 'Kustomization') {
-        kustomizations.push(obj);
         out.push(...checkKustomization(obj, profile));
       } else
         out.push({
@@ -110,15 +128,24 @@ export function checkManifests(manifests: Manifests, profile: ClusterProfile): V
         });
     }
   }
-  const stages: ScheduledStage[] = kustomizations
-    .filter((k) => !k.spec?.suspend)
-    .map((k) => ({
-      name: k.metadata.name,
-      dependsOn: (k.spec?.dependsOn ?? []).map((d: any) => d.name),
-      pods: jobsUnder(manifests, k.spec?.path, profile).reduce((n, j) => n + (j.spec?.parallelism ?? 1), 0),
-    }));
-  out.push(...checkPodBudget(stages, profile));
+  out.push(...checkPodBudget(fluxStages(manifests, profile).map((s) => s.stage), profile));
   return out;
+}
+
+/** Every stage Kustomization Flux applies unsuspended, with its dataset and the pods its Jobs may run at once. */
+function fluxStages(manifests: Manifests, profile: ClusterProfile): { dataset: string; stage: ScheduledStage & { kind?: string } }[] {
+  return [...manifests.values()]
+    .flat()
+    .filter((k) => k.kind === 'Kustomization' && !k.spec?.suspend)
+    .map((k) => ({
+      dataset: k.metadata?.labels?.['cng/dataset'] ?? '-',
+      stage: {
+        name: k.metadata.name,
+        kind: k.metadata?.labels?.['cng/stage'],
+        dependsOn: (k.spec?.dependsOn ?? []).map((d: any) => d.name),
+        pods: jobsUnder(manifests, k.spec?.path, profile).reduce((n, j) => n + (j.spec?.parallelism ?? 1), 0),
+      },
+    }));
 }
 
 function checkKustomization(k: Record<string, any>, profile: ClusterProfile): Violation[] {

@@ -181,6 +181,21 @@ describe('diffManifests', () => {
     expect(md).not.toContain('**Jobs added');
   });
 
+  it('a dataset file added or removed is a new or removed dataset: every stage listed, the dataset named as such', () => {
+    const other = spec({ name: 'mini-2', prefix: 'mini-2' });
+    const added = diffManifests(synth(spec()), synth(spec(), other));
+    const d = only(added);
+    expect([d.dataset, d.change, d.stagesAdded.length, d.jobsRerun.length]).toEqual(['mini-2', 'added', 8, 0]);
+    expect(added.summary).toMatchObject({ datasetsChanged: 1, datasetsAdded: 1, datasetsRemoved: 0, stagesAdded: 8 });
+    const md = formatDiffMarkdown(added);
+    expect(md).toContain('1 dataset changed (1 new): 0 Jobs re-run, 8 stages added, 0 removed');
+    expect(md).toContain('### `mini-2` — new dataset\n\n**Stages added (8)**');
+    const removed = diffManifests(synth(spec(), other), synth(spec()));
+    expect([only(removed).change, removed.summary.datasetsRemoved, only(removed).stagesRemoved.length]).toEqual(['removed', 1, 8]);
+    expect(formatDiffMarkdown(removed)).toContain('### `mini-2` — dataset removed');
+    expect(only(diffManifests(synth(spec()), synth(spec({ run: 2 })))).change).toBe('changed');
+  });
+
   it('flags a Job edited in place (same name, different content)', () => {
     const base = synth(spec());
     const head: Manifests = structuredClone(base);

@@ -125,6 +125,15 @@ describe('the raster dataset construct (synth)', () => {
     expect(command(stage('landcover-raster-hex')[0]).slice(-4)).toEqual(['--value-kind', 'categorical', '--resolution', '8']);
   });
 
+  it('passes a negative nodata as --nodata=<list>, which the cog stage parses (as a separate argument it reads as an option)', () => {
+    const spec = { ...CARBON, rasters: { ncp: { source: 's3://public-carbon/raw/ncp.tif', valueKind: 'continuous' as const, nodata: [-128, 127] } } };
+    const cmd: string[] = command(jobsOf(synthesize([spec]).manifests).find((j) => j.metadata.labels['cng/stage'] === 'cog'));
+    expect(cmd.slice(-1)).toEqual(['--nodata=-128,127']);
+    const cog = workerStages.find((s) => s.name === 'cog')!;
+    expect(parseCommandArgs(cog, cmd.slice(2)).values.nodata).toBe('-128,127');
+    expect(() => parseCommandArgs(cog, [...cmd.slice(2, -1), '--nodata', '-128,127'])).toThrow(/ambiguous/);
+  });
+
   it('runs raster-hex as one Indexed Job of 122 completions (one per H3 base cell), parallelism from maxPods', () => {
     for (const key of ['vulnerable-carbon', 'landcover']) {
       const jobs = stage(`${key}-raster-hex`);

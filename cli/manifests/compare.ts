@@ -122,6 +122,8 @@ export interface OtherChange {
 
 export interface DatasetDiff {
   dataset: string;
+  /** 'added': a dataset the base does not have (every stage new); 'removed': one the head no longer has. */
+  change: 'added' | 'removed' | 'changed';
   stagesAdded: StageRef[];
   stagesRemoved: StageRef[];
   jobsRerun: JobRerun[];
@@ -139,6 +141,9 @@ export interface DatasetDiff {
 
 export interface DiffSummary {
   datasetsChanged: number;
+  /** Of datasetsChanged: new datasets, and datasets no longer synthesized. */
+  datasetsAdded: number;
+  datasetsRemoved: number;
   jobsRerun: number;
   /** Of jobsRerun: the Jobs whose worker image changed. */
   jobsRerunForWorker: number;
@@ -251,7 +256,7 @@ class DatasetDiffs extends Map<string, DatasetDiff> {
     let d = this.get(name);
     if (!d) {
       d = {
-        dataset: name, stagesAdded: [], stagesRemoved: [], jobsRerun: [], jobsAdded: [], jobsRemoved: [], changedInPlace: [], scaled: [],
+        dataset: name, change: 'changed', stagesAdded: [], stagesRemoved: [], jobsRerun: [], jobsAdded: [], jobsRemoved: [], changedInPlace: [], scaled: [],
         kustomizationsChanged: [], armadaAdded: [], armadaRemoved: [], armadaChanged: [], otherChanges: [],
       };
       this.set(name, d);
@@ -291,6 +296,7 @@ export function diffManifests(base: Manifests, head: Manifests): ManifestDiff {
     d.changedInPlace.sort(byRef);
     d.scaled.sort(byRef);
   }
+  for (const d of ds.values()) d.change = !b.datasets.has(d.dataset) ? 'added' : !h.datasets.has(d.dataset) ? 'removed' : 'changed';
   const datasets = [...ds.values()].sort((x, y) => x.dataset.localeCompare(y.dataset));
   const changed = files.added.length + files.removed.length + files.modified.length > 0;
   return { changed, summary: summarize(datasets), datasets, files };
@@ -462,6 +468,8 @@ function summarize(datasets: DatasetDiff[]): DiffSummary {
   const sum = (f: (d: DatasetDiff) => number) => datasets.reduce((n, d) => n + f(d), 0);
   return {
     datasetsChanged: datasets.length,
+    datasetsAdded: datasets.filter((d) => d.change === 'added').length,
+    datasetsRemoved: datasets.filter((d) => d.change === 'removed').length,
     jobsRerun: sum((d) => d.jobsRerun.length),
     jobsRerunForWorker: sum((d) => d.jobsRerun.filter((j) => j.worker).length),
     stagesAdded: sum((d) => d.stagesAdded.length),

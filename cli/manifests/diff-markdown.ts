@@ -87,7 +87,8 @@ export function summaryLine(diff: ManifestDiff): string {
   ].filter(Boolean);
   if (armada.length) parts.push(`Armada job sets ${armada.join(', ')}`);
   if (s.changedInPlace) parts.push(`⚠ ${plural(s.changedInPlace, 'Job')} changed in place`);
-  return `${plural(s.datasetsChanged, 'dataset')} changed: ${parts.join(', ')}`;
+  const newOrGone = [s.datasetsAdded ? `${s.datasetsAdded} new` : '', s.datasetsRemoved ? `${s.datasetsRemoved} removed` : ''].filter(Boolean);
+  return `${plural(s.datasetsChanged, 'dataset')} changed${newOrGone.length ? ` (${newOrGone.join(', ')})` : ''}: ${parts.join(', ')}`;
 }
 
 /** Renders a diff as the markdown of a PR comment (starts with DIFF_MARKER). */
@@ -110,7 +111,8 @@ export function formatDiffMarkdown(diff: ManifestDiff, labels: DiffLabels = {}):
       '',
     );
   }
-  for (const d of diff.datasets) out.push(`### ${code(d.dataset)}`, '', ...datasetSections(d));
+  const heading = (d: DatasetDiff) => `### ${code(d.dataset)}${d.change === 'added' ? ' — new dataset' : d.change === 'removed' ? ' — dataset removed' : ''}`;
+  for (const d of diff.datasets) out.push(heading(d), '', ...datasetSections(d));
   out.push(...filesDetails(diff.files));
   return out.join('\n') + '\n';
 }
