@@ -79,7 +79,7 @@ describe('docs/datasets.md: a new dataset, step by step', () => {
     const index = readFileSync(join(repo, 'datasets/index.ts'), 'utf8');
     writeFileSync(
       join(repo, 'datasets/index.ts'),
-      `import { parks2024 } from './parks-2024.ts';\n${index.replace(/export const datasets: DatasetSpec\[\] = \[([^\]]*)\];/, 'export const datasets: DatasetSpec[] = [$1, parks2024];')}`,
+      `import { parks2024 } from './parks-2024.ts';\n${index.replace(/export const datasets: DatasetSpec\[\] = \[([^\]]*?),?\s*\];/, 'export const datasets: DatasetSpec[] = [$1, parks2024];')}`,
     );
 
     // 3. synth and validate: the stages, no docs stage yet.

@@ -236,7 +236,7 @@ describe('raster dataset spec errors name the field', () => {
     expect(specError({ ...base, layers: { a: { layer: 'A', features: 1 } } })).toMatch(/\n  source: Required$/);
     expect(specError({ ...base, rasters: { r: ok }, tables: ['T'] })).toMatch(/source: Required by the layers without their own source and the tables/);
     expect(() => parseDatasetSpec({ ...base, rasters: { r: ok }, layers: { a: { layer: 'A', features: 1, source: 'x.gpkg' } } } as DatasetSpec)).not.toThrow();
-    expect(specError(base)).toMatch(/a dataset needs at least one layer, table or raster/);
+    expect(specError(base)).toMatch(/a dataset needs at least one layer, table, raster, points source or reencode/);
   });
 
   it('bad value kind, missing source, bad names, parents and bands', () => {
