@@ -38,5 +38,18 @@ export const census2024: DatasetSpec = {
     // 435 districts + 6 non-voting delegates (DC, PR, 4 island areas) = 441 (catalogue: ~435); confirm with `cng inspect`.
     cd: { source: perState('CD', 'cd119'), fetch: true, sourceFileColumn: 'source_file', layer: 'tl_2024_*_cd119', features: 441 },
   },
+  reencode: {
+    // The 2022 tract crosswalk of the earlier STAC (no dataset file makes 2022 tracts): one row per
+    // tract with a LIST of STRING h10 cells → one row per cell, UBIGINT, parents 9 and 8. Empty lists
+    // are counted, not a failure. Its columns and row count (~85,000 tracts) to confirm with `cng inspect`.
+    'tract-2022': {
+      from: 's3://public-census/year=2022/tracts-hex-z10.parquet',
+      cell: { column: 'h10', resolution: 10, list: true },
+      parents: [9, 8],
+      invalidCells: 'report',
+      rows: 85_000,
+      units: 1,
+    },
+  },
   prose: census2024Prose,
 };

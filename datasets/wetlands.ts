@@ -23,7 +23,8 @@ const NWI_STATES = [
  * `nwi/hex/` at res 10 with overlap containment (most wetlands are smaller than a res-8 cell and
  * would get no cell by their centre), parents 9 and 8.
  * The state list (50 states, DC, PR) and the vertex count (scratch sizing) are to confirm.
- * Ramsar (a custom fuzzy join, prepared outside) joins this file later (todo.md).
+ * Ramsar (a custom fuzzy join, prepared outside) joins this file as a layer later (todo.md); until
+ * then its earlier STRING hex is re-encoded into `ramsar-sites/hex/`.
  */
 export const wetlands: DatasetSpec = {
   name: 'wetlands',
@@ -54,6 +55,19 @@ export const wetlands: DatasetSpec = {
       // Class codes 1–33 (main classes); 0 is background (no wetland) — confirm with `cng inspect`.
       valueKind: 'categorical',
       nodata: [0],
+    },
+  },
+  reencode: {
+    // Ramsar's earlier hex (a hand-run job over the fuzzy-joined sites, res 9 + h8…h0 STRING, 167 × 50
+    // rows a chunk): the join is not reproducible yet (todo.md backlog), so the hex is re-encoded, not
+    // re-made. Under its own name: re-encoding into `ramsar/hex/` would mix with its own input.
+    // ~25 million rows is an ESTIMATE (Ramsar sites cover ~2.5 million km²; a res-9 cell is 0.1 km²).
+    ramsar: {
+      from: 's3://public-wetlands/ramsar/hex/',
+      name: 'ramsar-sites',
+      cell: { resolution: 9 },
+      parents: [8, 7, 6, 5, 4, 3, 2, 1],
+      rows: 25_000_000,
     },
   },
   prose: wetlandsProse,
