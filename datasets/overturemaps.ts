@@ -29,7 +29,7 @@ export const overturemaps: DatasetSpec = {
     // one feature a hex unit. Confirm the count with `cng inspect`.
     countries: {
       layer: 'countries', features: 220, vertices: 20_000_000, source: 's3://public-overturemaps/raw/countries.parquet',
-      hex: { resolution: 8, parents: [6, 4], featuresPerUnit: 1 },
+      hex: { resolution: 8, parents: [6, 4], featuresPerUnit: 1, parallelism: 4 },
       resources: { hex: { memory: '32Gi' } },
     },
   },
