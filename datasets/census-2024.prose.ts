@@ -1,31 +1,34 @@
 import type { DatasetProse } from '../constructs/index.ts';
 
 /**
- * Documentation prose for TIGER/Line 2024 states and counties. Column descriptions are TRANSCRIBED
+ * Documentation prose for TIGER/Line 2024 states, counties, census tracts and 119th-Congress districts. Column descriptions are TRANSCRIBED
  * from the lab's published STAC (data-workflows 574995b) and the TIGER/Line technical documentation,
  * not read from this pipeline's outputs; so is `census-2024.schema.json`. Regenerate it from the
  * first run (`cng docs census-2024 --brief --write-schema --s3-endpoint https://s3-west.nrp-nautilus.io`).
  */
 export const census2024Prose: DatasetProse = {
-  title: 'US Census TIGER/Line 2024: states and counties',
+  title: 'US Census TIGER/Line 2024: states, counties, tracts and congressional districts',
   description:
-    "Boundaries of the United States' states and counties (and equivalents) from the US Census Bureau's TIGER/Line shapefiles, 2024 edition: " +
+    "Boundaries of the United States' states, counties (and equivalents), census tracts and congressional districts of the 119th Congress from the US Census Bureau's TIGER/Line shapefiles, 2024 edition: " +
     'the 50 states, the District of Columbia and the island areas (Puerto Rico, American Samoa, Guam, the Northern Mariana Islands and the ' +
     'US Virgin Islands), with codes, names, land and water areas and internal points.\n\n' +
     'This collection republishes them as GeoParquet (EPSG:4326), PMTiles and H3 hexagons at resolution 10 (parents 9 and 8). ' +
-    'Census tracts and congressional districts (56 files each) follow in a later run.',
+    'Tracts and congressional districts come as 56 per-state files each, merged into one layer (the file of each row in `source_file`).',
   license: 'CC0-1.0',
   licenseText: 'TIGER/Line files are US Government works, in the public domain (no copyright in the United States); the Census Bureau asks to be credited as the source.',
   licenseUrl: 'https://www.census.gov/programs-surveys/geography/technical-documentation/complete-technical-documentation/tiger-geo-line.html',
-  citation: 'U.S. Census Bureau, 2024. TIGER/Line Shapefiles 2024: States and equivalent entities; Counties and equivalent entities. https://www.census.gov/geographies/mapping-files/time-series/geo/tiger-line-file.html',
+  citation: 'U.S. Census Bureau, 2024. TIGER/Line Shapefiles 2024: States and equivalent entities; Counties and equivalent entities; Census Tracts; 119th Congressional Districts. https://www.census.gov/geographies/mapping-files/time-series/geo/tiger-line-file.html',
   providers: [{ name: 'U.S. Census Bureau', roles: ['producer', 'licensor'], url: 'https://www.census.gov/geographies/mapping-files/time-series/geo/tiger-line-file.html' }],
-  keywords: ['census', 'TIGER/Line', 'boundaries', 'states', 'counties', 'United States', 'H3', 'GeoParquet', 'PMTiles'],
+  keywords: ['census', 'TIGER/Line', 'boundaries', 'states', 'counties', 'census tracts', 'congressional districts', 'United States', 'H3', 'GeoParquet', 'PMTiles'],
   temporal: ['2024-01-01T00:00:00Z', '2024-12-31T23:59:59Z'],
   links: [
     { href: 'https://www2.census.gov/geo/tiger/TIGER2024/', title: 'TIGER/Line 2024 downloads', rel: 'via' },
     { href: 'https://www2.census.gov/geo/pdfs/maps-data/data/tiger/tgrshp2024/TGRSHP2024_TechDoc.pdf', title: 'TIGER/Line Shapefiles 2024 technical documentation', rel: 'describedby' },
   ],
-  notes: ['Column descriptions are transcribed from the earlier published STAC; confirm them against the first run (the prose file says how).'],
+  notes: [
+    'Column descriptions are transcribed from the earlier published STAC; confirm them against the first run (the prose file says how).',
+    'Tract and congressional-district columns are transcribed from the TIGER/Line 2024 technical documentation, not read from the files: confirm them with `cng inspect`.',
+  ],
   layers: {
     state: {
       title: 'States and equivalent entities',
@@ -70,6 +73,46 @@ export const census2024Prose: DatasetProse = {
         AWATER: "Water area in square meters.",
         INTPTLAT: "Internal point latitude (decimal degrees).",
         INTPTLON: "Internal point longitude (decimal degrees).",
+      },
+    },
+    tract: {
+      title: 'Census tracts',
+      description: 'About 85,000 census tracts of TIGER/Line 2024 (small statistical subdivisions of counties, 1,200–8,000 people), merged from 56 per-state files.',
+      columns: {
+        STATEFP: "State FIPS code (2 digits).",
+        COUNTYFP: "County FIPS code (3 digits).",
+        TRACTCE: "Census tract code (6 digits).",
+        GEOID: "Geographic identifier (STATEFP + COUNTYFP + TRACTCE, 11 digits).",
+        GEOIDFQ: "Fully qualified geographic identifier.",
+        NAME: "Tract name: the tract code with a decimal point (e.g. '4001.02').",
+        NAMELSAD: "Name with legal/statistical area description (e.g. 'Census Tract 4001.02').",
+        MTFCC: "MAF/TIGER Feature Class Code (G5020 for census tract).",
+        FUNCSTAT: "Functional status code (S = statistical entity; N = nonfunctioning legal entity).",
+        ALAND: "Land area in square meters.",
+        AWATER: "Water area in square meters.",
+        INTPTLAT: "Internal point latitude (decimal degrees).",
+        INTPTLON: "Internal point longitude (decimal degrees).",
+        source_file: "The per-state TIGER/Line zip the row was read from (e.g. 'tl_2024_06_tract.zip').",
+      },
+    },
+    cd: {
+      title: 'Congressional districts (119th Congress)',
+      description: 'The 435 congressional districts of the 119th Congress plus the at-large delegate areas of DC, Puerto Rico and the island areas, merged from 56 per-state files.',
+      columns: {
+        STATEFP: "State FIPS code (2 digits).",
+        CD119FP: "Congressional district code for the 119th Congress (2 digits; '00' at large, '98' non-voting delegate).",
+        GEOID: "Geographic identifier (STATEFP + CD119FP, 4 digits).",
+        GEOIDFQ: "Fully qualified geographic identifier.",
+        NAMELSAD: "Name with legal/statistical area description (e.g. 'Congressional District 12').",
+        LSAD: "Legal/Statistical Area Description code (C2 congressional district, C1 at large, C4 delegate district).",
+        CDSESSN: "Congressional session code ('119').",
+        MTFCC: "MAF/TIGER Feature Class Code (G5200 for congressional district).",
+        FUNCSTAT: "Functional status code (S = statistical entity; N = nonfunctioning legal entity).",
+        ALAND: "Land area in square meters.",
+        AWATER: "Water area in square meters.",
+        INTPTLAT: "Internal point latitude (decimal degrees).",
+        INTPTLON: "Internal point longitude (decimal degrees).",
+        source_file: "The per-state TIGER/Line zip the row was read from (e.g. 'tl_2024_06_cd119.zip').",
       },
     },
   },

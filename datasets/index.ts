@@ -1,9 +1,13 @@
 import type { DatasetSpec } from '../constructs/index.ts';
 import { calenviroscreen50 } from './calenviroscreen-5-0.ts';
 import { carbon } from './carbon.ts';
+import { carbonV2 } from './carbon-v2.ts';
 import { census2024 } from './census-2024.ts';
 import { cpad2025b } from './cpad-2025b.ts';
 import { ecoregion } from './ecoregion.ts';
+import { gbif } from './gbif.ts';
+import { hydrobasins } from './hydrobasins.ts';
+import { inaturalist } from './inaturalist.ts';
 import { iucn2025 } from './iucn-2025.ts';
 import { mappinginequality } from './mappinginequality.ts';
 import { ncp } from './ncp.ts';
@@ -22,4 +26,5 @@ export const datasets: DatasetSpec[] = [
   padus41, cpad2025b,
   calenviroscreen50, census2024, ecoregion, mappinginequality, overturemaps, sviDataset, wdpa, iucn2025,
   carbon, ncp, wetlands,
+  carbonV2, hydrobasins, inaturalist, gbif,
 ];

@@ -256,6 +256,8 @@ describe('cng docs', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('cng docs --check: padus-4-1: every published column is described');
     expect(r.stdout).toContain('cng docs --check: cpad-2025b: every published column is described');
+    // A dataset without prose in a bucket another dataset documents (cng synth allows only one).
+    expect(r.stdout).toContain('cng docs --check: carbon-v2: no prose (bucket public-carbon is documented by dataset carbon); not checked');
     expect((await cngDocs(['nope-1', '--check'])).code).toBe(1);
   });
 
