@@ -679,7 +679,6 @@ export function publicKeys(spec: ResolvedDatasetSpec): string[] {
   for (const [k, pt] of Object.entries(spec.points)) {
     const p = pointsPaths(key, pt.name ?? k, spec.run);
     out.push(p.manifest, `${p.hex}/`);
-    out.push(p.manifest, `${p.hex}/`);
   }
   for (const [k, t] of Object.entries(spec.tilesets)) {
     const p = tilesetPaths(key, t.name ?? k, spec.run);

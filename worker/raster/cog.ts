@@ -34,7 +34,7 @@
  */
 import { createWriteStream, existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { expectScratch, noteWriteFailure } from '../core/disk-full.ts';
+import { diskFullError, expectScratch, noteWriteFailure } from '../core/disk-full.ts';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -133,7 +133,8 @@ export async function cogStage(opts: RawOptions): Promise<void> {
     const named = p.raster ? `raster ${p.raster}: ${err.message}` : err.message;
     const message = p.sources.some((u) => named.includes(u)) ? named : `${named} (source ${quoted(p.sources)})`;
     const failure: CogFailure = { version: 1, raster: p.raster ?? null, sources: p.sources, error: message, time: new Date().toISOString() };
-    await storage.writeText(record, JSON.stringify(failure, null, 2) + '\n').catch(() => undefined);
+    // A full scratch disk is the pod's failure, not the raster's: it writes nothing (docs/stages.md, cog).
+    if (!diskFullError(err)) await storage.writeText(record, JSON.stringify(failure, null, 2) + '\n').catch(() => undefined);
     err.message = message; // keeps the error's class (its exit code)
     throw err;
   }
