@@ -131,6 +131,7 @@ export class Dataset extends Construct {
       // Only when there are rasters, so the docs Jobs of vector datasets keep their names.
       ...(Object.keys(spec.rasters).length ? { rasters: docsRasters(spec, rasters, (k) => this.key(k), (k) => this.url(k)) } : {}),
       ...(tilesets.length ? { tilesets: tilesets.map((t) => t.products) } : {}),
+      ...(points.length + this.reencodes.length ? { hexProducts: [...this.reencodes, ...points].map((p) => p.docs) } : {}),
       // The README and STAC name the mirror only when a sync stage writes it.
       ...(mirror ? { mirror: { endpoint: profile.mirrorEndpoint, bucket: mirror.bucket, prefix: mirror.prefix } } : {}),
       ...(spec.prose ? { prose: spec.prose } : {}),

@@ -1,5 +1,6 @@
 import { MAX_REPARTITION_UNITS } from './defaults.ts';
 import type { Dataset } from './pipelines.ts';
+import type { DocsHexProduct } from './prose.ts';
 import type { PointsSpec } from './spec.ts';
 import type { Stage, StageKind, StageResources } from './stage.ts';
 
@@ -66,6 +67,8 @@ export class PointsPipeline {
   readonly publish: Stage;
   /** The published URLs (hex prefix, manifest). */
   readonly products: { key: string; name: string; hex: string; manifest: string; resolution: number; parents: number[] };
+  /** What the docs stage describes. */
+  readonly docs: DocsHexProduct;
 
   constructor(dataset: Dataset, key: string, props: PointsPipelineProps) {
     const p = props.points;
@@ -81,6 +84,7 @@ export class PointsPipeline {
     const work = ['--chunks', url(paths.chunks), '--units', String(sizing.units)];
     const staged = ['--repartition-units', String(sizing.repartitionUnits), '--staged-hex', url(paths.staged), '--reports', url(paths.reports)];
     this.products = { key, name, hex: url(paths.hex), manifest: url(paths.manifest), resolution, parents };
+    this.docs = { key, kind: 'points', name, source: p.source, hex: this.products.hex, manifest: this.products.manifest };
 
     this.hex = dataset.addStage(`${key}-points-hex`, 'points-hex', {
       layer: key,

@@ -181,6 +181,22 @@ export interface DocsTileset {
   readonly zooms: { layer: string; name: string; minZoom: number; maxZoom: number }[];
 }
 
+/**
+ * A hex-only product (a dataset file's `points` or `reencode` entry): `h0=` partitions and a
+ * manifest.json, no GeoParquet or PMTiles.
+ */
+export interface DocsHexProduct {
+  /** Entry key in the dataset file (prose `layers.<key>` may describe it). */
+  readonly key: string;
+  readonly kind: 'points' | 'reencode';
+  readonly name: string;
+  /** What it was made from: the points' Parquet files, or the earlier hex product. */
+  readonly source: string;
+  /** The published hex prefix and manifest (s3:// URLs). */
+  readonly hex: string;
+  readonly manifest: string;
+}
+
 /** One table's product. */
 export interface DocsTable {
   /** File name without `.parquet`. */
@@ -217,6 +233,8 @@ export interface DocsInput {
   readonly rasters?: DocsRaster[];
   /** Tiered PMTiles archives; absent when the dataset has none. */
   readonly tilesets?: DocsTileset[];
+  /** Points and re-encoded hex products; absent when the dataset has none. */
+  readonly hexProducts?: DocsHexProduct[];
   readonly mirror?: { endpoint: string; bucket: string; prefix: string };
   /** The dataset's prose; absent when it has none yet (no docs stage; `cng docs --brief` says what to write). */
   readonly prose?: DatasetProse;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Dataset } from './pipelines.ts';
+import type { DocsHexProduct } from './prose.ts';
 import type { ResolvedDatasetSpec } from './spec.ts';
 import type { SpecIssue } from './spec-rules.ts';
 import type { Stage, StageKind } from './stage.ts';
@@ -106,11 +107,14 @@ export class ReencodePipeline {
   readonly publish: Stage;
   readonly hex: string;
   readonly manifest: string;
+  /** What the docs stage describes. */
+  readonly docs: DocsHexProduct;
 
   constructor(dataset: Dataset, key: string, r: ReencodeSpec, hexParallelism: number) {
     const name = r.name ?? key;
     const p = reencodePaths((k) => dataset.key(k), name, dataset.spec.run);
     [this.hex, this.manifest] = [dataset.url(p.hex), dataset.url(p.manifest)];
+    this.docs = { key, kind: 'reencode', name, source: sources(r).join(', '), hex: this.hex, manifest: this.manifest };
     const u = units(r);
     const m = mergeUnits(r);
     const common = [

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PMTiles, type Source } from 'pmtiles';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { DocsInput, DocsLayer, DocsRaster, DocsTable, DocsTileset } from '../../../constructs/prose.ts';
+import type { DocsHexProduct, DocsInput, DocsLayer, DocsRaster, DocsTable, DocsTileset } from '../../../constructs/prose.ts';
 import { CommandError } from '../../core/errors.ts';
 import { type ObjectStore, parseJson, parseS3Url } from '../../io/storage.ts';
 import type { LayerManifest } from '../../io/layer-work.ts';
@@ -111,12 +111,39 @@ export interface TilesetFacts {
   readonly pmtiles?: PmtilesFact;
 }
 
+/** What a points or reencode manifest.json says (the fields the README and STAC show). */
+export interface HexProductManifest {
+  readonly resolution: number;
+  readonly parents: number[];
+  readonly cells: number;
+  readonly partitions: number;
+  readonly bytes: number;
+  /** points: rows read, written and with bad coordinates (by kind); source files. */
+  readonly rows_read?: number;
+  readonly rows_written?: number;
+  readonly bad_coordinates?: Record<string, number>;
+  readonly source_files?: number;
+  /** reencode: rows in and out, invalid cells; input files. */
+  readonly rows_in?: number;
+  readonly rows_out?: number;
+  readonly invalid_cells?: { rows: number };
+  readonly input_files?: number;
+}
+
+/** A points or re-encoded hex product's facts: its manifest, when it was found. */
+export interface HexProductFacts {
+  readonly product: DocsHexProduct;
+  readonly manifest?: HexProductManifest;
+}
+
 export interface Facts {
   readonly layers: LayerFacts[];
   readonly tables: TableFacts[];
   readonly rasters: RasterFacts[];
   /** Tiered PMTiles archives (absent or empty when the dataset has none). */
   readonly tilesets?: TilesetFacts[];
+  /** Points and re-encoded hex products (absent or empty when the dataset has none). */
+  readonly hexProducts?: HexProductFacts[];
   /** Products that were not found (URLs). */
   readonly missing: string[];
   /** Rasters whose cog stage failed (its `cog-failed.json`, next to the info JSON): key and error line. */
@@ -158,7 +185,13 @@ export async function gatherFacts(input: DocsInput, store: ObjectStore, opts: { 
     for (const raster of input.rasters ?? []) rasters.push(await readRaster(store, reader, raster, missing, failed));
     const tilesets: TilesetFacts[] = [];
     for (const tileset of input.tilesets ?? []) tilesets.push({ tileset, pmtiles: await readPmtiles(store, tileset.pmtiles).catch(missingOr(missing, tileset.pmtiles)) });
-    return { facts: { layers, tables, rasters, tilesets, missing, ...(failed.length ? { failed } : {}) }, samples };
+    const hexProducts: HexProductFacts[] = [];
+    for (const product of input.hexProducts ?? []) {
+      const m = parseS3Url(product.manifest);
+      const read = store.readText(m.bucket, m.key).then((t) => parseJson<HexProductManifest>(t, product.manifest));
+      hexProducts.push({ product, manifest: await read.catch(missingOr(missing, product.manifest)) });
+    }
+    return { facts: { layers, tables, rasters, tilesets, hexProducts, missing, ...(failed.length ? { failed } : {}) }, samples };
   } finally {
     await reader.close();
   }

@@ -2,7 +2,7 @@ import type { DocsInput, DocsRaster, ResolvedProse } from '../../../constructs/p
 import { human, plural } from '../../core/text.ts';
 import { parseS3Url } from '../../io/storage.ts';
 import { layerColumnDescription, rasterColumnDescription, resolveProse, uniqueColumns } from './check.ts';
-import { type Facts, type HexFact, type LayerFacts, mirrorBase, publicUrl, type RasterFacts } from './facts.ts';
+import { type Facts, type HexFact, type HexProductManifest, type LayerFacts, mirrorBase, publicUrl, type RasterFacts } from './facts.ts';
 import { LAB_PROVIDER } from './stac.ts';
 
 /**
@@ -51,11 +51,20 @@ function hexLink(label: string, url: string, m: { resolution: number; cells: num
   return `[${label}](${url}) res ${m.resolution}, ${fmtInt(m.cells)} cells, ${m.partitions} partitions (${human(m.bytes)})`;
 }
 
+/** A points or re-encoded product's row counts: read → written, and what was left out (and why). */
+function hexRows(m: HexProductManifest): string {
+  const bad = Object.entries(m.bad_coordinates ?? {}).filter(([, n]) => n > 0);
+  if (m.rows_read !== undefined)
+    return `${fmtInt(m.rows_read)} read from ${fmtInt(m.source_files ?? 0)} files, ${fmtInt(m.rows_written ?? 0)} hexed${bad.length ? `; bad coordinates left out: ${bad.map(([k, n]) => `${fmtInt(n)} ${k}`).join(', ')}` : ''}`;
+  const invalid = m.invalid_cells?.rows ?? 0;
+  return `${fmtInt(m.rows_in ?? 0)} in from ${fmtInt(m.input_files ?? 0)} files, ${fmtInt(m.rows_out ?? 0)} out${invalid ? `; ${fmtInt(invalid)} invalid cells left out` : ''}`;
+}
+
 /** One table row per layer, table and raster: counts, files and sizes. */
 function contents(input: DocsInput, facts: Facts): string[] {
   const url = (u: string, dir = false) => publicUrl(input, u, dir);
   const L = ['## Contents', ''];
-  if (facts.layers.length || !facts.rasters.length) L.push('| layer | features | GeoParquet | PMTiles | H3 hex |', '|---|---:|---|---|---|');
+  if (facts.layers.length || !(facts.rasters.length || facts.hexProducts?.length)) L.push('| layer | features | GeoParquet | PMTiles | H3 hex |', '|---|---:|---|---|---|');
   for (const l of facts.layers) {
     const m = l.hex?.manifest;
     L.push(
@@ -72,6 +81,10 @@ function contents(input: DocsInput, facts: Facts): string[] {
         `| ${t.tileset.key} | \`${t.tileset.pmtilesLayer}\` | ${t.tileset.zooms.map((z) => `${z.minZoom === z.maxZoom ? z.minZoom : `${z.minZoom}–${z.maxZoom}`}: ${z.layer}`).join(', ')} | ` +
           `${t.pmtiles ? fileLink(`${t.tileset.name}.pmtiles`, url(t.tileset.pmtiles), t.pmtiles.size) : '—'} |`,
       );
+  }
+  if (facts.hexProducts?.length) {
+    L.push('', '| H3 hex product | made from | rows | H3 hex |', '|---|---|---|---|');
+    for (const { product: p, manifest: m } of facts.hexProducts) L.push(`| ${p.key} (${p.kind}) | ${cell(p.source)} | ${m ? hexRows(m) : '—'} | ${m ? hexLink(`${p.name}/hex/`, url(p.hex, true), m) : '—'} |`);
   }
   if (facts.tables.length) {
     L.push('', '| table | rows | Parquet |', '|---|---:|---|');

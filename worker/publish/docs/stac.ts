@@ -2,9 +2,9 @@
  * stac-collection.json: the dataset as a STAC 1.0.0 Collection (table v1.2.0 and file v2.1.0
  * extensions), one asset per published product with its facts and column descriptions.
  */
-import type { DocsInput, DocsTileset, ResolvedProse } from '../../../constructs/prose.ts';
+import type { DocsHexProduct, DocsInput, DocsTileset, ResolvedProse } from '../../../constructs/prose.ts';
 import { layerColumnDescription, rasterColumnDescription, resolveProse, withCodes } from './check.ts';
-import { type ColumnFact, type PmtilesFact, type Facts, type LayerFacts, mirrorBase, publicUrl, type RasterFacts, type RasterManifest, type TableFacts } from './facts.ts';
+import { type ColumnFact, type HexProductManifest, type PmtilesFact, type Facts, type LayerFacts, mirrorBase, publicUrl, type RasterFacts, type RasterManifest, type TableFacts } from './facts.ts';
 
 const STAC_VERSION = '1.0.0';
 export const STAC_EXTENSIONS = {
@@ -42,6 +42,7 @@ export function buildStac(input: DocsInput, facts: Facts): Record<string, unknow
   for (const l of facts.layers) addLayerAssets(assets, input, prose, l);
   for (const r of facts.rasters) addRasterAssets(assets, input, prose, r);
   for (const t of facts.tilesets ?? []) if (t.pmtiles) assets[`${t.tileset.name}-pmtiles`] = tilesetAsset(input, t.tileset, t.pmtiles);
+  for (const { product, manifest } of facts.hexProducts ?? []) if (manifest) assets[`${product.name}-hex`] = hexProductAsset(input, product, manifest);
   for (const t of facts.tables) addTableAsset(assets, input, prose, t);
   return {
     type: 'Collection',
@@ -106,6 +107,21 @@ function hexAsset(
     'table:row_count': m.cells,
     'table:columns': columns,
     'cng:h3': h3,
+  };
+}
+
+/** A points or re-encoded product's hex asset: the partitions, their H3 columns and the counts of its manifest. */
+function hexProductAsset(input: DocsInput, p: DocsHexProduct, m: HexProductManifest): Record<string, unknown> {
+  const href = publicUrl(input, p.hex, true);
+  return {
+    href,
+    type: 'application/vnd.apache.parquet',
+    roles: ['data'],
+    title: `${p.name} (H3 hex, ${p.kind === 'points' ? 'points' : 're-encoded'})`,
+    description: `H3 cells at resolution ${m.resolution} (UBIGINT h${m.resolution}${m.parents.length ? ` and parents ${m.parents.map((r) => `h${r}`).join(', ')}` : ''}), hive-partitioned by h0, made from ${p.source}. Read ${href}**/*.parquet with hive partitioning; counts in ${publicUrl(input, p.manifest)}.`,
+    'table:row_count': m.cells,
+    'file:size': m.bytes,
+    'cng:h3': { resolution: m.resolution, parents: m.parents, partitions: m.partitions },
   };
 }
 
