@@ -3,7 +3,7 @@ import type { FetchRecord } from './sources.ts';
 import { createReadStream, existsSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { CommandError } from '../core/errors.ts';
-import { indexRanges } from '../core/log.ts';
+import { indexRanges, log } from '../core/log.ts';
 import { joinUrl, parseJson, type Storage } from './storage.ts';
 
 /**
@@ -153,4 +153,30 @@ export async function sha256File(path: string): Promise<string> {
   const h = createHash('sha256');
   await pipeline(createReadStream(path), h);
   return h.digest('hex');
+}
+
+/**
+ * A publish stage re-run after its work files went (e.g. a preempted pod): when `marker` (the first
+ * work file publish removes) is gone and `manifest` says this run, the product is published —
+ * `work` (when given) is removed and the manifest returned. Undefined otherwise.
+ */
+export async function alreadyPublished<M extends { run?: number }>(
+  storage: Storage, stage: string, o: { marker: string; manifest: string; run: number; work?: string },
+): Promise<M | undefined> {
+  if (await storage.exists(o.marker)) return undefined;
+  const done = await storage.readText(o.manifest).then((t) => parseJson<M>(t, o.manifest)).catch(() => undefined);
+  if (done?.run !== o.run) return undefined;
+  if (o.work) await storage.deletePrefix(o.work);
+  log(stage, `${o.manifest}: already published by run ${o.run}`);
+  return done;
+}
+
+/** Runs a publish stage's checks: a failed one names the product and says nothing was published. */
+export async function checkedBeforePublish<T>(what: string, check: () => Promise<T>): Promise<T> {
+  try {
+    return await check();
+  } catch (err) {
+    if (err instanceof CommandError) throw new CommandError(`${what}: ${err.message}; nothing was published`);
+    throw err;
+  }
 }

@@ -11,7 +11,7 @@ import type { RawOptions } from '../stage.ts';
 import { publishStageDef } from './stages.ts';
 import { joinUrl, parseJson, Storage } from '../io/storage.ts';
 import {
-  localCopy, readHexReports, readPlan, readRepartitionReports, repartitionIdsUrl, sha256File, type LayerManifest, type PlanHeader, type RepartitionReport,
+  alreadyPublished, checkedBeforePublish, localCopy, readHexReports, readPlan, readRepartitionReports, repartitionIdsUrl, sha256File, type LayerManifest, type PlanHeader, type RepartitionReport,
 } from '../io/layer-work.ts';
 
 /**
@@ -49,24 +49,11 @@ export async function publishStage(opts: RawOptions, env: NodeJS.ProcessEnv = pr
   const work = await mkdtemp(join(env.TMPDIR ?? tmpdir(), 'cng-publish-'));
   // A re-run after the work files went (e.g. a preempted pod): the plan is removed first, so no
   // plan and a manifest of this run mean the layer is published.
-  if (!(await storage.exists(o.plan))) {
-    const done = await storage.readText(o.manifest).then((t) => parseJson<LayerManifest>(t, o.manifest)).catch(() => undefined);
-    if (done?.run === o.run) {
-      if (o.work) await storage.deletePrefix(o.work);
-      log('publish', `${o.manifest}: already published by run ${o.run}`);
-      return done;
-    }
-  }
+  const done = await alreadyPublished<LayerManifest>(storage, 'publish', { marker: o.plan, manifest: o.manifest, run: o.run, work: o.work });
+  if (done) return done;
   const db = await openDuckDB({ share: 0.5 });
   try {
-    let checked: Awaited<ReturnType<typeof check>>;
-    try {
-      checked = await check(storage, db, o, work);
-    } catch (err) {
-      if (err instanceof CommandError) throw new CommandError(`layer '${name}': ${err.message}; nothing was published`);
-      throw err;
-    }
-    const { plan, partitions, singles, counts, tiles } = checked;
+    const { plan, partitions, singles, counts, tiles } = await checkedBeforePublish(`layer '${name}'`, () => check(storage, db, o, work));
     for (const p of [...partitions, ...singles]) await storage.copy(p.from, p.to);
     log('publish', `copied ${partitions.length} partitions and ${singles.map((s) => basename(s.to)).join(', ')} into place`);
     await removeStale(storage, o.outHex, new Set(partitions.map((p) => p.to)));

@@ -1,8 +1,8 @@
 import { CommandError } from '../core/errors.ts';
 import { indexRanges, log } from '../core/log.ts';
-import { hexReportUrl, readHexReports, readRepartitionReports } from '../io/layer-work.ts';
+import { alreadyPublished, checkedBeforePublish, hexReportUrl, readHexReports, readRepartitionReports } from '../io/layer-work.ts';
 import { BAD_KINDS, noBad, PointSource, rowsByH0, type BadCounts, type PointFileCount, type PointsRepartitionReport, type PointsUnitReport } from '../io/point-work.ts';
-import { joinUrl, parseJson, Storage } from '../io/storage.ts';
+import { joinUrl, Storage } from '../io/storage.ts';
 import type { RawOptions } from '../stage.ts';
 import { removeStale } from './layer.ts';
 import { pointsPublishStageDef } from './stages.ts';
@@ -42,22 +42,9 @@ export interface PointsManifest {
 export async function pointsPublishStage(opts: RawOptions, env: NodeJS.ProcessEnv = process.env): Promise<PointsManifest> {
   const o = pointsPublishStageDef.parse(opts);
   const storage = new Storage(env);
-  if (!(await storage.exists(hexReportUrl(o.chunks, 0)))) {
-    const done = await storage.readText(o.manifest).then((t) => parseJson<PointsManifest>(t, o.manifest)).catch(() => undefined);
-    if (done?.run === o.run) {
-      if (o.work) await storage.deletePrefix(o.work);
-      log('points-publish', `${o.manifest}: already published by run ${o.run}`);
-      return done;
-    }
-  }
-  let checked: Awaited<ReturnType<typeof check>>;
-  try {
-    checked = await check(storage, o);
-  } catch (err) {
-    if (err instanceof CommandError) throw new CommandError(`points '${o.name}': ${err.message}; nothing was published`);
-    throw err;
-  }
-  const { hex, partitions } = checked;
+  const done = await alreadyPublished<PointsManifest>(storage, 'points-publish', { marker: hexReportUrl(o.chunks, 0), manifest: o.manifest, run: o.run, work: o.work });
+  if (done) return done;
+  const { hex, partitions } = await checkedBeforePublish(`points '${o.name}'`, () => check(storage, o));
   for (const p of partitions) await storage.copy(p.from, p.to);
   await removeStale(storage, o.outHex, new Set(partitions.map((p) => p.to)));
   const base = o.manifest.replace(/\/[^/]+\/manifest\.json$/, '');

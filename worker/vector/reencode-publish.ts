@@ -6,7 +6,7 @@ import { openDuckDB } from '../core/limits.ts';
 import { indexRanges, log } from '../core/log.ts';
 import { plural, sqlIdent, sqlString } from '../core/text.ts';
 import { joinUrl, parseJson, Storage } from '../io/storage.ts';
-import { sha256File } from '../io/layer-work.ts';
+import { alreadyPublished, checkedBeforePublish, sha256File } from '../io/layer-work.ts';
 import { workUnitIndex, type RawOptions } from '../stage.ts';
 import { inputFiles, reencodePaths, shareByWeight, type Counted, type ReencodeUnitReport } from './reencode.ts';
 import { hexParents, reencodeMergeStageDef, reencodePublishStageDef } from './stages.ts';
@@ -113,21 +113,9 @@ export async function reencodePublishStage(opts: RawOptions, env: NodeJS.Process
   const paths = reencodePaths(o.work);
   const name = o.outHex.replace(/\/+$/, '').split('/').slice(-2)[0];
   // A re-run after the work files went (a preempted pod): a manifest of this run means published.
-  if (!(await storage.exists(paths.report(0)))) {
-    const done = await storage.readText(o.manifest).then((t) => parseJson<ReencodeManifest>(t, o.manifest)).catch(() => undefined);
-    if (done?.run === o.run) {
-      log('reencode-publish', `${o.manifest}: already published by run ${o.run}`);
-      return done;
-    }
-  }
-  let checked: Awaited<ReturnType<typeof check>>;
-  try {
-    checked = await check(storage, o);
-  } catch (err) {
-    if (err instanceof CommandError) throw new CommandError(`reencode '${name}': ${err.message}; nothing was published`);
-    throw err;
-  }
-  const { reports, partitions } = checked;
+  const done = await alreadyPublished<ReencodeManifest>(storage, 'reencode-publish', { marker: paths.report(0), manifest: o.manifest, run: o.run });
+  if (done) return done;
+  const { reports, partitions } = await checkedBeforePublish(`reencode '${name}'`, () => check(storage, o));
   const base = o.manifest.replace(/\/[^/]+\/manifest\.json$/, '');
   const files: ReencodeManifest['files'] = {};
   for (const [h0, p] of partitions) {
